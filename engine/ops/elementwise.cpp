@@ -1,0 +1,188 @@
+// Elementwise ops: dispatch to kernels/{cpu,cuda}/elementwise and their backward.
+#include "engine/ops/elementwise.h"
+
+#include <algorithm>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/reduce.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/reduce.h"
+#endif
+
+namespace ipg::ops {
+
+using kernels::BinaryOp;
+using kernels::BroadcastIndex;
+using kernels::ReduceIndex;
+using kernels::UnaryOp;
+
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  if (n > static_cast<size_t>(kernels::kMaxDims))
+    throw ShapeError(std::string(op) + ": more than " + std::to_string(kernels::kMaxDims) +
+                     " dimensions (" + shape_str(a) + " and " + shape_str(b) + ")");
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ShapeError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                       " do not broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace {
+
+// Strides of `s` read through output shape `out` (0 where s is broadcast).
+void broadcast_strides(const Shape& s, const Shape& out, int64_t* stride) {
+  const size_t n = out.size(), pad = n - s.size();
+  const Shape st = contiguous_strides(s);
+  for (size_t i = 0; i < n; ++i) stride[i] = (i < pad || s[i - pad] == 1) ? 0 : st[i - pad];
+}
+
+BroadcastIndex make_broadcast(const Shape& a, const Shape& b, const Shape& out) {
+  BroadcastIndex bi{};
+  bi.ndim = static_cast<int>(out.size());
+  for (size_t i = 0; i < out.size(); ++i) bi.out_shape[i] = out[i];
+  broadcast_strides(a, out, bi.a_stride);
+  broadcast_strides(b, out, bi.b_stride);
+  return bi;
+}
+
+void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
+  detail::check_same_device(op, a, b);
+  detail::check_dtype(op, a, DType::F32);
+  detail::check_dtype(op, b, DType::F32);
+}
+
+// grad (output-shaped) summed into acc (shaped `target`, broadcast into the output).
+void accumulate_reduced(const Tensor& grad, Tensor& acc) {
+  const Shape& src = grad.shape();
+  ReduceIndex ri{};
+  ri.ndim = static_cast<int>(src.size());
+  const size_t pad = src.size() - acc.shape().size();
+  for (size_t i = 0; i < src.size(); ++i) {
+    ri.src_shape[i] = src[i];
+    ri.dst_shape[i] = i < pad ? 1 : acc.shape()[i - pad];
+  }
+  IPG_ON_DEVICE("sum_to_shape", acc.device(),
+                kernels::cpu::sum_to_shape(grad.data(), acc.data(), ri, acc.numel()),
+                kernels::cuda::sum_to_shape(grad.data(), acc.data(), ri, acc.numel(), stream));
+}
+
+Tensor binary(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_float_pair(name, a, b);
+  const Shape out_shape = broadcast_shape(name, a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, a.device());
+  const BroadcastIndex bi = make_broadcast(a.shape(), b.shape(), out_shape);
+  const int64_t n = out.numel();
+  IPG_ON_DEVICE(name, a.device(),
+                kernels::cpu::binary_forward(op, a.data(), b.data(), out.data(), bi, n),
+                kernels::cuda::binary_forward(op, a.data(), b.data(), out.data(), bi, n, stream));
+  if (autograd::needs_graph({a, b})) {
+    autograd::attach(
+        out, name, {a, b},
+        [a = a.detach(), b = b.detach(), op, bi, out_shape](const Tensor& gout, GradSink& sink) {
+          const int64_t n = gout.numel();
+          // Operands shaped like the output take their gradient in place; broadcast ones go
+          // through an output-shaped temporary that is then summed down.
+          Tensor ta, tb;
+          float* da = nullptr;
+          float* db = nullptr;
+          if (sink.wants(0)) {
+            if (a.shape() == out_shape) {
+              da = sink.at(0).data();
+            } else {
+              ta = Tensor::zeros(out_shape, a.device());
+              da = ta.data();
+            }
+          }
+          if (sink.wants(1)) {
+            if (b.shape() == out_shape) {
+              db = sink.at(1).data();
+            } else {
+              tb = Tensor::zeros(out_shape, b.device());
+              db = tb.data();
+            }
+          }
+          IPG_ON_DEVICE(
+              "binary_backward", gout.device(),
+              kernels::cpu::binary_backward(op, a.data(), b.data(), gout.data(), da, db, bi, n),
+              kernels::cuda::binary_backward(op, a.data(), b.data(), gout.data(), da, db, bi, n,
+                                             stream));
+          if (ta.defined()) accumulate_reduced(ta, sink.at(0));
+          if (tb.defined()) accumulate_reduced(tb, sink.at(1));
+        });
+  }
+  return out;
+}
+
+Tensor unary(const char* name, UnaryOp op, const Tensor& x) {
+  detail::check_dtype(name, x, DType::F32);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  const int64_t n = x.numel();
+  IPG_ON_DEVICE(name, x.device(), kernels::cpu::unary_forward(op, x.data(), y.data(), n),
+                kernels::cuda::unary_forward(op, x.data(), y.data(), n, stream));
+  if (autograd::needs_graph({x})) {
+    autograd::attach(
+        y, name, {x}, [x = x.detach(), y = y.detach(), op](const Tensor& gout, GradSink& sink) {
+          float* dx = sink.at(0).data();
+          const int64_t n = gout.numel();
+          IPG_ON_DEVICE(
+              "unary_backward", gout.device(),
+              kernels::cpu::unary_backward(op, x.data(), y.data(), gout.data(), dx, n),
+              kernels::cuda::unary_backward(op, x.data(), y.data(), gout.data(), dx, n, stream));
+        });
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary("add", BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary("sub", BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary("mul", BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary("div", BinaryOp::Div, a, b); }
+
+Tensor relu(const Tensor& x) { return unary("relu", UnaryOp::Relu, x); }
+Tensor neg(const Tensor& x) { return unary("neg", UnaryOp::Neg, x); }
+Tensor sign(const Tensor& x) { return unary("sign", UnaryOp::Sign, x); }
+Tensor tanh(const Tensor& x) { return unary("tanh", UnaryOp::Tanh, x); }
+Tensor atanh(const Tensor& x) { return unary("atanh", UnaryOp::Atanh, x); }
+Tensor square(const Tensor& x) { return unary("square", UnaryOp::Square, x); }
+Tensor exp(const Tensor& x) { return unary("exp", UnaryOp::Exp, x); }
+Tensor log(const Tensor& x) { return unary("log", UnaryOp::Log, x); }
+Tensor abs(const Tensor& x) { return unary("abs", UnaryOp::Abs, x); }
+Tensor sqrt(const Tensor& x) { return unary("sqrt", UnaryOp::Sqrt, x); }
+
+Tensor affine(const Tensor& x, float a, float b) {
+  detail::check_dtype("affine", x, DType::F32);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  const int64_t n = x.numel();
+  IPG_ON_DEVICE("affine", x.device(), kernels::cpu::affine(x.data(), y.data(), a, b, n),
+                kernels::cuda::affine(x.data(), y.data(), a, b, n, stream));
+  if (autograd::needs_graph({x})) {
+    autograd::attach(y, "affine", {x},
+                     [a](const Tensor& gout, GradSink& sink) { axpy_(sink.at(0), gout, a); });
+  }
+  return y;
+}
+
+void axpy_(Tensor& dst, const Tensor& src, float alpha) {
+  detail::check_same_device("axpy_", dst, src);
+  if (dst.shape() != src.shape())
+    throw ShapeError("axpy_: shapes " + shape_str(dst.shape()) + " and " + shape_str(src.shape()) +
+                     " differ");
+  const int64_t n = dst.numel();
+  IPG_ON_DEVICE("axpy_", dst.device(), kernels::cpu::axpy(src.data(), dst.data(), alpha, n),
+                kernels::cuda::axpy(src.data(), dst.data(), alpha, n, stream));
+}
+
+void add_(Tensor& dst, const Tensor& src) { axpy_(dst, src, 1.f); }
+
+}  // namespace ipg::ops

@@ -1,0 +1,40 @@
+// Differentiable elementwise ops. Binary ops broadcast NumPy-style (shapes aligned from
+// the right; a dimension of 1 stretches); the gradient of a broadcast operand is summed
+// back to its shape. All operands must be float32 on one device.
+#pragma once
+
+#include "engine/tensor.h"
+
+namespace ipg::ops {
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+
+// a*x + b for scalars a, b.
+Tensor affine(const Tensor& x, float a, float b);
+inline Tensor add_scalar(const Tensor& x, float s) { return affine(x, 1.f, s); }
+inline Tensor mul_scalar(const Tensor& x, float s) { return affine(x, s, 0.f); }
+
+Tensor relu(const Tensor& x);
+Tensor neg(const Tensor& x);
+Tensor sign(const Tensor& x);  // gradient 0
+Tensor tanh(const Tensor& x);
+Tensor atanh(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+
+// In place, outside the graph: dst += src (same shape and device). For gradient
+// accumulation and optimizer code.
+void add_(Tensor& dst, const Tensor& src);
+// dst += alpha * src.
+void axpy_(Tensor& dst, const Tensor& src, float alpha);
+
+// Shape two operands broadcast to; throws ShapeError naming the op and both shapes.
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
+
+}  // namespace ipg::ops

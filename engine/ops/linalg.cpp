@@ -1,0 +1,106 @@
+// GEMM-based ops. Backward uses the same GEMM with transposes and beta = 1, so input
+// gradients accumulate without temporaries.
+#include "engine/ops/linalg.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/reduce.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/reduce.h"
+#endif
+
+namespace ipg::ops {
+
+namespace {
+
+// c = alpha * op(a) op(b) + beta * c on the device of c (row-major, leading dims = widths).
+void gemm(Device dev, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c) {
+  IPG_ON_DEVICE("gemm", dev, kernels::cpu::gemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, n),
+                kernels::cuda::gemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, n, stream));
+}
+
+void check_2d(const char* op, const char* what, const Tensor& t) {
+  if (t.ndim() != 2)
+    throw ShapeError(std::string(op) + ": " + what + " must be 2-D, got " + shape_str(t.shape()));
+  detail::check_dtype(op, t, DType::F32);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_2d("matmul", "a", a);
+  check_2d("matmul", "b", b);
+  detail::check_same_device("matmul", a, b);
+  const int64_t m = a.dim(0), k = a.dim(1), n = b.dim(1);
+  if (b.dim(0) != k)
+    throw ShapeError("matmul: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
+                     " do not multiply");
+  Tensor c = Tensor::empty({m, n}, a.device());
+  gemm(a.device(), false, false, m, n, k, a.data(), k, b.data(), n, 0.f, c.data());
+  if (autograd::needs_graph({a, b})) {
+    autograd::attach(
+        c, "matmul", {a, b},
+        [a = a.detach(), b = b.detach(), m, n, k](const Tensor& g, GradSink& sink) {
+          const Device dev = g.device();
+          // da [m,k] += g [m,n] b^T; db [k,n] += a^T g.
+          if (sink.wants(0))
+            gemm(dev, false, true, m, k, n, g.data(), n, b.data(), n, 1.f, sink.at(0).data());
+          if (sink.wants(1))
+            gemm(dev, true, false, k, n, m, a.data(), k, g.data(), n, 1.f, sink.at(1).data());
+        });
+  }
+  return c;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_2d("linear", "input", x);
+  check_2d("linear", "weight", weight);
+  detail::check_same_device("linear", x, weight);
+  const int64_t batch = x.dim(0), in = x.dim(1), out = weight.dim(0);
+  if (weight.dim(1) != in)
+    throw ShapeError("linear: input " + shape_str(x.shape()) + " and weight " +
+                     shape_str(weight.shape()) + " do not match (weight is [out, in])");
+  if (bias.defined()) {
+    detail::check_same_device("linear", x, bias);
+    if (bias.shape() != Shape{out})
+      throw ShapeError("linear: bias " + shape_str(bias.shape()) + " for weight " +
+                       shape_str(weight.shape()) + " (expected [" + std::to_string(out) + "])");
+  }
+  Tensor y = Tensor::empty({batch, out}, x.device());
+  float beta = 0.f;
+  if (bias.defined()) {
+    // Seed each row with the bias, then accumulate x W^T on top (beta = 1).
+    Tensor ones = Tensor::ones({batch, 1}, x.device());
+    gemm(x.device(), false, false, batch, out, 1, ones.data(), 1, bias.data(), out, 0.f, y.data());
+    beta = 1.f;
+  }
+  gemm(x.device(), false, true, batch, out, in, x.data(), in, weight.data(), in, beta, y.data());
+  if (autograd::needs_graph({x, weight, bias})) {
+    autograd::attach(
+        y, "linear", {x, weight, bias},
+        [x = x.detach(), w = weight.detach(), batch, in, out](const Tensor& g, GradSink& sink) {
+          const Device dev = g.device();
+          // dx [b,in] += g [b,out] W [out,in]
+          if (sink.wants(0))
+            gemm(dev, false, false, batch, in, out, g.data(), out, w.data(), in, 1.f,
+                 sink.at(0).data());
+          // dW [out,in] += g^T x
+          if (sink.wants(1))
+            gemm(dev, true, false, out, in, batch, g.data(), out, x.data(), in, 1.f,
+                 sink.at(1).data());
+          // db [out] += column sums of g
+          if (sink.wants(2)) {
+            float* db = sink.at(2).data();
+            IPG_ON_DEVICE("linear_bias_backward", dev,
+                          kernels::cpu::sum_dim(g.data(), db, 1, batch, out, 1.f, 1.f),
+                          kernels::cuda::sum_dim(g.data(), db, 1, batch, out, 1.f, 1.f, stream));
+          }
+        });
+  }
+  return y;
+}
+
+}  // namespace ipg::ops

@@ -1,0 +1,23 @@
+// Verification metrics (paper, section 4.3 and 5.1.5): the matching rate of a suspect on a
+// fingerprint, and ARUC over sets of positive and negative suspects.
+#pragma once
+
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ipg {
+
+// Fraction of fingerprint points whose suspect label equals the fingerprint label.
+// Both int32 [n] with n > 0, on any devices.
+double matching_rate(const Tensor& fingerprint_labels, const Tensor& suspect_labels);
+
+// R(tau): fraction of positives with matching rate >= tau.
+double robustness(const std::vector<double>& positive_rates, double tau);
+// U(tau): fraction of negatives with matching rate < tau.
+double uniqueness(const std::vector<double>& negative_rates, double tau);
+// ARUC = (1/r) * sum_{t=1..r} min(R(t/r), U(t/r)); the paper uses r = 100.
+double aruc(const std::vector<double>& positive_rates, const std::vector<double>& negative_rates,
+            int r = 100);
+
+}  // namespace ipg

@@ -1,0 +1,112 @@
+// Per-element forward and derivative formulas shared by kernels/cpu and kernels/cuda.
+#pragma once
+
+#include <math.h>
+
+#include "kernels/common/hd.h"
+
+namespace ipg::kernels {
+
+// Unary ops. The derivative takes both the input x and the output y so each op can use
+// whichever is cheaper (tanh: 1 - y^2).
+enum class UnaryOp : int { Relu, Neg, Sign, Tanh, Atanh, Square, Exp, Log, Abs, Sqrt };
+
+IPG_HD float unary_apply(UnaryOp op, float x) {
+  switch (op) {
+    case UnaryOp::Relu:
+      return x > 0.f ? x : 0.f;
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Sign:
+      return (x > 0.f) ? 1.f : ((x < 0.f) ? -1.f : 0.f);
+    case UnaryOp::Tanh:
+      return tanhf(x);
+    case UnaryOp::Atanh:
+      return atanhf(x);
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Exp:
+      return expf(x);
+    case UnaryOp::Log:
+      return logf(x);
+    case UnaryOp::Abs:
+      return fabsf(x);
+    case UnaryOp::Sqrt:
+      return sqrtf(x);
+  }
+  return 0.f;
+}
+
+// dy/dx at x (with y = f(x)); sign has derivative 0 everywhere it is defined.
+IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
+  switch (op) {
+    case UnaryOp::Relu:
+      return x > 0.f ? 1.f : 0.f;
+    case UnaryOp::Neg:
+      return -1.f;
+    case UnaryOp::Sign:
+      return 0.f;
+    case UnaryOp::Tanh:
+      return 1.f - y * y;
+    case UnaryOp::Atanh:
+      return 1.f / (1.f - x * x);
+    case UnaryOp::Square:
+      return 2.f * x;
+    case UnaryOp::Exp:
+      return y;
+    case UnaryOp::Log:
+      return 1.f / x;
+    case UnaryOp::Abs:
+      return (x > 0.f) ? 1.f : ((x < 0.f) ? -1.f : 0.f);
+    case UnaryOp::Sqrt:
+      return 0.5f / y;
+  }
+  return 0.f;
+}
+
+enum class BinaryOp : int { Add, Sub, Mul, Div };
+
+IPG_HD float binary_apply(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
+  }
+  return 0.f;
+}
+
+// d(a op b)/da and d(a op b)/db.
+IPG_HD float binary_grad_a(BinaryOp op, float /*a*/, float b) {
+  switch (op) {
+    case BinaryOp::Add:
+      return 1.f;
+    case BinaryOp::Sub:
+      return 1.f;
+    case BinaryOp::Mul:
+      return b;
+    case BinaryOp::Div:
+      return 1.f / b;
+  }
+  return 0.f;
+}
+
+IPG_HD float binary_grad_b(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::Add:
+      return 1.f;
+    case BinaryOp::Sub:
+      return -1.f;
+    case BinaryOp::Mul:
+      return a;
+    case BinaryOp::Div:
+      return -a / (b * b);
+  }
+  return 0.f;
+}
+
+}  // namespace ipg::kernels

@@ -1,0 +1,64 @@
+// CPU elementwise kernels (OpenMP). Every element is computed independently, so the
+// results do not depend on the thread count.
+#include "kernels/cpu/elementwise.h"
+
+namespace ipg::kernels::cpu {
+
+namespace {
+// Below this, thread start-up costs more than the loop.
+constexpr int64_t kParallelMin = 1 << 14;
+}  // namespace
+
+void fill(float* y, float value, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = value;
+}
+
+void fill_i32(int32_t* y, int32_t value, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = value;
+}
+
+void affine(const float* x, float* y, float a, float b, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + b;
+}
+
+void axpy(const float* x, float* y, float alpha, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(op, x[i]);
+}
+
+void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
+                    int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * unary_derivative(op, x[i], y[i]);
+}
+
+void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
+                    const BroadcastIndex& bi, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t ia, ib;
+    broadcast_offsets(bi, i, &ia, &ib);
+    out[i] = binary_apply(op, a[ia], b[ib]);
+  }
+}
+
+void binary_backward(BinaryOp op, const float* a, const float* b, const float* dy, float* da,
+                     float* db, const BroadcastIndex& bi, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t ia, ib;
+    broadcast_offsets(bi, i, &ia, &ib);
+    if (da) da[i] += dy[i] * binary_grad_a(op, a[ia], b[ib]);
+    if (db) db[i] += dy[i] * binary_grad_b(op, a[ia], b[ib]);
+  }
+}
+
+}  // namespace ipg::kernels::cpu

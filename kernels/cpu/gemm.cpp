@@ -1,0 +1,21 @@
+// GEMM through oneDNN's dnnl_sgemm: it JIT-compiles AVX-512/AVX2 code for this CPU and
+// shares the OpenMP runtime with our own loops (see docs/architecture.md).
+#include "kernels/cpu/gemm.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace ipg::kernels::cpu {
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
+                                      lda, b, ldb, beta, c, ldc);
+  if (st != dnnl_success)
+    throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(st));
+}
+
+}  // namespace ipg::kernels::cpu

@@ -1,0 +1,73 @@
+// CUDA elementwise kernels: grid-stride loops over the per-element math of
+// kernels/common/elementwise_math.h.
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/runtime.h"
+
+namespace ipg::kernels::cuda {
+
+namespace {
+
+template <typename F>
+__global__ void for_each_kernel(int64_t n, F f) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    f(i);
+}
+
+// One launch helper for every elementwise kernel: they differ only in their lambda.
+template <typename F>
+void launch(int64_t n, cudaStream_t stream, F f) {
+  if (n <= 0) return;
+  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
+  IPG_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void fill(float* y, float value, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) { y[i] = value; });
+}
+
+void fill_i32(int32_t* y, int32_t value, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) { y[i] = value; });
+}
+
+void affine(const float* x, float* y, float a, float b, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) { y[i] = a * x[i] + b; });
+}
+
+void axpy(const float* x, float* y, float alpha, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) { y[i] += alpha * x[i]; });
+}
+
+void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) { y[i] = unary_apply(op, x[i]); });
+}
+
+void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
+                    int64_t n, cudaStream_t stream) {
+  launch(n, stream,
+         [=] __device__(int64_t i) { dx[i] += dy[i] * unary_derivative(op, x[i], y[i]); });
+}
+
+void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
+                    const BroadcastIndex& bi, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) {
+    int64_t ia, ib;
+    broadcast_offsets(bi, i, &ia, &ib);
+    out[i] = binary_apply(op, a[ia], b[ib]);
+  });
+}
+
+void binary_backward(BinaryOp op, const float* a, const float* b, const float* dy, float* da,
+                     float* db, const BroadcastIndex& bi, int64_t n, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) {
+    int64_t ia, ib;
+    broadcast_offsets(bi, i, &ia, &ib);
+    if (da) da[i] += dy[i] * binary_grad_a(op, a[ia], b[ib]);
+    if (db) db[i] += dy[i] * binary_grad_b(op, a[ia], b[ib]);
+  });
+}
+
+}  // namespace ipg::kernels::cuda

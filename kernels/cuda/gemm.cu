@@ -1,0 +1,43 @@
+// Row-major GEMM on cuBLAS. cuBLAS is column-major, so C = op(A) op(B) is computed as
+// C^T = op(B)^T op(A)^T, which needs no transposition of the data. Full FP32 math:
+// fingerprints sit at the decision boundary, where TF32's error flips labels.
+#include <cublas_v2.h>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/gemm.h"
+
+namespace ipg::kernels::cuda {
+
+namespace {
+
+// One cuBLAS handle per stream, created on first use and kept for the process.
+cublasHandle_t handle_for(cudaStream_t stream) {
+  static std::mutex mu;
+  static std::unordered_map<cudaStream_t, cublasHandle_t> handles;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = handles.find(stream);
+  if (it != handles.end()) return it->second;
+  cublasHandle_t h = nullptr;
+  IPG_CUBLAS_CHECK(cublasCreate(&h));
+  IPG_CUBLAS_CHECK(cublasSetStream(h, stream));
+  IPG_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+  handles.emplace(stream, h);
+  return h;
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+          cudaStream_t stream) {
+  if (m == 0 || n == 0) return;
+  IPG_CUBLAS_CHECK(cublasSgemm(
+      handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+      static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
+      static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));
+}
+
+}  // namespace ipg::kernels::cuda

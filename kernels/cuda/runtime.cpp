@@ -1,0 +1,86 @@
+// CUDA runtime wrappers (compiled by the host compiler; no device code here).
+#include "kernels/cuda/runtime.h"
+
+#include <mutex>
+#include <vector>
+
+#include "kernels/cuda/check.h"
+
+namespace ipg {
+
+void throw_cuda_error(const char* lib, const char* expr, const std::string& msg, const char* file,
+                      int line) {
+  throw CudaError(std::string(lib) + " error: " + expr + " failed: " + msg + " (" + file + ":" +
+                  std::to_string(line) + ")");
+}
+
+}  // namespace ipg
+
+namespace ipg::kernels::cuda {
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error so later checks are clean
+    return 0;
+  }
+  return n;
+}
+
+std::string unavailable_reason() {
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return cudaGetErrorString(err);
+  }
+  return n == 0 ? "no CUDA device found" : "";
+}
+
+void set_device(int index) { IPG_CUDA_CHECK(cudaSetDevice(index)); }
+
+void* device_malloc(size_t bytes) {
+  void* p = nullptr;
+  IPG_CUDA_CHECK(cudaMalloc(&p, bytes));
+  return p;
+}
+
+void device_free(void* ptr) { cudaFree(ptr); }
+
+cudaStream_t stream(int device) {
+  static std::mutex mu;
+  static std::vector<cudaStream_t> streams;
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= static_cast<int>(streams.size())) streams.resize(device + 1, nullptr);
+  if (!streams[device]) {
+    int prev = 0;
+    IPG_CUDA_CHECK(cudaGetDevice(&prev));
+    IPG_CUDA_CHECK(cudaSetDevice(device));
+    IPG_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamNonBlocking));
+    IPG_CUDA_CHECK(cudaSetDevice(prev));
+  }
+  return streams[device];
+}
+
+void copy_host_to_device(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  IPG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+  // The host buffer may be freed as soon as we return: wait until the copy has read it.
+  IPG_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void copy_device_to_host(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  IPG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+  IPG_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void copy_device_to_device(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  IPG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
+}
+
+void memset_async(void* dst, int value, size_t bytes, cudaStream_t s) {
+  IPG_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, s));
+}
+
+void synchronize(cudaStream_t s) { IPG_CUDA_CHECK(cudaStreamSynchronize(s)); }
+
+}  // namespace ipg::kernels::cuda

@@ -1,0 +1,205 @@
+// The first ops (add, sub, mul, div, affine, unary, matmul, linear, sum, mean, reshape):
+// values against plain loops, gradients against finite differences, and CUDA parity.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/index.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/view.h"
+#include "engine/random.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/parity.h"
+
+namespace ipg {
+namespace {
+
+using testing::check_gradients;
+using Inputs = std::vector<Tensor>;
+
+Tensor rand_leaf(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  Generator g(seed);
+  Tensor t = Tensor::uniform(s, lo, hi, g);
+  t.set_requires_grad(true);
+  return t;
+}
+
+TEST(OpsValues, BroadcastAddMatchesLoop) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = Tensor::from_vector({10, 20, 30}, {3});
+  Tensor c = Tensor::from_vector({100, 200}, {2, 1});
+  EXPECT_EQ(ops::add(a, b).to_vector(), (std::vector<float>{11, 22, 33, 14, 25, 36}));
+  EXPECT_EQ(ops::add(a, c).to_vector(), (std::vector<float>{101, 102, 103, 204, 205, 206}));
+  EXPECT_EQ(ops::add(b, c).shape(), (Shape{2, 3}));
+}
+
+TEST(OpsValues, ShapeErrorNamesBothShapes) {
+  try {
+    ops::mul(Tensor::zeros({2, 3}), Tensor::zeros({4, 3}));
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("[2, 3] and [4, 3]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ops::matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})), ShapeError);
+  EXPECT_THROW(ops::linear(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})), ShapeError);
+  EXPECT_THROW(ops::sum(Tensor::zeros({2, 3}), 2), ShapeError);
+}
+
+TEST(OpsValues, MatmulMatchesLoop) {
+  Generator g(11);
+  Tensor a = Tensor::uniform({5, 7}, -1, 1, g), b = Tensor::uniform({7, 3}, -1, 1, g);
+  const auto av = a.to_vector(), bv = b.to_vector();
+  std::vector<float> ref(15, 0.f);
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 7; ++k) ref[i * 3 + j] += av[i * 7 + k] * bv[k * 3 + j];
+  const auto r = testing::compare_values(ref, ops::matmul(a, b).to_vector(), 1e-5, 1e-5);
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(OpsValues, SumAndMeanOverDims) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(ops::sum(x).item(), 21.f);
+  EXPECT_EQ(ops::mean(x).item(), 3.5f);
+  EXPECT_EQ(ops::sum(x, 0).to_vector(), (std::vector<float>{5, 7, 9}));
+  EXPECT_EQ(ops::sum(x, 1, true).shape(), (Shape{2, 1}));
+  EXPECT_EQ(ops::mean(x, -1).to_vector(), (std::vector<float>{2, 5}));
+}
+
+TEST(OpsValues, LongSumIsAccurate) {
+  // 2^20 copies of 0.1f: a float running sum drifts by several units; the reference
+  // must be within one float ulp of the true sum (0.1f * 2^20 = 104857.6015625).
+  Tensor x = Tensor::full({1 << 20}, 0.1f);
+  EXPECT_NEAR(ops::sum(x).item(), 104857.6015625, 0.008);
+}
+
+TEST(OpsValues, ArgmaxRowsTiesAndNan) {
+  Tensor s = Tensor::from_vector({1, 3, 3, 0, NAN, 2, 5, 1, -1}, {3, 3});
+  EXPECT_EQ(ops::argmax(s).to_vector_i32(), (std::vector<int32_t>{1, 2, 0}));
+}
+
+TEST(OpsGrad, BinaryOpsWithBroadcast) {
+  auto a = rand_leaf({2, 3, 4}, 1), b = rand_leaf({3, 1}, 2);
+  Tensor bpos = rand_leaf({1, 4}, 3, 0.5f, 2.f);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::add(in[0], in[1]); }, {a, b});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::sub(in[0], in[1]); }, {a, b});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::mul(in[0], in[1]); }, {a, b});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::div(in[0], in[1]); }, {a, bpos});
+}
+
+TEST(OpsGrad, UnaryOps) {
+  auto x = rand_leaf({3, 5}, 4);
+  auto pos = rand_leaf({3, 5}, 5, 0.2f, 2.f);
+  auto open = rand_leaf({3, 5}, 6, -0.8f, 0.8f);
+  for (auto f : {ops::relu, ops::neg, ops::tanh, ops::square, ops::exp, ops::abs})
+    EXPECT_GRADCHECK([f](const Inputs& in) { return f(in[0]); }, {x});
+  for (auto f : {ops::log, ops::sqrt})
+    EXPECT_GRADCHECK([f](const Inputs& in) { return f(in[0]); }, {pos});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::atanh(in[0]); }, {open});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::affine(in[0], -2.5f, 1.f); }, {x});
+}
+
+TEST(OpsGrad, SignHasZeroGradient) {
+  auto x = rand_leaf({6}, 7);
+  ops::sum(ops::sign(x)).backward();
+  for (float g : x.grad().to_vector()) EXPECT_EQ(g, 0.f);
+}
+
+TEST(OpsGrad, MatmulAndLinear) {
+  auto a = rand_leaf({4, 6}, 8), b = rand_leaf({6, 3}, 9);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::matmul(in[0], in[1]); }, {a, b});
+  auto x = rand_leaf({5, 6}, 10), w = rand_leaf({3, 6}, 11), bias = rand_leaf({3}, 12);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1], in[2]); }, {x, w, bias});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1]); }, {x, w});
+}
+
+TEST(OpsGrad, Reductions) {
+  auto x = rand_leaf({3, 4, 5}, 13);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::sum(in[0]); }, {x});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::mean(in[0]); }, {x});
+  for (int d : {0, 1, 2, -1}) {
+    EXPECT_GRADCHECK([d](const Inputs& in) { return ops::sum(in[0], d); }, {x});
+    EXPECT_GRADCHECK([d](const Inputs& in) { return ops::mean(in[0], d, true); }, {x});
+  }
+}
+
+TEST(OpsGrad, ReshapeAndFlatten) {
+  auto x = rand_leaf({2, 3, 4}, 14);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::square(ops::reshape(in[0], {4, 6})); }, {x});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::flatten(in[0]); }, {x});
+}
+
+TEST(OpsGrad, CheckerCatchesAWrongGradient) {
+  // x * detach(x) has derivative 2x but autodiff sees only x: the checker must object.
+  auto y = rand_leaf({8}, 16, 0.1f, 1.f);
+  const auto bad =
+      check_gradients([](const Inputs& in) { return ops::mul(in[0], in[0].detach()); }, {y});
+  EXPECT_FALSE(bad.ok) << "the checker missed half of the product rule";
+}
+
+// ---- CUDA parity: same op, same inputs, CPU twin as reference ----
+
+void expect_forward_backward_parity(const std::function<Tensor(const Inputs&)>& f,
+                                    const Inputs& cpu_inputs, double atol, double rtol) {
+  Inputs gpu_inputs;
+  for (const Tensor& t : cpu_inputs) {
+    Tensor g = t.detach().to(Device::cuda(0));
+    if (t.requires_grad()) g.set_requires_grad(true);
+    gpu_inputs.push_back(g);
+  }
+  Inputs cpu_in = cpu_inputs;
+  for (Tensor& t : cpu_in) t.zero_grad();
+  Tensor yc = f(cpu_in), yg = f(gpu_inputs);
+  EXPECT_PARITY(yc, yg, atol, rtol);
+  Generator gen(77);
+  Tensor r = Tensor::uniform(yc.shape(), -1, 1, gen);
+  yc.backward(r);
+  yg.backward(r.to(Device::cuda(0)));
+  for (size_t i = 0; i < cpu_in.size(); ++i)
+    if (cpu_in[i].requires_grad())
+      EXPECT_PARITY(cpu_in[i].grad(), gpu_inputs[i].grad(), atol, rtol);
+}
+
+TEST(OpsCuda, ElementwiseParity) {
+  IPG_REQUIRE_CUDA();
+  auto a = rand_leaf({4, 3, 33}, 21), b = rand_leaf({3, 1}, 22);
+  auto pos = rand_leaf({4, 3, 33}, 23, 0.2f, 2.f);
+  for (auto f : {ops::add, ops::sub, ops::mul, ops::div})
+    expect_forward_backward_parity([f](const Inputs& in) { return f(in[0], in[1]); }, {pos, b},
+                                   1e-5, 1e-5);
+  for (auto f : {ops::relu, ops::neg, ops::sign, ops::tanh, ops::square, ops::exp, ops::abs})
+    expect_forward_backward_parity([f](const Inputs& in) { return f(in[0]); }, {a}, 1e-5, 1e-5);
+  for (auto f : {ops::log, ops::sqrt, ops::atanh})
+    expect_forward_backward_parity(
+        [f](const Inputs& in) { return f(ops::mul_scalar(in[0], 0.4f)); }, {pos}, 1e-5, 1e-5);
+}
+
+TEST(OpsCuda, LinalgAndReductionParity) {
+  IPG_REQUIRE_CUDA();
+  auto x = rand_leaf({100, 300}, 31), w = rand_leaf({10, 300}, 32), bias = rand_leaf({10}, 33);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::linear(in[0], in[1], in[2]); },
+                                 {x, w, bias}, 1e-4, 1e-4);
+  auto a = rand_leaf({64, 48}, 34), b = rand_leaf({48, 32}, 35);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::matmul(in[0], in[1]); }, {a, b},
+                                 1e-4, 1e-4);
+  auto big = rand_leaf({3, 70000}, 36);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::sum(in[0], 1); }, {big}, 1e-2,
+                                 1e-5);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::mean(in[0]); }, {big}, 1e-5,
+                                 1e-4);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::sum(in[0], 0, true); }, {big},
+                                 1e-5, 1e-5);
+}
+
+TEST(OpsCuda, ArgmaxParity) {
+  IPG_REQUIRE_CUDA();
+  Generator g(41);
+  Tensor s = Tensor::uniform({1000, 10}, -1, 1, g);
+  EXPECT_PARITY(ops::argmax(s), ops::argmax(s.to(Device::cuda(0))), 0, 0);
+}
+
+}  // namespace
+}  // namespace ipg

@@ -1,0 +1,32 @@
+// Shared pieces of the ipguard subcommands: global options, the runner table, exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace ipg::cli {
+
+// Exit codes: 0 success, 1 runtime failure (bad file, CUDA error...), 2 usage error.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct GlobalOptions {
+  std::string device = "auto";
+  int threads = 0;  // 0: OpenMP's default (all cores)
+  unsigned long long seed = 0;
+  bool json = false;
+};
+
+// What runs after parsing when a subcommand was chosen; returns the exit code.
+using Runner = std::function<int()>;
+using Runners = std::map<const CLI::App*, Runner>;
+
+// Each add_* registers one subcommand with its options and its runner.
+void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// Subcommands of the design whose implementation has not landed yet: listed in --help,
+// and when run they say so and exit 1.
+void add_planned(CLI::App& app);
+
+}  // namespace ipg::cli

@@ -1,0 +1,51 @@
+// ipguard: one binary, one subcommand per job (design.md, "CLI"). This file only parses
+// arguments and hands over to the library; errors become one line on stderr and an exit
+// code (1 runtime failure, 2 usage error).
+#include <omp.h>
+
+#include <iostream>
+
+#include "tools/ipguard/cli.h"
+
+int main(int argc, char** argv) {
+  using namespace ipg::cli;
+  CLI::App app{
+      "ipguard: fingerprint image classifiers by points near their decision boundary,\n"
+      "and verify suspect models against the fingerprint (IPGuard, AsiaCCS'21)."};
+  app.set_version_flag("--version", std::string("ipguard ") + IPG_VERSION);
+  app.require_subcommand(1);
+  GlobalOptions g;
+  app.add_option("--device", g.device, "auto | cpu | cuda[:N] (auto: CUDA when present)")
+      ->capture_default_str();
+  app.add_option("--threads", g.threads, "CPU threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", g.seed, "random seed")->capture_default_str();
+  app.add_flag("--json", g.json, "machine-readable result on stdout");
+
+  Runners runners;
+  add_doctor(app, g, runners);
+  add_planned(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  if (g.threads > 0) omp_set_num_threads(g.threads);
+  for (const CLI::App* sub : app.get_subcommands()) {
+    auto it = runners.find(sub);
+    if (it == runners.end()) {
+      std::cerr << "ipguard " << sub->get_name()
+                << ": not available yet in this version (planned; see README)\n";
+      return kExitFailure;
+    }
+    try {
+      return it->second();
+    } catch (const std::exception& e) {
+      std::cerr << "ipguard " << sub->get_name() << ": error: " << e.what() << "\n";
+      return kExitFailure;
+    }
+  }
+  return kExitUsage;
+}
