@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ipguard builds and runs with, only those missing
+# (idempotent; apt-get update runs only when something must be installed).
+#   tools/install-deps.sh            build, test and benchmark dependencies
+#   tools/install-deps.sh --torch    also python3-torch and python3-h5py (golden files,
+#                                    side-by-side comparisons; never needed by the tests)
+# The CUDA toolkit, cuBLAS and cuDNN are not Debian packages here; when present under
+# /usr/local/cuda the build picks them up (IPG_CUDA=AUTO).
+set -euo pipefail
+
+packages=(cmake ninja-build g++ make pkg-config
+          libhdf5-dev libdnnl-dev libgtest-dev googletest libbenchmark-dev zlib1g-dev
+          libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
+          clang libclang-rt-14-dev xz-utils)
+for arg in "$@"; do
+  case "$arg" in
+    --torch) packages+=(python3-torch python3-h5py python3-numpy) ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
