@@ -1,0 +1,44 @@
+// Labelled image datasets in memory: float32 [n, c, h, w] pixels in [0, 1] and int32 [n]
+// labels. Loaders check every size against the file before allocating, so a corrupt or
+// hostile header gives a clear DataError, never a huge allocation or a crash.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace ipg {
+
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Dataset {
+  std::string name;  // e.g. "fashion-mnist/train"
+  Tensor images;     // float32 [n, c, h, w] in [0, 1], on the CPU
+  Tensor labels;     // int32 [n], each in [0, num_classes)
+  int num_classes = 0;
+  int64_t size() const { return labels.defined() ? labels.numel() : 0; }
+};
+
+enum class Split { Train, Test };
+
+// Where the default dataset lives (Debian's dataset-fashion-mnist package).
+constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+// MNIST-format folder: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+Dataset load_mnist_format(const std::string& dir, Split split, const std::string& name);
+
+// Reads one IDX file (gzip or raw): returns the payload bytes and fills dims. The
+// payload size implied by the header must equal what the file holds.
+std::vector<uint8_t> read_idx(const std::string& path, std::vector<int64_t>* dims);
+
+// CIFAR-10 (data_batch_1..5.bin / test_batch.bin) or CIFAR-100 (train.bin / test.bin,
+// fine labels) binary folders.
+Dataset load_cifar(const std::string& dir, Split split, int num_classes);
+
+// Parses --data NAME[:PATH]: fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR.
+Dataset load_dataset(const std::string& spec, Split split);
+
+}  // namespace ipg
