@@ -31,7 +31,13 @@ Device Device::parse(const std::string& s) {
 
 std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
 
-bool cuda_built() { return IPG_HAS_CUDA + 0 != 0; }
+bool cuda_built() {
+#if IPG_HAS_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
 
 bool cuda_available() {
 #if IPG_HAS_CUDA

@@ -1,0 +1,34 @@
+// Clamp: dispatch to kernels/{cpu,cuda}/clamp.
+#include "engine/ops/clamp.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/clamp.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/clamp.h"
+#endif
+
+namespace ipg::ops {
+
+Tensor clamp(const Tensor& x, float lo, float hi) {
+  detail::check_dtype("clamp", x, DType::F32);
+  if (!(lo <= hi))
+    throw std::invalid_argument("clamp: lower bound " + std::to_string(lo) +
+                                " is above upper bound " + std::to_string(hi));
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  const int64_t n = x.numel();
+  IPG_ON_DEVICE("clamp", x.device(), kernels::cpu::clamp_forward(x.data(), y.data(), lo, hi, n),
+                kernels::cuda::clamp_forward(x.data(), y.data(), lo, hi, n, stream));
+  if (autograd::needs_graph({x})) {
+    autograd::attach(y, "clamp", {x}, [x = x.detach(), lo, hi](const Tensor& gout, GradSink& sink) {
+      float* dx = sink.at(0).data();
+      const int64_t n = gout.numel();
+      IPG_ON_DEVICE("clamp_backward", gout.device(),
+                    kernels::cpu::clamp_backward(x.data(), gout.data(), dx, lo, hi, n),
+                    kernels::cuda::clamp_backward(x.data(), gout.data(), dx, lo, hi, n, stream));
+    });
+  }
+  return y;
+}
+
+}  // namespace ipg::ops

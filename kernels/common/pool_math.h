@@ -1,0 +1,114 @@
+// Window arithmetic of 2-D pooling, and the geometry of zero padding, shared by
+// kernels/cpu and kernels/cuda. A "plane" is one (sample, channel) image, row-major [h, w]; indices
+// inside a plane are int32 (h*w < 2^31). Output sizes follow PyTorch's floor mode.
+#pragma once
+
+#include <stdint.h>
+
+#include "kernels/common/hd.h"
+
+namespace ipg::kernels {
+
+struct PoolGeometry {
+  int64_t h, w;    // input plane
+  int64_t oh, ow;  // output plane
+  int kernel, stride, pad;
+};
+
+// Floor-mode output length; < 1 when the kernel does not fit.
+IPG_HD int64_t pool_out_size(int64_t in, int kernel, int stride, int pad) {
+  return (in + 2 * pad - kernel) / stride + 1;
+}
+
+// The real pixels [hs, he) x [ws, we) under the window of output (ph, pw). Never empty:
+// padding is at most half the kernel.
+struct PoolWindow {
+  int64_t hs, he, ws, we;
+};
+
+IPG_HD PoolWindow pool_window(const PoolGeometry& g, int64_t ph, int64_t pw) {
+  const int64_t h0 = ph * g.stride - g.pad, w0 = pw * g.stride - g.pad;
+  PoolWindow r;
+  r.hs = h0 > 0 ? h0 : 0;
+  r.ws = w0 > 0 ? w0 : 0;
+  r.he = h0 + g.kernel < g.h ? h0 + g.kernel : g.h;
+  r.we = w0 + g.kernel < g.w ? w0 + g.kernel : g.w;
+  return r;
+}
+
+// Whether v replaces the running maximum `best`: only when strictly larger, so ties keep
+// the first index; and the first NaN, which then stays (NaN propagates, as in PyTorch).
+IPG_HD bool max_pool_takes(float v, float best) { return v > best || (v != v && best == best); }
+
+struct MaxPoolResult {
+  float value;
+  int32_t index;  // in the input plane
+};
+
+// Max over the real pixels of `win` by the exact rule, row-major.
+IPG_HD MaxPoolResult max_pool_scan(const float* plane, const PoolGeometry& g,
+                                   const PoolWindow& win) {
+  MaxPoolResult r{plane[win.hs * g.w + win.ws], static_cast<int32_t>(win.hs * g.w + win.ws)};
+  for (int64_t ih = win.hs; ih < win.he; ++ih)
+    for (int64_t iw = win.ws; iw < win.we; ++iw) {
+      const float v = plane[ih * g.w + iw];
+      if (max_pool_takes(v, r.value)) {
+        r.value = v;
+        r.index = static_cast<int32_t>(ih * g.w + iw);
+      }
+    }
+  return r;
+}
+
+// Max over the window of output (ph, pw); padding acts as -inf, so only real pixels are
+// scanned. The first pass compares with a plain '>', which compilers turn into selects
+// (the NaN rule makes them branch, and on real data such branches are coin flips); it
+// agrees with max_pool_takes unless the window holds a NaN, and those rare windows are
+// scanned again by the exact rule.
+IPG_HD MaxPoolResult max_pool_window(const float* plane, const PoolGeometry& g, int64_t ph,
+                                     int64_t pw) {
+  const PoolWindow win = pool_window(g, ph, pw);
+  float best = plane[win.hs * g.w + win.ws];
+  int32_t index = static_cast<int32_t>(win.hs * g.w + win.ws);
+  bool nan = false;
+  for (int64_t ih = win.hs; ih < win.he; ++ih)
+    for (int64_t iw = win.ws; iw < win.we; ++iw) {
+      const int32_t i = static_cast<int32_t>(ih * g.w + iw);
+      const float v = plane[i];
+      nan |= v != v;
+      index = v > best ? i : index;
+      best = v > best ? v : best;
+    }
+  return nan ? max_pool_scan(plane, g, win) : MaxPoolResult{best, index};
+}
+
+// PyTorch's divisor: the window clipped to the padded input (count_include_pad), or to
+// the real pixels only.
+IPG_HD float avg_pool_divisor(const PoolGeometry& g, int64_t ph, int64_t pw,
+                              bool count_include_pad) {
+  if (!count_include_pad) {
+    const PoolWindow win = pool_window(g, ph, pw);
+    return static_cast<float>((win.he - win.hs) * (win.we - win.ws));
+  }
+  const int64_t hs = ph * g.stride - g.pad, ws = pw * g.stride - g.pad;
+  const int64_t he = hs + g.kernel < g.h + g.pad ? hs + g.kernel : g.h + g.pad;
+  const int64_t we = ws + g.kernel < g.w + g.pad ? ws + g.kernel : g.w + g.pad;
+  return static_cast<float>((he - hs) * (we - ws));
+}
+
+IPG_HD float avg_pool_window(const float* plane, const PoolGeometry& g, int64_t ph, int64_t pw,
+                             bool count_include_pad) {
+  const PoolWindow win = pool_window(g, ph, pw);
+  float acc = 0.f;
+  for (int64_t ih = win.hs; ih < win.he; ++ih)
+    for (int64_t iw = win.ws; iw < win.we; ++iw) acc += plane[ih * g.w + iw];
+  return acc / avg_pool_divisor(g, ph, pw, count_include_pad);
+}
+
+struct PadGeometry {
+  int64_t h, w;    // input plane
+  int64_t oh, ow;  // output plane: h + top + bottom, w + left + right
+  int top, left;
+};
+
+}  // namespace ipg::kernels
