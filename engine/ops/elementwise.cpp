@@ -46,11 +46,29 @@ void broadcast_strides(const Shape& s, const Shape& out, int64_t* stride) {
 }
 
 BroadcastIndex make_broadcast(const Shape& a, const Shape& b, const Shape& out) {
+  int64_t as[kernels::kMaxDims], bs[kernels::kMaxDims];
+  broadcast_strides(a, out, as);
+  broadcast_strides(b, out, bs);
+  // Coalesce: drop size-1 dimensions and merge a dimension into the next when both
+  // operands step through them as one (contiguous continuation, or broadcast in both).
+  // [n, c, h, w] + [1, c, 1, 1] becomes [n, c, h*w]: kernels then index with fewer
+  // divisions and the CPU twin's inner loop runs over whole rows.
   BroadcastIndex bi{};
-  bi.ndim = static_cast<int>(out.size());
-  for (size_t i = 0; i < out.size(); ++i) bi.out_shape[i] = out[i];
-  broadcast_strides(a, out, bi.a_stride);
-  broadcast_strides(b, out, bi.b_stride);
+  int nd = 0;
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (out[d] == 1) continue;
+    if (nd > 0 && bi.a_stride[nd - 1] == as[d] * out[d] && bi.b_stride[nd - 1] == bs[d] * out[d]) {
+      bi.out_shape[nd - 1] *= out[d];
+      bi.a_stride[nd - 1] = as[d];
+      bi.b_stride[nd - 1] = bs[d];
+      continue;
+    }
+    bi.out_shape[nd] = out[d];
+    bi.a_stride[nd] = as[d];
+    bi.b_stride[nd] = bs[d];
+    ++nd;
+  }
+  bi.ndim = nd;
   return bi;
 }
 

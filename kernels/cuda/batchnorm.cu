@@ -5,6 +5,7 @@
 #include "kernels/common/batchnorm_math.h"
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
@@ -66,21 +67,6 @@ __global__ void batch_norm_backward_reduce_kernel(const float* x, const float* d
     if (sum_dy) sum_dy[ch] = static_cast<float>(acc_dy);
     if (want_xhat) sum_dy_xhat[ch] = static_cast<float>(acc_xhat * bn_invstd(var[ch], eps));
   }
-}
-
-template <typename F>
-__global__ void for_each_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    f(i);
-}
-
-// Launch code shared by the per-element kernels: they differ only in their lambda.
-template <typename F>
-void launch(int64_t n, cudaStream_t stream, F f) {
-  if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  IPG_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace

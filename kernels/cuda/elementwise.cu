@@ -2,28 +2,10 @@
 // kernels/common/elementwise_math.h.
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
-
-namespace {
-
-template <typename F>
-__global__ void for_each_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    f(i);
-}
-
-// One launch helper for every elementwise kernel: they differ only in their lambda.
-template <typename F>
-void launch(int64_t n, cudaStream_t stream, F f) {
-  if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  IPG_CUDA_CHECK_LAUNCH();
-}
-
-}  // namespace
 
 void fill(float* y, float value, int64_t n, cudaStream_t stream) {
   launch(n, stream, [=] __device__(int64_t i) { y[i] = value; });

@@ -1,26 +1,12 @@
 // CUDA zero padding: one thread per output (forward) or input (backward) element.
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pad.h"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
 
 namespace {
-
-template <typename F>
-__global__ void for_each_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    f(i);
-}
-
-// Launch code shared by both directions: they differ only in their lambda.
-template <typename F>
-void launch(int64_t n, cudaStream_t stream, F f) {
-  if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  IPG_CUDA_CHECK_LAUNCH();
-}
 
 // Flat input index that output element i (over all planes) copies, or -1 in the border.
 __device__ int64_t zero_pad_source(int64_t i, const PadGeometry& g) {

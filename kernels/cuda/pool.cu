@@ -2,27 +2,13 @@
 // (backward, gathering from the covering windows: no atomics, fixed order); the global
 // average gives each plane one warp and a fixed shuffle tree.
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool.h"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
 
 namespace {
-
-template <typename F>
-__global__ void for_each_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    f(i);
-}
-
-// Launch code shared by the per-element kernels: they differ only in their lambda.
-template <typename F>
-void launch(int64_t n, cudaStream_t stream, F f) {
-  if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  IPG_CUDA_CHECK_LAUNCH();
-}
 
 // Outputs [*first, *last) along one axis whose window covers input position i. Backward
 // kernels gather over these, one thread per input, instead of scattering from the

@@ -4,26 +4,13 @@
 // writer of that row's value gradient, so no atomics are needed.
 #include "kernels/common/rowwise_math.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rowwise.h"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
 
 namespace {
-
-template <typename F>
-__global__ void for_each_kernel(int64_t n, F f) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-    f(i);
-}
-
-template <typename F>
-void launch(int64_t n, cudaStream_t stream, F f) {
-  if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  IPG_CUDA_CHECK_LAUNCH();
-}
 
 // One block takes the minimum invalid row with a fixed tree (min is exact in any order;
 // the tree only avoids atomics and a separate initialization).

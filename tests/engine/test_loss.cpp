@@ -178,26 +178,7 @@ TEST(LossGrad, SoftmaxRows) {
 
 // ---- CUDA parity: same op, same inputs, CPU twin as reference ----
 
-void expect_forward_backward_parity(const std::function<Tensor(const Inputs&)>& f,
-                                    const Inputs& cpu_inputs, double atol, double rtol) {
-  Inputs gpu_inputs;
-  for (const Tensor& t : cpu_inputs) {
-    Tensor g = t.detach().to(Device::cuda(0));
-    if (t.requires_grad()) g.set_requires_grad(true);
-    gpu_inputs.push_back(g);
-  }
-  Inputs cpu_in = cpu_inputs;
-  for (Tensor& t : cpu_in) t.zero_grad();
-  Tensor yc = f(cpu_in), yg = f(gpu_inputs);
-  EXPECT_PARITY(yc, yg, atol, rtol);
-  Generator gen(77);
-  Tensor r = Tensor::uniform(yc.shape(), -1, 1, gen);
-  yc.backward(r);
-  yg.backward(r.to(Device::cuda(0)));
-  for (size_t i = 0; i < cpu_in.size(); ++i)
-    if (cpu_in[i].requires_grad())
-      EXPECT_PARITY(cpu_in[i].grad(), gpu_inputs[i].grad(), atol, rtol);
-}
+using testing::expect_forward_backward_parity;
 
 TEST(LossCuda, CrossEntropyParity) {
   IPG_REQUIRE_CUDA();

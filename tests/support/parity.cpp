@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "engine/random.h"
+
 namespace ipg::testing {
 
 ParityResult compare_values(const std::vector<float>& ref, const std::vector<float>& got,
@@ -48,6 +50,28 @@ ParityResult compare_tensors(const Tensor& ref, const Tensor& got, double atol, 
                           std::vector<float>(b.begin(), b.end()), 0.0, 0.0);
   }
   return compare_values(ref.to_vector(), got.to_vector(), atol, rtol);
+}
+
+void expect_forward_backward_parity(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                    const std::vector<Tensor>& cpu_inputs, double atol,
+                                    double rtol) {
+  std::vector<Tensor> gpu_inputs;
+  for (const Tensor& t : cpu_inputs) {
+    Tensor g = t.detach().to(Device::cuda(0));
+    if (t.requires_grad()) g.set_requires_grad(true);
+    gpu_inputs.push_back(g);
+  }
+  std::vector<Tensor> cpu_in = cpu_inputs;
+  for (Tensor& t : cpu_in) t.zero_grad();
+  Tensor yc = f(cpu_in), yg = f(gpu_inputs);
+  EXPECT_PARITY(yc, yg, atol, rtol);
+  Generator gen(77);
+  Tensor r = Tensor::uniform(yc.shape(), -1, 1, gen);
+  yc.backward(r);
+  yg.backward(r.to(Device::cuda(0)));
+  for (size_t i = 0; i < cpu_in.size(); ++i)
+    if (cpu_in[i].requires_grad())
+      EXPECT_PARITY(cpu_in[i].grad(), gpu_inputs[i].grad(), atol, rtol);
 }
 
 }  // namespace ipg::testing

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,13 @@ ParityResult compare_values(const std::vector<float>& ref, const std::vector<flo
                             double atol, double rtol);
 // Shapes must agree too; tensors may be on any devices.
 ParityResult compare_tensors(const Tensor& ref, const Tensor& got, double atol, double rtol);
+
+// Runs f on CPU copies and on cuda:0 copies of the inputs, compares the outputs, then
+// back-propagates the same random output gradient on both and compares the gradients of
+// every input that requires one (gtest expectations).
+void expect_forward_backward_parity(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                    const std::vector<Tensor>& cpu_inputs, double atol,
+                                    double rtol);
 
 }  // namespace ipg::testing
 
