@@ -1,5 +1,9 @@
 # CLI smoke test: help, version, usage errors and the doctor's end-to-end check.
 # Run by ctest as: cmake -DIPGUARD=<path> -P cli_smoke.cmake
+set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_smoke_work)
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
 function(expect_exit code)
   execute_process(COMMAND ${IPGUARD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE err)
@@ -30,4 +34,26 @@ if(NOT last_out MATCHES "\"ok\": true")
   message(FATAL_ERROR "doctor --json did not report ok:\n${last_out}")
 endif()
 expect_exit(0 --device auto doctor)
-expect_exit(1 train --arch lenet5)   # planned: says so, exits 1
+expect_exit(1 extract --n 10)        # planned: says so, exits 1
+expect_exit(2 train --arch lenet5)   # --out missing: usage error
+expect_exit(1 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)
+if(NOT last_err MATCHES "unknown architecture")
+  message(FATAL_ERROR "unknown --arch gave: ${last_err}")
+endif()
+expect_exit(1 info ${WORK}/missing.h5)
+expect_exit(1 eval --model ${CMAKE_CURRENT_LIST_FILE})  # not HDF5
+expect_exit(1 train --arch lenet5 --data cifar10 --out ${WORK}/x.h5)  # no folder given
+# A tiny real run end to end: train, info, eval, and no temp files left behind.
+expect_exit(0 --device cpu train --arch lenet5 --epochs 1 --limit 512 --batch 64 --out ${WORK}/tiny.h5)
+expect_exit(0 --json info ${WORK}/tiny.h5)
+if(NOT last_out MATCHES "\"arch\": \"lenet5\"")
+  message(FATAL_ERROR "info --json: ${last_out}")
+endif()
+expect_exit(0 --device cpu --json eval --model ${WORK}/tiny.h5)
+if(NOT last_out MATCHES "\"accuracy\": 0\\.[0-9]+")
+  message(FATAL_ERROR "eval --json: ${last_out}")
+endif()
+file(GLOB leftovers ${WORK}/*.tmp-*)
+if(leftovers)
+  message(FATAL_ERROR "temporary files left behind: ${leftovers}")
+endif()

@@ -25,6 +25,8 @@ using Runners = std::map<const CLI::App*, Runner>;
 
 // Each add_* registers one subcommand with its options and its runner.
 void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// train, eval, info.
+void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // Subcommands of the design whose implementation has not landed yet: listed in --help,
 // and when run they say so and exit 1.
 void add_planned(CLI::App& app);

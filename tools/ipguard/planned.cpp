@@ -6,15 +6,12 @@ namespace ipg::cli {
 
 void add_planned(CLI::App& app) {
   const char* planned[][2] = {
-      {"train", "train a model (LeNet-5, ResNet20, WRN-22-4, ResNet50, VGG16, random forest)"},
-      {"eval", "accuracy of a model on a dataset"},
       {"extract", "extract a fingerprint (ipguard, random, fgsm, igsm, cwl2)"},
       {"verify", "matching rate of a suspect model on a fingerprint"},
       {"postprocess", "make a positive suspect (fine-tune, retrain, prune)"},
       {"zoo", "build the default zoo of target, positive and negative suspects"},
       {"experiment", "run methods x parameters over a zoo: ARUC tables and plots"},
       {"convert", "import Keras .h5 weights into an ipguard model file"},
-      {"info", "describe a model file"},
   };
   for (const auto& p : planned) {
     CLI::App* sub = app.add_subcommand(p[0], std::string(p[1]) + " [not available yet]");

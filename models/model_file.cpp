@@ -1,0 +1,156 @@
+// Native model files over engine/hdf5.
+#include "models/model_file.h"
+
+#include <cmath>
+#include <set>
+
+#include "engine/hdf5.h"
+
+namespace ipg {
+
+namespace {
+
+constexpr const char* kFormat = "ipguard-model";
+constexpr int64_t kVersion = 1;
+
+ModelConfig read_config(const h5::File& f) {
+  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
+    throw FileError(f.file() + ": not an ipguard model file (attribute format is not '" +
+                    std::string(kFormat) + "')");
+  const int64_t version = f.attr_int("version");
+  if (version != kVersion)
+    throw FileError(f.file() + ": model file version " + std::to_string(version) +
+                    " is not supported (this build reads version " + std::to_string(kVersion) +
+                    ")");
+  ModelConfig cfg;
+  cfg.arch = f.attr_string("arch");
+  cfg.in_channels = static_cast<int>(f.attr_int("in_channels"));
+  cfg.height = static_cast<int>(f.attr_int("height"));
+  cfg.width = static_cast<int>(f.attr_int("width"));
+  cfg.classes = static_cast<int>(f.attr_int("classes"));
+  cfg.mean = f.attr_floats("mean");
+  cfg.std = f.attr_floats("std");
+  return cfg;
+}
+
+Provenance read_provenance(const h5::File& f) {
+  Provenance p;
+  if (f.has_attr("data")) p.data = f.attr_string("data");
+  if (f.has_attr("seed")) p.seed = f.attr_int("seed");
+  if (f.has_attr("epochs")) p.epochs = f.attr_int("epochs");
+  if (f.has_attr("accuracy")) p.accuracy = f.attr_double("accuracy");
+  if (f.has_attr("recipe")) p.recipe = f.attr_string("recipe");
+  return p;
+}
+
+// Paths of every dataset below `g`, relative to it.
+void list_datasets(const h5::Group& g, const std::string& prefix, std::vector<std::string>& out) {
+  for (const std::string& c : g.children()) {
+    if (g.is_group(c))
+      list_datasets(g.group(c), prefix + c + "/", out);
+    else
+      out.push_back(prefix + c);
+  }
+}
+
+}  // namespace
+
+void save_model(Network& net, const std::string& path, const Provenance& p) {
+  h5::FileWriter w(path);
+  const ModelConfig& cfg = net.config();
+  w.set_attr_string("format", kFormat);
+  w.set_attr_int("version", kVersion);
+  w.set_attr_string("arch", cfg.arch);
+  w.set_attr_int("in_channels", cfg.in_channels);
+  w.set_attr_int("height", cfg.height);
+  w.set_attr_int("width", cfg.width);
+  w.set_attr_int("classes", cfg.classes);
+  w.set_attr_floats("mean", cfg.mean);
+  w.set_attr_floats("std", cfg.std);
+  if (!p.data.empty()) w.set_attr_string("data", p.data);
+  if (p.seed >= 0) w.set_attr_int("seed", p.seed);
+  if (p.epochs >= 0) w.set_attr_int("epochs", p.epochs);
+  if (p.accuracy >= 0) w.set_attr_double("accuracy", p.accuracy);
+  if (!p.recipe.empty()) w.set_attr_string("recipe", p.recipe);
+  for (auto& [name, t] : net.named_parameters()) w.write("params/" + name, *t);
+  for (auto& [name, t] : net.named_buffers()) w.write("buffers/" + name, *t);
+  w.commit();
+}
+
+std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance) {
+  const h5::File f(path);
+  ModelConfig cfg = read_config(f);
+  std::unique_ptr<Network> net;
+  try {
+    net = make_network(cfg);
+  } catch (const std::exception& e) {
+    throw FileError(path + ": " + e.what());
+  }
+  std::string problems;
+  int n_problems = 0;
+  auto problem = [&](const std::string& s) {
+    if (n_problems++ < 20) problems += "\n  " + s;
+  };
+  std::set<std::string> expected;
+  auto load_all = [&](const std::string& root, std::vector<nn::NamedTensor> tensors) {
+    for (auto& [name, t] : tensors) {
+      const std::string key = root + "/" + name;
+      expected.insert(key);
+      if (!f.is_dataset(key)) {
+        problem("missing " + key + " " + shape_str(t->shape()));
+        continue;
+      }
+      const h5::Dataset d = f.dataset(key);
+      if (d.shape() != t->shape() || d.type_name() != "float32") {
+        problem(key + ": file has " + d.type_name() + " " + shape_str(d.shape()) + ", " + cfg.arch +
+                " needs float32 " + shape_str(t->shape()));
+        continue;
+      }
+      const Tensor v = d.read(DType::F32, t->shape());
+      const float* p = v.data();
+      for (int64_t i = 0; i < v.numel(); ++i)
+        if (!std::isfinite(p[i])) {
+          problem(key + ": value " + std::to_string(i) + " is " + std::to_string(p[i]) +
+                  " (NaN/Inf weights refused)");
+          break;
+        }
+      t->copy_from(v);
+    }
+  };
+  load_all("params", net->named_parameters());
+  load_all("buffers", net->named_buffers());
+  for (const char* root : {"params", "buffers"}) {
+    if (!f.is_group(root)) continue;
+    std::vector<std::string> found;
+    list_datasets(f.group(root), std::string(root) + "/", found);
+    for (const auto& k : found)
+      if (!expected.count(k)) problem("unexpected " + k + " (not part of " + cfg.arch + ")");
+  }
+  if (n_problems > 20) problems += "\n  ... and " + std::to_string(n_problems - 20) + " more";
+  if (n_problems)
+    throw FileError(path + ": " + std::to_string(n_problems) + " tensor(s) do not fit " + cfg.arch +
+                    ":" + problems);
+  net->eval();
+  if (provenance) *provenance = read_provenance(f);
+  return net;
+}
+
+ModelInfo read_model_info(const std::string& path) {
+  const h5::File f(path);
+  ModelInfo info;
+  info.config = read_config(f);
+  info.provenance = read_provenance(f);
+  for (const char* root : {"params", "buffers"}) {
+    if (!f.is_group(root)) continue;
+    std::vector<std::string> names;
+    list_datasets(f.group(root), std::string(root) + "/", names);
+    for (const auto& n : names) {
+      const Shape s = f.dataset(n).shape();
+      info.tensors.emplace_back(n, s);
+      if (std::string(root) == "params") info.num_parameters += shape_numel(s);
+    }
+  }
+  return info;
+}
+
+}  // namespace ipg

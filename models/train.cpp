@@ -1,0 +1,159 @@
+// The training loop. Work per batch: gather rows (CPU), copy to the device, forward in
+// training mode, fused softmax cross-entropy, backward, one fused optimizer kernel per
+// parameter tensor. The loss is read back once per epoch plus every kReportEvery batches.
+#include "models/train.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "engine/ops/index.h"
+#include "engine/ops/loss.h"
+#include "engine/optim.h"
+#include "kernels/common/philox.h"
+
+namespace ipg {
+
+namespace {
+
+constexpr int64_t kReportEvery = 50;
+
+// Fisher-Yates driven by Philox: the permutation depends on (seed, epoch) only.
+std::vector<int64_t> permutation(int64_t n, uint64_t seed, int epoch) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  const uint64_t stream = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch);
+  for (int64_t i = n - 1; i > 0; --i) {
+    const kernels::Philox4 r = kernels::philox4x32_10(stream, static_cast<uint64_t>(i));
+    const uint64_t wide = (uint64_t(r.v[0]) << 32) | r.v[1];
+    std::swap(idx[i], idx[wide % static_cast<uint64_t>(i + 1)]);
+  }
+  return idx;
+}
+
+double schedule_lr(const TrainOptions& o, int epoch0, int64_t step, int64_t steps_per_epoch) {
+  const double t = (epoch0 + double(step) / double(steps_per_epoch)) / std::max(1, o.epochs);
+  if (o.schedule == "constant") return o.lr;
+  if (o.schedule == "step") return o.lr * (t >= 0.75 ? 0.01 : t >= 0.5 ? 0.1 : 1.0);
+  if (o.schedule == "cosine") return o.lr * 0.5 * (1.0 + std::cos(M_PI * t));
+  throw std::invalid_argument("unknown schedule '" + o.schedule + "' (cosine, step, constant)");
+}
+
+}  // namespace
+
+void gather_batch(const Dataset& data, const std::vector<int64_t>& index, int64_t begin,
+                  int64_t end, Tensor* images, Tensor* labels) {
+  Shape s = data.images.shape();
+  const int64_t row = data.images.numel() / s[0];
+  s[0] = end - begin;
+  *images = Tensor::empty(s);
+  *labels = Tensor::empty({end - begin}, Device::cpu(), DType::I32);
+  const float* src = data.images.data();
+  const int32_t* lsrc = data.labels.data_i32();
+  float* dst = images->data();
+  int32_t* ldst = labels->data_i32();
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(dst + (i - begin) * row, src + index[i] * row, sizeof(float) * row);
+    ldst[i - begin] = lsrc[index[i]];
+  }
+}
+
+double evaluate(Network& net, const Dataset& data, Device device, int batch) {
+  const bool was_training = net.is_training();
+  net.eval();
+  int64_t correct = 0;
+  const int64_t n = data.size();
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t e = std::min(n, b + batch);
+    const Tensor x = data.images.narrow0(b, e - b).to(device);
+    const std::vector<int32_t> pred = net.labels(x).to_vector_i32();
+    const int32_t* y = data.labels.data_i32() + b;
+    for (int64_t i = 0; i < e - b; ++i) correct += pred[i] == y[i];
+  }
+  net.train(was_training);
+  return n ? double(correct) / double(n) : 0.0;
+}
+
+std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dataset* test_set,
+                               const TrainOptions& opt, const EpochCallback& on_epoch,
+                               const BatchCallback& on_batch) {
+  if (opt.epochs < 1 || opt.batch < 1)
+    throw std::invalid_argument("train: epochs and batch must be >= 1");
+  if (train_set.size() == 0) throw std::invalid_argument("train: empty training set");
+  if (train_set.num_classes > net.num_classes())
+    throw std::invalid_argument("train: dataset has " + std::to_string(train_set.num_classes) +
+                                " classes, the network " + std::to_string(net.num_classes()));
+  net.to(opt.device);
+  net.set_requires_grad(!opt.last_layer_only);
+  std::vector<Tensor> params;
+  if (opt.last_layer_only) {
+    for (auto& [name, t] : net.last_layer_parameters()) {
+      t->set_requires_grad(true);
+      params.push_back(*t);
+    }
+  } else {
+    params = net.parameters();
+  }
+  std::unique_ptr<SGD> sgd;
+  std::unique_ptr<Adam> adam;
+  if (opt.optimizer == "sgd")
+    sgd = std::make_unique<SGD>(params, opt.lr, opt.momentum, opt.weight_decay);
+  else if (opt.optimizer == "adam")
+    adam = std::make_unique<Adam>(params, opt.lr, 0.9f, 0.999f, 1e-8f, opt.weight_decay);
+  else
+    throw std::invalid_argument("unknown optimizer '" + opt.optimizer + "' (sgd, adam)");
+
+  const int64_t n = train_set.size();
+  const int64_t steps = (n + opt.batch - 1) / opt.batch;
+  std::vector<EpochReport> reports;
+  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    net.train(true);
+    const std::vector<int64_t> order = permutation(n, opt.seed, epoch);
+    double loss_sum = 0;
+    int64_t correct = 0;
+    EpochReport rep;
+    rep.epoch = epoch + 1;
+    for (int64_t s = 0; s < steps; ++s) {
+      const double lr = schedule_lr(opt, epoch, s, steps);
+      if (sgd) sgd->set_lr(static_cast<float>(lr));
+      if (adam) adam->set_lr(static_cast<float>(lr));
+      if (s == 0) rep.lr = lr;
+      Tensor xb, yb;
+      gather_batch(train_set, order, s * opt.batch, std::min(n, (s + 1) * opt.batch), &xb, &yb);
+      const Tensor x = xb.to(opt.device), y = yb.to(opt.device);
+      const Tensor logits = net.logits(x);
+      const Tensor loss = ops::cross_entropy(logits, y);
+      if (sgd) sgd->zero_grad();
+      if (adam) adam->zero_grad();
+      loss.backward();
+      if (sgd) sgd->step();
+      if (adam) adam->step();
+      // Host reads: the loss and the predictions, which also bound the queued work.
+      const double l = loss.item();
+      if (!std::isfinite(l))
+        throw std::runtime_error("train: loss became " + std::to_string(l) + " at epoch " +
+                                 std::to_string(epoch + 1) + " (learning rate too high?)");
+      loss_sum += l * double(yb.numel());
+      const std::vector<int32_t> pred = ops::argmax(logits.detach()).to_vector_i32();
+      for (int64_t i = 0; i < yb.numel(); ++i) correct += pred[i] == yb.data_i32()[i];
+      if (on_batch && ((s + 1) % kReportEvery == 0 || s + 1 == steps))
+        on_batch(epoch + 1, s + 1, steps, loss_sum / double(std::min(n, (s + 1) * opt.batch)));
+    }
+    rep.train_loss = loss_sum / double(n);
+    rep.train_accuracy = double(correct) / double(n);
+    if (test_set) rep.test_accuracy = evaluate(net, *test_set, opt.device);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rep.images_per_second = double(n) / rep.seconds;
+    reports.push_back(rep);
+    if (on_epoch) on_epoch(rep);
+  }
+  net.eval();
+  net.set_requires_grad(true);
+  return reports;
+}
+
+}  // namespace ipg
