@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Builds ipguard for the GPU test machine (CUDA, sm_90, Release) and packs what it needs to
+# run there into one tar.xz that a device call carries: the test, benchmark and CLI binaries
+# and every shared library they load that the GPU machine lacks (oneDNN, HDF5 and its
+# dependencies, Google Benchmark, libgomp, ...). The GPU machine has no GoogleTest, Google
+# Benchmark, oneDNN or HDF5 development files, so building there cannot give the tests; it
+# has a newer glibc, so Debian-built binaries run there. tools/gpu-check unpacks the result.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: tools/pack-gpu-build.sh [--build-dir DIR] [--out FILE] [--jobs N] [--no-build]
+
+Configures DIR (default build-gpu) as a CUDA Release build for sm_90, builds every target,
+and writes FILE (default DIR/gpu-pack.tar.xz) holding:
+  gpu-pack/bin/        ipg_tests, ipguard, bench_* (unstripped: sanitizer reports name functions)
+  gpu-pack/lib/        the non-system shared libraries they load, under their sonames
+  gpu-pack/lib/gcc/    this toolchain's libstdc++ and libgcc_s, used only where the GPU
+                       machine's own are older (tools/gpu-check decides)
+  gpu-pack/MANIFEST.json  commit, build settings, packed libraries, and the CUDA libraries
+                       the binaries expect to find on the GPU machine (not packed)
+glibc, the CUDA driver and the CUDA/cuBLAS/cuDNN libraries are not packed: the GPU machine
+has its own (CUDA toolkit, PyTorch's nvidia/ wheels). The pack must stay under ~40 MiB:
+a device call carries at most 64 MiB with the working tree.
+
+  --build-dir DIR   build folder (default build-gpu; created if missing)
+  --out FILE        the pack (default DIR/gpu-pack.tar.xz)
+  --jobs N          parallel build jobs (default 2)
+  --no-build        pack what DIR already holds
+  -h, --help        this text
+EOF
+}
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=$REPO/build-gpu
+OUT_FILE=
+JOBS=2
+DO_BUILD=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --build-dir) BUILD_DIR=$(realpath -m "$2"); shift 2 ;;
+    --out) OUT_FILE=$(realpath -m "$2"); shift 2 ;;
+    --jobs) JOBS=$2; shift 2 ;;
+    --no-build) DO_BUILD=0; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "pack-gpu-build: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+OUT_FILE=${OUT_FILE:-$BUILD_DIR/gpu-pack.tar.xz}
+MAX_MIB=60  # the device call's 64 MiB, less the working tree
+
+if [[ $DO_BUILD == 1 ]]; then
+  cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIPG_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DIPG_BUILD_TESTS=ON -DIPG_BUILD_BENCH=ON
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+fi
+
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/ipg-pack.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+PACK=$STAGE/gpu-pack
+mkdir -p "$PACK/bin" "$PACK/lib/gcc"
+
+# The binaries: every executable the build made outside CMake's own folders.
+mapfile -t BINARIES < <(find "$BUILD_DIR/tests" "$BUILD_DIR/bench" "$BUILD_DIR/tools" \
+  -path '*/CMakeFiles' -prune -o -type f -perm -u+x -print 2>/dev/null | sort)
+[[ ${#BINARIES[@]} -gt 0 ]] || { echo "pack-gpu-build: no binaries in $BUILD_DIR" >&2; exit 1; }
+for b in "${BINARIES[@]}"; do
+  file -b "$b" | grep -q '^ELF' && cp "$b" "$PACK/bin/"
+done
+
+# Sorts each library ldd resolves: glibc (the GPU machine's own, newer), CUDA (found there
+# and recorded), the GCC runtime (lib/gcc) or everything else (lib/).
+is_glibc() { [[ $1 =~ ^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libresolv\.so|libutil\.so|libanl\.so|libmvec\.so) ]]; }
+is_cuda() { [[ $1 =~ ^lib(cuda|cudart|cublas|cublasLt|cudnn|nvrtc|nvJitLink|cufft|curand|cusparse|cusolver|nccl|nvToolsExt)[._] ]]; }
+declare -A PACKED EXTERNAL
+for b in "$PACK"/bin/*; do
+  while read -r soname _ path _; do
+    [[ -n $soname ]] || continue
+    if is_glibc "$soname"; then continue; fi
+    if is_cuda "$soname"; then EXTERNAL[$soname]=1; continue; fi
+    if [[ $path == "not" || ! -e $path ]]; then
+      echo "pack-gpu-build: $b needs $soname, which is not found here" >&2; exit 1
+    fi
+    dest=$PACK/lib
+    [[ $soname =~ ^lib(stdc\+\+|gcc_s)\. ]] && dest=$PACK/lib/gcc
+    [[ -e $dest/$soname ]] || cp -L "$path" "$dest/$soname"
+    PACKED[$soname]=1
+  done < <(ldd "$b" | sed -n 's/^\s*\(\S*\) => \(\S*\).*/\1 x \2 x/p')
+done
+
+COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | wc -l)
+CUDNN_H=$(grep -rl CUDNN_MAJOR /usr/local/cuda/include/cudnn_version*.h 2>/dev/null | head -1 || true)
+CUDNN_VERSION=
+if [[ -n $CUDNN_H ]]; then
+  CUDNN_VERSION=$(awk '/#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) /{printf "%s%s", sep, $3; sep="."}' "$CUDNN_H")
+fi
+NVCC_VERSION=$(/usr/local/cuda/bin/nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+python3 - "$PACK/MANIFEST.json" <<EOF
+import json, os, sys
+json.dump({
+    "format": "ipguard-gpu-pack", "version": 1,
+    "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "host": "$(hostname)",
+    "commit": "$COMMIT", "uncommitted_files": $DIRTY,
+    "source_dir": "$REPO", "build_dir": "$BUILD_DIR",
+    "build": {"type": "Release", "cuda_architectures": "90", "nvcc": "$NVCC_VERSION",
+              "cudnn_headers": "$CUDNN_VERSION",
+              "glibc": "$(ldd --version | head -1 | awk '{print $NF}')"},
+    "binaries": sorted(os.listdir("$PACK/bin")),
+    "packed_libraries": sorted("${!PACKED[*]}".split()),
+    "external_libraries": sorted("${!EXTERNAL[*]}".split()),
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+
+mkdir -p "$(dirname "$OUT_FILE")"
+XZ_OPT="-6 -T${JOBS}" tar -C "$STAGE" -cJf "$OUT_FILE" gpu-pack
+SIZE_MIB=$(($(stat -c %s "$OUT_FILE") / 1048576))
+echo "pack-gpu-build: $OUT_FILE: ${SIZE_MIB} MiB ($(du -sh "$PACK" | cut -f1) unpacked);" \
+  "binaries: $(ls "$PACK/bin" | tr '\n' ' ')"
+echo "pack-gpu-build: expects on the GPU machine: ${!EXTERNAL[*]}"
+if [[ $SIZE_MIB -gt $MAX_MIB ]]; then
+  echo "pack-gpu-build: the pack is over ${MAX_MIB} MiB: a device call cannot carry it" >&2
+  exit 1
+fi
