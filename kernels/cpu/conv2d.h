@@ -1,0 +1,52 @@
+// CPU twin of kernels/cuda/conv2d.cu: 2-D convolution forward, backward-data and
+// backward-weights on oneDNN. x is NCHW [n, c_in, h, w], weight OIHW [c_out, c_in, kh, kw],
+// y NCHW [n, c_out, h_out, w_out]; all contiguous float32. Backward passes accumulate
+// (dx += ...), as autodiff expects. Every pass takes a caller-owned workspace of at least
+// the size its *_workspace() query returns, so a steady-state loop allocates nothing here.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <array>
+
+namespace ipg::kernels {
+
+// Geometry of one convolution: symmetric stride and zero padding. Shared by both twins
+// (kernels/cuda/conv2d.h includes this header for it).
+struct Conv2dShape {
+  int64_t n = 0, c_in = 0, h = 0, w = 0;
+  int64_t c_out = 0, kh = 0, kw = 0;
+  int64_t stride = 1, padding = 0;
+
+  int64_t h_out() const { return (h + 2 * padding - kh) / stride + 1; }
+  int64_t w_out() const { return (w + 2 * padding - kw) / stride + 1; }
+  // Multiply-adds times two: the FLOP count of the forward pass (and of each backward one).
+  double flops() const { return 2.0 * n * c_out * h_out() * w_out() * c_in * kh * kw; }
+  std::array<int64_t, 9> key() const { return {n, c_in, h, w, c_out, kh, kw, stride, padding}; }
+};
+
+}  // namespace ipg::kernels
+
+namespace ipg::kernels::cpu {
+
+// y = conv(x, weight) + bias; bias [c_out] may be null.
+size_t conv2d_forward_workspace(const Conv2dShape& s, bool with_bias);
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
+                    float* y, void* workspace, size_t workspace_bytes);
+
+// dx += conv_transpose(dy, weight).
+size_t conv2d_backward_data_workspace(const Conv2dShape& s);
+void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
+                          void* workspace, size_t workspace_bytes);
+
+// dweight += correlation of x with dy; dbias [c_out] += sums of dy over (n, h, w) when not null.
+size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias);
+void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
+                             float* dbias, void* workspace, size_t workspace_bytes);
+
+// dbias += sums of dy over (n, h, w), for a trainable bias on frozen weights. Fixed
+// summation order (double, channel by channel): the same bits for any thread count.
+void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
+
+}  // namespace ipg::kernels::cpu
