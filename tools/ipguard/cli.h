@@ -27,6 +27,7 @@ using Runners = std::map<const CLI::App*, Runner>;
 void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // train, eval, info.
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
+void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
 // Subcommands of the design whose implementation has not landed yet: listed in --help,
 // and when run they say so and exit 1.
 void add_planned(CLI::App& app);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   Runners runners;
   add_doctor(app, g, runners);
   add_model_commands(app, g, runners);
+  add_convert(app, g, runners);
   add_planned(app);
 
   try {

@@ -11,7 +11,6 @@ void add_planned(CLI::App& app) {
       {"postprocess", "make a positive suspect (fine-tune, retrain, prune)"},
       {"zoo", "build the default zoo of target, positive and negative suspects"},
       {"experiment", "run methods x parameters over a zoo: ARUC tables and plots"},
-      {"convert", "import Keras .h5 weights into an ipguard model file"},
   };
   for (const auto& p : planned) {
     CLI::App* sub = app.add_subcommand(p[0], std::string(p[1]) + " [not available yet]");
