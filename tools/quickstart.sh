@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The main job from a fresh Debian machine: installs missing packages, builds the
-# release preset and runs ipguard's end-to-end path. Until the fingerprint experiment
-# lands, that path is `ipguard doctor`: the build, the devices, and a forward/backward
-# check of the engine on each device (autodiff against finite differences, CUDA against
-# the CPU).
+# release preset and runs ipguard's most complete end-to-end path so far (the
+# fingerprint experiment comes next): check the engine on every device, train LeNet-5 on
+# Fashion-MNIST (Debian's dataset-fashion-mnist), describe the saved model and evaluate
+# it on the test set. Extra arguments go to `ipguard train` (e.g. --epochs 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-build/release/tools/ipguard doctor "$@"
+ipguard=build/release/tools/ipguard
+model=build/release/lenet5-fashion-mnist.h5
+"$ipguard" doctor
+"$ipguard" --seed 1 train --arch lenet5 --data fashion-mnist --epochs 3 --out "$model" "$@"
+"$ipguard" info "$model"
+"$ipguard" eval --model "$model" --data fashion-mnist
