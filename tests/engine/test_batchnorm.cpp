@@ -12,19 +12,12 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using Inputs = std::vector<Tensor>;
-
-Tensor rand_tensor(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f,
-                   bool requires_grad = false) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, lo, hi, g);
-  if (requires_grad) t.set_requires_grad(true);
-  return t;
-}
 
 // x viewed as [n, c, s].
 struct Dims {
@@ -77,9 +70,10 @@ void expect_close(const std::vector<float>& ref, const std::vector<float>& got, 
 TEST(BatchNormValues, TrainingNormalizesWithBatchStatistics) {
   for (const Shape& shape : {Shape{4, 3, 5, 6}, Shape{7, 5}}) {
     // An offset mean and a spread unlike 1: the normalization has work to do.
-    const Tensor x = rand_tensor(shape, 1, 2.f, 5.f);
+    const Tensor x = testing::random_tensor(shape, 1, 2.f, 5.f);
     const int64_t c = shape[1];
-    const Tensor gamma = rand_tensor({c}, 2, 0.5f, 1.5f), beta = rand_tensor({c}, 3);
+    const Tensor gamma = testing::random_tensor({c}, 2, 0.5f, 1.5f),
+                 beta = testing::random_tensor({c}, 3);
     Tensor rm = Tensor::zeros({c}), rv = Tensor::ones({c});
     const Tensor y = ops::batch_norm(x, gamma, beta, rm, rv, true);
     std::vector<double> mean, var;
@@ -90,9 +84,10 @@ TEST(BatchNormValues, TrainingNormalizesWithBatchStatistics) {
 }
 
 TEST(BatchNormValues, TrainingUpdatesRunningStatisticsWithUnbiasedVariance) {
-  const Tensor x = rand_tensor({3, 4, 2, 5}, 4, -3.f, 1.f);
+  const Tensor x = testing::random_tensor({3, 4, 2, 5}, 4, -3.f, 1.f);
   const Tensor gamma = Tensor::ones({4}), beta = Tensor::zeros({4});
-  const Tensor rm0 = rand_tensor({4}, 5), rv0 = rand_tensor({4}, 6, 0.5f, 2.f);
+  const Tensor rm0 = testing::random_tensor({4}, 5),
+               rv0 = testing::random_tensor({4}, 6, 0.5f, 2.f);
   for (float momentum : {0.1f, 0.35f}) {
     Tensor rm = rm0.clone(), rv = rv0.clone();
     ops::batch_norm(x, gamma, beta, rm, rv, true, momentum);
@@ -112,9 +107,10 @@ TEST(BatchNormValues, TrainingUpdatesRunningStatisticsWithUnbiasedVariance) {
 }
 
 TEST(BatchNormValues, EvalUsesRunningStatisticsAndLeavesThemAlone) {
-  const Tensor x = rand_tensor({2, 3, 4, 4}, 7, -2.f, 2.f);
-  const Tensor gamma = rand_tensor({3}, 8, 0.5f, 1.5f), beta = rand_tensor({3}, 9);
-  Tensor rm = rand_tensor({3}, 10), rv = rand_tensor({3}, 11, 0.5f, 2.f);
+  const Tensor x = testing::random_tensor({2, 3, 4, 4}, 7, -2.f, 2.f);
+  const Tensor gamma = testing::random_tensor({3}, 8, 0.5f, 1.5f),
+               beta = testing::random_tensor({3}, 9);
+  Tensor rm = testing::random_tensor({3}, 10), rv = testing::random_tensor({3}, 11, 0.5f, 2.f);
   const auto m0 = rm.to_vector(), v0 = rv.to_vector();
   const float eps = 1.001e-5f;  // Keras ResNet50's
   const Tensor y = ops::batch_norm(x, gamma, beta, rm, rv, false, 0.1f, eps);
@@ -150,7 +146,7 @@ TEST(BatchNormValues, ShapeErrorsNameTheShapes) {
 // batch_norm with its buffers held by the closure, for gradcheck (which calls it many
 // times; in training mode the buffer updates do not affect the output).
 std::function<Tensor(const Inputs&)> bn_fn(int64_t c, bool training) {
-  Tensor rm = rand_tensor({c}, 20), rv = rand_tensor({c}, 21, 0.5f, 2.f);
+  Tensor rm = testing::random_tensor({c}, 20), rv = testing::random_tensor({c}, 21, 0.5f, 2.f);
   return [rm, rv, training](const Inputs& in) mutable {
     return ops::batch_norm(in[0], in[1], in[2], rm, rv, training);
   };
@@ -159,8 +155,9 @@ std::function<Tensor(const Inputs&)> bn_fn(int64_t c, bool training) {
 TEST(BatchNormGrad, TrainingModeThroughBatchStatistics) {
   for (const Shape& shape : {Shape{3, 2, 3, 4}, Shape{6, 3}}) {
     const int64_t c = shape[1];
-    auto x = rand_tensor(shape, 22, -2.f, 2.f, true);
-    auto gamma = rand_tensor({c}, 23, 0.5f, 1.5f, true), beta = rand_tensor({c}, 24, -1, 1, true);
+    auto x = testing::random_tensor(shape, 22, -2.f, 2.f, true);
+    auto gamma = testing::random_tensor({c}, 23, 0.5f, 1.5f, true),
+         beta = testing::random_tensor({c}, 24, -1, 1, true);
     EXPECT_GRADCHECK(bn_fn(c, true), {x, gamma, beta});
   }
 }
@@ -168,16 +165,18 @@ TEST(BatchNormGrad, TrainingModeThroughBatchStatistics) {
 TEST(BatchNormGrad, EvalModeIsAffine) {
   for (const Shape& shape : {Shape{3, 2, 3, 4}, Shape{6, 3}}) {
     const int64_t c = shape[1];
-    auto x = rand_tensor(shape, 25, -2.f, 2.f, true);
-    auto gamma = rand_tensor({c}, 26, 0.5f, 1.5f, true), beta = rand_tensor({c}, 27, -1, 1, true);
+    auto x = testing::random_tensor(shape, 25, -2.f, 2.f, true);
+    auto gamma = testing::random_tensor({c}, 26, 0.5f, 1.5f, true),
+         beta = testing::random_tensor({c}, 27, -1, 1, true);
     EXPECT_GRADCHECK(bn_fn(c, false), {x, gamma, beta});
   }
 }
 
 TEST(BatchNormGrad, FrozenParametersGetNoGradient) {
   for (bool training : {true, false}) {
-    auto x = rand_tensor({4, 3, 2, 2}, 28, -1, 1, true);
-    const Tensor gamma = rand_tensor({3}, 29, 0.5f, 1.5f), beta = rand_tensor({3}, 30);
+    auto x = testing::random_tensor({4, 3, 2, 2}, 28, -1, 1, true);
+    const Tensor gamma = testing::random_tensor({3}, 29, 0.5f, 1.5f),
+                 beta = testing::random_tensor({3}, 30);
     EXPECT_GRADCHECK(bn_fn(3, training), {x, gamma, beta});
     EXPECT_FALSE(gamma.grad().defined());
     EXPECT_FALSE(beta.grad().defined());
@@ -186,17 +185,19 @@ TEST(BatchNormGrad, FrozenParametersGetNoGradient) {
 
 TEST(BatchNormGrad, ParameterGradientsWithoutInputGradient) {
   for (bool training : {true, false}) {
-    const Tensor x = rand_tensor({4, 3, 2, 2}, 31, -1, 1);
-    auto gamma = rand_tensor({3}, 32, 0.5f, 1.5f, true), beta = rand_tensor({3}, 33, -1, 1, true);
+    const Tensor x = testing::random_tensor({4, 3, 2, 2}, 31, -1, 1);
+    auto gamma = testing::random_tensor({3}, 32, 0.5f, 1.5f, true),
+         beta = testing::random_tensor({3}, 33, -1, 1, true);
     EXPECT_GRADCHECK(bn_fn(3, training), {x, gamma, beta});
   }
 }
 
 TEST(BatchNormValues, SameBitsForAnyThreadCount) {
   // Large enough for the parallel paths (planes * s >= 2^14).
-  auto x = rand_tensor({16, 8, 16, 16}, 34, -1.f, 3.f, true);
-  auto gamma = rand_tensor({8}, 35, 0.5f, 1.5f, true), beta = rand_tensor({8}, 36, -1, 1, true);
-  const Tensor r = rand_tensor(x.shape(), 37);
+  auto x = testing::random_tensor({16, 8, 16, 16}, 34, -1.f, 3.f, true);
+  auto gamma = testing::random_tensor({8}, 35, 0.5f, 1.5f, true),
+       beta = testing::random_tensor({8}, 36, -1, 1, true);
+  const Tensor r = testing::random_tensor(x.shape(), 37);
   auto run = [&](int threads) {
     const int prev = omp_get_max_threads();
     omp_set_num_threads(threads);
@@ -222,9 +223,11 @@ TEST(BatchNormCuda, TrainingParityIncludingRunningStatistics) {
   IPG_REQUIRE_CUDA();
   for (const Shape& shape : {Shape{8, 16, 12, 12}, Shape{64, 4, 32, 32}, Shape{300, 10}}) {
     const int64_t c = shape[1];
-    auto x = rand_tensor(shape, 40, -1.f, 3.f, true);
-    auto gamma = rand_tensor({c}, 41, 0.5f, 1.5f, true), beta = rand_tensor({c}, 42, -1, 1, true);
-    const Tensor rm0 = rand_tensor({c}, 43), rv0 = rand_tensor({c}, 44, 0.5f, 2.f);
+    auto x = testing::random_tensor(shape, 40, -1.f, 3.f, true);
+    auto gamma = testing::random_tensor({c}, 41, 0.5f, 1.5f, true),
+         beta = testing::random_tensor({c}, 42, -1, 1, true);
+    const Tensor rm0 = testing::random_tensor({c}, 43),
+                 rv0 = testing::random_tensor({c}, 44, 0.5f, 2.f);
     Tensor rm_cpu = rm0.clone(), rv_cpu = rv0.clone();
     Tensor rm_gpu = rm0.to(Device::cuda(0)), rv_gpu = rv0.to(Device::cuda(0));
     expect_forward_backward_parity(
@@ -241,9 +244,11 @@ TEST(BatchNormCuda, TrainingParityIncludingRunningStatistics) {
 
 TEST(BatchNormCuda, EvalParityWithAndWithoutParameterGradients) {
   IPG_REQUIRE_CUDA();
-  auto x = rand_tensor({8, 16, 12, 12}, 45, -2.f, 2.f, true);
-  auto gamma = rand_tensor({16}, 46, 0.5f, 1.5f, true), beta = rand_tensor({16}, 47, -1, 1, true);
-  const Tensor rm = rand_tensor({16}, 48), rv = rand_tensor({16}, 49, 0.5f, 2.f);
+  auto x = testing::random_tensor({8, 16, 12, 12}, 45, -2.f, 2.f, true);
+  auto gamma = testing::random_tensor({16}, 46, 0.5f, 1.5f, true),
+       beta = testing::random_tensor({16}, 47, -1, 1, true);
+  const Tensor rm = testing::random_tensor({16}, 48),
+               rv = testing::random_tensor({16}, 49, 0.5f, 2.f);
   Tensor rm_gpu = rm.to(Device::cuda(0)), rv_gpu = rv.to(Device::cuda(0));
   Tensor rm_cpu = rm.clone(), rv_cpu = rv.clone();
   auto f = [&](const Inputs& in) {
@@ -257,11 +262,11 @@ TEST(BatchNormCuda, EvalParityWithAndWithoutParameterGradients) {
 
 TEST(BatchNormCuda, SameBitsRunToRun) {
   IPG_REQUIRE_CUDA();
-  Tensor x = rand_tensor({32, 16, 16, 16}, 50, -1.f, 3.f).to(Device::cuda(0));
+  Tensor x = testing::random_tensor({32, 16, 16, 16}, 50, -1.f, 3.f).to(Device::cuda(0));
   x.set_requires_grad(true);
   Tensor gamma = Tensor::ones({16}, Device::cuda(0)).set_requires_grad(true);
   Tensor beta = Tensor::zeros({16}, Device::cuda(0)).set_requires_grad(true);
-  const Tensor r = rand_tensor(x.shape(), 51).to(Device::cuda(0));
+  const Tensor r = testing::random_tensor(x.shape(), 51).to(Device::cuda(0));
   auto run = [&] {
     x.zero_grad();
     gamma.zero_grad();

@@ -12,18 +12,12 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using Inputs = std::vector<Tensor>;
-
-Tensor rand_leaf(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, lo, hi, g);
-  t.set_requires_grad(true);
-  return t;
-}
 
 Tensor rand_labels(int64_t n, int32_t k, uint64_t seed) {
   Generator g(seed);
@@ -150,7 +144,7 @@ TEST(LossValues, ShapeErrorsNameBothShapes) {
 }
 
 TEST(LossGrad, CrossEntropyWrtLogits) {
-  auto z = rand_leaf({5, 4}, 4, -2.f, 2.f);
+  auto z = testing::random_leaf({5, 4}, 4, -2.f, 2.f);
   Tensor y = rand_labels(5, 4, 5);
   EXPECT_GRADCHECK([y](const Inputs& in) { return ops::cross_entropy(in[0], y); }, {z});
   // Composed downstream: the upstream gradient scales the fused backward.
@@ -172,7 +166,7 @@ TEST(LossGrad, CrossEntropyBackwardIsSoftmaxMinusOnehotOverN) {
 }
 
 TEST(LossGrad, SoftmaxRows) {
-  auto z = rand_leaf({4, 6}, 7, -2.f, 2.f);
+  auto z = testing::random_leaf({4, 6}, 7, -2.f, 2.f);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::softmax(in[0]); }, {z});
 }
 
@@ -184,7 +178,7 @@ TEST(LossCuda, CrossEntropyParity) {
   IPG_REQUIRE_CUDA();
   // 10 classes (CIFAR/MNIST), 1000 (ImageNet: many strides per lane), 33 (a ragged warp).
   for (int64_t k : {10, 1000, 33}) {
-    auto z = rand_leaf({300, k}, 10 + k, -8.f, 8.f);
+    auto z = testing::random_leaf({300, k}, 10 + k, -8.f, 8.f);
     Tensor y = rand_labels(300, static_cast<int32_t>(k), 20 + k);
     expect_forward_backward_parity(
         [y](const Inputs& in) { return ops::cross_entropy(in[0], y.to(in[0].device())); }, {z},
@@ -194,7 +188,7 @@ TEST(LossCuda, CrossEntropyParity) {
 
 TEST(LossCuda, CrossEntropyLargeLogitsParity) {
   IPG_REQUIRE_CUDA();
-  auto z = rand_leaf({64, 10}, 31, -1e4f, 1e4f);
+  auto z = testing::random_leaf({64, 10}, 31, -1e4f, 1e4f);
   Tensor y = rand_labels(64, 10, 32);
   expect_forward_backward_parity(
       [y](const Inputs& in) { return ops::cross_entropy(in[0], y.to(in[0].device())); }, {z}, 1e-6,
@@ -211,7 +205,7 @@ TEST(LossCuda, LabelOutOfRangeThrowsOnCuda) {
 TEST(LossCuda, SoftmaxParity) {
   IPG_REQUIRE_CUDA();
   for (int64_t k : {10, 1000, 33}) {
-    auto z = rand_leaf({200, k}, 40 + k, -6.f, 6.f);
+    auto z = testing::random_leaf({200, k}, 40 + k, -6.f, 6.f);
     expect_forward_backward_parity([](const Inputs& in) { return ops::softmax(in[0]); }, {z}, 1e-6,
                                    1e-5);
   }

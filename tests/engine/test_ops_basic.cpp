@@ -13,19 +13,13 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using testing::check_gradients;
 using Inputs = std::vector<Tensor>;
-
-Tensor rand_leaf(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, lo, hi, g);
-  t.set_requires_grad(true);
-  return t;
-}
 
 TEST(OpsValues, BroadcastAddMatchesLoop) {
   Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
@@ -82,8 +76,8 @@ TEST(OpsValues, ArgmaxRowsTiesAndNan) {
 }
 
 TEST(OpsGrad, BinaryOpsWithBroadcast) {
-  auto a = rand_leaf({2, 3, 4}, 1), b = rand_leaf({3, 1}, 2);
-  Tensor bpos = rand_leaf({1, 4}, 3, 0.5f, 2.f);
+  auto a = testing::random_leaf({2, 3, 4}, 1), b = testing::random_leaf({3, 1}, 2);
+  Tensor bpos = testing::random_leaf({1, 4}, 3, 0.5f, 2.f);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::add(in[0], in[1]); }, {a, b});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::sub(in[0], in[1]); }, {a, b});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::mul(in[0], in[1]); }, {a, b});
@@ -91,9 +85,9 @@ TEST(OpsGrad, BinaryOpsWithBroadcast) {
 }
 
 TEST(OpsGrad, UnaryOps) {
-  auto x = rand_leaf({3, 5}, 4);
-  auto pos = rand_leaf({3, 5}, 5, 0.2f, 2.f);
-  auto open = rand_leaf({3, 5}, 6, -0.8f, 0.8f);
+  auto x = testing::random_leaf({3, 5}, 4);
+  auto pos = testing::random_leaf({3, 5}, 5, 0.2f, 2.f);
+  auto open = testing::random_leaf({3, 5}, 6, -0.8f, 0.8f);
   for (auto f : {ops::relu, ops::neg, ops::tanh, ops::square, ops::exp, ops::abs})
     EXPECT_GRADCHECK([f](const Inputs& in) { return f(in[0]); }, {x});
   for (auto f : {ops::log, ops::sqrt})
@@ -103,21 +97,22 @@ TEST(OpsGrad, UnaryOps) {
 }
 
 TEST(OpsGrad, SignHasZeroGradient) {
-  auto x = rand_leaf({6}, 7);
+  auto x = testing::random_leaf({6}, 7);
   ops::sum(ops::sign(x)).backward();
   for (float g : x.grad().to_vector()) EXPECT_EQ(g, 0.f);
 }
 
 TEST(OpsGrad, MatmulAndLinear) {
-  auto a = rand_leaf({4, 6}, 8), b = rand_leaf({6, 3}, 9);
+  auto a = testing::random_leaf({4, 6}, 8), b = testing::random_leaf({6, 3}, 9);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::matmul(in[0], in[1]); }, {a, b});
-  auto x = rand_leaf({5, 6}, 10), w = rand_leaf({3, 6}, 11), bias = rand_leaf({3}, 12);
+  auto x = testing::random_leaf({5, 6}, 10), w = testing::random_leaf({3, 6}, 11),
+       bias = testing::random_leaf({3}, 12);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1], in[2]); }, {x, w, bias});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1]); }, {x, w});
 }
 
 TEST(OpsGrad, Reductions) {
-  auto x = rand_leaf({3, 4, 5}, 13);
+  auto x = testing::random_leaf({3, 4, 5}, 13);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::sum(in[0]); }, {x});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::mean(in[0]); }, {x});
   for (int d : {0, 1, 2, -1}) {
@@ -127,14 +122,14 @@ TEST(OpsGrad, Reductions) {
 }
 
 TEST(OpsGrad, ReshapeAndFlatten) {
-  auto x = rand_leaf({2, 3, 4}, 14);
+  auto x = testing::random_leaf({2, 3, 4}, 14);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::square(ops::reshape(in[0], {4, 6})); }, {x});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::flatten(in[0]); }, {x});
 }
 
 TEST(OpsGrad, CheckerCatchesAWrongGradient) {
   // x * detach(x) has derivative 2x but autodiff sees only x: the checker must object.
-  auto y = rand_leaf({8}, 16, 0.1f, 1.f);
+  auto y = testing::random_leaf({8}, 16, 0.1f, 1.f);
   const auto bad =
       check_gradients([](const Inputs& in) { return ops::mul(in[0], in[0].detach()); }, {y});
   EXPECT_FALSE(bad.ok) << "the checker missed half of the product rule";
@@ -146,8 +141,8 @@ using testing::expect_forward_backward_parity;
 
 TEST(OpsCuda, ElementwiseParity) {
   IPG_REQUIRE_CUDA();
-  auto a = rand_leaf({4, 3, 33}, 21), b = rand_leaf({3, 1}, 22);
-  auto pos = rand_leaf({4, 3, 33}, 23, 0.2f, 2.f);
+  auto a = testing::random_leaf({4, 3, 33}, 21), b = testing::random_leaf({3, 1}, 22);
+  auto pos = testing::random_leaf({4, 3, 33}, 23, 0.2f, 2.f);
   for (auto f : {ops::add, ops::sub, ops::mul, ops::div})
     expect_forward_backward_parity([f](const Inputs& in) { return f(in[0], in[1]); }, {pos, b},
                                    1e-5, 1e-5);
@@ -160,13 +155,14 @@ TEST(OpsCuda, ElementwiseParity) {
 
 TEST(OpsCuda, LinalgAndReductionParity) {
   IPG_REQUIRE_CUDA();
-  auto x = rand_leaf({100, 300}, 31), w = rand_leaf({10, 300}, 32), bias = rand_leaf({10}, 33);
+  auto x = testing::random_leaf({100, 300}, 31), w = testing::random_leaf({10, 300}, 32),
+       bias = testing::random_leaf({10}, 33);
   expect_forward_backward_parity([](const Inputs& in) { return ops::linear(in[0], in[1], in[2]); },
                                  {x, w, bias}, 1e-4, 1e-4);
-  auto a = rand_leaf({64, 48}, 34), b = rand_leaf({48, 32}, 35);
+  auto a = testing::random_leaf({64, 48}, 34), b = testing::random_leaf({48, 32}, 35);
   expect_forward_backward_parity([](const Inputs& in) { return ops::matmul(in[0], in[1]); }, {a, b},
                                  1e-4, 1e-4);
-  auto big = rand_leaf({3, 70000}, 36);
+  auto big = testing::random_leaf({3, 70000}, 36);
   expect_forward_backward_parity([](const Inputs& in) { return ops::sum(in[0], 1); }, {big}, 1e-2,
                                  1e-5);
   expect_forward_backward_parity([](const Inputs& in) { return ops::mean(in[0]); }, {big}, 1e-5,

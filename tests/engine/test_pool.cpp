@@ -17,19 +17,12 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using Inputs = std::vector<Tensor>;
-
-Tensor rand_tensor(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f,
-                   bool requires_grad = false) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, lo, hi, g);
-  if (requires_grad) t.set_requires_grad(true);
-  return t;
-}
 
 struct PoolCase {
   Shape shape;
@@ -89,7 +82,7 @@ TEST(PoolValues, MaxAndAverageMatchLoops) {
   for (const PoolCase& pc : kPoolCases) {
     SCOPED_TRACE(shape_str(pc.shape) + " k" + std::to_string(pc.kernel) + " s" +
                  std::to_string(pc.stride) + " p" + std::to_string(pc.pad));
-    const Tensor x = rand_tensor(pc.shape, 1, -2.f, 2.f);
+    const Tensor x = testing::random_tensor(pc.shape, 1, -2.f, 2.f);
     const Shape out{pc.shape[0], pc.shape[1], out_size(pc.shape[2], pc), out_size(pc.shape[3], pc)};
     const Tensor ym = ops::max_pool2d(x, pc.kernel, pc.stride, pc.pad);
     EXPECT_EQ(ym.shape(), out);
@@ -108,7 +101,7 @@ TEST(PoolValues, MaxPoolOfNegativeInputIgnoresPadding) {
 }
 
 TEST(PoolValues, GlobalAveragePoolMatchesLoop) {
-  const Tensor x = rand_tensor({3, 4, 5, 7}, 2);
+  const Tensor x = testing::random_tensor({3, 4, 5, 7}, 2);
   const auto v = x.to_vector();
   std::vector<float> ref;
   for (int p = 0; p < 12; ++p) {
@@ -122,7 +115,7 @@ TEST(PoolValues, GlobalAveragePoolMatchesLoop) {
 }
 
 TEST(PadValues, ZeroPadMatchesLoop) {
-  const Tensor x = rand_tensor({2, 3, 4, 5}, 3);
+  const Tensor x = testing::random_tensor({2, 3, 4, 5}, 3);
   const int top = 1, bottom = 2, left = 0, right = 3;
   const Tensor y = ops::zero_pad2d(x, top, bottom, left, right);
   ASSERT_EQ(y.shape(), (Shape{2, 3, 7, 8}));
@@ -196,12 +189,12 @@ TEST(PoolGrad, PoolsAgainstFiniteDifferences) {
     EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p); }, {x});
     EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false); }, {x});
   }
-  auto x = rand_tensor({2, 3, 4, 5}, 5, -1.f, 1.f, true);
+  auto x = testing::random_tensor({2, 3, 4, 5}, 5, -1.f, 1.f, true);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::global_avg_pool2d(in[0]); }, {x});
 }
 
 TEST(PadGrad, ZeroPadAgainstFiniteDifferences) {
-  auto x = rand_tensor({2, 2, 3, 4}, 6, -1.f, 1.f, true);
+  auto x = testing::random_tensor({2, 2, 3, 4}, 6, -1.f, 1.f, true);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::zero_pad2d(in[0], 2, 1, 3, 0); }, {x});
 }
 
@@ -238,7 +231,7 @@ TEST(DropoutValues, DrawsAdvanceTheGenerator) {
 }
 
 TEST(DropoutValues, IdentityWhenNotTrainingOrPIsZero) {
-  const Tensor x = rand_tensor({3, 7}, 12);
+  const Tensor x = testing::random_tensor({3, 7}, 12);
   Generator g(13);
   EXPECT_TRUE(ops::dropout(x, 0.5f, false, g).same(x));
   EXPECT_TRUE(ops::dropout(x, 0.f, true, g).same(x));
@@ -250,7 +243,7 @@ TEST(DropoutValues, IdentityWhenNotTrainingOrPIsZero) {
 }
 
 TEST(DropoutGrad, FixedMaskAgainstFiniteDifferences) {
-  auto x = rand_tensor({4, 9}, 14, -1.f, 1.f, true);
+  auto x = testing::random_tensor({4, 9}, 14, -1.f, 1.f, true);
   // A fresh generator per call: every evaluation uses the same mask.
   EXPECT_GRADCHECK(
       [](const Inputs& in) {
@@ -276,7 +269,7 @@ TEST(PoolCuda, MaxAndAveragePoolParity) {
   IPG_REQUIRE_CUDA();
   for (const PoolCase& pc : kPoolCases) {
     SCOPED_TRACE(shape_str(pc.shape) + " k" + std::to_string(pc.kernel));
-    auto x = rand_tensor(pc.shape, 20, -2.f, 2.f, true);
+    auto x = testing::random_tensor(pc.shape, 20, -2.f, 2.f, true);
     const int k = pc.kernel, s = pc.stride, p = pc.pad;
     // Max pooling selects and adds in the same order on both devices: exact.
     expect_forward_backward_parity(
@@ -287,7 +280,7 @@ TEST(PoolCuda, MaxAndAveragePoolParity) {
         [=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false); }, {x}, 1e-6, 1e-6);
   }
   // A ResNet-stem-sized case with ties (quantized values), through the argmax kept on the GPU.
-  Tensor q = ops::mul_scalar(ops::sign(rand_tensor({8, 16, 56, 56}, 21)), 0.5f).detach();
+  Tensor q = ops::mul_scalar(ops::sign(testing::random_tensor({8, 16, 56, 56}, 21)), 0.5f).detach();
   q.set_requires_grad(true);
   expect_forward_backward_parity([](const Inputs& in) { return ops::max_pool2d(in[0], 3, 2, 1); },
                                  {q}, 0, 0);
@@ -296,7 +289,7 @@ TEST(PoolCuda, MaxAndAveragePoolParity) {
 TEST(PoolCuda, GlobalAveragePoolAndPadParity) {
   IPG_REQUIRE_CUDA();
   for (const Shape& shape : {Shape{100, 64, 8, 8}, Shape{4, 3, 33, 35}}) {
-    auto x = rand_tensor(shape, 22, -1.f, 1.f, true);
+    auto x = testing::random_tensor(shape, 22, -1.f, 1.f, true);
     expect_forward_backward_parity([](const Inputs& in) { return ops::global_avg_pool2d(in[0]); },
                                    {x}, 1e-6, 1e-6);
     expect_forward_backward_parity(
@@ -307,7 +300,7 @@ TEST(PoolCuda, GlobalAveragePoolAndPadParity) {
 TEST(DropoutCuda, SameSeedSameMaskAsTheCpu) {
   IPG_REQUIRE_CUDA();
   // Odd length: the last Philox group is partial.
-  auto x = rand_tensor({7, 1001}, 23, -1.f, 1.f, true);
+  auto x = testing::random_tensor({7, 1001}, 23, -1.f, 1.f, true);
   for (float p : {0.f, 0.3f, 1.f})
     expect_forward_backward_parity(
         [p](const Inputs& in) {

@@ -13,18 +13,12 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using Inputs = std::vector<Tensor>;
-
-Tensor rand_leaf(Shape s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, lo, hi, g);
-  t.set_requires_grad(true);
-  return t;
-}
 
 Tensor rand_index(int64_t n, int32_t k, uint64_t seed) {
   Generator g(seed);
@@ -119,13 +113,13 @@ TEST(RowOps, ShapeErrorsNameBothShapes) {
 }
 
 TEST(RowGrad, Gather) {
-  auto x = rand_leaf({5, 4}, 1);
+  auto x = testing::random_leaf({5, 4}, 1);
   Tensor idx = rand_index(5, 4, 2);
   EXPECT_GRADCHECK([idx](const Inputs& in) { return ops::gather_rows(in[0], idx); }, {x});
 }
 
 TEST(RowGrad, ScatterInXAndValues) {
-  auto x = rand_leaf({5, 4}, 3), v = rand_leaf({5}, 4);
+  auto x = testing::random_leaf({5, 4}, 3), v = testing::random_leaf({5}, 4);
   Tensor idx = rand_index(5, 4, 5);
   EXPECT_GRADCHECK([idx](const Inputs& in) { return ops::scatter_rows(in[0], idx, in[1]); },
                    {x, v});
@@ -138,14 +132,14 @@ TEST(RowGrad, ScatterInXAndValues) {
 }
 
 TEST(RowGrad, MaxExcludingAwayFromTies) {
-  auto x = rand_leaf({6, 5}, 6);
+  auto x = testing::random_leaf({6, 5}, 6);
   Tensor ex = rand_exclude(6, 5, 7);
   EXPECT_GRADCHECK([ex](const Inputs& in) { return ops::max_excluding(in[0], ex); }, {x});
 }
 
 TEST(RowGrad, IpguardLossComposes) {
   // ReLU(Z_i - Z_j + k) + ReLU(max_{t != i,j} Z_t - Z_i) from the row ops, per row.
-  auto z = rand_leaf({6, 5}, 8, -2.f, 2.f);
+  auto z = testing::random_leaf({6, 5}, 8, -2.f, 2.f);
   Tensor ex = rand_exclude(6, 5, 9);
   const auto e = ex.to_vector_i32();
   std::vector<int32_t> iv, jv;
@@ -175,7 +169,7 @@ TEST(ClampOps, ValuesAndNan) {
 }
 
 TEST(ClampGrad, PassesStrictlyInsideOnly) {
-  auto x = rand_leaf({4, 5}, 10, 0.05f, 0.95f);
+  auto x = testing::random_leaf({4, 5}, 10, 0.05f, 0.95f);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::clamp(in[0], 0.f, 1.f); }, {x});
   Tensor b = Tensor::from_vector({-0.5f, 0.f, 0.5f, 1.f, 1.5f}, {5});
   b.set_requires_grad(true);
@@ -185,31 +179,12 @@ TEST(ClampGrad, PassesStrictlyInsideOnly) {
 
 // ---- CUDA parity: same op, same inputs, CPU twin as reference ----
 
-void expect_forward_backward_parity(const std::function<Tensor(const Inputs&)>& f,
-                                    const Inputs& cpu_inputs, double atol, double rtol) {
-  Inputs gpu_inputs;
-  for (const Tensor& t : cpu_inputs) {
-    Tensor g = t.detach().to(Device::cuda(0));
-    if (t.requires_grad()) g.set_requires_grad(true);
-    gpu_inputs.push_back(g);
-  }
-  Inputs cpu_in = cpu_inputs;
-  for (Tensor& t : cpu_in) t.zero_grad();
-  Tensor yc = f(cpu_in), yg = f(gpu_inputs);
-  EXPECT_PARITY(yc, yg, atol, rtol);
-  Generator gen(77);
-  Tensor r = Tensor::uniform(yc.shape(), -1, 1, gen);
-  yc.backward(r);
-  yg.backward(r.to(Device::cuda(0)));
-  for (size_t i = 0; i < cpu_in.size(); ++i)
-    if (cpu_in[i].requires_grad())
-      EXPECT_PARITY(cpu_in[i].grad(), gpu_inputs[i].grad(), atol, rtol);
-}
+using testing::expect_forward_backward_parity;
 
 // The index tensors are constants: each GPU call moves them to the input's device.
 TEST(RowCuda, GatherScatterParity) {
   IPG_REQUIRE_CUDA();
-  auto x = rand_leaf({500, 10}, 20), v = rand_leaf({500}, 21);
+  auto x = testing::random_leaf({500, 10}, 20), v = testing::random_leaf({500}, 21);
   Tensor idx = rand_index(500, 10, 22);
   expect_forward_backward_parity(
       [idx](const Inputs& in) { return ops::gather_rows(in[0], idx.to(in[0].device())); }, {x}, 0,
@@ -222,7 +197,7 @@ TEST(RowCuda, GatherScatterParity) {
 TEST(RowCuda, MaxExcludingParity) {
   IPG_REQUIRE_CUDA();
   for (int32_t k : {10, 1000}) {
-    auto x = rand_leaf({300, k}, 30 + k);
+    auto x = testing::random_leaf({300, k}, 30 + k);
     Tensor ex = rand_exclude(300, k, 31 + k);
     expect_forward_backward_parity(
         [ex](const Inputs& in) { return ops::max_excluding(in[0], ex.to(in[0].device())); }, {x}, 0,
@@ -243,7 +218,7 @@ TEST(RowCuda, IndexOutOfRangeThrowsOnCuda) {
 
 TEST(ClampCuda, Parity) {
   IPG_REQUIRE_CUDA();
-  auto x = rand_leaf({7, 1001}, 40, -0.5f, 1.5f);
+  auto x = testing::random_leaf({7, 1001}, 40, -0.5f, 1.5f);
   expect_forward_backward_parity([](const Inputs& in) { return ops::clamp(in[0], 0.f, 1.f); }, {x},
                                  0, 0);
 }
