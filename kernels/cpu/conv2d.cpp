@@ -57,7 +57,7 @@ dnnl::stream& cpu_stream() {
   return stream;
 }
 
-enum class Pass : int64_t { Forward, BackwardData, BackwardWeights };
+using Pass = ConvPass;
 
 // How a primitive uses an operand, which decides the direction of its reorder.
 enum class Role { Input, Output, Accumulate };
@@ -188,15 +188,6 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
     if (with_bias) plan->add(DNNL_ARG_DIFF_BIAS, Role::Accumulate, d.b_user, pd.diff_bias_desc());
   }
   return plan;
-}
-
-std::string describe(Pass pass, const Conv2dShape& s) {
-  static const char* names[] = {"forward", "backward-data", "backward-weights"};
-  return std::string("conv2d ") + names[static_cast<int>(pass)] + " [n=" + std::to_string(s.n) +
-         ", c_in=" + std::to_string(s.c_in) + ", " + std::to_string(s.h) + "x" +
-         std::to_string(s.w) + ", c_out=" + std::to_string(s.c_out) + ", kernel " +
-         std::to_string(s.kh) + "x" + std::to_string(s.kw) + ", stride " +
-         std::to_string(s.stride) + ", padding " + std::to_string(s.padding) + "]";
 }
 
 // Plans live for the process; the map never erases, so returned references stay valid.

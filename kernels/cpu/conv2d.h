@@ -8,25 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <array>
-
-namespace ipg::kernels {
-
-// Geometry of one convolution: symmetric stride and zero padding. Shared by both twins
-// (kernels/cuda/conv2d.h includes this header for it).
-struct Conv2dShape {
-  int64_t n = 0, c_in = 0, h = 0, w = 0;
-  int64_t c_out = 0, kh = 0, kw = 0;
-  int64_t stride = 1, padding = 0;
-
-  int64_t h_out() const { return (h + 2 * padding - kh) / stride + 1; }
-  int64_t w_out() const { return (w + 2 * padding - kw) / stride + 1; }
-  // Multiply-adds times two: the FLOP count of the forward pass (and of each backward one).
-  double flops() const { return 2.0 * n * c_out * h_out() * w_out() * c_in * kh * kw; }
-  std::array<int64_t, 9> key() const { return {n, c_in, h, w, c_out, kh, kw, stride, padding}; }
-};
-
-}  // namespace ipg::kernels
+#include "kernels/common/conv2d_shape.h"
 
 namespace ipg::kernels::cpu {
 

@@ -122,16 +122,7 @@ cudnnHandle_t handle_for(cudaStream_t stream) {
   return h;
 }
 
-enum class Pass : int64_t { Forward, BackwardData, BackwardWeights };
-
-std::string describe(Pass pass, const Conv2dShape& s) {
-  static const char* names[] = {"forward", "backward-data", "backward-weights"};
-  return std::string("conv2d ") + names[static_cast<int>(pass)] + " [n=" + std::to_string(s.n) +
-         ", c_in=" + std::to_string(s.c_in) + ", " + std::to_string(s.h) + "x" +
-         std::to_string(s.w) + ", c_out=" + std::to_string(s.c_out) + ", kernel " +
-         std::to_string(s.kh) + "x" + std::to_string(s.kw) + ", stride " +
-         std::to_string(s.stride) + ", padding " + std::to_string(s.padding) + "]";
-}
+using Pass = ConvPass;
 
 struct Plan {
   TensorDesc x, y;

@@ -7,7 +7,7 @@
 #include <cuda_runtime_api.h>
 #include <stddef.h>
 
-#include "kernels/cpu/conv2d.h"  // Conv2dShape
+#include "kernels/common/conv2d_shape.h"
 
 namespace ipg::kernels::cuda {
 

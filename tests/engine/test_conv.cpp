@@ -13,11 +13,14 @@
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
 using Inputs = std::vector<Tensor>;
+using testing::random_leaf;
+using testing::random_tensor;
 
 struct Case {
   int64_t n, c_in, h, w, c_out, kh, kw;
@@ -50,13 +53,6 @@ const std::vector<Case> kCases = {
     {4, 32, 8, 8, 16, 3, 3, 2, 1, true},    // blocked, stride 2
     {3, 1, 12, 12, 6, 5, 5, 1, 0, true},    // LeNet's first layer
     {2, 16, 8, 8, 32, 1, 1, 2, 0, false}};  // ResNet projection shortcut
-
-Tensor random(const Shape& s, uint64_t seed, bool requires_grad = false) {
-  Generator g(seed);
-  Tensor t = Tensor::uniform(s, -1.f, 1.f, g);
-  if (requires_grad) t.set_requires_grad(true);
-  return t;
-}
 
 struct Reference {
   std::vector<float> y, dx, dw, db;
@@ -105,8 +101,8 @@ void expect_close(const std::vector<float>& ref, const Tensor& got, double atol,
 TEST(ConvForward, MatchesLoopReference) {
   uint64_t seed = 100;
   for (const Case& c : kCases) {
-    const Tensor x = random(c.x_shape(), ++seed), w = random(c.w_shape(), ++seed);
-    const Tensor b = c.bias ? random({c.c_out}, ++seed) : Tensor();
+    const Tensor x = random_tensor(c.x_shape(), ++seed), w = random_tensor(c.w_shape(), ++seed);
+    const Tensor b = c.bias ? random_tensor({c.c_out}, ++seed) : Tensor();
     const Tensor y = ops::conv2d(x, w, b, c.stride, c.padding);
     ASSERT_EQ(y.shape(), c.y_shape()) << c.str();
     const Reference ref = reference(c, x.to_vector(), w.to_vector(),
@@ -130,9 +126,9 @@ TEST(ConvForward, OutputShapes) {
 TEST(ConvBackward, AllGradientsMatchLoopReference) {
   uint64_t seed = 200;
   for (const Case& c : kCases) {
-    Tensor x = random(c.x_shape(), ++seed, true), w = random(c.w_shape(), ++seed, true);
-    Tensor b = c.bias ? random({c.c_out}, ++seed, true) : Tensor();
-    const Tensor dy = random(c.y_shape(), ++seed);
+    Tensor x = random_leaf(c.x_shape(), ++seed), w = random_leaf(c.w_shape(), ++seed);
+    Tensor b = c.bias ? random_leaf({c.c_out}, ++seed) : Tensor();
+    const Tensor dy = random_tensor(c.y_shape(), ++seed);
     ops::conv2d(x, w, b, c.stride, c.padding).backward(dy);
     const Reference ref = reference(c, x.to_vector(), w.to_vector(),
                                     c.bias ? b.to_vector() : std::vector<float>(), dy.to_vector());
@@ -158,12 +154,12 @@ TEST(ConvGrad, FiniteDifferences) {
   uint64_t seed = 300;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.str());
-    Tensor x = random(c.x_shape(), ++seed, true), w = random(c.w_shape(), ++seed, true);
+    Tensor x = random_leaf(c.x_shape(), ++seed), w = random_leaf(c.w_shape(), ++seed);
     const int stride = c.stride, padding = c.padding;
     if (c.bias)
       EXPECT_GRADCHECK(
           [=](const Inputs& in) { return ops::conv2d(in[0], in[1], in[2], stride, padding); },
-          {x, w, random({c.c_out}, ++seed, true)}, linear_options());
+          {x, w, random_leaf({c.c_out}, ++seed)}, linear_options());
     else
       EXPECT_GRADCHECK(
           [=](const Inputs& in) { return ops::conv2d(in[0], in[1], Tensor(), stride, padding); },
@@ -173,8 +169,8 @@ TEST(ConvGrad, FiniteDifferences) {
 
 TEST(ConvGrad, GradientsAccumulateOverReuse) {
   // x feeds two convolutions and w is applied twice: both gradients are sums (+=).
-  Tensor x = random({2, 4, 6, 6}, 401, true), w1 = random({4, 4, 3, 3}, 402, true);
-  Tensor w2 = random({4, 4, 1, 1}, 403, true), b = random({4}, 404, true);
+  Tensor x = random_leaf({2, 4, 6, 6}, 401), w1 = random_leaf({4, 4, 3, 3}, 402);
+  Tensor w2 = random_leaf({4, 4, 1, 1}, 403), b = random_leaf({4}, 404);
   EXPECT_GRADCHECK(
       [](const Inputs& in) {
         const Tensor once = ops::conv2d(in[0], in[1], in[3], 1, 1);
@@ -185,9 +181,9 @@ TEST(ConvGrad, GradientsAccumulateOverReuse) {
 
 TEST(ConvGrad, FrozenWeightsGetNoGradient) {
   const Case c{2, 6, 7, 7, 5, 3, 3, 1, 1, true};
-  Tensor x = random(c.x_shape(), 501, true);
-  const Tensor w = random(c.w_shape(), 502), b = random({c.c_out}, 503);
-  const Tensor dy = random(c.y_shape(), 504);
+  Tensor x = random_leaf(c.x_shape(), 501);
+  const Tensor w = random_tensor(c.w_shape(), 502), b = random_tensor({c.c_out}, 503);
+  const Tensor dy = random_tensor(c.y_shape(), 504);
   ops::conv2d(x, w, b, c.stride, c.padding).backward(dy);
   EXPECT_FALSE(w.grad().defined());
   EXPECT_FALSE(b.grad().defined());
@@ -197,9 +193,9 @@ TEST(ConvGrad, FrozenWeightsGetNoGradient) {
 
 TEST(ConvGrad, OnlyTheRequestedGradients) {
   const Case c{2, 3, 6, 6, 4, 3, 3, 1, 0, true};
-  const Tensor x = random(c.x_shape(), 601), w = random(c.w_shape(), 602);
-  Tensor b = random({c.c_out}, 603, true);
-  const Tensor dy = random(c.y_shape(), 604);
+  const Tensor x = random_tensor(c.x_shape(), 601), w = random_tensor(c.w_shape(), 602);
+  Tensor b = random_leaf({c.c_out}, 603);
+  const Tensor dy = random_tensor(c.y_shape(), 604);
   // Trainable bias on frozen weights: the bias-only reduction.
   ops::conv2d(x, w, b, c.stride, c.padding).backward(dy);
   EXPECT_FALSE(x.grad().defined());
@@ -207,7 +203,7 @@ TEST(ConvGrad, OnlyTheRequestedGradients) {
   const Reference ref = reference(c, x.to_vector(), w.to_vector(), b.to_vector(), dy.to_vector());
   expect_close(ref.db, b.grad(), 1e-5, 1e-5, "dbias alone");
   // Trainable weights on a constant input, no bias.
-  Tensor w2 = random(c.w_shape(), 605, true);
+  Tensor w2 = random_leaf(c.w_shape(), 605);
   ops::conv2d(x, w2, Tensor(), c.stride, c.padding).backward(dy);
   EXPECT_FALSE(x.grad().defined());
   const Reference ref2 = reference(c, x.to_vector(), w2.to_vector(), {}, dy.to_vector());
@@ -258,14 +254,15 @@ Tensor to_cuda_leaf(const Tensor& t) {
 
 void expect_conv_parity(const Case& c, bool x_grad, bool w_grad, uint64_t seed) {
   SCOPED_TRACE(c.str());
-  Tensor x = random(c.x_shape(), seed, x_grad), w = random(c.w_shape(), seed + 1, w_grad);
-  Tensor b = c.bias ? random({c.c_out}, seed + 2, w_grad) : Tensor();
+  Tensor x = random_tensor(c.x_shape(), seed, -1.f, 1.f, x_grad),
+         w = random_tensor(c.w_shape(), seed + 1, -1.f, 1.f, w_grad);
+  Tensor b = c.bias ? random_tensor({c.c_out}, seed + 2, -1.f, 1.f, w_grad) : Tensor();
   Tensor xg = to_cuda_leaf(x), wg = to_cuda_leaf(w), bg = to_cuda_leaf(b);
   const Tensor yc = ops::conv2d(x, w, b, c.stride, c.padding);
   const Tensor yg = ops::conv2d(xg, wg, bg, c.stride, c.padding);
   EXPECT_PARITY(yc, yg, 1e-4, 1e-4);
   if (!x_grad && !w_grad) return;
-  const Tensor dy = random(c.y_shape(), seed + 3);
+  const Tensor dy = random_tensor(c.y_shape(), seed + 3);
   yc.backward(dy);
   yg.backward(dy.to(Device::cuda(0)));
   if (x_grad) EXPECT_PARITY(x.grad(), xg.grad(), 1e-4, 1e-4);
