@@ -11,6 +11,13 @@ must agree on every label (exit status 1 otherwise).
 
 Cases are taken from the binary's own list (--benchmark_list_tests), so a case added there
 is compared here as soon as a PyTorch twin exists in TWINS below.
+
+Whole models (--arch lenet5,resnet20,...|all): bench_models (model_forward,
+model_input_grad at batch 1/100/256) and bench_train (model_train_step, batch 128) run
+with IPG_BENCH_MODELS_DIR set, so they write the seeded weights they use as native model
+files; the twins of tools/torch_models.py load those files (load_ipguard), so both sides
+run the same weights on the same hashed_uniform inputs, and model_forward's labels are
+checked. --weights m.h5 makes both sides use that file instead (for its architecture).
 """
 import argparse
 import json
@@ -32,8 +39,11 @@ SUITES = {
     "mlp": ["mlp_forward", "mlp_input_grad", "mlp_train_step"],
     "conv": ["conv2d_forward", "conv2d_input_grad"],
 }
-# Whole models come with bench_models / bench_extract (models/ has not landed yet).
-PLANNED_ARCHS = ["lenet5", "resnet20", "wrn22-4", "resnet50", "vgg16"]
+# Whole-model families (--arch), each in its own binary.
+MODEL_FAMILIES = {"bench_models": ["model_forward", "model_input_grad"],
+                  "bench_train": ["model_train_step"]}
+ARCHS = ["lenet5", "resnet20", "wrn-22-4", "vgg16", "resnet50"]
+MODEL_FILES = {}  # arch -> native model file both sides use (set in main)
 
 try:
     import numpy as np
@@ -162,6 +172,58 @@ def twin_conv2d_input_grad(p, dev, ctx):
     return run, None
 
 
+def torch_models():
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import torch_models as tm  # tools/torch_models.py: twins of models/*.cpp
+    return tm
+
+
+def twin_model(p, dev):
+    model, cfg = torch_models().load_ipguard(MODEL_FILES[p["arch"]])
+    if (cfg.in_channels, cfg.height, cfg.width) != (p["c"], p["hw"], p["hw"]):
+        raise ValueError("%s: model file is %dx%dx%d, the case %dx%dx%d" % (
+            p["arch"], cfg.in_channels, cfg.height, cfg.width, p["c"], p["hw"], p["hw"]))
+    x = tensor([p["b"], p["c"], p["hw"], p["hw"]], 1, 0.0, 1.0, dev)
+    y = torch.arange(p["b"], device=dev) % cfg.classes
+    return model.to(dev), x, y
+
+
+def twin_model_forward(p, dev, ctx):
+    model, x, _ = twin_model(p, dev)
+    model.eval()
+
+    def run():
+        with torch.no_grad():
+            return model(x)
+    return run, lambda: run().argmax(dim=1).tolist()
+
+
+def twin_model_input_grad(p, dev, ctx):
+    model, x, y = twin_model(p, dev)
+    model.eval()
+    for t in model.parameters():
+        t.requires_grad_(False)
+    x.requires_grad_(True)
+
+    def run():
+        x.grad = None
+        F.cross_entropy(model(x), y).backward()
+        return x.grad
+    return run, None
+
+
+def twin_model_train_step(p, dev, ctx):
+    model, x, y = twin_model(p, dev)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+    def run():
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return run, None
+
+
 def simple(make):
     return lambda p, dev, ctx: (make(p, dev), None)
 
@@ -226,6 +288,9 @@ TWINS = {
     "mlp_train_step": twin_mlp_train_step,
     "conv2d_forward": twin_conv2d_forward,
     "conv2d_input_grad": twin_conv2d_input_grad,
+    "model_forward": twin_model_forward,
+    "model_input_grad": twin_model_input_grad,
+    "model_train_step": twin_model_train_step,
 }
 
 
@@ -293,13 +358,15 @@ def time_torch(fn, dev, repetitions, min_time):
 # ---------------------------------------------------------------- our side
 
 
-def run_ours(args, families, dev):
+def run_ours(args, families, dev, binary=None, extra_filter="", extra_env=None):
+    binary = binary or args.ours
     env = dict(os.environ)
+    env.update(extra_env or {})
     if args.ours_ld_library_path:
         env["LD_LIBRARY_PATH"] = args.ours_ld_library_path + ":" + env.get("LD_LIBRARY_PATH", "")
     ours_dev = "cuda" if dev.startswith("cuda") else "cpu"
-    base = [args.ours, "--ipg_device=" + ours_dev] + (["--ipg_quick"] if args.quick else [])
-    filt = "^(%s)/%s/" % ("|".join(families), ours_dev)
+    base = [binary, "--ipg_device=" + ours_dev] + (["--ipg_quick"] if args.quick else [])
+    filt = "^(%s)/%s/%s" % ("|".join(families), ours_dev, extra_filter)
     listing = subprocess.run(base + ["--benchmark_list_tests=true", "--benchmark_filter=" + filt],
                              env=env, capture_output=True, text=True, check=True)
     names = [n for n in listing.stdout.split() if n]
@@ -310,9 +377,13 @@ def run_ours(args, families, dev):
     print("ours: " + " ".join(cmd), file=sys.stderr, flush=True)
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit("compare_torch: %s failed (exit %d):\n%s" % (args.ours, res.returncode,
+        sys.exit("compare_torch: %s failed (exit %d):\n%s" % (binary, res.returncode,
                                                                 res.stderr[-2000:]))
-    doc = json.loads(res.stdout)
+    try:
+        doc = json.loads(res.stdout)
+    except ValueError:
+        sys.exit("compare_torch: %s printed no JSON (filter %s):\n%s" % (binary, filt,
+                                                                        res.stderr[-2000:]))
     results = {}
     for b in doc.get("benchmarks", []):
         if b.get("aggregate_name") != "median":
@@ -339,11 +410,16 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto",
                     help="cpu, cuda or auto (cuda when PyTorch sees a GPU)")
-    ap.add_argument("--suite", default="ops,mlp,conv",
-                    help="comma-separated: " + ", ".join(SUITES) + " (default all)")
+    ap.add_argument("--suite", default=None,
+                    help="comma-separated: " + ", ".join(SUITES) +
+                    " (default all; none when --arch is given)")
     ap.add_argument("--arch", default="",
-                    help="whole models, once bench_models exists: " + "|".join(PLANNED_ARCHS))
-    ap.add_argument("--weights", help="HDF5 model file for --arch (same weights on both sides)")
+                    help="whole models, comma-separated or 'all': " + "|".join(ARCHS) +
+                    " (bench_models and bench_train next to --ours)")
+    ap.add_argument("--families", default="model_forward,model_input_grad,model_train_step",
+                    help="whole-model families for --arch")
+    ap.add_argument("--weights", help="HDF5 model file for --arch (its architecture uses it on "
+                    "both sides instead of the seeded weights)")
     ap.add_argument("--batches", default="1,100,256", help="batch sizes of the MLP/model cases")
     ap.add_argument("--ours", default=os.path.join(REPO, "build", "bench", "bench_kernels"),
                     help="our benchmark binary (default build/bench/bench_kernels)")
@@ -358,13 +434,16 @@ def main():
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
 
-    if args.arch:
-        sys.exit("compare_torch: --arch %s: whole-model comparisons need models/ and bench_models, "
-                 "which have not landed yet (planned: %s)" % (args.arch, ", ".join(PLANNED_ARCHS)))
+    archs = ARCHS if args.arch == "all" else [a for a in args.arch.split(",") if a]
+    for a in archs:
+        if a not in ARCHS:
+            sys.exit("compare_torch: --arch: unknown '%s' (expected %s or all)" % (a, "|".join(ARCHS)))
+    if args.suite is None:
+        args.suite = "" if archs else "ops,mlp,conv"
     if args.quick:
         args.repetitions, args.min_time = min(args.repetitions, 2), min(args.min_time, 0.02)
     families = []
-    for s in args.suite.split(","):
+    for s in [s for s in args.suite.split(",") if s]:
         if s not in SUITES:
             sys.exit("compare_torch: unknown suite '%s' (expected %s)" % (s, ", ".join(SUITES)))
         families += SUITES[s]
@@ -383,7 +462,35 @@ def main():
     if not os.access(args.ours, os.X_OK):
         sys.exit("compare_torch: our benchmark binary %s is missing (build bench_kernels or pass "
                  "--ours)" % args.ours)
-    cases, ours, ctx = run_ours(args, families, dev)
+    cases, ours, ctx = [], {}, {}
+    if families:
+        cases, ours, ctx = run_ours(args, families, dev)
+    if archs:
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="ipg_models_")
+        env = {"IPG_BENCH_MODELS_DIR": tmp}
+        if args.weights:
+            env["IPG_BENCH_WEIGHTS"] = os.path.abspath(args.weights)
+        want = args.families.split(",")
+        arch_filter = "arch=(%s)," % "|".join(archs)  # names are [a-z0-9-]
+        for binary, fams in MODEL_FAMILIES.items():
+            fams = [f for f in fams if f in want]
+            path = os.path.join(os.path.dirname(args.ours), binary)
+            if not fams:
+                continue
+            if not os.access(path, os.X_OK):
+                sys.exit("compare_torch: %s is missing (build it)" % path)
+            c, o, x = run_ours(args, fams, dev, path, arch_filter, env)
+            cases += c
+            ours.update(o)
+            ctx = ctx or x
+        for a in archs:
+            MODEL_FILES[a] = os.path.join(tmp, a + ".h5")
+        if args.weights:
+            import h5py
+            with h5py.File(args.weights, "r") as f:
+                a = f.attrs["arch"]
+                MODEL_FILES[a.decode() if isinstance(a, bytes) else str(a)] = args.weights
     threads = args.threads or int(ctx.get("omp_threads", os.cpu_count() or 1))
     if torch is not None:
         torch.set_num_threads(threads)
@@ -393,7 +500,8 @@ def main():
     for case in cases:
         family, _, params_text = case.split("/", 2)
         params = parse_params(params_text)
-        if "b" in params and family not in SUITES["conv"] and params["b"] not in batches:
+        if ("b" in params and family not in SUITES["conv"] + ["model_train_step"]
+                and params["b"] not in batches):
             continue
         mine = ours.get(case, {})
         row = {"case": case, "ours_s": mine.get("seconds"), "roofline": mine.get("roofline"),

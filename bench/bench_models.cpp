@@ -1,0 +1,131 @@
+// bench_models: whole architectures at batch 1, 100 and 256, on the CPU and on CUDA.
+//   model_forward     evaluation mode, no graph: inference as `ipguard eval` runs it
+//   model_input_grad  the boundary-search iteration without the update: weights frozen
+//                     (requires_grad false), the input requires a gradient; forward in
+//                     evaluation mode, softmax cross-entropy to the targets i % classes,
+//                     backward to the input
+// Architectures (bench/model_work.h): lenet5, resnet20, wrn-22-4, vgg16 on 1x28x28 and
+// resnet50 on 3x64x64, 10 classes. FLOP/s counts the convolution and linear
+// multiply-adds walked from the layer shapes (checked against each network's weights);
+// the input gradient is counted as twice the forward (one dX product per layer).
+// On the CPU a configuration whose iteration exceeds kCpuMaxFlopsPerIteration is not
+// registered (one line on stderr names it). Inputs are hashed_uniform(seed 1) in [0, 1];
+// weights are seeded (or $IPG_BENCH_WEIGHTS) and can be written out for
+// bench/compare_torch.py ($IPG_BENCH_MODELS_DIR).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/common.h"
+#include "bench/model_work.h"
+#include "engine/autograd.h"
+#include "engine/ops/loss.h"
+
+namespace ipg::bench {
+namespace {
+
+constexpr int64_t kClasses = 10;
+
+std::string num(int64_t v) { return std::to_string(v); }
+
+Tensor targets(int64_t b, Device d) {
+  std::vector<int32_t> y(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) y[i] = static_cast<int32_t>(i % kClasses);
+  return Tensor::from_vector_i32(y, {b}, d);
+}
+
+// One digit per row: the predicted class, for compare_torch.py's label check.
+std::string labels_of(const Tensor& logits) {
+  const std::vector<float> v = logits.to_vector();
+  const int64_t k = logits.dim(1);
+  std::string s = "labels=";
+  for (int64_t r = 0; r < logits.dim(0); ++r) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; ++j)
+      if (v[r * k + j] > v[r * k + best]) best = j;
+    s += static_cast<char>('0' + best);
+  }
+  return s;
+}
+
+std::vector<int64_t> batches() {
+  return quick() ? std::vector<int64_t>{1, 10} : std::vector<int64_t>{1, 100, 256};
+}
+
+// CPU and CUDA, or CUDA alone when the CPU iteration would take too long.
+unsigned devices_for(const std::string& name, double flops) {
+  if (flops <= kCpuMaxFlopsPerIteration) return kAllDevices;
+  std::fprintf(stderr, "bench_models: %s skipped on the CPU (%.0f GFLOP per iteration)\n",
+               name.c_str(), flops * 1e-9);
+  return kCuda;
+}
+
+void model_cases() {
+  benchmark::AddCustomContext("model_loss", "cross_entropy");
+  for (const ArchSpec& a : bench_archs()) {
+    const ModelWork w = model_work(a.arch, a.channels, a.side, kClasses);
+    for (int64_t b : batches()) {
+      const std::string params = std::string("arch=") + a.arch + ",b=" + num(b) +
+                                 ",c=" + num(a.channels) + ",hw=" + num(a.side);
+      const double in_bytes = 4.0 * b * a.channels * a.side * a.side;
+      const double fwd = w.forward_flops * b;
+      add_case(
+          "model_forward", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
+            net->eval();
+            net->set_requires_grad(false);
+            const Tensor x = hashed_uniform({b, a.channels, a.side, a.side}, 1, 0.f, 1.f, d);
+            Prepared p;
+            p.work.flops = fwd;
+            p.work.bytes = 4.0 * w.weights + in_bytes + 4.0 * b * kClasses;
+            p.work.images = double(b);
+            p.run = [net, x]() {
+              NoGradGuard no_grad;
+              keep(net->logits(x));
+            };
+            if (emit_labels()) {
+              NoGradGuard no_grad;
+              p.label = labels_of(net->logits(x));
+            }
+            return p;
+          },
+          devices_for("model_forward/cpu/" + params, fwd));
+      add_case(
+          "model_input_grad", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
+            net->eval();
+            net->set_requires_grad(false);  // frozen: no weight gradient is computed
+            Tensor x = hashed_uniform({b, a.channels, a.side, a.side}, 1, 0.f, 1.f, d);
+            x.set_requires_grad(true);
+            const Tensor y = targets(b, d);
+            Prepared p;
+            p.work.flops = 2 * fwd;  // forward + dX of every layer
+            p.work.bytes = 4.0 * w.weights + 2 * in_bytes + 4.0 * b * kClasses;
+            p.work.images = double(b);
+            p.run = [net, x, y]() mutable {
+              x.zero_grad();
+              ops::cross_entropy(net->logits(x), y).backward();
+              keep(x.grad());
+            };
+            return p;
+          },
+          devices_for("model_input_grad/cpu/" + params, 2 * fwd));
+    }
+  }
+}
+
+IPG_BENCH_CASES(model_cases);
+
+}  // namespace
+}  // namespace ipg::bench
+
+IPG_BENCH_MAIN()
