@@ -64,6 +64,14 @@ IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
   return 0.f;
 }
 
+// The gradient contribution dy * f'(x). ReLU selects instead of multiplying (PyTorch's
+// threshold semantics: 0 where x <= 0 even when dy is inf or NaN), which is also the form
+// compilers turn into vector blends.
+IPG_HD float unary_grad(UnaryOp op, float x, float y, float dy) {
+  if (op == UnaryOp::Relu) return x > 0.f ? dy : 0.f;
+  return dy * unary_derivative(op, x, y);
+}
+
 enum class BinaryOp : int { Add, Sub, Mul, Div };
 
 IPG_HD float binary_apply(BinaryOp op, float a, float b) {

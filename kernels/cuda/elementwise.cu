@@ -29,8 +29,7 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
                     int64_t n, cudaStream_t stream) {
-  launch(n, stream,
-         [=] __device__(int64_t i) { dx[i] += dy[i] * unary_derivative(op, x[i], y[i]); });
+  launch(n, stream, [=] __device__(int64_t i) { dx[i] += unary_grad(op, x[i], y[i], dy[i]); });
 }
 
 void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
