@@ -86,6 +86,20 @@ void for_each_run(const BroadcastIndex& bi, int64_t n, Body body) {
   }
 }
 
+// The loops live in plain function templates, not lambdas: OpenMP's outlined body then
+// sees plain pointer arguments and vectorizes.
+template <UnaryOp O>
+void unary_forward_loop(const float* x, float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(O, x[i]);
+}
+
+template <UnaryOp O>
+void unary_backward_loop(const float* x, const float* y, const float* dy, float* dx, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += unary_grad(O, x[i], y[i], dy[i]);
+}
+
 }  // namespace
 
 void fill(float* y, float value, int64_t n) {
@@ -109,18 +123,12 @@ void axpy(const float* x, float* y, float alpha, int64_t n) {
 }
 
 void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
-  with_unary(op, [=](auto tag) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(tag.value, x[i]);
-  });
+  with_unary(op, [=](auto tag) { unary_forward_loop<decltype(tag)::value>(x, y, n); });
 }
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
                     int64_t n) {
-  with_unary(op, [=](auto tag) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dx[i] += unary_grad(tag.value, x[i], y[i], dy[i]);
-  });
+  with_unary(op, [=](auto tag) { unary_backward_loop<decltype(tag)::value>(x, y, dy, dx, n); });
 }
 
 void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
