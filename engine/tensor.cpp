@@ -95,6 +95,7 @@ Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
 
 Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
   Tensor t = empty(shape, device, dtype);
+  if (t.nbytes() == 0) return t;
   IPG_ON_DEVICE("zeros", device, std::memset(t.raw(), 0, t.nbytes()),
                 kernels::cuda::memset_async(t.raw(), 0, t.nbytes(), stream));
   return t;
@@ -111,6 +112,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
     throw ShapeError("from_vector: " + std::to_string(values.size()) + " values for shape " +
                      shape_str(shape));
   Tensor t = empty(shape, device);
+  if (t.nbytes() == 0) return t;  // an empty vector's data() may be null: no memcpy
   IPG_ON_DEVICE("from_vector", device, std::memcpy(t.raw(), values.data(), t.nbytes()),
                 kernels::cuda::copy_host_to_device(t.raw(), values.data(), t.nbytes(), stream));
   return t;
@@ -122,6 +124,7 @@ Tensor Tensor::from_vector_i32(const std::vector<int32_t>& values, const Shape& 
     throw ShapeError("from_vector_i32: " + std::to_string(values.size()) + " values for shape " +
                      shape_str(shape));
   Tensor t = empty(shape, device, DType::I32);
+  if (t.nbytes() == 0) return t;
   IPG_ON_DEVICE("from_vector_i32", device, std::memcpy(t.raw(), values.data(), t.nbytes()),
                 kernels::cuda::copy_host_to_device(t.raw(), values.data(), t.nbytes(), stream));
   return t;
