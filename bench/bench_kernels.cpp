@@ -181,20 +181,6 @@ Tensor mlp_loss(const Tensor& logits, const Tensor& labels) {
 #endif
 }
 
-// One digit per row: the predicted class, for compare_torch.py's label check.
-std::string labels_of(const Tensor& logits) {
-  const std::vector<float> v = logits.to_vector();
-  const int64_t k = logits.dim(1);
-  std::string s = "labels=";
-  for (int64_t r = 0; r < logits.dim(0); ++r) {
-    int64_t best = 0;
-    for (int64_t j = 1; j < k; ++j)
-      if (v[r * k + j] > v[r * k + best]) best = j;
-    s += static_cast<char>('0' + best);
-  }
-  return s;
-}
-
 void mlp_cases() {
 #if IPG_BENCH_HAS_LOSS
   benchmark::AddCustomContext("mlp_loss", "cross_entropy");

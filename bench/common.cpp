@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench/roofline.h"
+#include "engine/ops/index.h"
 #if IPG_HAS_CUDA
 #include <cublas_v2.h>
 #include <cudnn.h>
@@ -303,6 +304,12 @@ int run_main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
+}
+
+std::string labels_of(const Tensor& logits) {
+  std::string s = "labels=";
+  for (int32_t c : ops::argmax(logits).to_vector_i32()) s += static_cast<char>('0' + c);
+  return s;
 }
 
 }  // namespace ipg::bench

@@ -82,6 +82,10 @@ bool register_case_list(CaseList fn);
 // Parses --ipg_* flags, measures the rooflines, registers every case list and runs them.
 int run_main(int argc, char** argv);
 
+// "labels=" plus one digit per row: the predicted class (ops::argmax) of [n, k<=10]
+// logits, for compare_torch.py's label check.
+std::string labels_of(const Tensor& logits);
+
 }  // namespace ipg::bench
 
 // Registers a function that adds a binary's cases; one or more per binary.

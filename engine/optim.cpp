@@ -39,21 +39,29 @@ void check_beta(const char* name, float value) {
                                 " (must be in [0, 1))");
 }
 
-void zero_grads(std::vector<Tensor>& params) {
-  for (Tensor& p : params) p.zero_grad();
-}
-
 }  // namespace
 
+Optimizer::Optimizer(const char* name, std::vector<Tensor> params, float lr)
+    : name_(name), params_(std::move(params)), lr_(lr) {
+  check_params(name_, params_);
+  check_non_negative(name_, "learning rate", lr);
+}
+
+void Optimizer::zero_grad() {
+  for (Tensor& p : params_) p.zero_grad();
+}
+
+void Optimizer::set_lr(float lr) {
+  check_non_negative(name_, "learning rate", lr);
+  lr_ = lr;
+}
+
 SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_decay, bool nesterov)
-    : params_(std::move(params)),
+    : Optimizer("SGD", std::move(params), lr),
       momentum_buffers_(params_.size()),
-      lr_(lr),
       momentum_(momentum),
       weight_decay_(weight_decay),
       nesterov_(nesterov) {
-  check_params("SGD", params_);
-  check_non_negative("SGD", "learning rate", lr);
   check_non_negative("SGD", "momentum", momentum);
   check_non_negative("SGD", "weight decay", weight_decay);
   if (nesterov && momentum <= 0.f)
@@ -77,26 +85,16 @@ void SGD::step() {
   }
 }
 
-void SGD::zero_grad() { zero_grads(params_); }
-
-void SGD::set_lr(float lr) {
-  check_non_negative("SGD", "learning rate", lr);
-  lr_ = lr;
-}
-
 Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps,
            float weight_decay)
-    : params_(std::move(params)),
+    : Optimizer("Adam", std::move(params), lr),
       exp_avg_(params_.size()),
       exp_avg_sq_(params_.size()),
       steps_(params_.size(), 0),
-      lr_(lr),
       beta1_(beta1),
       beta2_(beta2),
       eps_(eps),
       weight_decay_(weight_decay) {
-  check_params("Adam", params_);
-  check_non_negative("Adam", "learning rate", lr);
   check_non_negative("Adam", "epsilon", eps);
   check_non_negative("Adam", "weight decay", weight_decay);
   check_beta("beta1", beta1);
@@ -121,13 +119,6 @@ void Adam::step() {
                   kernels::cpu::adam_update(p.data(), g.data(), m, v, n, c),
                   kernels::cuda::adam_update(p.data(), g.data(), m, v, n, c, stream));
   }
-}
-
-void Adam::zero_grad() { zero_grads(params_); }
-
-void Adam::set_lr(float lr) {
-  check_non_negative("Adam", "learning rate", lr);
-  lr_ = lr;
 }
 
 }  // namespace ipg

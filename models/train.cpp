@@ -97,12 +97,11 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
   } else {
     params = net.parameters();
   }
-  std::unique_ptr<SGD> sgd;
-  std::unique_ptr<Adam> adam;
+  std::unique_ptr<Optimizer> optimizer;
   if (opt.optimizer == "sgd")
-    sgd = std::make_unique<SGD>(params, opt.lr, opt.momentum, opt.weight_decay);
+    optimizer = std::make_unique<SGD>(params, opt.lr, opt.momentum, opt.weight_decay);
   else if (opt.optimizer == "adam")
-    adam = std::make_unique<Adam>(params, opt.lr, 0.9f, 0.999f, 1e-8f, opt.weight_decay);
+    optimizer = std::make_unique<Adam>(params, opt.lr, 0.9f, 0.999f, 1e-8f, opt.weight_decay);
   else
     throw std::invalid_argument("unknown optimizer '" + opt.optimizer + "' (sgd, adam)");
 
@@ -119,19 +118,16 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
     rep.epoch = epoch + 1;
     for (int64_t s = 0; s < steps; ++s) {
       const double lr = schedule_lr(opt, epoch, s, steps);
-      if (sgd) sgd->set_lr(static_cast<float>(lr));
-      if (adam) adam->set_lr(static_cast<float>(lr));
+      optimizer->set_lr(static_cast<float>(lr));
       if (s == 0) rep.lr = lr;
       Tensor xb, yb;
       gather_batch(train_set, order, s * opt.batch, std::min(n, (s + 1) * opt.batch), &xb, &yb);
       const Tensor x = xb.to(opt.device), y = yb.to(opt.device);
       const Tensor logits = net.logits(x);
       const Tensor loss = ops::cross_entropy(logits, y);
-      if (sgd) sgd->zero_grad();
-      if (adam) adam->zero_grad();
+      optimizer->zero_grad();
       loss.backward();
-      if (sgd) sgd->step();
-      if (adam) adam->step();
+      optimizer->step();
       // Host reads: the loss and the predictions, which also bound the queued work.
       const double l = loss.item();
       if (!std::isfinite(l))
