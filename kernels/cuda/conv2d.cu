@@ -8,7 +8,7 @@
 // Precision: every convolution descriptor is set to CUDNN_FMA_MATH and only algorithms
 // that report FMA math are accepted. TF32 (cuDNN's default on Ampere and later) has
 // ~1e-3 relative error, enough to flip labels of fingerprints that sit at the decision
-// boundary.
+// boundary. FFT and Winograd algorithms are excluded too (see transform_domain).
 //
 // Algorithm: chosen once per (device, pass, shape) by timing the candidates (cudnnFind)
 // and cached. Excluded: algorithms needing more than kConvWorkspaceCap of workspace, and
@@ -132,6 +132,27 @@ struct Plan {
   size_t workspace_bytes = 0;
 };
 
+// Transform-domain algorithms (FFT, Winograd) report FMA math but round in the transform:
+// on the H200 the FFT backward passes of a 5x5 single-channel layer were 1e-2 off in
+// relative terms (first GPU check, bench/results/2026-11-28_1902_nvidia-h200). Input
+// gradients are the product here, so only direct/GEMM-style algorithms are accepted.
+bool transform_domain(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool transform_domain(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool transform_domain(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
 // The first usable result; Find and the heuristic both rank the best first.
 template <typename Perf>
 int first_usable(const std::vector<Perf>& perf, int count) {
@@ -139,7 +160,7 @@ int first_usable(const std::vector<Perf>& perf, int count) {
     for (int i = 0; i < count; ++i) {
       const Perf& p = perf[i];
       if (p.status == CUDNN_STATUS_SUCCESS && p.memory <= kConvWorkspaceCap &&
-          p.mathType == CUDNN_FMA_MATH &&
+          p.mathType == CUDNN_FMA_MATH && !transform_domain(p.algo) &&
           (!need_deterministic || p.determinism == CUDNN_DETERMINISTIC))
         return static_cast<int>(p.algo);
     }

@@ -34,7 +34,7 @@ TEST(Device, AutoFallsBackToCpuWithOneNotice) {
   }
 }
 
-TEST(Device, ExplicitCudaWithoutGpuIsAClearError) {
+TEST(Device, AskingForAnAbsentDeviceIsAClearError) {
   if (cuda_available()) GTEST_SKIP() << "a GPU is present";
   try {
     resolve_device("cuda", nullptr);
