@@ -20,6 +20,10 @@ void check_dtype(const char* op, const Tensor& t, DType want);
 #if IPG_HAS_CUDA
 // The stream of a CUDA device, with that device made current.
 cudaStream_t cuda_stream(Device d);
+// kernels::cuda::sum_dim on d's stream, its split workspace from the caching allocator
+// (stream-ordered: freed blocks are only reused by later work on the same stream).
+void cuda_sum_dim(Device d, const float* x, float* y, int64_t outer, int64_t dim, int64_t inner,
+                  float scale, float beta);
 #endif
 
 }  // namespace ipg::detail

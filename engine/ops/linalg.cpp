@@ -96,7 +96,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             float* db = sink.at(2).data();
             IPG_ON_DEVICE("linear_bias_backward", dev,
                           kernels::cpu::sum_dim(g.data(), db, 1, batch, out, 1.f, 1.f),
-                          kernels::cuda::sum_dim(g.data(), db, 1, batch, out, 1.f, 1.f, stream));
+                          (void)stream;
+                          detail::cuda_sum_dim(dev, g.data(), db, 1, batch, out, 1.f, 1.f));
           }
         });
   }

@@ -8,7 +8,19 @@
 #include "kernels/cuda/reduce.h"
 #endif
 
-namespace ipg::ops {
+namespace ipg {
+
+#if IPG_HAS_CUDA
+void detail::cuda_sum_dim(Device d, const float* x, float* y, int64_t outer, int64_t dim,
+                          int64_t inner, float scale, float beta) {
+  const int64_t ws = kernels::cuda::sum_dim_workspace(outer, dim, inner);
+  Tensor workspace = ws > 0 ? Tensor::empty({ws}, d) : Tensor();
+  kernels::cuda::sum_dim(x, y, outer, dim, inner, scale, beta,
+                         workspace.defined() ? workspace.data() : nullptr, cuda_stream(d));
+}
+#endif
+
+namespace ops {
 
 namespace {
 
@@ -19,7 +31,8 @@ Tensor reduce(const char* name, const Tensor& x, int64_t outer, int64_t len, int
   Tensor y = Tensor::empty(out_shape, x.device());
   IPG_ON_DEVICE(name, x.device(),
                 kernels::cpu::sum_dim(x.data(), y.data(), outer, len, inner, scale, 0.f),
-                kernels::cuda::sum_dim(x.data(), y.data(), outer, len, inner, scale, 0.f, stream));
+                (void)stream;
+                detail::cuda_sum_dim(x.device(), x.data(), y.data(), outer, len, inner, scale, 0.f));
   if (autograd::needs_graph({x})) {
     autograd::attach(y, name, {x}, [outer, len, inner, scale](const Tensor& gout, GradSink& sink) {
       float* dx = sink.at(0).data();
@@ -68,4 +81,5 @@ Tensor mean(const Tensor& x, int dim, bool keepdim) {
   return reduce_dim("mean", x, dim, keepdim, true);
 }
 
-}  // namespace ipg::ops
+}  // namespace ops
+}  // namespace ipg

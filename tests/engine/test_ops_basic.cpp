@@ -169,6 +169,12 @@ TEST(OpsCuda, LinalgAndReductionParity) {
                                  1e-4);
   expect_forward_backward_parity([](const Inputs& in) { return ops::sum(in[0], 0, true); }, {big},
                                  1e-5, 1e-5);
+  // A full sum of 2^24 floats takes the split (two-pass) path: accurate, and the same bits
+  // on every run.
+  Tensor ones = Tensor::full({1 << 24}, 0.1f, Device::cuda(0));
+  const float s1 = ops::sum(ones).item(), s2 = ops::sum(ones).item();
+  EXPECT_NEAR(s1, 0.1 * (1 << 24), 2.0);  // ~1e-6 relative: a tree, not a running sum
+  EXPECT_EQ(s1, s2);
 }
 
 TEST(OpsCuda, ArgmaxParity) {
