@@ -1,6 +1,8 @@
 // The training loop. Work per batch: gather rows (CPU), copy to the device, forward in
 // training mode, fused softmax cross-entropy, backward, one fused optimizer kernel per
-// parameter tensor. The loss is read back once per epoch plus every kReportEvery batches.
+// parameter tensor (then pruning masks, if any). Optional augmentation runs on the device.
+// The loss and predictions are read back every batch (a sync per batch: fine for training,
+// not the pattern of the extraction loop).
 #include "models/train.h"
 
 #include <chrono>
@@ -10,6 +12,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/ops/augment.h"
 #include "engine/ops/index.h"
 #include "engine/ops/loss.h"
 #include "engine/optim.h"
@@ -105,6 +108,12 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
   else
     throw std::invalid_argument("unknown optimizer '" + opt.optimizer + "' (sgd, adam)");
 
+  std::vector<ParamMask> masks = opt.masks;
+  apply_masks(net, masks);
+  // The augmentation stream: counter = images drawn so far, so every image of every epoch
+  // has its own draw and a resumed or re-run training sees the same ones.
+  const uint64_t augment_seed = opt.seed * 0x9E3779B97F4A7C15ull ^ 0xA5A5A5A5D1B54A32ull;
+
   const int64_t n = train_set.size();
   const int64_t steps = (n + opt.batch - 1) / opt.batch;
   std::vector<EpochReport> reports;
@@ -122,12 +131,17 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
       if (s == 0) rep.lr = lr;
       Tensor xb, yb;
       gather_batch(train_set, order, s * opt.batch, std::min(n, (s + 1) * opt.batch), &xb, &yb);
-      const Tensor x = xb.to(opt.device), y = yb.to(opt.device);
+      Tensor x = xb.to(opt.device);
+      const Tensor y = yb.to(opt.device);
+      if (opt.augment)
+        x = ops::random_crop_flip(x, opt.crop_pad, opt.flip, augment_seed,
+                                  static_cast<uint64_t>(epoch) * uint64_t(n) + uint64_t(s * opt.batch));
       const Tensor logits = net.logits(x);
       const Tensor loss = ops::cross_entropy(logits, y);
       optimizer->zero_grad();
       loss.backward();
       optimizer->step();
+      apply_masks(net, masks);
       // Host reads: the loss and the predictions, which also bound the queued work.
       const double l = loss.item();
       if (!std::isfinite(l))

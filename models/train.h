@@ -10,6 +10,7 @@
 
 #include "models/data/dataset.h"
 #include "models/network.h"
+#include "models/prune.h"
 
 namespace ipg {
 
@@ -25,6 +26,13 @@ struct TrainOptions {
   Device device = Device::cpu();
   // Train only the last layer (FTLL / RTLL); everything else frozen.
   bool last_layer_only = false;
+  // Random crop from a copy zero-padded by crop_pad, plus a horizontal flip when flip,
+  // on the training device, drawn from the seed (ops::random_crop_flip).
+  bool augment = false;
+  int crop_pad = 4;
+  bool flip = true;
+  // Pruning masks (models/prune.h), applied before the first step and after every step.
+  std::vector<ParamMask> masks;
 };
 
 struct EpochReport {

@@ -38,7 +38,16 @@ std::vector<uint8_t> read_idx(const std::string& path, std::vector<int64_t>* dim
 // fine labels) binary folders.
 Dataset load_cifar(const std::string& dir, Split split, int num_classes);
 
-// Parses --data NAME[:PATH]: fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR.
+// An HDF5 array file (for sets such as ImageNet crops). Either groups /train and /test, or
+// datasets x_train, y_train, x_test, y_test at the root, or one pair x, y at the root
+// (then both splits are that pair). x: uint8 (0-255) or float32 ([0, 1]), [n, c, h, w]
+// or [n, h, w, c] (an attribute layout="NCHW"|"NHWC" on x decides; without it the axis
+// of size 1 or 3 is the channel axis) or [n, h, w]; y: integers [n] in [0, classes), with
+// classes from an attribute "classes" on y or the file, else max(y) + 1.
+Dataset load_h5_arrays(const std::string& path, Split split);
+
+// Parses --data NAME[:PATH]: fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR,
+// h5:FILE.
 Dataset load_dataset(const std::string& spec, Split split);
 
 }  // namespace ipg

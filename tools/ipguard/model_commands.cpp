@@ -35,6 +35,13 @@ void channel_stats(const Dataset& d, std::vector<float>* mean, std::vector<float
   }
 }
 
+// A number as a person writes it (0.25, not 0.250000).
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // The first `limit` rows of a dataset (all when limit <= 0), sharing storage.
 Dataset head(const Dataset& d, int64_t limit) {
   if (limit <= 0 || limit >= d.size()) return d;
@@ -49,18 +56,41 @@ Dataset head(const Dataset& d, int64_t limit) {
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   // ---- train ----
   struct TrainArgs {
-    std::string arch, data = "fashion-mnist", out;
+    std::string arch, data = "fashion-mnist", out, init, augment = "auto";
     TrainOptions opt;
     int64_t limit = 0;
+    bool reinit_last = false;
+    double prune_weights = 0, prune_filters = 0;
   };
   auto ta = std::make_shared<TrainArgs>();
   CLI::App* train_cmd = app.add_subcommand("train", "train a model on a dataset and save it");
-  train_cmd->add_option("--arch", ta->arch, "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16")
-      ->required();
+  train_cmd->add_option("--arch", ta->arch,
+                        "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16 (not with --init)");
   train_cmd
       ->add_option("--data", ta->data,
-                   "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR")
+                   "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | h5:FILE")
       ->capture_default_str();
+  train_cmd->add_option("--init", ta->init,
+                        "start from this model file (fine-tuning: FTLL/FTAL/RTLL/RTAL/WP/FP)");
+  train_cmd->add_flag("--reinit-last", ta->reinit_last,
+                      "re-initialize the last layer first (RTLL, RTAL)");
+  train_cmd->add_flag("--last-layer-only", ta->opt.last_layer_only,
+                      "train the last layer alone, everything else frozen (FTLL, RTLL)");
+  train_cmd->add_option("--prune-weights", ta->prune_weights,
+                        "prune this fraction of smallest-|w| conv/linear weights first and keep "
+                        "them at zero (WP)")
+      ->check(CLI::Range(0.0, 0.999));
+  train_cmd->add_option("--prune-filters", ta->prune_filters,
+                        "prune this fraction of smallest-L1 filters per conv layer first and keep "
+                        "them at zero (FP)")
+      ->check(CLI::Range(0.0, 0.999));
+  train_cmd->add_option("--augment", ta->augment,
+                        "random crop + horizontal flip: auto (on for CIFAR), on, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  train_cmd->add_option("--crop-pad", ta->opt.crop_pad, "zero padding of the random crop")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   train_cmd->add_option("--out", ta->out, "model file to write (HDF5)")->required();
   train_cmd->add_option("--epochs", ta->opt.epochs, "epochs")
       ->capture_default_str()
@@ -86,20 +116,57 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     const Device dev = resolve_device(g.device, &std::cerr);
     const Dataset train_set = head(load_dataset(ta->data, Split::Train), ta->limit);
     const Dataset test_set = load_dataset(ta->data, Split::Test);
-    ModelConfig cfg;
-    cfg.arch = ta->arch;
-    cfg.in_channels = static_cast<int>(train_set.images.dim(1));
-    cfg.height = static_cast<int>(train_set.images.dim(2));
-    cfg.width = static_cast<int>(train_set.images.dim(3));
-    cfg.classes = train_set.num_classes;
-    cfg.seed = g.seed;
-    channel_stats(train_set, &cfg.mean, &cfg.std);
-    auto net = make_network(cfg);
+    std::unique_ptr<Network> net;
+    Provenance base;
+    if (!ta->init.empty()) {
+      if (!ta->arch.empty())
+        throw std::invalid_argument("train: --arch comes from the --init file; give one or the other");
+      net = load_model(ta->init, &base);
+      const ModelConfig& c = net->config();
+      if (c.in_channels != train_set.images.dim(1) || c.height != train_set.images.dim(2) ||
+          c.width != train_set.images.dim(3))
+        throw std::invalid_argument("train: " + ta->init + " takes " +
+                                    std::to_string(c.in_channels) + "x" + std::to_string(c.height) +
+                                    "x" + std::to_string(c.width) + " input, " + train_set.name +
+                                    " has " + shape_str(train_set.images.shape()));
+    } else {
+      if (ta->arch.empty()) throw std::invalid_argument("train: give --arch (or --init FILE)");
+      ModelConfig cfg;
+      cfg.arch = ta->arch;
+      cfg.in_channels = static_cast<int>(train_set.images.dim(1));
+      cfg.height = static_cast<int>(train_set.images.dim(2));
+      cfg.width = static_cast<int>(train_set.images.dim(3));
+      cfg.classes = train_set.num_classes;
+      cfg.seed = g.seed;
+      channel_stats(train_set, &cfg.mean, &cfg.std);
+      net = make_network(cfg);
+    }
+    const ModelConfig cfg = net->config();
+    std::string post;  // post-processing, for the recipe
+    if (ta->reinit_last) {
+      reinit_last_layer(*net, g.seed ^ 0x5EED1A57ull);
+      post += ", last layer re-initialized";
+    }
     TrainOptions opt = ta->opt;
     opt.seed = g.seed;
     opt.device = dev;
+    opt.augment = ta->augment == "on" ||
+                  (ta->augment == "auto" && ta->data.rfind("cifar", 0) == 0);
+    if (ta->prune_weights > 0) {
+      auto m = prune_weights(*net, ta->prune_weights);
+      opt.masks.insert(opt.masks.end(), m.begin(), m.end());
+      post += ", " + num(ta->prune_weights) + " of weights pruned";
+    }
+    if (ta->prune_filters > 0) {
+      auto m = prune_filters(*net, ta->prune_filters);
+      opt.masks.insert(opt.masks.end(), m.begin(), m.end());
+      post += ", " + num(ta->prune_filters) + " of filters pruned per layer";
+    }
+    if (opt.last_layer_only) post += ", last layer only";
+    if (opt.augment) post += ", crop+flip augmentation (pad " + std::to_string(opt.crop_pad) + ")";
+    if (!ta->init.empty()) post = ", from " + ta->init + post;
     if (!g.json)
-      std::cerr << "training " << cfg.arch << " (" << net->num_parameters() << " parameters) on "
+      std::cerr << (ta->init.empty() ? "training " : "fine-tuning ") << cfg.arch << " (" << net->num_parameters() << " parameters) on "
                 << train_set.name << " (" << train_set.size() << " images), " << opt.epochs
                 << " epochs, batch " << opt.batch << ", " << dev.str() << "\n";
     auto reports = train(
@@ -124,9 +191,9 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     p.seed = static_cast<int64_t>(g.seed);
     p.epochs = opt.epochs;
     p.accuracy = reports.back().test_accuracy;
-    p.recipe = opt.optimizer + " lr " + std::to_string(opt.lr) + " " + opt.schedule + ", batch " +
-               std::to_string(opt.batch) + ", weight decay " + std::to_string(opt.weight_decay) +
-               (ta->limit > 0 ? ", first " + std::to_string(ta->limit) + " images" : "");
+    p.recipe = opt.optimizer + " lr " + num(opt.lr) + " " + opt.schedule + ", batch " +
+               std::to_string(opt.batch) + ", weight decay " + num(opt.weight_decay) +
+               (ta->limit > 0 ? ", first " + std::to_string(ta->limit) + " images" : "") + post;
     net->to(Device::cpu());
     save_model(*net, ta->out, p);
     nlohmann::json out = {{"model", ta->out},
