@@ -52,6 +52,7 @@ const std::vector<Case> kCases = {
     {2, 20, 8, 8, 24, 3, 3, 1, 1, true},    // blocked, channels not a multiple of 16
     {4, 32, 8, 8, 16, 3, 3, 2, 1, true},    // blocked, stride 2
     {3, 1, 12, 12, 6, 5, 5, 1, 0, true},    // LeNet's first layer
+    {2, 2, 1, 3, 3, 5, 5, 3, 2, false},     // padding wider than the image, stride 3
     {2, 16, 8, 8, 32, 1, 1, 2, 0, false}};  // ResNet projection shortcut
 
 struct Reference {
