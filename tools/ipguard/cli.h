@@ -28,6 +28,19 @@ void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // train, eval, info.
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
+}  // namespace ipg::cli
+
+namespace ipg {
+struct Dataset;
+struct ForestOptions;
+}  // namespace ipg
+
+namespace ipg::cli {
+// `train --arch rf` (tools/ipguard/forest_commands.cpp): fits, reports and saves a forest.
+int train_forest(const GlobalOptions& g, const ForestOptions& options, const std::string& data,
+                 const Dataset& train_set, const Dataset& test_set, const std::string& out);
+// `info` on a forest file.
+int forest_info(const GlobalOptions& g, const std::string& path);
 // Subcommands of the design whose implementation has not landed yet: listed in --help,
 // and when run they say so and exit 1.
 void add_planned(CLI::App& app);

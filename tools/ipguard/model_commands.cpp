@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/data/dataset.h"
+#include "models/forest_file.h"
+#include "models/load.h"
 #include "models/model_file.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
@@ -61,11 +63,13 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     int64_t limit = 0;
     bool reinit_last = false;
     double prune_weights = 0, prune_filters = 0;
+    ForestOptions forest;
   };
   auto ta = std::make_shared<TrainArgs>();
   CLI::App* train_cmd = app.add_subcommand("train", "train a model on a dataset and save it");
   train_cmd->add_option("--arch", ta->arch,
-                        "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16 (not with --init)");
+                        "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16 | rf (random forest); "
+                        "not with --init");
   train_cmd
       ->add_option("--data", ta->data,
                    "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | h5:FILE")
@@ -88,6 +92,12 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
                         "random crop + horizontal flip: auto (on for CIFAR), on, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  train_cmd->add_option("--trees", ta->forest.trees, "rf: number of trees")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  train_cmd->add_option("--max-depth", ta->forest.max_depth, "rf: depth limit (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   train_cmd->add_option("--crop-pad", ta->opt.crop_pad, "zero padding of the random crop")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
@@ -116,6 +126,14 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     const Device dev = resolve_device(g.device, &std::cerr);
     const Dataset train_set = head(load_dataset(ta->data, Split::Train), ta->limit);
     const Dataset test_set = load_dataset(ta->data, Split::Test);
+    if (ta->arch == "rf") {
+      if (!ta->init.empty() || ta->prune_weights > 0 || ta->prune_filters > 0 || ta->reinit_last)
+        throw std::invalid_argument("train --arch rf: --init, --reinit-last and --prune-* are for "
+                                    "networks");
+      ForestOptions fo = ta->forest;
+      fo.seed = g.seed;
+      return train_forest(g, fo, ta->data, train_set, test_set, ta->out);
+    }
     std::unique_ptr<Network> net;
     Provenance base;
     if (!ta->init.empty()) {
@@ -228,10 +246,9 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
       ->check(CLI::PositiveNumber);
   runners[eval_cmd] = [&g, ea]() {
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
-    auto net = load_model(ea->model);
+    auto model = load_classifier(ea->model);
     const Dataset test_set = load_dataset(ea->data, Split::Test);
-    net->to(dev);
-    const double acc = evaluate(*net, test_set, dev, ea->batch);
+    const double acc = classifier_accuracy(*model, test_set, dev, ea->batch);
     if (g.json)
       std::cout << nlohmann::json{{"model", ea->model},
                                   {"data", test_set.name},
@@ -250,6 +267,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
   CLI::App* info_cmd = app.add_subcommand("info", "describe a model file");
   info_cmd->add_option("model", *path, "model file (HDF5)")->required();
   runners[info_cmd] = [&g, path]() {
+    if (is_forest_file(*path)) return forest_info(g, *path);
     const ModelInfo info = read_model_info(*path);
     const ModelConfig& c = info.config;
     nlohmann::json j = {{"file", *path},
