@@ -53,6 +53,23 @@ expect_exit(0 --device cpu --json eval --model ${WORK}/tiny.h5)
 if(NOT last_out MATCHES "\"accuracy\": 0\\.[0-9]+")
   message(FATAL_ERROR "eval --json: ${last_out}")
 endif()
+# Post-processing through train --init: filter pruning + re-initialized last layer; and
+# the options that only make sense together are refused.
+expect_exit(0 --device cpu train --init ${WORK}/tiny.h5 --prune-filters 0.25 --reinit-last --epochs 1 --limit 256 --batch 64 --out ${WORK}/post.h5)
+expect_exit(0 info ${WORK}/post.h5)
+if(NOT last_out MATCHES "filters pruned" OR NOT last_out MATCHES "re-initialized")
+  message(FATAL_ERROR "info of a post-processed model: ${last_out}")
+endif()
+expect_exit(1 train --init ${WORK}/tiny.h5 --arch lenet5 --out ${WORK}/x.h5)
+expect_exit(2 train --arch lenet5 --prune-weights 1.5 --out ${WORK}/x.h5)
+# A random forest: train, info, eval through the same commands.
+expect_exit(0 --device cpu train --arch rf --trees 2 --limit 500 --out ${WORK}/rf.h5)
+expect_exit(0 --json info ${WORK}/rf.h5)
+if(NOT last_out MATCHES "\"trees\": 2")
+  message(FATAL_ERROR "info --json of a forest: ${last_out}")
+endif()
+expect_exit(0 --device cpu eval --model ${WORK}/rf.h5)
+expect_exit(1 train --arch rf --init ${WORK}/tiny.h5 --out ${WORK}/x.h5)
 # Keras import: a real h5py-written Keras file converts; a native model file is refused.
 get_filename_component(REPO ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 expect_exit(0 convert --keras ${REPO}/tests/data/keras/lenet5_save_weights_fixed.h5 --arch lenet5 --out ${WORK}/k.h5)
