@@ -132,6 +132,29 @@ bool matches(hid_t type, DType want) {
 
 hid_t native_type(DType t) { return t == DType::F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32; }
 
+// Refuses to read `n` elements of `file_type` that the file does not hold. HDF5 allocates
+// a dataset's storage lazily and reads fill values where none was written, so without
+// this a file of a few hundred bytes can declare 2^32 elements and have us allocate and
+// fill 16 GiB. Contiguous and compact data must be stored in full; chunked data may be
+// compressed, by at most 1:1024 (deflate's limit), or stored sparsely, which we refuse
+// beyond that ratio; virtual datasets and external raw files (other files' bytes) are
+// refused.
+void check_stored(hid_t ds, hid_t file_type, int64_t n, const std::string& where) {
+  if (n == 0) return;
+  const Handle dcpl = checked(H5Dget_create_plist(ds), where, "cannot read creation properties");
+  const H5D_layout_t layout = H5Pget_layout(dcpl.id());
+  if (layout == H5D_VIRTUAL) fail(where, "virtual datasets are not read");
+  const int external = H5Pget_external_count(dcpl.id());
+  if (external != 0) fail(where, "data in external files is not read");
+  const double need = static_cast<double>(n) * static_cast<double>(H5Tget_size(file_type));
+  const double stored = static_cast<double>(H5Dget_storage_size(ds));
+  const double ratio = layout == H5D_CHUNKED ? 1024.0 : 1.0;
+  if (stored * ratio < need)
+    fail(where, "declares " + std::to_string(n) + " elements (" +
+                    std::to_string(static_cast<int64_t>(need)) + " bytes) but the file stores " +
+                    std::to_string(static_cast<int64_t>(stored)) + " bytes");
+}
+
 Handle link_create_plist(const std::string& where) {
   Handle lcpl = checked(H5Pcreate(H5P_LINK_CREATE), where, "cannot create property list");
   check(H5Pset_create_intermediate_group(lcpl.id(), 1), where, "cannot create property list");
@@ -421,6 +444,7 @@ Tensor Dataset::read(DType dtype) const {
     fail(where(), std::string("expected ") + dtype_name(dtype) + ", found " +
                       type_name_of(type.id()) + " " + shape_str(s));
   const int64_t n = checked_count(s, kMaxDatasetElements, where());
+  check_stored(handle_.id(), type.id(), n, where());
   Tensor t = Tensor::empty(s, Device::cpu(), dtype);
   if (n > 0)
     check(H5Dread(handle_.id(), native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.raw()),
@@ -441,7 +465,9 @@ std::vector<float> Dataset::read_floats(Shape* shape_out) const {
   const Handle type = checked(H5Dget_type(handle_.id()), where(), "cannot read type");
   if (!is_numeric(type.id()))
     fail(where(), "expected numbers, found " + type_name_of(type.id()) + " " + shape_str(s));
-  std::vector<float> v(static_cast<size_t>(checked_count(s, kMaxDatasetElements, where())));
+  const int64_t n = checked_count(s, kMaxDatasetElements, where());
+  check_stored(handle_.id(), type.id(), n, where());
+  std::vector<float> v(static_cast<size_t>(n));
   if (!v.empty())
     check(H5Dread(handle_.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), where(),
           "cannot read " + shape_str(s) + " " + type_name_of(type.id()) + " data");

@@ -1,7 +1,10 @@
 // Native model files over engine/hdf5.
 #include "models/model_file.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <limits>
 #include <set>
 
 #include "engine/hdf5.h"
@@ -12,6 +15,15 @@ namespace {
 
 constexpr const char* kFormat = "ipguard-model";
 constexpr int64_t kVersion = 1;
+
+// An int attribute, refused outside int's range (a plain cast would read 2^32 + 1 as 1).
+int attr_int32(const h5::File& f, const char* name) {
+  const int64_t v = f.attr_int(name);
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    throw FileError(f.file() + ": /: attribute '" + name + "' = " + std::to_string(v) +
+                    " is out of range");
+  return static_cast<int>(v);
+}
 
 ModelConfig read_config(const h5::File& f) {
   if (!f.has_attr("format") || f.attr_string("format") != kFormat)
@@ -24,10 +36,10 @@ ModelConfig read_config(const h5::File& f) {
                     ")");
   ModelConfig cfg;
   cfg.arch = f.attr_string("arch");
-  cfg.in_channels = static_cast<int>(f.attr_int("in_channels"));
-  cfg.height = static_cast<int>(f.attr_int("height"));
-  cfg.width = static_cast<int>(f.attr_int("width"));
-  cfg.classes = static_cast<int>(f.attr_int("classes"));
+  cfg.in_channels = attr_int32(f, "in_channels");
+  cfg.height = attr_int32(f, "height");
+  cfg.width = attr_int32(f, "width");
+  cfg.classes = attr_int32(f, "classes");
   cfg.mean = f.attr_floats("mean");
   cfg.std = f.attr_floats("std");
   return cfg;
@@ -43,14 +55,55 @@ Provenance read_provenance(const h5::File& f) {
   return p;
 }
 
-// Paths of every dataset below `g`, relative to it.
-void list_datasets(const h5::Group& g, const std::string& prefix, std::vector<std::string>& out) {
+// Paths of every dataset below `g`, relative to it. A link may lead back to a group
+// above (HDF5 allows cycles of soft and hard links), so the walk is bounded in depth and
+// in the number of entries (module paths are a few levels deep; resnet50 has ~320).
+void list_datasets(const h5::Group& g, const std::string& prefix, std::vector<std::string>& out,
+                   int depth = 0) {
+  constexpr int kMaxDepth = 16;
+  constexpr size_t kMaxEntries = 100000;
+  if (depth > kMaxDepth)
+    throw FileError(g.file() + ": " + g.path() + ": groups nested more than " +
+                    std::to_string(kMaxDepth) + " deep (a link cycle?)");
   for (const std::string& c : g.children()) {
+    if (out.size() >= kMaxEntries)
+      throw FileError(g.file() + ": " + g.path() + ": more than " + std::to_string(kMaxEntries) +
+                      " datasets");
     if (g.is_group(c))
-      list_datasets(g.group(c), prefix + c + "/", out);
+      list_datasets(g.group(c), prefix + c + "/", out, depth + 1);
     else
       out.push_back(prefix + c);
   }
+}
+
+// Elements of a shape as a file header declares it (nothing is read), refusing more
+// than any reader would allocate: a header can declare 2^60 x 2^20, whose product
+// overflows int64.
+int64_t header_numel(const Shape& s, const std::string& path, const std::string& name) {
+  if (std::find(s.begin(), s.end(), 0) != s.end()) return 0;
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d > h5::kMaxDatasetElements || n > h5::kMaxDatasetElements / d)
+      throw FileError(path + ": /" + name + ": shape " + shape_str(s) + " claims more than " +
+                      std::to_string(h5::kMaxDatasetElements) + " elements");
+    n *= d;
+  }
+  return n;
+}
+
+// Refuses a config whose weights the file cannot hold, allowing for compression (h5py
+// files may be gzip-compressed; deflate shrinks float32 weights far less than 256:1).
+void check_fits(const ModelConfig& cfg, const std::string& path) {
+  std::error_code ec;
+  const double bytes = static_cast<double>(std::filesystem::file_size(path, ec));
+  const double need = 4.0 * min_parameters(cfg);
+  if (!ec && need > 256.0 * bytes)
+    throw FileError(path + ": implausible model: a " + cfg.arch + " for " +
+                    std::to_string(cfg.in_channels) + "x" + std::to_string(cfg.height) + "x" +
+                    std::to_string(cfg.width) + " inputs and " + std::to_string(cfg.classes) +
+                    " classes has at least " + std::to_string(static_cast<int64_t>(need / 4)) +
+                    " weights; a file of " + std::to_string(static_cast<int64_t>(bytes)) +
+                    " bytes cannot hold them");
 }
 
 }  // namespace
@@ -80,6 +133,7 @@ void save_model(Network& net, const std::string& path, const Provenance& p) {
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance) {
   const h5::File f(path);
   ModelConfig cfg = read_config(f);
+  check_fits(cfg, path);
   std::unique_ptr<Network> net;
   try {
     net = make_network(cfg);
@@ -147,7 +201,7 @@ ModelInfo read_model_info(const std::string& path) {
     for (const auto& n : names) {
       const Shape s = f.dataset(n).shape();
       info.tensors.emplace_back(n, s);
-      if (std::string(root) == "params") info.num_parameters += shape_numel(s);
+      if (std::string(root) == "params") info.num_parameters += header_numel(s, path, n);
     }
   }
   return info;

@@ -1,6 +1,8 @@
 // Network base: input checks and normalization, and the architecture registry.
 #include "models/network.h"
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -59,6 +61,26 @@ const std::map<std::string, Factory>& registry() {
   return r;
 }
 }  // namespace
+
+double min_parameters(const ModelConfig& cfg) {
+  const double classes = std::max(cfg.classes, 0);
+  if (cfg.arch == "lenet5") {
+    const double side_h = std::max((cfg.height / 2 - 4) / 2, 0);
+    const double side_w = std::max((cfg.width / 2 - 4) / 2, 0);
+    return 120.0 * 16.0 * side_h * side_w + 84.0 * classes;
+  }
+  if (cfg.arch == "vgg16-imagenet") {
+    double h = std::max(cfg.height, 0), w = std::max(cfg.width, 0);
+    for (int b = 0; b < 5; ++b)
+      if (h >= 2 && w >= 2) h = std::floor(h / 2), w = std::floor(w / 2);
+    return 4096.0 * 512.0 * h * w + 4096.0 * classes;
+  }
+  if (cfg.arch == "resnet20") return 64.0 * classes;
+  if (cfg.arch == "wrn-22-4") return 256.0 * classes;
+  if (cfg.arch == "vgg16") return 512.0 * classes;
+  if (cfg.arch == "resnet50") return 2048.0 * classes;
+  return 0;
+}
 
 std::vector<std::string> network_names() {
   std::vector<std::string> names;

@@ -52,4 +52,10 @@ class Network : public Classifier, public nn::Module {
 std::unique_ptr<Network> make_network(const ModelConfig& cfg);
 std::vector<std::string> network_names();
 
+// A lower bound on the parameter count of cfg's network, from the layers whose size grows
+// with the input or the class count, without building it: lets a file reader refuse a
+// tiny file whose header asks for gigabytes of weights (models/model_file.cpp). Keep in
+// step with the architectures.
+double min_parameters(const ModelConfig& cfg);
+
 }  // namespace ipg

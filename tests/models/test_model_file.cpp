@@ -1,5 +1,6 @@
 // Native model files: bit-exact round trips and every kind of bad file.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -157,6 +158,41 @@ TEST_F(ModelFile, AbsurdDimensionsInTheHeader) {
     w.commit();
   }
   expect_error(path("huge.h5"), "implausible");
+}
+
+// Headers the fuzzer found or a review caught (tests/fuzz): an int attribute beyond int's
+// range (a cast would read 2^32 + 1 as 1), a plausible-looking header whose network would
+// need far more weights than the file holds, and a link cycle under /params.
+TEST_F(ModelFile, HeaderTricksAreRefused) {
+  auto header = [&](const std::string& name, int64_t height, const std::string& arch,
+                    int64_t classes) {
+    h5::FileWriter w(path(name));
+    w.set_attr_string("format", "ipguard-model");
+    w.set_attr_int("version", 1);
+    w.set_attr_string("arch", arch);
+    w.set_attr_int("in_channels", 1);
+    w.set_attr_int("height", height);
+    w.set_attr_int("width", 28);
+    w.set_attr_int("classes", classes);
+    w.set_attr_floats("mean", {0.f});
+    w.set_attr_floats("std", {1.f});
+    w.commit();
+  };
+  header("wrap.h5", (int64_t{1} << 32) + 28, "lenet5", 10);
+  expect_error(path("wrap.h5"), "out of range");
+  header("big.h5", 28, "resnet50", 90000);  // 184M weights from a 1 KiB file
+  expect_error(path("big.h5"), "implausible");
+
+  auto net = make_network(cfg_);
+  save_model(*net, path("cycle.h5"));
+  {
+    const hid_t f = H5Fopen(path("cycle.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    ASSERT_GE(H5Lcreate_soft("/params", f, "/params/loop", H5P_DEFAULT, H5P_DEFAULT), 0);
+    H5Fclose(f);
+  }
+  EXPECT_THROW(read_model_info(path("cycle.h5")), FileError);
+  EXPECT_THROW(load_model(path("cycle.h5")), FileError);
 }
 
 TEST_F(ModelFile, WriteIsAtomic) {
