@@ -314,6 +314,66 @@ void backward_data_direct(const Conv2dShape& s, const float* dy, const float* we
   }
 }
 
+// Stride 1, rows up to WMAX wide: the gather form. Each dx row is summed in a WMAX-float
+// accumulator the compiler keeps in vector registers, over every (output channel, kernel
+// row, kernel column) term, reading the dy row through a zero-padded copy so every term
+// is one full-width multiply-add with no bounds; dx is then touched once per row instead
+// of once per term (the scatter form's row loads and stores, 4.9 ns per 24-float row,
+// made it 27% of LeNet-5's iteration). Parallel over samples; each dx row's terms are
+// summed in one fixed order.
+template <int WMAX>
+void backward_data_gather(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
+  const int64_t oh = s.h_out(), ow = s.w_out(), kh = s.kh, kw = s.kw, pad = s.padding;
+  const int64_t off = kw - 1 - pad;     // padded column of dy column 0
+  const int64_t row_len = WMAX + kw - 1;  // every read src[0..WMAX) stays inside
+#pragma omp parallel if (s.n * s.c_out * oh * ow * kh * kw >= (1 << 16))
+  {
+    std::vector<float> padded(static_cast<size_t>(s.c_out * oh * row_len));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < s.n; ++n) {
+      std::fill(padded.begin(), padded.end(), 0.f);
+      for (int64_t co = 0; co < s.c_out; ++co)
+        for (int64_t y = 0; y < oh; ++y)
+          std::copy_n(dy + ((n * s.c_out + co) * oh + y) * ow, ow,
+                      padded.data() + (co * oh + y) * row_len + off);
+      for (int64_t ci = 0; ci < s.c_in; ++ci) {
+        float* d = dx + (n * s.c_in + ci) * s.h * s.w;
+        for (int64_t iy = 0; iy < s.h; ++iy) {
+          float acc[WMAX] = {};
+          for (int64_t co = 0; co < s.c_out; ++co)
+            for (int64_t a = 0; a < kh; ++a) {
+              const int64_t y = iy + pad - a;
+              if (y < 0 || y >= oh) continue;
+              const float* prow = padded.data() + (co * oh + y) * row_len;
+              const float* wk = weight + ((co * s.c_in + ci) * kh + a) * kw;
+              for (int64_t b = 0; b < kw; ++b) {
+                // dx column ix takes dy column ix + pad - b: padded column ix + kw-1 - b.
+                const float wv = wk[b];
+                const float* src = prow + (kw - 1 - b);
+#pragma omp simd
+                for (int i = 0; i < WMAX; ++i) acc[i] += wv * src[i];
+              }
+            }
+          float* drow = d + iy * s.w;
+          for (int64_t ix = 0; ix < s.w; ++ix) drow[ix] += acc[ix];
+        }
+      }
+    }
+  }
+}
+
+void backward_data_small_channels(const Conv2dShape& s, const float* dy, const float* weight,
+                                  float* dx) {
+  // The gather form needs stride 1, padding below the kernel (so dy never starts left of
+  // padded column 0) and dy rows as wide as dx rows at most.
+  if (s.stride == 1 && s.padding <= s.kw - 1 && s.w_out() <= s.w) {
+    if (s.w <= 16) return backward_data_gather<16>(s, dy, weight, dx);
+    if (s.w <= 32) return backward_data_gather<32>(s, dy, weight, dx);
+    if (s.w <= 64) return backward_data_gather<64>(s, dy, weight, dx);
+  }
+  backward_data_direct(s, dy, weight, dx);
+}
+
 }  // namespace
 
 size_t conv2d_backward_data_workspace(const Conv2dShape& s) {
@@ -322,7 +382,7 @@ size_t conv2d_backward_data_workspace(const Conv2dShape& s) {
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
                           void* workspace, size_t workspace_bytes) {
-  if (direct_backward_data(s)) return backward_data_direct(s, dy, weight, dx);
+  if (direct_backward_data(s)) return backward_data_small_channels(s, dy, weight, dx);
   execute(plan_for(Pass::BackwardData, s, false), Pass::BackwardData, s, {dy, weight, dx},
           workspace, workspace_bytes);
 }
