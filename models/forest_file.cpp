@@ -10,8 +10,6 @@ namespace ipg {
 
 namespace {
 
-constexpr const char* kFormat = "ipguard-model";
-constexpr int64_t kVersion = 1;
 constexpr const char* kArch = "rf";
 
 h5::Dataset forest_dataset(const h5::File& f, const std::string& name) {
@@ -29,12 +27,11 @@ std::vector<T> read_array(const h5::File& f, const std::string& name, DType dtyp
   return std::vector<T>(p, p + t.numel());
 }
 
-int read_positive_int(const h5::File& f, const char* name) {
-  const int64_t v = f.attr_int(name);
-  if (v <= 0 || v > (int64_t{1} << 20))
-    throw FileError(f.file() + ": /: attribute " + name + " is " + std::to_string(v) +
+int positive_dimension(const std::string& path, const char* name, int v) {
+  if (v <= 0 || v > (1 << 20))
+    throw FileError(path + ": /: attribute " + name + " is " + std::to_string(v) +
                     ", not in [1, 2^20]");
-  return static_cast<int>(v);
+  return v;
 }
 
 }  // namespace
@@ -43,21 +40,15 @@ void save_forest(const RandomForest& forest, const std::string& path, const Prov
   const ForestArrays& a = forest.arrays();
   const ForestOptions& o = forest.options();
   h5::FileWriter w(path);
-  w.set_attr_string("format", kFormat);
-  w.set_attr_int("version", kVersion);
-  w.set_attr_string("arch", kArch);
-  w.set_attr_int("in_channels", a.in_channels);
-  w.set_attr_int("height", a.height);
-  w.set_attr_int("width", a.width);
-  w.set_attr_int("classes", a.classes);
-  w.set_attr_floats("mean", std::vector<float>(static_cast<size_t>(a.in_channels), 0.f));
-  w.set_attr_floats("std", std::vector<float>(static_cast<size_t>(a.in_channels), 1.f));
-  if (!p.data.empty()) w.set_attr_string("data", p.data);
-  if (p.seed >= 0) w.set_attr_int("seed", p.seed);
-  if (p.epochs >= 0) w.set_attr_int("epochs", p.epochs);
-  if (p.accuracy >= 0) w.set_attr_double("accuracy", p.accuracy);
-  if (!p.recipe.empty()) w.set_attr_string("recipe", p.recipe);
-
+  ModelConfig cfg;  // a forest reads raw [0,1] pixels: identity mean/std
+  cfg.arch = kArch;
+  cfg.in_channels = a.in_channels;
+  cfg.height = a.height;
+  cfg.width = a.width;
+  cfg.classes = a.classes;
+  cfg.mean.assign(static_cast<size_t>(a.in_channels), 0.f);
+  cfg.std.assign(static_cast<size_t>(a.in_channels), 1.f);
+  write_model_attributes(w, cfg, p);
   const int64_t nodes = forest.num_nodes();
   w.write("forest/feature", Tensor::from_vector_i32(a.feature, {nodes}));
   w.write("forest/threshold", Tensor::from_vector(a.threshold, {nodes}));
@@ -78,23 +69,15 @@ void save_forest(const RandomForest& forest, const std::string& path, const Prov
 
 std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* provenance) {
   const h5::File f(path);
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
-    throw FileError(path + ": not an ipguard model file (attribute format is not '" +
-                    std::string(kFormat) + "')");
-  const int64_t version = f.attr_int("version");
-  if (version != kVersion)
-    throw FileError(path + ": model file version " + std::to_string(version) +
-                    " is not supported (this build reads version " + std::to_string(kVersion) +
-                    ")");
-  const std::string arch = f.attr_string("arch");
-  if (arch != kArch)
-    throw FileError(path + ": arch is '" + arch + "', not a random forest ('" + kArch + "')");
+  const ModelConfig cfg = read_model_attributes(f);
+  if (cfg.arch != kArch)
+    throw FileError(path + ": arch is '" + cfg.arch + "', not a random forest ('" + kArch + "')");
 
   ForestArrays a;
-  a.in_channels = read_positive_int(f, "in_channels");
-  a.height = read_positive_int(f, "height");
-  a.width = read_positive_int(f, "width");
-  a.classes = read_positive_int(f, "classes");
+  a.in_channels = positive_dimension(path, "in_channels", cfg.in_channels);
+  a.height = positive_dimension(path, "height", cfg.height);
+  a.width = positive_dimension(path, "width", cfg.width);
+  a.classes = positive_dimension(path, "classes", cfg.classes);
   // Every shape follows from /forest/feature's length and the classes attribute.
   const Shape feature_shape = forest_dataset(f, "feature").shape();
   const Shape offsets_shape = forest_dataset(f, "tree_offsets").shape();
@@ -129,22 +112,14 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* p
   const std::string problem = forest_problem(a);
   if (!problem.empty()) throw FileError(path + ": " + problem);
   auto forest = std::make_unique<RandomForest>(std::move(a), o);
-  if (provenance) {
-    Provenance p;
-    if (f.has_attr("data")) p.data = f.attr_string("data");
-    if (f.has_attr("seed")) p.seed = f.attr_int("seed");
-    if (f.has_attr("epochs")) p.epochs = f.attr_int("epochs");
-    if (f.has_attr("accuracy")) p.accuracy = f.attr_double("accuracy");
-    if (f.has_attr("recipe")) p.recipe = f.attr_string("recipe");
-    *provenance = p;
-  }
+  if (provenance) *provenance = read_provenance(f);
   return forest;
 }
 
 bool is_forest_file(const std::string& path) {
   const h5::File f(path);
-  return f.has_attr("format") && f.attr_string("format") == kFormat && f.has_attr("arch") &&
-         f.attr_string("arch") == kArch;
+  return f.has_attr("format") && f.attr_string("format") == kModelFormat &&
+         f.has_attr("arch") && f.attr_string("arch") == kArch;
 }
 
 }  // namespace ipg

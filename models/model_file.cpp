@@ -13,7 +13,6 @@ namespace ipg {
 
 namespace {
 
-constexpr const char* kFormat = "ipguard-model";
 constexpr int64_t kVersion = 1;
 
 // An int attribute, refused outside int's range (a plain cast would read 2^32 + 1 as 1).
@@ -25,10 +24,12 @@ int attr_int32(const h5::File& f, const char* name) {
   return static_cast<int>(v);
 }
 
-ModelConfig read_config(const h5::File& f) {
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
+}  // namespace
+
+ModelConfig read_model_attributes(const h5::File& f) {
+  if (!f.has_attr("format") || f.attr_string("format") != kModelFormat)
     throw FileError(f.file() + ": not an ipguard model file (attribute format is not '" +
-                    std::string(kFormat) + "')");
+                    std::string(kModelFormat) + "')");
   const int64_t version = f.attr_int("version");
   if (version != kVersion)
     throw FileError(f.file() + ": model file version " + std::to_string(version) +
@@ -54,6 +55,25 @@ Provenance read_provenance(const h5::File& f) {
   if (f.has_attr("recipe")) p.recipe = f.attr_string("recipe");
   return p;
 }
+
+void write_model_attributes(h5::Group& root, const ModelConfig& cfg, const Provenance& p) {
+  root.set_attr_string("format", kModelFormat);
+  root.set_attr_int("version", kVersion);
+  root.set_attr_string("arch", cfg.arch);
+  root.set_attr_int("in_channels", cfg.in_channels);
+  root.set_attr_int("height", cfg.height);
+  root.set_attr_int("width", cfg.width);
+  root.set_attr_int("classes", cfg.classes);
+  root.set_attr_floats("mean", cfg.mean);
+  root.set_attr_floats("std", cfg.std);
+  if (!p.data.empty()) root.set_attr_string("data", p.data);
+  if (p.seed >= 0) root.set_attr_int("seed", p.seed);
+  if (p.epochs >= 0) root.set_attr_int("epochs", p.epochs);
+  if (p.accuracy >= 0) root.set_attr_double("accuracy", p.accuracy);
+  if (!p.recipe.empty()) root.set_attr_string("recipe", p.recipe);
+}
+
+namespace {
 
 // Paths of every dataset below `g`, relative to it. A link may lead back to a group
 // above (HDF5 allows cycles of soft and hard links), so the walk is bounded in depth and
@@ -111,20 +131,7 @@ void check_fits(const ModelConfig& cfg, const std::string& path) {
 void save_model(Network& net, const std::string& path, const Provenance& p) {
   h5::FileWriter w(path);
   const ModelConfig& cfg = net.config();
-  w.set_attr_string("format", kFormat);
-  w.set_attr_int("version", kVersion);
-  w.set_attr_string("arch", cfg.arch);
-  w.set_attr_int("in_channels", cfg.in_channels);
-  w.set_attr_int("height", cfg.height);
-  w.set_attr_int("width", cfg.width);
-  w.set_attr_int("classes", cfg.classes);
-  w.set_attr_floats("mean", cfg.mean);
-  w.set_attr_floats("std", cfg.std);
-  if (!p.data.empty()) w.set_attr_string("data", p.data);
-  if (p.seed >= 0) w.set_attr_int("seed", p.seed);
-  if (p.epochs >= 0) w.set_attr_int("epochs", p.epochs);
-  if (p.accuracy >= 0) w.set_attr_double("accuracy", p.accuracy);
-  if (!p.recipe.empty()) w.set_attr_string("recipe", p.recipe);
+  write_model_attributes(w, cfg, p);
   for (auto& [name, t] : net.named_parameters()) w.write("params/" + name, *t);
   for (auto& [name, t] : net.named_buffers()) w.write("buffers/" + name, *t);
   w.commit();
@@ -132,7 +139,7 @@ void save_model(Network& net, const std::string& path, const Provenance& p) {
 
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance) {
   const h5::File f(path);
-  ModelConfig cfg = read_config(f);
+  ModelConfig cfg = read_model_attributes(f);
   check_fits(cfg, path);
   std::unique_ptr<Network> net;
   try {
@@ -192,7 +199,7 @@ std::unique_ptr<Network> load_model(const std::string& path, Provenance* provena
 ModelInfo read_model_info(const std::string& path) {
   const h5::File f(path);
   ModelInfo info;
-  info.config = read_config(f);
+  info.config = read_model_attributes(f);
   info.provenance = read_provenance(f);
   for (const char* root : {"params", "buffers"}) {
     if (!f.is_group(root)) continue;

@@ -11,6 +11,9 @@
 
 namespace ipg {
 
+// The root `format` attribute of every native model file.
+constexpr const char* kModelFormat = "ipguard-model";
+
 // How a model was made, recorded in the file for whoever inspects it later.
 struct Provenance {
   std::string data;   // e.g. "fashion-mnist"
@@ -36,5 +39,16 @@ std::unique_ptr<Network> load_model(const std::string& path, Provenance* provena
 
 // Reads the attributes and tensor shapes without building the network.
 ModelInfo read_model_info(const std::string& path);
+
+// The root attributes every native model file carries, networks and random forests
+// (models/forest_file.cpp) alike: format, version, arch, input, classes, mean/std and the
+// provenance. Reading checks format and version and the int range of the dimensions.
+namespace h5 {
+class File;
+class Group;
+}  // namespace h5
+void write_model_attributes(h5::Group& root, const ModelConfig& cfg, const Provenance& p);
+ModelConfig read_model_attributes(const h5::File& f);
+Provenance read_provenance(const h5::File& f);
 
 }  // namespace ipg
