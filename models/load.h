@@ -14,9 +14,4 @@ namespace ipg {
 std::unique_ptr<Classifier> load_classifier(const std::string& path,
                                             Provenance* provenance = nullptr);
 
-// Fraction of `data` the classifier labels correctly (networks in evaluation mode, no
-// graph), in batches on `device`.
-struct Dataset;
-double classifier_accuracy(Classifier& model, const Dataset& data, Device device, int batch = 500);
-
 }  // namespace ipg

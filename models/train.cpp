@@ -64,19 +64,25 @@ void gather_batch(const Dataset& data, const std::vector<int64_t>& index, int64_
   }
 }
 
-double evaluate(Network& net, const Dataset& data, Device device, int batch) {
-  const bool was_training = net.is_training();
-  net.eval();
+double evaluate(Classifier& model, const Dataset& data, Device device, int batch) {
+  // Networks predict in evaluation mode (batch-norm running statistics) and go back to
+  // the mode they were in; label-only models have no mode.
+  Network* net = dynamic_cast<Network*>(&model);
+  const bool was_training = net && net->is_training();
+  if (net) {
+    net->to(device);
+    net->eval();
+  }
   int64_t correct = 0;
   const int64_t n = data.size();
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
     const Tensor x = data.images.narrow0(b, e - b).to(device);
-    const std::vector<int32_t> pred = net.labels(x).to_vector_i32();
+    const std::vector<int32_t> pred = model.labels(x).to_vector_i32();
     const int32_t* y = data.labels.data_i32() + b;
     for (int64_t i = 0; i < e - b; ++i) correct += pred[i] == y[i];
   }
-  net.train(was_training);
+  if (net) net->train(was_training);
   return n ? double(correct) / double(n) : 0.0;
 }
 

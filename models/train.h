@@ -54,8 +54,9 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
                                const TrainOptions& opt, const EpochCallback& on_epoch = {},
                                const BatchCallback& on_batch = {});
 
-// Fraction of the dataset the network labels correctly (evaluation mode, no graph).
-double evaluate(Network& net, const Dataset& data, Device device, int batch = 500);
+// Fraction of the dataset a classifier labels correctly, in batches on `device` (a
+// network is moved there and evaluated in evaluation mode, no graph).
+double evaluate(Classifier& model, const Dataset& data, Device device, int batch = 500);
 
 // Rows `index[0..n)` of a dataset's images/labels gathered into new CPU tensors.
 void gather_batch(const Dataset& data, const std::vector<int64_t>& index, int64_t begin,

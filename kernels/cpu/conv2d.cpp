@@ -266,13 +266,13 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, c
 namespace {
 
 // Backward-data of a convolution with few input channels (the first layer: grey or RGB
-// images), computed directly. oneDNN has no direct kernel for a 1-3 channel diff_src and
-// runs im2col + GEMM + a scalar col2im there (LeNet-5's first layer: 22% of the whole
-// forward+backward-to-input iteration at batch 100). Here each thread owns whole dx
-// planes (sample, input channel) and scatters every dy row into them: for stride 1 the
-// inner loop is a contiguous axpy the compiler vectorizes. The order of the sums is fixed
-// (output channel, kernel row, kernel column, output row), so any thread count gives the
-// same bits.
+// images) is computed here, not by oneDNN: it has no direct kernel for a 1-3 channel
+// diff_src and runs im2col + GEMM + a scalar col2im there (LeNet-5's first layer: 22% of
+// the whole forward+backward-to-input iteration at batch 100). Two forms, both summing
+// in a fixed order, so any thread count gives the same bits: the gather form below for
+// stride 1 (the common case, fastest), and this scatter form for any geometry, where
+// each thread owns whole dx planes (sample, input channel) and adds every dy row into
+// them (output channel, kernel row, kernel column, output row).
 bool direct_backward_data(const Conv2dShape& s) { return s.c_in <= kPlainInputChannels; }
 
 // Integer division rounding down / up (b > 0), for negative numerators too.
@@ -318,8 +318,8 @@ void backward_data_direct(const Conv2dShape& s, const float* dy, const float* we
 // accumulator the compiler keeps in vector registers, over every (output channel, kernel
 // row, kernel column) term, reading the dy row through a zero-padded copy so every term
 // is one full-width multiply-add with no bounds; dx is then touched once per row instead
-// of once per term (the scatter form's row loads and stores, 4.9 ns per 24-float row,
-// made it 27% of LeNet-5's iteration). Parallel over samples; each dx row's terms are
+// of once per term (with the scatter form's row loads and stores, 4.9 ns per 24-float
+// row, LeNet-5's first layer was 27% of its iteration; 9% this way). Parallel over samples; each dx row's terms are
 // summed in one fixed order.
 template <int WMAX>
 void backward_data_gather(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {

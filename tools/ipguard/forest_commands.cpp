@@ -7,6 +7,7 @@
 #include "models/data/dataset.h"
 #include "models/forest_file.h"
 #include "models/load.h"
+#include "models/train.h"
 #include "tools/ipguard/cli.h"
 
 namespace ipg::cli {
@@ -24,7 +25,7 @@ int train_forest(const GlobalOptions& g, const ForestOptions& options, const std
   });
   const double fit_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double acc = classifier_accuracy(*forest, test_set, Device::cpu());
+  const double acc = evaluate(*forest, test_set, Device::cpu());
   const ForestStats st = forest->stats();
   Provenance p;
   p.data = data;

@@ -248,7 +248,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     auto model = load_classifier(ea->model);
     const Dataset test_set = load_dataset(ea->data, Split::Test);
-    const double acc = classifier_accuracy(*model, test_set, dev, ea->batch);
+    const double acc = evaluate(*model, test_set, dev, ea->batch);
     if (g.json)
       std::cout << nlohmann::json{{"model", ea->model},
                                   {"data", test_set.name},
