@@ -1,9 +1,12 @@
 // bench_models: whole architectures at batch 1, 100 and 256, on the CPU and on CUDA.
 //   model_forward     evaluation mode, no graph: inference as `ipguard eval` runs it
-//   model_input_grad  the boundary-search iteration without the update: weights frozen
-//                     (requires_grad false), the input requires a gradient; forward in
-//                     evaluation mode, softmax cross-entropy to the targets i % classes,
-//                     backward to the input
+//   model_input_grad  the boundary-search iteration without the update, as the
+//                     fingerprint loop runs it (models/frozen_network.h: the fused frozen
+//                     graph on the CPU, the autodiff graph on CUDA): forward in evaluation
+//                     mode, softmax cross-entropy to the targets i % classes, gradient
+//                     back to the input
+//   model_input_grad_autodiff  (CPU) the same on the autodiff graph: weights frozen
+//                     (requires_grad false), the input requires a gradient
 // Architectures (bench/model_work.h): lenet5, resnet20, wrn-22-4, vgg16 on 1x28x28 and
 // resnet50 on 3x64x64, 10 classes. FLOP/s counts the convolution and linear
 // multiply-adds walked from the layer shapes (checked against each network's weights);
@@ -23,6 +26,7 @@
 #include "bench/model_work.h"
 #include "engine/autograd.h"
 #include "engine/ops/loss.h"
+#include "models/frozen_network.h"
 
 namespace ipg::bench {
 namespace {
@@ -35,6 +39,22 @@ Tensor targets(int64_t b, Device d) {
   std::vector<int32_t> y(static_cast<size_t>(b));
   for (int64_t i = 0; i < b; ++i) y[i] = static_cast<int32_t>(i % kClasses);
   return Tensor::from_vector_i32(y, {b}, d);
+}
+
+// d(mean cross-entropy)/d(logits): the loss kernel's part of the iteration.
+Tensor cross_entropy_grad(const Tensor& logits, const Tensor& y) {
+  Tensor z = logits.detach();
+  z.set_requires_grad(true);
+  ops::cross_entropy(z, y).backward();
+  return z.grad();
+}
+
+Work input_grad_work(const ModelWork& w, double fwd, double in_bytes, int64_t b) {
+  Work work;
+  work.flops = 2 * fwd;  // forward + dX of every layer
+  work.bytes = 4.0 * w.weights + 2 * in_bytes + 4.0 * b * kClasses;
+  work.images = double(b);
+  return work;
 }
 
 std::vector<int64_t> batches() {
@@ -88,15 +108,33 @@ void model_cases() {
             std::shared_ptr<Network> net = bench_network(a, kClasses);
             check_work(*net, w);
             net->to(d);
+            const Shape in{b, a.channels, a.side, a.side};
+            auto frozen = std::make_shared<FrozenNetwork>(*net, in);  // evaluation, frozen
+            const Tensor x = hashed_uniform(in, 1, 0.f, 1.f, d);
+            const Tensor y = targets(b, d);
+            Prepared p;
+            p.work = input_grad_work(w, fwd, in_bytes, b);
+            p.run = [net, frozen, x, y]() {
+              keep(frozen->input_grad(cross_entropy_grad(frozen->logits(x), y)));
+            };
+            return p;
+          },
+          devices_for("model_input_grad/cpu/" + params, 2 * fwd));
+      // The same iteration on the autodiff graph (what model_input_grad runs where no
+      // fused graph exists, e.g. on CUDA): on the CPU, the fused graph's gain.
+      add_case(
+          "model_input_grad_autodiff", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
             net->eval();
             net->set_requires_grad(false);  // frozen: no weight gradient is computed
             Tensor x = hashed_uniform({b, a.channels, a.side, a.side}, 1, 0.f, 1.f, d);
             x.set_requires_grad(true);
             const Tensor y = targets(b, d);
             Prepared p;
-            p.work.flops = 2 * fwd;  // forward + dX of every layer
-            p.work.bytes = 4.0 * w.weights + 2 * in_bytes + 4.0 * b * kClasses;
-            p.work.images = double(b);
+            p.work = input_grad_work(w, fwd, in_bytes, b);
             p.run = [net, x, y]() mutable {
               x.zero_grad();
               ops::cross_entropy(net->logits(x), y).backward();
@@ -104,7 +142,7 @@ void model_cases() {
             };
             return p;
           },
-          devices_for("model_input_grad/cpu/" + params, 2 * fwd));
+          devices_for("model_input_grad_autodiff/cpu/" + params, 2 * fwd) & kCpu);
     }
   }
 }

@@ -17,11 +17,9 @@
 // this twin is the reference the CUDA backend is checked against.
 //
 // Accumulation: outputs of the backward passes are computed into the workspace and added
-// to the caller's buffer by a reorder with a sum post-op, which also converts the layout.
-//
-// Scratchpad is in user mode and lives in the caller's workspace with the staged
-// operands, so concurrent calls from several threads share no buffers: the cache is the
-// only shared state, and it is guarded by a mutex.
+// to the caller's buffer by a reorder with a sum post-op, which also converts the layout
+// (dnnl_plan.h: staging, scratchpad in the caller's workspace). The plan cache is the only
+// shared state, and it is guarded by a mutex.
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
@@ -32,8 +30,9 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include "kernels/cpu/dnnl_plan.h"
 
 namespace ipg::kernels::cpu {
 
@@ -43,69 +42,12 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 
 constexpr int64_t kPlainInputChannels = 4;
-constexpr size_t kAlign = 64;
 
-size_t align_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream stream(cpu_engine());
-  return stream;
-}
-
+using dnnl_plan::cpu_engine;
+using dnnl_plan::Plan;
+using dnnl_plan::Role;
+using dnnl_plan::user_scratchpad;
 using Pass = ConvPass;
-
-// How a primitive uses an operand, which decides the direction of its reorder.
-enum class Role { Input, Output, Accumulate };
-
-// One operand: the plain layout the caller holds and the layout the primitive wants.
-struct Operand {
-  int arg = 0;  // DNNL_ARG_*
-  Role role = Role::Input;
-  memory::desc user, inner;
-  bool staged = false;  // lives in the workspace at `offset`, converted by `reorder`
-  size_t offset = 0;
-  dnnl::reorder reorder;
-};
-
-struct Plan {
-  dnnl::primitive primitive;
-  memory::desc scratchpad;
-  std::vector<Operand> operands;
-  size_t workspace_bytes = 0;
-
-  // Lays out the workspace as scratchpad first, then staged operands, each 64-byte aligned.
-  void add(int arg, Role role, const memory::desc& user, const memory::desc& inner) {
-    if (operands.empty()) workspace_bytes = align_up(scratchpad.get_size());
-    Operand op;
-    op.arg = arg;
-    op.role = role;
-    op.user = user;
-    op.inner = inner;
-    op.staged = role == Role::Accumulate || inner != user;
-    if (op.staged) {
-      op.offset = workspace_bytes;
-      workspace_bytes += align_up(inner.get_size());
-      dnnl::engine& eng = cpu_engine();
-      if (role == Role::Input) {
-        op.reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user, eng, inner));
-      } else {
-        dnnl::primitive_attr attr;
-        if (role == Role::Accumulate) {
-          dnnl::post_ops sum;
-          sum.append_sum(1.f);
-          attr.set_post_ops(sum);
-        }
-        op.reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, inner, eng, user, attr));
-      }
-    }
-    operands.push_back(std::move(op));
-  }
-};
 
 struct Descs {
   memory::dims strides, padding;
@@ -128,12 +70,6 @@ Descs make_descs(const Conv2dShape& s, bool with_bias) {
   d.y_any = memory::desc(yd, f32, Tag::any);
   if (with_bias) d.b_user = d.b_any = memory::desc(bd, f32, Tag::x);
   return d;
-}
-
-dnnl::primitive_attr user_scratchpad() {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
 }
 
 // The backward primitives take a forward primitive descriptor as a hint for layouts.
@@ -211,41 +147,9 @@ const Plan& plan_for(Pass pass, const Conv2dShape& s, bool with_bias) {
   return *it->second;
 }
 
-// Runs a plan on the caller's buffers, given in the order of plan.operands.
 void execute(const Plan& plan, Pass pass, const Conv2dShape& s,
              std::initializer_list<const void*> buffers, void* workspace, size_t workspace_bytes) {
-  if (workspace_bytes < plan.workspace_bytes)
-    throw std::invalid_argument(describe(pass, s) + ": workspace of " +
-                                std::to_string(workspace_bytes) + " bytes, needs " +
-                                std::to_string(plan.workspace_bytes));
-  dnnl::engine& eng = cpu_engine();
-  dnnl::stream& strm = cpu_stream();
-  char* base = static_cast<char*>(workspace);
-  std::unordered_map<int, memory> args;
-  if (plan.scratchpad.get_size() > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan.scratchpad, eng, base));
-  struct Pending {
-    const dnnl::reorder* reorder;
-    memory inner, user;
-  };
-  std::vector<Pending> after;  // outputs to convert into the caller's buffers
-  auto buffer = buffers.begin();
-  for (const Operand& op : plan.operands) {
-    memory user(op.user, eng, const_cast<void*>(*buffer++));
-    if (!op.staged) {
-      args.emplace(op.arg, user);
-      continue;
-    }
-    memory inner(op.inner, eng, base + op.offset);
-    if (op.role == Role::Input)
-      op.reorder.execute(strm, user, inner);
-    else
-      after.push_back({&op.reorder, inner, user});
-    args.emplace(op.arg, inner);
-  }
-  plan.primitive.execute(strm, args);
-  for (Pending& p : after) p.reorder->execute(strm, p.inner, p.user);
-  strm.wait();
+  dnnl_plan::execute(plan, buffers, workspace, workspace_bytes, describe(pass, s));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "engine/random.h"
 #include "models/keras_import.h"
 #include "models/model_file.h"
+#include "tests/support/batchnorm_stats.h"
 
 namespace ipg {
 namespace {
@@ -148,27 +149,6 @@ void write_keras(Network& net, const std::string& path, const Layout& l) {
   w.commit();
 }
 
-// BN statistics and affine parameters away from their 0/1 defaults, so a swap shows.
-void randomize_bn(Network& net, uint64_t seed) {
-  Generator gen(seed);
-  for (auto list : {net.named_parameters(), net.named_buffers()})
-    for (auto& [name, t] : list) {
-      if (t->ndim() != 1) continue;
-      const bool bn_weight = name.size() > 7 && name.substr(name.size() - 7) == "/weight";
-      Tensor r = Tensor::uniform(t->shape(), 0.f, 1.f, gen);
-      float* d = t->data();
-      for (int64_t i = 0; i < t->numel(); ++i) {
-        const float u = r.data()[i];
-        if (name.find("running_var") != std::string::npos)
-          d[i] = 0.5f + u;
-        else if (name.find("running_mean") != std::string::npos)
-          d[i] = 0.2f * (u - 0.5f);
-        else if (bn_weight)
-          d[i] = 0.8f + 0.4f * u;
-      }
-    }
-}
-
 // Keras's 'caffe' input for [0,1] RGB images: BGR, x255, minus the BGR mean.
 Tensor caffe_input(const Tensor& x) {
   Tensor k = Tensor::empty(x.shape());
@@ -216,7 +196,7 @@ class KerasImport : public ::testing::Test {
     cfg.classes = 10;
     cfg.seed = 11;
     auto orig = make_network(cfg);
-    randomize_bn(*orig, 3);
+    testing::randomize_batch_norm(*orig, 3);
     if (arch == "vgg16-imagenet") {
       // The default init (bound 1/sqrt(fan_in)) shrinks a BN-free signal ~1.7x per layer,
       // leaving logits that are mostly biases; He scaling keeps them input-dependent.

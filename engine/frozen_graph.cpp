@@ -1,0 +1,436 @@
+// FrozenGraph: values, steps and the gradient plumbing between them (frozen_graph.h).
+//
+// Gradients. Every step writes, for each of its inputs, that input's gradient from this
+// step alone into a buffer of its own (a "contribution"; a residual add contributes the
+// gradient at its output itself, with no copy). Steps run backward in reverse order, so
+// all consumers of a value have written their contributions before its producer runs;
+// the producer then sums them, fused with the mask of its own ReLU (sum_relu_mask), in
+// one pass. Nothing is zeroed and nothing accumulates in place.
+#include "engine/frozen_graph.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/cpu/blocked.h"
+#include "kernels/cpu/fused_conv.h"
+#include "kernels/cpu/gemm.h"
+
+namespace ipg {
+
+namespace kc = kernels::cpu;
+using Value = FrozenGraph::Value;
+
+namespace {
+
+struct ValueInfo {
+  kc::ActShape act;       // block: the layout
+  bool features = false;  // [n, F] rather than a map
+  Tensor data;            // the forward values (the input: the caller's tensor)
+  std::vector<Tensor> grads;  // contributions of the consumers, in graph order
+};
+
+}  // namespace
+
+struct FrozenGraph::Step {
+  virtual ~Step() = default;
+  virtual void forward(State& g) = 0;
+  virtual void backward(State& g) = 0;
+  virtual size_t workspace() const { return 0; }
+};
+
+struct FrozenGraph::State {
+  std::vector<ValueInfo> values;
+  std::vector<std::unique_ptr<Step>> steps;
+  Value logits = kNone;
+  Tensor workspace;
+  Tensor dx;                           // the input gradient
+  const float* root_grad = nullptr;    // dlogits during backward()
+  bool ran_forward = false;
+
+  ValueInfo& at(Value v) {
+    if (v < 0 || v >= static_cast<Value>(values.size()))
+      throw std::logic_error("FrozenGraph: no value " + std::to_string(v));
+    return values[static_cast<size_t>(v)];
+  }
+  // Storage for a value: shaped as it is when plain ([n, F] or [n, C, H, W]), flat when
+  // blocked (its shape would misdescribe the memory order).
+  static Tensor buffer(const kc::ActShape& act, bool features) {
+    if (features) return Tensor::empty({act.n, act.c});
+    if (act.block == 1) return Tensor::empty({act.n, act.c, act.h, act.w});
+    return Tensor::empty({act.numel()});
+  }
+  Value add(const kc::ActShape& act, bool features) {
+    ValueInfo info;
+    info.act = act;
+    info.features = features;
+    info.data = buffer(act, features);
+    values.push_back(std::move(info));
+    return static_cast<Value>(values.size()) - 1;
+  }
+  // A buffer shaped like v for a consumer's contribution to v's gradient.
+  Tensor contribution(Value v) {
+    Tensor t = buffer(at(v).act, at(v).features);
+    at(v).grads.push_back(t);
+    return t;
+  }
+  const float* in(Value v) { return at(v).data.data(); }
+  float* out(Value v) { return at(v).data.data(); }
+  // v's gradient: the sum of its contributions, through a ReLU whose output is `mask`
+  // when not null. Written into `scratch` unless it is one contribution as it is (and
+  // !force).
+  const float* grad(Value v, const float* mask, Tensor& scratch, bool force = false) {
+    ValueInfo& info = at(v);
+    std::vector<const float*> parts;
+    if (v == logits) parts.push_back(root_grad);
+    for (const Tensor& t : info.grads) parts.push_back(t.data());
+    if (parts.empty()) throw std::logic_error("FrozenGraph: a value nothing consumes");
+    if (parts.size() == 1 && !mask && !force) return parts[0];
+    if (!scratch.defined()) scratch = Tensor::empty({info.act.numel()});
+    kc::sum_relu_mask(parts.data(), static_cast<int>(parts.size()), mask, scratch.data(),
+                      info.act.numel());
+    return scratch.data();
+  }
+};
+
+namespace {
+
+using State = FrozenGraph::State;
+using Step = FrozenGraph::Step;
+
+std::vector<float> host(const Tensor& t) { return t.cpu().to_vector(); }
+
+// x * scale[c] + shift[c], then ReLU: normalization and stand-alone batch norm.
+struct AffineStep : Step {
+  Value x, y;
+  bool relu;
+  std::vector<float> scale, shift;
+  Tensor dx, scratch;
+  void forward(State& g) override {
+    kc::channel_affine(g.at(x).act, g.in(x), scale.data(), shift.data(), relu, g.out(y));
+  }
+  void backward(State& g) override {
+    const float* dy = g.grad(y, nullptr, scratch);
+    kc::channel_affine_backward(g.at(x).act, g.in(y), dy, scale.data(), relu, dx.data());
+  }
+};
+
+struct ConvStep : Step {
+  Value x, residual, y;
+  bool relu;
+  std::unique_ptr<kc::FusedConv> conv;
+  Tensor dx, dz;
+  void forward(State& g) override {
+    conv->forward(g.in(x), residual == FrozenGraph::kNone ? nullptr : g.in(residual), g.out(y),
+                  g.workspace.raw(), g.workspace.nbytes());
+  }
+  void backward(State& g) override {
+    // With a residual, dz is also the residual's contribution: always materialized.
+    const float* d = g.grad(y, relu ? g.in(y) : nullptr, dz, residual != FrozenGraph::kNone);
+    conv->backward_data(d, dx.data(), g.workspace.raw(), g.workspace.nbytes());
+  }
+  size_t workspace() const override { return conv->workspace_bytes(); }
+};
+
+struct MaxPoolStep : Step {
+  Value x, y;
+  kernels::PoolGeometry geom;
+  Tensor argmax, dx, scratch;
+  void forward(State& g) override {
+    kc::max_pool(g.at(x).act, geom, g.in(x), g.out(y), argmax.data_i32());
+  }
+  void backward(State& g) override {
+    kc::max_pool_backward(g.at(x).act, geom, argmax.data_i32(), g.grad(y, nullptr, scratch),
+                          dx.data());
+  }
+};
+
+struct AvgPoolStep : Step {
+  Value x, y;
+  Tensor dx, scratch;
+  void forward(State& g) override { kc::global_avg_pool(g.at(x).act, g.in(x), g.out(y)); }
+  void backward(State& g) override {
+    kc::global_avg_pool_backward(g.at(x).act, g.grad(y, nullptr, scratch), dx.data());
+  }
+};
+
+// Between layouts: to plain NCHW (flatten) or to the blocked layout (a conv's input).
+struct LayoutStep : Step {
+  Value x, y;
+  bool to_plain;
+  Tensor dx, scratch;
+  void forward(State& g) override {
+    const kc::ActShape& s = to_plain ? g.at(x).act : g.at(y).act;
+    (to_plain ? kc::unblock : kc::reblock)(s, g.in(x), g.out(y));
+  }
+  void backward(State& g) override {
+    const kc::ActShape& s = to_plain ? g.at(x).act : g.at(y).act;
+    (to_plain ? kc::reblock : kc::unblock)(s, g.grad(y, nullptr, scratch), dx.data());
+  }
+};
+
+struct LinearStep : Step {
+  Value x, y;
+  bool relu;
+  int64_t n, in, out;
+  std::vector<float> weight, bias;  // [out, in], [out] or empty
+  Tensor dx, scratch;
+  void forward(State& g) override {
+    kc::gemm(false, true, n, out, in, 1.f, g.in(x), in, weight.data(), in, 0.f, g.out(y), out);
+    kc::bias_relu_rows(g.out(y), bias.empty() ? nullptr : bias.data(), n, out, relu);
+  }
+  void backward(State& g) override {
+    const float* dy = g.grad(y, relu ? g.in(y) : nullptr, scratch);
+    kc::gemm(false, false, n, in, out, 1.f, dy, out, weight.data(), in, 0.f, dx.data(), in);
+  }
+};
+
+// Evaluation-mode batch norm as y = x * scale + shift.
+void bn_affine(const nn::BatchNorm2d& bn, std::vector<float>& scale, std::vector<float>& shift) {
+  const std::vector<float> gamma = host(bn.weight), beta = host(bn.bias),
+                           mean = host(bn.running_mean), var = host(bn.running_var);
+  scale.resize(gamma.size());
+  shift.resize(gamma.size());
+  for (size_t c = 0; c < gamma.size(); ++c) {
+    const double s = gamma[c] / std::sqrt(static_cast<double>(var[c]) + bn.eps);
+    scale[c] = static_cast<float>(s);
+    shift[c] = static_cast<float>(beta[c] - mean[c] * s);
+  }
+}
+
+}  // namespace
+
+FrozenGraph::FrozenGraph(const Shape& input) : st_(std::make_unique<State>()) {
+  if (input.size() != 4 || shape_numel(input) <= 0)
+    throw std::invalid_argument("FrozenGraph: input must be [n, C, H, W], got " +
+                                shape_str(input));
+  kc::ActShape act{input[0], input[1], input[2], input[3], 1};
+  ValueInfo info;
+  info.act = act;
+  st_->values.push_back(std::move(info));  // data: the caller's tensor, set by forward()
+}
+
+FrozenGraph::~FrozenGraph() = default;
+
+Shape FrozenGraph::shape(Value v) const {
+  const ValueInfo& info = st_->at(v);
+  if (info.features) return {info.act.n, info.act.c};
+  return {info.act.n, info.act.c, info.act.h, info.act.w};
+}
+
+Value FrozenGraph::normalize(Value x, const std::vector<float>& mean,
+                             const std::vector<float>& std) {
+  const kc::ActShape act = st_->at(x).act;
+  auto step = std::make_unique<AffineStep>();
+  step->x = x;
+  step->relu = false;
+  step->scale.assign(static_cast<size_t>(act.c), 1.f);
+  step->shift.assign(static_cast<size_t>(act.c), 0.f);
+  for (int64_t c = 0; c < act.c; ++c) {
+    const float m = mean.empty() ? 0.f : mean.at(static_cast<size_t>(c));
+    const float s = std.empty() ? 1.f : std.at(static_cast<size_t>(c));
+    step->scale[c] = 1.f / s;
+    step->shift[c] = -m / s;
+  }
+  step->dx = st_->contribution(x);
+  step->y = st_->add(act, false);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* bn, bool relu,
+                        Value residual, int padding) {
+  const Shape w = conv.weight.shape();
+  kc::ActShape in = st_->at(x).act;
+  if (st_->at(x).features || in.c != w[1])
+    throw std::invalid_argument("FrozenGraph::conv: input " + shape_str(shape(x)) +
+                                " does not fit weight " + shape_str(w));
+  if (in.block != kc::channel_block(in.c)) {  // the input image with 16k channels
+    auto step = std::make_unique<LayoutStep>();
+    step->x = x;
+    step->to_plain = false;
+    step->dx = st_->contribution(x);
+    in.block = kc::channel_block(in.c);
+    x = step->y = st_->add(in, false);
+    st_->steps.push_back(std::move(step));
+  }
+  kernels::Conv2dShape s;
+  s.n = in.n, s.c_in = in.c, s.h = in.h, s.w = in.w;
+  s.c_out = w[0], s.kh = w[2], s.kw = w[3];
+  s.stride = conv.stride;
+  s.padding = padding < 0 ? conv.padding : padding;
+  if (s.h_out() < 1 || s.w_out() < 1)
+    throw std::invalid_argument("FrozenGraph::conv: kernel larger than the padded input");
+  const kc::ActShape out{s.n, s.c_out, s.h_out(), s.w_out(), kc::channel_block(s.c_out)};
+  if (residual != kNone) {
+    const kc::ActShape& r = st_->at(residual).act;
+    if (r.n != out.n || r.c != out.c || r.h != out.h || r.w != out.w || r.block != out.block)
+      throw std::invalid_argument("FrozenGraph::conv: residual " + shape_str(shape(residual)) +
+                                  " does not match the output");
+  }
+  // Fold the batch norm: bn(conv(x) + b) = conv_{w*scale}(x) + (b*scale + shift).
+  std::vector<float> weight = host(conv.weight), bias;
+  if (conv.bias) bias = host(*conv.bias);
+  if (bn) {
+    std::vector<float> scale, shift;
+    bn_affine(*bn, scale, shift);
+    const size_t per = weight.size() / scale.size();
+    for (size_t o = 0; o < scale.size(); ++o)
+      for (size_t i = 0; i < per; ++i) weight[o * per + i] *= scale[o];
+    if (bias.empty()) bias.assign(scale.size(), 0.f);
+    for (size_t o = 0; o < scale.size(); ++o) bias[o] = bias[o] * scale[o] + shift[o];
+  }
+  auto step = std::make_unique<ConvStep>();
+  step->x = x;
+  step->residual = residual;
+  step->relu = relu;
+  step->conv = std::make_unique<kc::FusedConv>(s, weight.data(), bias.empty() ? nullptr : bias.data(),
+                                               residual != kNone, relu);
+  step->dx = st_->contribution(x);
+  step->y = st_->add(out, false);
+  step->dz = Tensor::empty({out.numel()});
+  if (residual != kNone) st_->at(residual).grads.push_back(step->dz);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::batch_norm(Value x, const nn::BatchNorm2d& bn, bool relu) {
+  const kc::ActShape act = st_->at(x).act;
+  if (bn.running_mean.numel() != act.c)
+    throw std::invalid_argument("FrozenGraph::batch_norm: channel count differs");
+  auto step = std::make_unique<AffineStep>();
+  step->x = x;
+  step->relu = relu;
+  bn_affine(bn, step->scale, step->shift);
+  step->dx = st_->contribution(x);
+  step->y = st_->add(act, false);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding) {
+  const kc::ActShape in = st_->at(x).act;
+  auto step = std::make_unique<MaxPoolStep>();
+  step->geom = kernels::PoolGeometry{in.h,
+                                     in.w,
+                                     kernels::pool_out_size(in.h, kernel, stride, padding),
+                                     kernels::pool_out_size(in.w, kernel, stride, padding),
+                                     kernel,
+                                     stride,
+                                     padding};
+  if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * padding > kernel)
+    throw std::invalid_argument("FrozenGraph::max_pool: window does not fit");
+  step->x = x;
+  step->dx = st_->contribution(x);
+  const kc::ActShape out{in.n, in.c, step->geom.oh, step->geom.ow, in.block};
+  step->y = st_->add(out, false);
+  step->argmax = Tensor::empty({out.numel()}, Device::cpu(), DType::I32);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::global_avg_pool(Value x) {
+  const kc::ActShape in = st_->at(x).act;
+  auto step = std::make_unique<AvgPoolStep>();
+  step->x = x;
+  step->dx = st_->contribution(x);
+  step->y = st_->add(kc::ActShape{in.n, in.c, 1, 1, 1}, true);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::flatten(Value x) {
+  const kc::ActShape in = st_->at(x).act;
+  auto step = std::make_unique<LayoutStep>();
+  step->x = x;
+  step->to_plain = true;
+  step->dx = st_->contribution(x);
+  step->y = st_->add(kc::ActShape{in.n, in.c * in.h * in.w, 1, 1, 1}, true);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::linear(Value x, const nn::Linear& layer, bool relu) {
+  const kc::ActShape in = st_->at(x).act;
+  const Shape w = layer.weight.shape();
+  if (!st_->at(x).features || in.c != w[1])
+    throw std::invalid_argument("FrozenGraph::linear: input " + shape_str(shape(x)) +
+                                " does not fit weight " + shape_str(w));
+  auto step = std::make_unique<LinearStep>();
+  step->x = x;
+  step->relu = relu;
+  step->n = in.n, step->in = w[1], step->out = w[0];
+  step->weight = host(layer.weight);
+  if (layer.bias) step->bias = host(*layer.bias);
+  step->dx = st_->contribution(x);
+  step->y = st_->add(kc::ActShape{in.n, w[0], 1, 1, 1}, true);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+void FrozenGraph::finish(Value logits) {
+  const ValueInfo& out = st_->at(logits);
+  if (!out.features) throw std::invalid_argument("FrozenGraph::finish: logits must be [n, F]");
+  st_->logits = logits;
+  size_t ws = 0;
+  for (const auto& s : st_->steps) ws = std::max(ws, s->workspace());
+  st_->workspace = Tensor::empty({static_cast<int64_t>((ws + 3) / 4) + 16});
+  ValueInfo& input = st_->at(0);
+  if (input.grads.size() == 1) {
+    st_->dx = input.grads[0];
+  } else {
+    st_->dx = State::buffer(input.act, false);
+  }
+}
+
+const Tensor& FrozenGraph::forward(const Tensor& x) {
+  State& g = *st_;
+  if (g.logits == kNone) throw std::logic_error("FrozenGraph::forward before finish()");
+  if (!x.device().is_cpu() || x.dtype() != DType::F32 || x.shape() != shape(0))
+    throw std::invalid_argument("FrozenGraph::forward: input must be a CPU float32 " +
+                                shape_str(shape(0)) + ", got " + shape_str(x.shape()) + " on " +
+                                x.device().str());
+  g.values[0].data = x;
+  for (const auto& s : g.steps) s->forward(g);
+  g.ran_forward = true;
+  return g.values[static_cast<size_t>(g.logits)].data;
+}
+
+const Tensor& FrozenGraph::backward(const Tensor& dlogits) {
+  State& g = *st_;
+  if (!g.ran_forward) throw std::logic_error("FrozenGraph::backward before forward()");
+  if (!dlogits.device().is_cpu() || dlogits.dtype() != DType::F32 ||
+      dlogits.numel() != g.at(g.logits).act.numel())
+    throw std::invalid_argument("FrozenGraph::backward: gradient must be a CPU float32 " +
+                                shape_str(shape(g.logits)));
+  g.root_grad = dlogits.data();
+  for (auto it = g.steps.rbegin(); it != g.steps.rend(); ++it) (*it)->backward(g);
+  ValueInfo& input = g.at(0);
+  if (input.grads.size() > 1) {
+    std::vector<const float*> parts;
+    for (const Tensor& t : input.grads) parts.push_back(t.data());
+    kc::sum_relu_mask(parts.data(), static_cast<int>(parts.size()), nullptr, g.dx.data(),
+                      input.act.numel());
+  }
+  g.root_grad = nullptr;
+  return g.dx;
+}
+
+size_t FrozenGraph::buffer_bytes() const {
+  size_t bytes = st_->workspace.defined() ? st_->workspace.nbytes() : 0;
+  for (size_t v = 1; v < st_->values.size(); ++v) {
+    bytes += st_->values[v].data.nbytes();
+    for (const Tensor& t : st_->values[v].grads) bytes += t.nbytes();
+  }
+  return bytes;
+}
+
+}  // namespace ipg

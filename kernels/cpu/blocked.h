@@ -1,0 +1,59 @@
+// Kernels on activations in the layout a frozen network keeps between its layers
+// (engine/frozen_graph.h): a c-channel map is stored channel-blocked, [n, c/16, h, w, 16]
+// (oneDNN's nChw16c, what its direct convolutions read and write), when c is a multiple
+// of 16, and plain NCHW otherwise (block 1). Every kernel takes the block explicitly, so
+// block 1 is plain NCHW. Outputs are overwritten, not accumulated: each buffer of a
+// frozen graph has one writer. Parallel over fixed chunks, each element computed by one
+// thread in one fixed order, so any thread count gives the same bits.
+#pragma once
+
+#include <stdint.h>
+
+#include "kernels/common/pool_math.h"
+
+namespace ipg::kernels::cpu {
+
+// 16 when c is a multiple of 16, else 1.
+int64_t channel_block(int64_t channels);
+
+// An activation: n maps of c channels, h x w, in channel blocks of `block`.
+struct ActShape {
+  int64_t n = 0, c = 0, h = 0, w = 0, block = 1;
+  int64_t plane() const { return h * w; }
+  int64_t numel() const { return n * c * h * w; }
+};
+
+// out = (grads[0] + ... + grads[count-1]) * (mask[i] > 0 when mask is not null), for
+// n elements of one shared layout: the gradient reaching a ReLU output from all its
+// consumers, through the ReLU. count >= 1.
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out,
+                   int64_t n);
+
+// y = x * scale[c] + shift[c], then max(0, .) when relu: eval-mode batch norm (and the
+// input normalization) on its own. x == y allowed.
+void channel_affine(const ActShape& s, const float* x, const float* scale, const float* shift,
+                    bool relu, float* y);
+// dx = dy * scale[c], where y > 0 when relu (y: the forward output).
+void channel_affine_backward(const ActShape& s, const float* y, const float* dy, const float* scale,
+                             bool relu, float* dx);
+
+// y [n, c] (plain) = the mean of each map.
+void global_avg_pool(const ActShape& s, const float* x, float* y);
+// dx = dy[n, c] / (h * w) spread over each map.
+void global_avg_pool_backward(const ActShape& s, const float* dy, float* dx);
+
+// Max pooling over each map, padding as -inf (g: the geometry of one map); argmax holds,
+// per output element, the index of the winning pixel in its map (h * w < 2^31).
+void max_pool(const ActShape& s, const PoolGeometry& g, const float* x, float* y, int32_t* argmax);
+// dx = dy routed to each window's winner (summed where windows overlap).
+void max_pool_backward(const ActShape& s, const PoolGeometry& g, const int32_t* argmax,
+                       const float* dy, float* dx);
+
+// Between the two layouts of s: blocked [n, c/b, h, w, b] -> plain [n, c, h, w] and back.
+void unblock(const ActShape& s, const float* x, float* y);
+void reblock(const ActShape& s, const float* x, float* y);
+
+// Rows of a linear layer's output: y[i, j] += bias[j] (bias may be null), then ReLU.
+void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu);
+
+}  // namespace ipg::kernels::cpu

@@ -1,0 +1,107 @@
+// The fused frozen graph against the autodiff graph it replaces in the fingerprint loop:
+// for every architecture, the same weights (batch-norm statistics randomized, so folding
+// them into the convolutions is exercised) and batch give the same logits and the same
+// input gradient for the same gradient at the logits, up to rounding.
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/random.h"
+#include "models/frozen_network.h"
+#include "tests/support/batchnorm_stats.h"
+#include "tests/support/parity.h"
+
+namespace ipg {
+namespace {
+
+struct Case {
+  std::string arch;
+  int channels, side;
+};
+
+std::unique_ptr<Network> build(const Case& c) {
+  ModelConfig cfg;
+  cfg.arch = c.arch;
+  cfg.in_channels = c.channels;
+  cfg.height = cfg.width = c.side;
+  cfg.classes = 10;
+  cfg.seed = 5;
+  if (c.channels == 3) {
+    cfg.mean = {0.4f, 0.5f, 0.6f};
+    cfg.std = {0.2f, 0.25f, 0.3f};
+  } else {
+    cfg.mean = {0.3f};
+    cfg.std = {0.35f};
+  }
+  auto net = make_network(cfg);
+  testing::randomize_batch_norm(*net, 9);
+  return net;
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.arch << " " << c.channels << "x" << c.side << "x" << c.side;
+}
+
+class FrozenNetworkArch : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FrozenNetworkArch, FusedGraphMatchesAutodiff) {
+  const Case c = GetParam();
+  auto net = build(c);
+  const Shape in{3, c.channels, c.side, c.side};
+  FrozenNetwork fused(*net, in);
+  FrozenNetwork reference(*net, in, FrozenNetwork::Mode::Autodiff);
+  ASSERT_TRUE(fused.fused()) << c.arch << " has no frozen-graph description";
+  ASSERT_FALSE(reference.fused());
+
+  Generator gen(21);
+  const Tensor x = Tensor::uniform(in, 0.f, 1.f, gen);
+  const Tensor dz = Tensor::uniform({3, 10}, -1.f, 1.f, gen);
+  const Tensor ref_logits = reference.logits(x);
+  const Tensor ref_grad = reference.input_grad(dz);
+  // Twice: the second pass reuses every buffer and must give the same result.
+  for (int pass = 0; pass < 2; ++pass) {
+    const Tensor logits = fused.logits(x).clone();
+    const Tensor grad = fused.input_grad(dz).clone();
+    ASSERT_EQ(logits.shape(), (Shape{3, 10}));
+    ASSERT_EQ(grad.shape(), in);
+    EXPECT_PARITY(ref_logits, logits, 1e-4, 1e-3);
+    EXPECT_PARITY(ref_grad, grad, 1e-5, 2e-3);
+  }
+  // The gradient is not trivially zero: the comparison above has something to compare.
+  double norm = 0;
+  for (float v : ref_grad.to_vector()) norm += double(v) * v;
+  EXPECT_GT(norm, 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, FrozenNetworkArch,
+    ::testing::Values(Case{"lenet5", 1, 28}, Case{"resnet20", 1, 28}, Case{"resnet20", 3, 32},
+                      Case{"wrn-22-4", 1, 16}, Case{"vgg16", 1, 28}, Case{"vgg16-imagenet", 3, 32},
+                      Case{"resnet50", 3, 32}),
+    [](const auto& info) {
+      std::string name = info.param.arch + "_c" + std::to_string(info.param.channels);
+      for (char& ch : name)
+        if (ch == '-') ch = '_';
+      return name;
+    });
+
+TEST(FrozenNetwork, RefusesOtherShapes) {
+  auto net = build(Case{"lenet5", 1, 28});
+  FrozenNetwork f(*net, {2, 1, 28, 28});
+  Generator gen(1);
+  EXPECT_THROW(f.logits(Tensor::uniform({3, 1, 28, 28}, 0.f, 1.f, gen)), ShapeError);
+  EXPECT_THROW(FrozenNetwork(*net, {2, 3, 28, 28}), ShapeError);
+}
+
+TEST(FrozenNetwork, BackwardBeforeForwardIsAnError) {
+  auto net = build(Case{"resnet20", 1, 28});
+  FrozenNetwork f(*net, {2, 1, 28, 28});
+  EXPECT_THROW(f.input_grad(Tensor::zeros({2, 10})), std::logic_error);
+}
+
+}  // namespace
+}  // namespace ipg
