@@ -9,6 +9,8 @@
 #include "engine/frozen_graph.h"
 
 #include <cmath>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -25,15 +27,30 @@ using Value = FrozenGraph::Value;
 namespace {
 
 struct ValueInfo {
-  kc::ActShape act;       // block: the layout
-  bool features = false;  // [n, F] rather than a map
-  Tensor data;            // the forward values (the input: the caller's tensor)
-  std::vector<Tensor> grads;  // contributions of the consumers, in graph order
+  kc::ActShape act;        // block: the layout
+  bool features = false;   // [n, F] rather than a map
+  int producer = -1;       // index of the step that computes it (-1: the input)
+  Tensor data;             // the forward values (the input: the caller's tensor)
+  std::vector<int> grads;  // slots of the consumers' contributions, in graph order
+};
+
+// A gradient buffer, live during the backward pass from the step that writes it (born)
+// down to the last step that reads it (dies; -1: read after the last step). Steps are
+// counted in forward order and the backward pass runs them from the last, so a slot's
+// storage is free for reuse below `dies`.
+struct Slot {
+  int64_t numel = 0;
+  int born = 0, dies = -1;
+  Tensor t;
 };
 
 }  // namespace
 
 struct FrozenGraph::Step {
+  Value y = kNone;     // the output
+  bool mask = false;   // backward reads y's gradient through a ReLU (y > 0)
+  bool force = false;  // y's gradient must be materialized even when it is one buffer
+  int scratch = -1;    // slot for y's summed gradient, decided by finish()
   virtual ~Step() = default;
   virtual void forward(State& g) = 0;
   virtual void backward(State& g) = 0;
@@ -43,10 +60,11 @@ struct FrozenGraph::Step {
 struct FrozenGraph::State {
   std::vector<ValueInfo> values;
   std::vector<std::unique_ptr<Step>> steps;
+  std::vector<Slot> slots;
   Value logits = kNone;
   Tensor workspace;
-  Tensor dx;                           // the input gradient
-  const float* root_grad = nullptr;    // dlogits during backward()
+  Tensor dx;                         // the input gradient
+  const float* root_grad = nullptr;  // dlogits during backward()
   bool ran_forward = false;
 
   ValueInfo& at(Value v) {
@@ -61,36 +79,43 @@ struct FrozenGraph::State {
     if (act.block == 1) return Tensor::empty({act.n, act.c, act.h, act.w});
     return Tensor::empty({act.numel()});
   }
+  // The output of the step about to be added (steps.size()).
   Value add(const kc::ActShape& act, bool features) {
     ValueInfo info;
     info.act = act;
     info.features = features;
+    info.producer = static_cast<int>(steps.size());
     info.data = buffer(act, features);
     values.push_back(std::move(info));
     return static_cast<Value>(values.size()) - 1;
   }
-  // A buffer shaped like v for a consumer's contribution to v's gradient.
-  Tensor contribution(Value v) {
-    Tensor t = buffer(at(v).act, at(v).features);
-    at(v).grads.push_back(t);
-    return t;
+  int slot(int64_t numel, int born, int dies) {
+    slots.push_back(Slot{numel, born, dies, Tensor()});
+    return static_cast<int>(slots.size()) - 1;
   }
+  // The slot where the step about to be added writes its part of v's gradient.
+  int contribution(Value v) {
+    const int s = slot(at(v).act.numel(), static_cast<int>(steps.size()), at(v).producer);
+    at(v).grads.push_back(s);
+    return s;
+  }
+  float* ptr(int s) { return slots[static_cast<size_t>(s)].t.data(); }
   const float* in(Value v) { return at(v).data.data(); }
   float* out(Value v) { return at(v).data.data(); }
-  // v's gradient: the sum of its contributions, through a ReLU whose output is `mask`
-  // when not null. Written into `scratch` unless it is one contribution as it is (and
-  // !force).
-  const float* grad(Value v, const float* mask, Tensor& scratch, bool force = false) {
-    ValueInfo& info = at(v);
-    std::vector<const float*> parts;
-    if (v == logits) parts.push_back(root_grad);
-    for (const Tensor& t : info.grads) parts.push_back(t.data());
-    if (parts.empty()) throw std::logic_error("FrozenGraph: a value nothing consumes");
-    if (parts.size() == 1 && !mask && !force) return parts[0];
-    if (!scratch.defined()) scratch = Tensor::empty({info.act.numel()});
-    kc::sum_relu_mask(parts.data(), static_cast<int>(parts.size()), mask, scratch.data(),
-                      info.act.numel());
-    return scratch.data();
+  // How many gradient buffers reach v.
+  size_t parts(Value v) { return at(v).grads.size() + (v == logits ? 1 : 0); }
+  // The gradient at the output of `step`: the sum of its contributions, through the
+  // step's ReLU when it masks; the lone contribution itself when there is nothing to
+  // sum or mask (and the step does not force a copy), else written into the scratch slot.
+  const float* grad(const Step& step) {
+    std::vector<const float*> p;
+    if (step.y == logits) p.push_back(root_grad);
+    for (int s : at(step.y).grads) p.push_back(ptr(s));
+    if (p.empty()) throw std::logic_error("FrozenGraph: a value nothing consumes");
+    if (step.scratch < 0) return p[0];
+    kc::sum_relu_mask(p.data(), static_cast<int>(p.size()), step.mask ? in(step.y) : nullptr,
+                      ptr(step.scratch), at(step.y).act.numel());
+    return ptr(step.scratch);
   }
 };
 
@@ -103,86 +128,83 @@ std::vector<float> host(const Tensor& t) { return t.cpu().to_vector(); }
 
 // x * scale[c] + shift[c], then ReLU: normalization and stand-alone batch norm.
 struct AffineStep : Step {
-  Value x, y;
+  Value x;
   bool relu;
   std::vector<float> scale, shift;
-  Tensor dx, scratch;
+  int dx;
   void forward(State& g) override {
     kc::channel_affine(g.at(x).act, g.in(x), scale.data(), shift.data(), relu, g.out(y));
   }
   void backward(State& g) override {
-    const float* dy = g.grad(y, nullptr, scratch);
-    kc::channel_affine_backward(g.at(x).act, g.in(y), dy, scale.data(), relu, dx.data());
+    // The ReLU is applied with the scale here, so grad() does not mask.
+    kc::channel_affine_backward(g.at(x).act, g.in(y), g.grad(*this), scale.data(), relu, g.ptr(dx));
   }
 };
 
 struct ConvStep : Step {
-  Value x, residual, y;
-  bool relu;
+  Value x, residual;
   std::unique_ptr<kc::FusedConv> conv;
-  Tensor dx, dz;
+  int dx;
   void forward(State& g) override {
     conv->forward(g.in(x), residual == FrozenGraph::kNone ? nullptr : g.in(residual), g.out(y),
                   g.workspace.raw(), g.workspace.nbytes());
   }
   void backward(State& g) override {
-    // With a residual, dz is also the residual's contribution: always materialized.
-    const float* d = g.grad(y, relu ? g.in(y) : nullptr, dz, residual != FrozenGraph::kNone);
-    conv->backward_data(d, dx.data(), g.workspace.raw(), g.workspace.nbytes());
+    conv->backward_data(g.grad(*this), g.ptr(dx), g.workspace.raw(), g.workspace.nbytes());
   }
   size_t workspace() const override { return conv->workspace_bytes(); }
 };
 
 struct MaxPoolStep : Step {
-  Value x, y;
+  Value x;
   kernels::PoolGeometry geom;
-  Tensor argmax, dx, scratch;
+  Tensor argmax;
+  int dx;
   void forward(State& g) override {
     kc::max_pool(g.at(x).act, geom, g.in(x), g.out(y), argmax.data_i32());
   }
   void backward(State& g) override {
-    kc::max_pool_backward(g.at(x).act, geom, argmax.data_i32(), g.grad(y, nullptr, scratch),
-                          dx.data());
+    kc::max_pool_backward(g.at(x).act, geom, argmax.data_i32(), g.grad(*this), g.ptr(dx));
   }
 };
 
 struct AvgPoolStep : Step {
-  Value x, y;
-  Tensor dx, scratch;
+  Value x;
+  int dx;
   void forward(State& g) override { kc::global_avg_pool(g.at(x).act, g.in(x), g.out(y)); }
   void backward(State& g) override {
-    kc::global_avg_pool_backward(g.at(x).act, g.grad(y, nullptr, scratch), dx.data());
+    kc::global_avg_pool_backward(g.at(x).act, g.grad(*this), g.ptr(dx));
   }
 };
 
 // Between layouts: to plain NCHW (flatten) or to the blocked layout (a conv's input).
 struct LayoutStep : Step {
-  Value x, y;
+  Value x;
   bool to_plain;
-  Tensor dx, scratch;
+  int dx;
   void forward(State& g) override {
     const kc::ActShape& s = to_plain ? g.at(x).act : g.at(y).act;
     (to_plain ? kc::unblock : kc::reblock)(s, g.in(x), g.out(y));
   }
   void backward(State& g) override {
     const kc::ActShape& s = to_plain ? g.at(x).act : g.at(y).act;
-    (to_plain ? kc::reblock : kc::unblock)(s, g.grad(y, nullptr, scratch), dx.data());
+    (to_plain ? kc::reblock : kc::unblock)(s, g.grad(*this), g.ptr(dx));
   }
 };
 
 struct LinearStep : Step {
-  Value x, y;
+  Value x;
   bool relu;
   int64_t n, in, out;
   std::vector<float> weight, bias;  // [out, in], [out] or empty
-  Tensor dx, scratch;
+  int dx;
   void forward(State& g) override {
     kc::gemm(false, true, n, out, in, 1.f, g.in(x), in, weight.data(), in, 0.f, g.out(y), out);
     kc::bias_relu_rows(g.out(y), bias.empty() ? nullptr : bias.data(), n, out, relu);
   }
   void backward(State& g) override {
-    const float* dy = g.grad(y, relu ? g.in(y) : nullptr, scratch);
-    kc::gemm(false, false, n, in, out, 1.f, dy, out, weight.data(), in, 0.f, dx.data(), in);
+    kc::gemm(false, false, n, in, out, 1.f, g.grad(*this), out, weight.data(), in, 0.f, g.ptr(dx),
+             in);
   }
 };
 
@@ -203,8 +225,7 @@ void bn_affine(const nn::BatchNorm2d& bn, std::vector<float>& scale, std::vector
 
 FrozenGraph::FrozenGraph(const Shape& input) : st_(std::make_unique<State>()) {
   if (input.size() != 4 || shape_numel(input) <= 0)
-    throw std::invalid_argument("FrozenGraph: input must be [n, C, H, W], got " +
-                                shape_str(input));
+    throw std::invalid_argument("FrozenGraph: input must be [n, C, H, W], got " + shape_str(input));
   kc::ActShape act{input[0], input[1], input[2], input[3], 1};
   ValueInfo info;
   info.act = act;
@@ -285,13 +306,17 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
   auto step = std::make_unique<ConvStep>();
   step->x = x;
   step->residual = residual;
-  step->relu = relu;
-  step->conv = std::make_unique<kc::FusedConv>(s, weight.data(), bias.empty() ? nullptr : bias.data(),
-                                               residual != kNone, relu);
+  step->mask = relu;
+  step->conv = std::make_unique<kc::FusedConv>(
+      s, weight.data(), bias.empty() ? nullptr : bias.data(), residual != kNone, relu);
   step->dx = st_->contribution(x);
+  if (residual != kNone) {
+    // The gradient at the sum is also the residual's contribution, as it is: the step
+    // always writes it into its scratch slot, which lives until the residual's producer.
+    step->force = true;
+    step->scratch = st_->contribution(residual);
+  }
   step->y = st_->add(out, false);
-  step->dz = Tensor::empty({out.numel()});
-  if (residual != kNone) st_->at(residual).grads.push_back(step->dz);
   const Value y = step->y;
   st_->steps.push_back(std::move(step));
   return y;
@@ -366,6 +391,7 @@ Value FrozenGraph::linear(Value x, const nn::Linear& layer, bool relu) {
   auto step = std::make_unique<LinearStep>();
   step->x = x;
   step->relu = relu;
+  step->mask = relu;
   step->n = in.n, step->in = w[1], step->out = w[0];
   step->weight = host(layer.weight);
   if (layer.bias) step->bias = host(*layer.bias);
@@ -377,18 +403,53 @@ Value FrozenGraph::linear(Value x, const nn::Linear& layer, bool relu) {
 }
 
 void FrozenGraph::finish(Value logits) {
-  const ValueInfo& out = st_->at(logits);
-  if (!out.features) throw std::invalid_argument("FrozenGraph::finish: logits must be [n, F]");
-  st_->logits = logits;
+  State& g = *st_;
+  if (g.logits != kNone) throw std::logic_error("FrozenGraph::finish called twice");
+  if (!g.at(logits).features)
+    throw std::invalid_argument("FrozenGraph::finish: logits must be [n, F]");
+  g.logits = logits;
   size_t ws = 0;
-  for (const auto& s : st_->steps) ws = std::max(ws, s->workspace());
-  st_->workspace = Tensor::empty({static_cast<int64_t>((ws + 3) / 4) + 16});
-  ValueInfo& input = st_->at(0);
-  if (input.grads.size() == 1) {
-    st_->dx = input.grads[0];
-  } else {
-    st_->dx = State::buffer(input.act, false);
+  for (const auto& step : g.steps) ws = std::max(ws, step->workspace());
+  g.workspace = Tensor::empty({static_cast<int64_t>((ws + 3) / 4) + 16});
+  // Scratch where a step's output gradient is a sum, goes through a ReLU, or is forced.
+  for (size_t i = 0; i < g.steps.size(); ++i) {
+    Step& step = *g.steps[i];
+    if (step.scratch < 0 && (step.mask || g.parts(step.y) > 1))
+      step.scratch = g.slot(g.at(step.y).act.numel(), static_cast<int>(i), static_cast<int>(i));
   }
+  // Storage in backward order: at each step, first the slots it writes, then the slots
+  // whose last reader it is go back to the pool (never under a slot the step writes).
+  // Slots read after the last step (the input's gradient) get their own shaped tensors.
+  std::multimap<int64_t, Tensor> pool;
+  std::vector<std::vector<int>> born(g.steps.size()), dies(g.steps.size());
+  for (size_t s = 0; s < g.slots.size(); ++s) {
+    born.at(static_cast<size_t>(g.slots[s].born)).push_back(static_cast<int>(s));
+    if (g.slots[s].dies >= 0)
+      dies.at(static_cast<size_t>(g.slots[s].dies)).push_back(static_cast<int>(s));
+  }
+  for (size_t i = g.steps.size(); i-- > 0;) {
+    for (int s : born[i]) {
+      Slot& slot = g.slots[static_cast<size_t>(s)];
+      if (slot.dies < 0) {
+        slot.t = State::buffer(g.at(0).act, false);
+        continue;
+      }
+      auto it = pool.lower_bound(slot.numel);
+      if (it != pool.end()) {
+        slot.t = it->second;
+        pool.erase(it);
+      } else {
+        slot.t = Tensor::empty({slot.numel});
+      }
+    }
+    for (int s : dies[i]) {
+      const Tensor& t = g.slots[static_cast<size_t>(s)].t;
+      pool.emplace(t.numel(), t);
+    }
+  }
+  const ValueInfo& input = g.at(0);
+  g.dx = input.grads.size() == 1 ? g.slots[static_cast<size_t>(input.grads[0])].t
+                                 : State::buffer(input.act, false);
 }
 
 const Tensor& FrozenGraph::forward(const Tensor& x) {
@@ -416,7 +477,7 @@ const Tensor& FrozenGraph::backward(const Tensor& dlogits) {
   ValueInfo& input = g.at(0);
   if (input.grads.size() > 1) {
     std::vector<const float*> parts;
-    for (const Tensor& t : input.grads) parts.push_back(t.data());
+    for (int s : input.grads) parts.push_back(g.ptr(s));
     kc::sum_relu_mask(parts.data(), static_cast<int>(parts.size()), nullptr, g.dx.data(),
                       input.act.numel());
   }
@@ -424,13 +485,15 @@ const Tensor& FrozenGraph::backward(const Tensor& dlogits) {
   return g.dx;
 }
 
-size_t FrozenGraph::buffer_bytes() const {
-  size_t bytes = st_->workspace.defined() ? st_->workspace.nbytes() : 0;
-  for (size_t v = 1; v < st_->values.size(); ++v) {
-    bytes += st_->values[v].data.nbytes();
-    for (const Tensor& t : st_->values[v].grads) bytes += t.nbytes();
-  }
-  return bytes;
+FrozenGraph::Memory FrozenGraph::memory() const {
+  Memory m;
+  m.workspace = st_->workspace.defined() ? st_->workspace.nbytes() : 0;
+  for (size_t v = 1; v < st_->values.size(); ++v) m.values += st_->values[v].data.nbytes();
+  std::set<const void*> seen;  // slots share storage
+  for (const Slot& s : st_->slots)
+    if (s.t.defined() && seen.insert(s.t.raw()).second) m.gradients += s.t.nbytes();
+  if (st_->at(0).grads.size() > 1) m.gradients += st_->dx.nbytes();
+  return m;
 }
 
 }  // namespace ipg

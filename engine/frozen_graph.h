@@ -66,8 +66,13 @@ class FrozenGraph {
   // gradient with respect to its input, a buffer of the graph.
   const Tensor& backward(const Tensor& dlogits);
 
-  // Bytes of buffers the graph holds (activations, gradients, workspace).
-  size_t buffer_bytes() const;
+  // Bytes the graph holds: every layer's output (kept for the backward pass), gradient
+  // buffers (shared between layers whose gradients are not live at the same time), and
+  // the convolutions' workspace. Weights not counted.
+  struct Memory {
+    size_t values = 0, gradients = 0, workspace = 0;
+  };
+  Memory memory() const;
 
   struct State;
   struct Step;

@@ -51,7 +51,8 @@ bool Network::freeze(FrozenGraph& g) {
     throw ShapeError(cfg_.arch + ": frozen graph input " + shape_str(in) + " does not match [n, " +
                      std::to_string(cfg_.in_channels) + ", " + std::to_string(cfg_.height) + ", " +
                      std::to_string(cfg_.width) + "]");
-  const FrozenGraph::Value logits = freeze_normalized(g, g.normalize(g.input(), cfg_.mean, cfg_.std));
+  const FrozenGraph::Value logits =
+      freeze_normalized(g, g.normalize(g.input(), cfg_.mean, cfg_.std));
   if (logits == FrozenGraph::kNone) return false;
   g.finish(logits);
   return true;

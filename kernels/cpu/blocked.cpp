@@ -20,8 +20,7 @@ int64_t blocks(const ActShape& s) { return s.c / s.block; }
 
 int64_t channel_block(int64_t channels) { return channels % 16 == 0 ? 16 : 1; }
 
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out,
-                   int64_t n) {
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n) {
   const float* g0 = grads[0];
   const float* g1 = count > 1 ? grads[1] : nullptr;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)

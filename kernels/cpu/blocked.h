@@ -26,8 +26,7 @@ struct ActShape {
 // out = (grads[0] + ... + grads[count-1]) * (mask[i] > 0 when mask is not null), for
 // n elements of one shared layout: the gradient reaching a ReLU output from all its
 // consumers, through the ReLU. count >= 1.
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out,
-                   int64_t n);
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n);
 
 // y = x * scale[c] + shift[c], then max(0, .) when relu: eval-mode batch norm (and the
 // input normalization) on its own. x == y allowed.

@@ -186,7 +186,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 void backward_data_direct(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
   const int64_t oh = s.h_out(), ow = s.w_out(), st = s.stride, pad = s.padding;
   const int64_t planes = s.n * s.c_in, in_plane = s.h * s.w, out_plane = oh * ow;
-#pragma omp parallel for schedule(static) if (planes * s.c_out * out_plane * s.kh * s.kw >= (1 << 16))
+#pragma omp parallel for schedule(static) if (planes * s.c_out * out_plane * s.kh * s.kw >= \
+                                              (1 << 16))
   for (int64_t p = 0; p < planes; ++p) {
     const int64_t n = p / s.c_in, ci = p % s.c_in;
     float* d = dx + p * in_plane;
@@ -223,12 +224,12 @@ void backward_data_direct(const Conv2dShape& s, const float* dy, const float* we
 // row, kernel column) term, reading the dy row through a zero-padded copy so every term
 // is one full-width multiply-add with no bounds; dx is then touched once per row instead
 // of once per term (with the scatter form's row loads and stores, 4.9 ns per 24-float
-// row, LeNet-5's first layer was 27% of its iteration; 9% this way). Parallel over samples; each dx row's terms are
-// summed in one fixed order.
+// row, LeNet-5's first layer was 27% of its iteration; 9% this way). Parallel over samples; each dx
+// row's terms are summed in one fixed order.
 template <int WMAX>
 void backward_data_gather(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
   const int64_t oh = s.h_out(), ow = s.w_out(), kh = s.kh, kw = s.kw, pad = s.padding;
-  const int64_t off = kw - 1 - pad;     // padded column of dy column 0
+  const int64_t off = kw - 1 - pad;       // padded column of dy column 0
   const int64_t row_len = WMAX + kw - 1;  // every read src[0..WMAX) stays inside
 #pragma omp parallel if (s.n * s.c_out * oh * ow * kh * kw >= (1 << 16))
   {

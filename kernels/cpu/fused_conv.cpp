@@ -43,11 +43,11 @@ void copy(const float* src, float* dst, int64_t n) {
 struct FusedConv::Impl {
   Conv2dShape s;
   bool residual = false;
-  Plan fwd, bwd;        // bwd unused when small_input
+  Plan fwd, bwd;  // bwd unused when small_input
   bool small_input = false;
-  memory w_fwd, w_bwd, bias;      // weights in each primitive's layout, owned
-  std::vector<float> w_plain;     // OIHW, for the small-input backward
-  dnnl::reorder dz_to_plain;      // small input with a blocked dz
+  memory w_fwd, w_bwd, bias;   // weights in each primitive's layout, owned
+  std::vector<float> w_plain;  // OIHW, for the small-input backward
+  dnnl::reorder dz_to_plain;   // small input with a blocked dz
   memory::desc dz_user, dz_plain;
   size_t workspace = 0;
 };
@@ -118,8 +118,8 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
       // The backward primitive takes a forward one as a hint for its layouts.
       const dnnl::convolution_forward::primitive_desc hint(
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                          dnnl::algorithm::convolution_direct, x_any, w_any,
-                                          y_any, strides, pad, pad),
+                                          dnnl::algorithm::convolution_direct, x_any, w_any, y_any,
+                                          strides, pad, pad),
           eng);
       const dnnl::convolution_backward_data::primitive_desc bpd(
           dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x_any, w_any,
@@ -150,8 +150,9 @@ void FusedConv::forward(const float* x, const float* residual, float* y, void* w
                         size_t workspace_bytes) const {
   const Impl& m = *impl_;
   if ((residual != nullptr) != m.residual)
-    throw std::logic_error("FusedConv::forward: residual given to a conv made without one, "
-                           "or missing");
+    throw std::logic_error(
+        "FusedConv::forward: residual given to a conv made without one, "
+        "or missing");
   if (residual && residual != y) copy(residual, y, m.s.n * m.s.c_out * m.s.h_out() * m.s.w_out());
   const void* b = m.bias ? m.bias.get_data_handle() : nullptr;
   const std::string what = describe(ConvPass::Forward, m.s);

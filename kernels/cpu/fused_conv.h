@@ -19,8 +19,7 @@ namespace ipg::kernels::cpu {
 class FusedConv {
  public:
   // weight OIHW [c_out, c_in, kh, kw] and bias [c_out] (null: none) are copied.
-  FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual,
-            bool relu);
+  FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual, bool relu);
   ~FusedConv();
   FusedConv(const FusedConv&) = delete;
   FusedConv& operator=(const FusedConv&) = delete;

@@ -77,17 +77,18 @@ TEST_P(FrozenNetworkArch, FusedGraphMatchesAutodiff) {
   EXPECT_GT(norm, 1e-12);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Architectures, FrozenNetworkArch,
-    ::testing::Values(Case{"lenet5", 1, 28}, Case{"resnet20", 1, 28}, Case{"resnet20", 3, 32},
-                      Case{"wrn-22-4", 1, 16}, Case{"vgg16", 1, 28}, Case{"vgg16-imagenet", 3, 32},
-                      Case{"resnet50", 3, 32}),
-    [](const auto& info) {
-      std::string name = info.param.arch + "_c" + std::to_string(info.param.channels);
-      for (char& ch : name)
-        if (ch == '-') ch = '_';
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Architectures, FrozenNetworkArch,
+                         ::testing::Values(Case{"lenet5", 1, 28}, Case{"resnet20", 1, 28},
+                                           Case{"resnet20", 3, 32}, Case{"wrn-22-4", 1, 16},
+                                           Case{"vgg16", 1, 28}, Case{"vgg16-imagenet", 3, 32},
+                                           Case{"resnet50", 3, 32}),
+                         [](const auto& info) {
+                           std::string name =
+                               info.param.arch + "_c" + std::to_string(info.param.channels);
+                           for (char& ch : name)
+                             if (ch == '-') ch = '_';
+                           return name;
+                         });
 
 TEST(FrozenNetwork, RefusesOtherShapes) {
   auto net = build(Case{"lenet5", 1, 28});
