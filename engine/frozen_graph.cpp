@@ -158,13 +158,12 @@ struct ConvStep : Step {
 struct MaxPoolStep : Step {
   Value x;
   kernels::PoolGeometry geom;
-  Tensor argmax;
+  Tensor argmax;  // plain maps only
   int dx;
-  void forward(State& g) override {
-    kc::max_pool(g.at(x).act, geom, g.in(x), g.out(y), argmax.data_i32());
-  }
+  int32_t* index() { return argmax.defined() ? argmax.data_i32() : nullptr; }
+  void forward(State& g) override { kc::max_pool(g.at(x).act, geom, g.in(x), g.out(y), index()); }
   void backward(State& g) override {
-    kc::max_pool_backward(g.at(x).act, geom, argmax.data_i32(), g.grad(*this), g.ptr(dx));
+    kc::max_pool_backward(g.at(x).act, geom, g.in(x), g.in(y), index(), g.grad(*this), g.ptr(dx));
   }
 };
 
@@ -353,7 +352,7 @@ Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding) {
   step->dx = st_->contribution(x);
   const kc::ActShape out{in.n, in.c, step->geom.oh, step->geom.ow, in.block};
   step->y = st_->add(out, false);
-  step->argmax = Tensor::empty({out.numel()}, Device::cpu(), DType::I32);
+  if (out.block == 1) step->argmax = Tensor::empty({out.numel()}, Device::cpu(), DType::I32);
   const Value y = step->y;
   st_->steps.push_back(std::move(step));
   return y;

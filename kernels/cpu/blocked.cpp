@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/pool.h"
+
 namespace ipg::kernels::cpu {
 
 namespace {
@@ -110,42 +112,80 @@ void global_avg_pool_backward(const ActShape& s, const float* dy, float* dx) {
   }
 }
 
+// Plain maps (block 1) run pool.cpp's row kernels with an argmax. Blocked maps keep no
+// argmax: the forward is a running max, one vector per blocked pixel, and the backward
+// pass finds each window's winner again as the first pixel (row-major) equal to the
+// window's maximum, which is the pixel the strict '>' scan of pool_math keeps (a
+// branch-free scan from the last pixel back). A window holding a NaN shows in the lane's
+// sum `check` and is redone by the exact rule; its maximum is its first NaN.
 void max_pool(const ActShape& s, const PoolGeometry& g, const float* x, float* y, int32_t* argmax) {
-  const int64_t b = s.block, in_len = g.h * g.w * b, out_len = g.oh * g.ow * b;
+  if (s.block == 1) return max_pool2d_forward(x, y, argmax, s.n * s.c, g);
+  constexpr int64_t B = 16;
+  const int64_t in_len = g.h * g.w * B, out_len = g.oh * g.ow * B;
 #pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
   for (int64_t q = 0; q < s.n * blocks(s); ++q) {
     const float* xp = x + q * in_len;
     for (int64_t ph = 0; ph < g.oh; ++ph)
       for (int64_t pw = 0; pw < g.ow; ++pw) {
         const PoolWindow win = pool_window(g, ph, pw);
-        const int64_t o = q * out_len + (ph * g.ow + pw) * b;
-        for (int64_t l = 0; l < b; ++l) {
-          int32_t best_i = static_cast<int32_t>(win.hs * g.w + win.ws);
-          float best = xp[best_i * b + l];
-          for (int64_t ih = win.hs; ih < win.he; ++ih)
-            for (int64_t iw = win.ws; iw < win.we; ++iw) {
-              const int32_t i = static_cast<int32_t>(ih * g.w + iw);
-              const float v = xp[i * b + l];
-              if (max_pool_takes(v, best)) best = v, best_i = i;
+        const float* first = xp + (win.hs * g.w + win.ws) * B;
+        float best[B], check[B];
+        for (int64_t l = 0; l < B; ++l) best[l] = first[l], check[l] = 0.f;
+        for (int64_t ih = win.hs; ih < win.he; ++ih)
+          for (int64_t iw = win.ws; iw < win.we; ++iw) {
+            const float* v = xp + (ih * g.w + iw) * B;
+#pragma omp simd
+            for (int64_t l = 0; l < B; ++l) {
+              check[l] += v[l];
+              best[l] = std::max(best[l], v[l]);
             }
-          y[o + l] = best;
-          argmax[o + l] = best_i;
+          }
+        float* out = y + q * out_len + (ph * g.ow + pw) * B;
+        for (int64_t l = 0; l < B; ++l) {
+          if (check[l] != check[l]) {  // rare: this lane by the exact rule
+            best[l] = first[l];
+            for (int64_t ih = win.hs; ih < win.he; ++ih)
+              for (int64_t iw = win.ws; iw < win.we; ++iw) {
+                const float v = xp[(ih * g.w + iw) * B + l];
+                if (max_pool_takes(v, best[l])) best[l] = v;
+              }
+          }
+          out[l] = best[l];
         }
       }
   }
 }
 
-void max_pool_backward(const ActShape& s, const PoolGeometry& g, const int32_t* argmax,
-                       const float* dy, float* dx) {
-  const int64_t b = s.block, in_len = g.h * g.w * b, out_len = g.oh * g.ow * b;
+void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x, const float* y,
+                       const int32_t* argmax, const float* dy, float* dx) {
+  if (s.block == 1) {
+    std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.numel()));
+    return max_pool2d_backward(dy, argmax, dx, s.n * s.c, g);
+  }
+  constexpr int64_t B = 16;
+  const int64_t in_len = g.h * g.w * B, out_len = g.oh * g.ow * B;
 #pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
   for (int64_t q = 0; q < s.n * blocks(s); ++q) {
+    const float* xp = x + q * in_len;
     float* dp = dx + q * in_len;
     std::fill(dp, dp + in_len, 0.f);
-    const float* gp = dy + q * out_len;
-    const int32_t* ap = argmax + q * out_len;
-    for (int64_t o = 0; o < g.oh * g.ow; ++o)
-      for (int64_t l = 0; l < b; ++l) dp[ap[o * b + l] * b + l] += gp[o * b + l];
+    for (int64_t ph = 0; ph < g.oh; ++ph)
+      for (int64_t pw = 0; pw < g.ow; ++pw) {
+        const PoolWindow win = pool_window(g, ph, pw);
+        const int64_t o = q * out_len + (ph * g.ow + pw) * B;
+        const float* m = y + o;
+        int32_t at[B];
+        for (int64_t l = 0; l < B; ++l) at[l] = 0;
+        for (int64_t ih = win.he; ih-- > win.hs;)
+          for (int64_t iw = win.we; iw-- > win.ws;) {
+            const int32_t i = static_cast<int32_t>(ih * g.w + iw);
+            const float* v = xp + i * B;
+#pragma omp simd
+            for (int64_t l = 0; l < B; ++l)
+              at[l] = (v[l] == m[l] || (v[l] != v[l] && m[l] != m[l])) ? i : at[l];
+          }
+        for (int64_t l = 0; l < B; ++l) dp[at[l] * B + l] += dy[o + l];
+      }
   }
 }
 

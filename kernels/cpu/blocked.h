@@ -41,12 +41,14 @@ void global_avg_pool(const ActShape& s, const float* x, float* y);
 // dx = dy[n, c] / (h * w) spread over each map.
 void global_avg_pool_backward(const ActShape& s, const float* dy, float* dx);
 
-// Max pooling over each map, padding as -inf (g: the geometry of one map); argmax holds,
-// per output element, the index of the winning pixel in its map (h * w < 2^31).
+// Max pooling over each map, padding as -inf (g: the geometry of one map). argmax (one
+// per output: the winner's index in its map) is written and read for plain maps only
+// (block 1; may be null for blocked ones, whose winners the backward pass finds again).
 void max_pool(const ActShape& s, const PoolGeometry& g, const float* x, float* y, int32_t* argmax);
-// dx = dy routed to each window's winner (summed where windows overlap).
-void max_pool_backward(const ActShape& s, const PoolGeometry& g, const int32_t* argmax,
-                       const float* dy, float* dx);
+// dx = dy routed to each window's winner (the first pixel, row-major, holding the
+// maximum: the pixel pool_math's scan picks), summed where windows overlap.
+void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x, const float* y,
+                       const int32_t* argmax, const float* dy, float* dx);
 
 // Between the two layouts of s: blocked [n, c/b, h, w, b] -> plain [n, c, h, w] and back.
 void unblock(const ActShape& s, const float* x, float* y);

@@ -92,10 +92,54 @@ void max_pool_forward_rows(const float* x, float* y, int32_t* argmax, int64_t pl
   });
 }
 
+// 2x2 windows at stride 2 without padding (LeNet-5, VGG16), a whole output row at a
+// time as one vector loop: each window's four pixels compared in row-major order with
+// strict '>' (max_pool_scan's first-index rule) by selects. A NaN anywhere in the row
+// shows in the sum `check` (as does +inf meeting -inf), and such rows are redone by the
+// exact scan, so values and indices equal max_pool_window's.
+template <bool WithIndex>
+void max_pool_2x2_rows(const float* x, float* y, int32_t* argmax, int64_t planes,
+                       const PoolGeometry& g) {
+  for_each_row(planes, g.oh, g.ow * 4, [&](int64_t p, int64_t ph) {
+    const float* plane = x + p * g.h * g.w;
+    const float* r0 = plane + 2 * ph * g.w;
+    const float* r1 = r0 + g.w;
+    float* yr = y + (p * g.oh + ph) * g.ow;
+    int32_t* ar = WithIndex ? argmax + (p * g.oh + ph) * g.ow : nullptr;
+    const int32_t top = static_cast<int32_t>(2 * ph * g.w), below = static_cast<int32_t>(g.w);
+    float check = 0.f;
+#pragma omp simd reduction(+ : check)
+    for (int64_t pw = 0; pw < g.ow; ++pw) {
+      const float a = r0[2 * pw], b = r0[2 * pw + 1], c = r1[2 * pw], d = r1[2 * pw + 1];
+      check += (a + b) + (c + d);
+      const int32_t i = top + static_cast<int32_t>(2 * pw);
+      float best = a;
+      int32_t index = i;
+      index = b > best ? i + 1 : index;
+      best = b > best ? b : best;
+      index = c > best ? i + below : index;
+      best = c > best ? c : best;
+      index = d > best ? i + below + 1 : index;
+      best = d > best ? d : best;
+      yr[pw] = best;
+      if (WithIndex) ar[pw] = index;
+    }
+    if (check != check)
+      for (int64_t pw = 0; pw < g.ow; ++pw) {
+        const MaxPoolResult m = max_pool_window(plane, g, ph, pw);
+        yr[pw] = m.value;
+        if (WithIndex) ar[pw] = m.index;
+      }
+  });
+}
+
 }  // namespace
 
 void max_pool2d_forward(const float* x, float* y, int32_t* argmax, int64_t planes,
                         const PoolGeometry& g) {
+  if (g.kernel == 2 && g.stride == 2 && g.pad == 0)
+    return argmax ? max_pool_2x2_rows<true>(x, y, argmax, planes, g)
+                  : max_pool_2x2_rows<false>(x, y, argmax, planes, g);
   switch (g.kernel) {
     case 2:
       return max_pool_forward_rows<2>(x, y, argmax, planes, g);
