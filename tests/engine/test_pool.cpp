@@ -157,6 +157,23 @@ TEST(PoolGrad, MaxPoolTiesGoToTheFirstIndex) {
   EXPECT_EQ(x.grad().to_vector(), want);
 }
 
+TEST(PoolGrad, MaxPoolNaNWinsItsWindowAndTakesTheGradient) {
+  // 2x2 at stride 2 (its vector fast path) and 3x3 at stride 1 (the general one).
+  for (const auto& [k, s] : {std::pair<int, int>{2, 2}, {3, 1}}) {
+    SCOPED_TRACE("kernel " + std::to_string(k));
+    std::vector<float> v(16);
+    for (int i = 0; i < 16; ++i) v[i] = static_cast<float>(i);
+    v[5] = std::nanf("");  // row 1, column 1: inside the first window of both
+    Tensor x = Tensor::from_vector(v, {1, 1, 4, 4}).set_requires_grad(true);
+    const Tensor y = ops::max_pool2d(x, k, s);
+    EXPECT_TRUE(std::isnan(y.to_vector()[0]));
+    Tensor dy = Tensor::zeros(y.shape());
+    dy.data()[0] = 1.f;
+    y.backward(dy);
+    EXPECT_EQ(x.grad().to_vector()[5], 1.f);
+  }
+}
+
 TEST(PoolGrad, MaxPoolRoutesToTheArgmax) {
   Tensor x = Tensor::from_vector({1, 5, 2, 0, 3, 4, 9, 8, 7}, {1, 1, 3, 3}).set_requires_grad(true);
   // 2x2 windows, stride 1: maxima 5, 5, 9, 8 at flat indices 1, 1, 6, 7.
