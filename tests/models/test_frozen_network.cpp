@@ -90,6 +90,26 @@ INSTANTIATE_TEST_SUITE_P(Architectures, FrozenNetworkArch,
                            return name;
                          });
 
+// On CUDA FrozenNetwork runs the autodiff graph with cuDNN; it must agree with the CPU's
+// fused graph (the whole chain the fingerprint loop relies on, across both backends).
+TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
+  IPG_REQUIRE_CUDA();
+  for (const Case& c : {Case{"resnet20", 1, 28}, Case{"vgg16", 1, 28}}) {
+    SCOPED_TRACE(c.arch);
+    auto cpu = build(c), gpu = build(c);
+    gpu->to(Device::cuda());
+    const Shape in{4, c.channels, c.side, c.side};
+    FrozenNetwork on_cpu(*cpu, in), on_gpu(*gpu, in);
+    ASSERT_TRUE(on_cpu.fused());
+    Generator gen(31);
+    const Tensor x = Tensor::uniform(in, 0.f, 1.f, gen);
+    const Tensor dz = Tensor::uniform({4, 10}, -1.f, 1.f, gen);
+    const Tensor ref_logits = on_cpu.logits(x).clone(), ref_grad = on_cpu.input_grad(dz).clone();
+    EXPECT_PARITY(ref_logits, on_gpu.logits(x.to(Device::cuda())), 1e-4, 1e-3);
+    EXPECT_PARITY(ref_grad, on_gpu.input_grad(dz.to(Device::cuda())), 1e-5, 2e-3);
+  }
+}
+
 TEST(FrozenNetwork, RefusesOtherShapes) {
   auto net = build(Case{"lenet5", 1, 28});
   FrozenNetwork f(*net, {2, 1, 28, 28});
