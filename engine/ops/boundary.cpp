@@ -1,0 +1,118 @@
+// Boundary-search steps: checks, then kernels/{cpu,cuda}/boundary. Label ranges are
+// checked on the host only for CPU tensors (reading CUDA labels back would synchronize
+// the loop); the fingerprint code makes its labels on the host and checks them there.
+#include "engine/ops/boundary.h"
+
+#include <string>
+
+#include "engine/dispatch.h"
+#include "engine/error.h"
+#include "kernels/cpu/boundary.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/boundary.h"
+#endif
+
+namespace ipg::ops {
+
+namespace {
+
+void check_like(const char* op, const char* what, const Tensor& t, const Tensor& ref, DType d) {
+  if (!t.defined() || t.shape() != ref.shape())
+    throw ShapeError(std::string(op) + ": " + what + " must be shaped like " +
+                     shape_str(ref.shape()) +
+                     (t.defined() ? ", got " + shape_str(t.shape()) : ", got none"));
+  detail::check_dtype(op, t, d);
+  detail::check_same_device(op, t, ref);
+}
+
+void check_rows(const char* op, const char* what, const Tensor& t, int64_t n, DType d,
+                const Tensor& ref) {
+  if (!t.defined()) return;
+  if (t.ndim() != 1 || t.dim(0) != n)
+    throw ShapeError(std::string(op) + ": " + what + " must be [" + std::to_string(n) + "], got " +
+                     shape_str(t.shape()));
+  detail::check_dtype(op, t, d);
+  detail::check_same_device(op, t, ref);
+}
+
+const int32_t* rows_of(const Tensor& active) {
+  return active.defined() ? active.data_i32() : nullptr;
+}
+
+}  // namespace
+
+void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
+                   float k, const Tensor& weight, Tensor& loss, Tensor& dlogits, Tensor* active) {
+  const char* op = "boundary_loss";
+  detail::check_dtype(op, logits, DType::F32);
+  if (logits.ndim() != 2 || logits.dim(0) < 1 || logits.dim(1) < 2)
+    throw ShapeError(std::string(op) + ": logits must be [n, classes >= 2], got " +
+                     shape_str(logits.shape()));
+  const int64_t n = logits.dim(0), classes = logits.dim(1);
+  for (const Tensor* t : {&src, &dst})
+    if (!t->defined()) throw ShapeError(std::string(op) + ": labels missing");
+  check_rows(op, "src", src, n, DType::I32, logits);
+  check_rows(op, "dst", dst, n, DType::I32, logits);
+  check_rows(op, "weight", weight, n, DType::F32, logits);
+  if (active) check_rows(op, "active", *active, n, DType::I32, logits);
+  if (logits.device().is_cpu()) {
+    const int32_t* s = src.data_i32();
+    const int32_t* d = dst.data_i32();
+    for (int64_t r = 0; r < n; ++r) {
+      if (s[r] < 0 || s[r] >= classes || d[r] < 0 || d[r] >= classes)
+        throw std::invalid_argument(std::string(op) + ": row " + std::to_string(r) +
+                                    " has a label outside [0, " + std::to_string(classes) + ")");
+      if (kind == BoundaryLoss::IPGuard && s[r] == d[r])
+        throw std::invalid_argument(std::string(op) + ": row " + std::to_string(r) +
+                                    ": IPGuard needs a target label other than the source");
+    }
+  }
+  if (!loss.defined() || loss.shape() != Shape{n} || loss.device() != logits.device())
+    loss = Tensor::empty({n}, logits.device());
+  if (!dlogits.defined() || dlogits.shape() != logits.shape() ||
+      dlogits.device() != logits.device())
+    dlogits = Tensor::empty(logits.shape(), logits.device());
+  const float* w = weight.defined() ? weight.data() : nullptr;
+  int32_t* a = active && active->defined() ? active->data_i32() : nullptr;
+  IPG_ON_DEVICE(
+      op, logits.device(),
+      kernels::cpu::boundary_loss(kind, logits.data(), n, classes, src.data_i32(), dst.data_i32(),
+                                  k, w, loss.data(), dlogits.data(), a),
+      kernels::cuda::boundary_loss(kind, logits.data(), n, classes, src.data_i32(), dst.data_i32(),
+                                   k, w, loss.data(), dlogits.data(), a, stream));
+}
+
+void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, const Tensor& active,
+                        const AdamCoeffs& c, float lo, float hi) {
+  const char* op = "boundary_adam_step";
+  detail::check_dtype(op, x, DType::F32);
+  if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
+  check_like(op, "grad", grad, x, DType::F32);
+  check_like(op, "m", m, x, DType::F32);
+  check_like(op, "v", v, x, DType::F32);
+  const int64_t n = x.dim(0), row = x.numel() / n;
+  check_rows(op, "active", active, n, DType::I32, x);
+  IPG_ON_DEVICE(op, x.device(),
+                kernels::cpu::boundary_adam_step(x.data(), grad.data(), m.data(), v.data(), n, row,
+                                                 rows_of(active), c, lo, hi),
+                kernels::cuda::boundary_adam_step(x.data(), grad.data(), m.data(), v.data(), n, row,
+                                                  rows_of(active), c, lo, hi, stream));
+}
+
+void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const Tensor& active,
+                        float alpha, float eps, float lo, float hi) {
+  const char* op = "boundary_sign_step";
+  detail::check_dtype(op, x, DType::F32);
+  if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
+  check_like(op, "x0", x0, x, DType::F32);
+  check_like(op, "grad", grad, x, DType::F32);
+  const int64_t n = x.dim(0), row = x.numel() / n;
+  check_rows(op, "active", active, n, DType::I32, x);
+  IPG_ON_DEVICE(op, x.device(),
+                kernels::cpu::boundary_sign_step(x.data(), x0.data(), grad.data(), n, row,
+                                                 rows_of(active), alpha, eps, lo, hi),
+                kernels::cuda::boundary_sign_step(x.data(), x0.data(), grad.data(), n, row,
+                                                  rows_of(active), alpha, eps, lo, hi, stream));
+}
+
+}  // namespace ipg::ops

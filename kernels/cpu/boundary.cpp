@@ -1,0 +1,46 @@
+// Boundary-search kernels on the CPU (OpenMP): the loss one row per iteration, the
+// updates one row at a time (inactive rows skipped whole). Every element is computed by
+// one thread with boundary_math's formulas, so any thread count gives the same bits.
+#include "kernels/cpu/boundary.h"
+
+namespace ipg::kernels::cpu {
+
+namespace {
+constexpr int64_t kParallelMin = 1 << 14;
+}  // namespace
+
+void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
+                   const int32_t* src, const int32_t* dst, float k, const float* weight,
+                   float* loss, float* dz, int32_t* active) {
+#pragma omp parallel for schedule(static) if (rows * classes >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float l = boundary_loss_row(kind, z + r * classes, static_cast<int>(classes), src[r],
+                                      dst[r], k, weight ? weight[r] : 1.f, dz + r * classes);
+    loss[r] = l;
+    if (active && !(l > 0.f)) active[r] = 0;
+  }
+}
+
+void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows, int64_t row_len,
+                        const int32_t* active, const AdamCoeffs& c, float lo, float hi) {
+#pragma omp parallel for schedule(static) if (rows * row_len >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    if (active && !active[r]) continue;
+    const int64_t o = r * row_len;
+    for (int64_t e = o; e < o + row_len; ++e)
+      x[e] = boundary_adam_element(x[e], g[e], m + e, v + e, c, lo, hi);
+  }
+}
+
+void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
+                        const int32_t* active, float alpha, float eps, float lo, float hi) {
+#pragma omp parallel for schedule(static) if (rows * row_len >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    if (active && !active[r]) continue;
+    const int64_t o = r * row_len;
+    for (int64_t e = o; e < o + row_len; ++e)
+      x[e] = boundary_sign_element(x[e], x0[e], g[e], alpha, eps, lo, hi);
+  }
+}
+
+}  // namespace ipg::kernels::cpu

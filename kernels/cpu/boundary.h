@@ -1,0 +1,32 @@
+// CPU twins of kernels/cuda/boundary.cu: the fused per-iteration kernels of boundary
+// search on a batch of candidates (kernels/common/boundary_math.h has the formulas).
+// Rows are candidates; `active` (int32 per row, nonzero: still searching; null: all
+// rows) freezes converged rows in place so that shapes never change.
+#pragma once
+
+#include <stdint.h>
+
+#include "kernels/common/boundary_math.h"
+
+namespace ipg::kernels::cpu {
+
+// loss [rows] and dz [rows, classes] for logits z [rows, classes]; src/dst [rows] are the
+// labels i and j, weight [rows] the per-row scale (null: 1). When `active` is not null, a
+// row whose loss is 0 (the search reached its goal) is marked inactive; rows already
+// inactive are still evaluated.
+void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
+                   const int32_t* src, const int32_t* dst, float k, const float* weight,
+                   float* loss, float* dz, int32_t* active);
+
+// x [rows, row_len] one Adam step along g with moments m, v, clipped to [lo, hi]; rows
+// inactive in `active` are left untouched (x, m and v).
+void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows,
+                        int64_t row_len, const int32_t* active, const AdamCoeffs& c, float lo,
+                        float hi);
+
+// x [rows, row_len] one signed step of alpha along -g, within eps of x0 and in [lo, hi];
+// inactive rows untouched.
+void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
+                        const int32_t* active, float alpha, float eps, float lo, float hi);
+
+}  // namespace ipg::kernels::cpu

@@ -1,0 +1,26 @@
+// CUDA twins of kernels/cpu/boundary.h (same names and semantics, stream last): the fused
+// per-iteration kernels of boundary search. All candidates run as one batch; converged
+// rows stay in it, frozen by `active`, so an iteration launches the same work every time
+// and never synchronizes with the host.
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#include "kernels/common/boundary_math.h"
+
+namespace ipg::kernels::cuda {
+
+void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
+                   const int32_t* src, const int32_t* dst, float k, const float* weight,
+                   float* loss, float* dz, int32_t* active, cudaStream_t stream);
+
+void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows,
+                        int64_t row_len, const int32_t* active, const AdamCoeffs& c, float lo,
+                        float hi, cudaStream_t stream);
+
+void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
+                        const int32_t* active, float alpha, float eps, float lo, float hi,
+                        cudaStream_t stream);
+
+}  // namespace ipg::kernels::cuda

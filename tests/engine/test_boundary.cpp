@@ -1,0 +1,246 @@
+// The fused boundary-search steps (engine/ops/boundary.h): each loss against a direct
+// double-precision evaluation of its formula and its gradient against central finite
+// differences; the freeze mask; the updates against the optimizer's Adam and the sign
+// rule's box and ball; bad input; CUDA parity (skipped without a GPU).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/ops/boundary.h"
+#include "engine/random.h"
+#include "kernels/cpu/optimizer.h"
+#include "tests/support/parity.h"
+
+namespace ipg {
+namespace {
+
+using kernels::BoundaryLoss;
+
+// The loss of one row straight from its definition, in double.
+double reference_loss(BoundaryLoss kind, const std::vector<double>& z, int i, int j, double k,
+                      double w) {
+  const int c = static_cast<int>(z.size());
+  auto max_except = [&](int a, int b) {
+    double m = -std::numeric_limits<double>::infinity();
+    for (int t = 0; t < c; ++t)
+      if (t != a && t != b) m = std::max(m, z[t]);
+    return m;
+  };
+  if (kind == BoundaryLoss::CrossEntropy) {
+    double s = 0;
+    for (double v : z) s += std::exp(v);
+    return w * (std::log(s) - z[j]);
+  }
+  if (kind == BoundaryLoss::CarliniWagner) return w * std::max(0.0, max_except(j, j) - z[j] + k);
+  return w * (std::max(0.0, z[i] - z[j] + k) + std::max(0.0, max_except(i, j) - z[i]));
+}
+
+struct Batch {
+  Tensor z, src, dst, weight;
+};
+
+Batch random_batch(int64_t n, int64_t classes, uint64_t seed) {
+  Generator gen(seed);
+  Batch b;
+  b.z = Tensor::uniform({n, classes}, -3.f, 3.f, gen);
+  const Tensor u = Tensor::uniform({n, 2}, 0.f, 1.f, gen);
+  std::vector<int32_t> s(n), d(n);
+  for (int64_t r = 0; r < n; ++r) {
+    s[r] = static_cast<int32_t>(u.data()[2 * r] * classes) % classes;
+    d[r] = (s[r] + 1 + static_cast<int32_t>(u.data()[2 * r + 1] * (classes - 1))) % classes;
+  }
+  b.src = Tensor::from_vector_i32(s, {n});
+  b.dst = Tensor::from_vector_i32(d, {n});
+  b.weight = Tensor::uniform({n}, 0.5f, 2.f, gen);
+  return b;
+}
+
+std::string kind_name(BoundaryLoss kind) {
+  static const char* names[] = {"IPGuard", "CarliniWagner", "CrossEntropy"};
+  return names[static_cast<int>(kind)];
+}
+
+class BoundaryLossKinds : public ::testing::TestWithParam<BoundaryLoss> {};
+
+TEST_P(BoundaryLossKinds, ValuesAndGradientsMatchTheFormula) {
+  const BoundaryLoss kind = GetParam();
+  const int64_t n = 64, c = 10;
+  const float k = 0.3f;
+  const Batch b = random_batch(n, c, 5);
+  Tensor loss, dz;
+  ops::boundary_loss(kind, b.z, b.src, b.dst, k, b.weight, loss, dz, nullptr);
+  ASSERT_EQ(loss.shape(), (Shape{n}));
+  ASSERT_EQ(dz.shape(), (Shape{n, c}));
+  int checked = 0, nonzero = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<double> z(b.z.data() + r * c, b.z.data() + (r + 1) * c);
+    const int i = b.src.data_i32()[r], j = b.dst.data_i32()[r];
+    const double w = b.weight.data()[r];
+    const double want = reference_loss(kind, z, i, j, k, w);
+    EXPECT_NEAR(loss.data()[r], want, 1e-5 * (1 + std::abs(want))) << "row " << r;
+    nonzero += want > 0;
+    // Central differences; the hinge losses are piecewise linear, so a step that does not
+    // cross a kink gives the exact slope: rows with a kink within 2h are skipped.
+    const double h = 1e-3;
+    bool near_kink = false;
+    for (int t = 0; t < c && kind != BoundaryLoss::CrossEntropy; ++t)
+      for (int s = 0; s < c; ++s)
+        if (s != t && std::abs(z[t] - z[s]) < 4 * h) near_kink = true;
+    if (kind == BoundaryLoss::IPGuard && std::abs(z[i] - z[j] + k) < 4 * h) near_kink = true;
+    if (kind == BoundaryLoss::CarliniWagner) {
+      double o = -1e300;
+      for (int t = 0; t < c; ++t)
+        if (t != j) o = std::max(o, z[t]);
+      if (std::abs(o - z[j] + k) < 4 * h) near_kink = true;
+    }
+    if (near_kink) continue;
+    ++checked;
+    for (int t = 0; t < c; ++t) {
+      std::vector<double> up = z, down = z;
+      up[t] += h;
+      down[t] -= h;
+      const double fd =
+          (reference_loss(kind, up, i, j, k, w) - reference_loss(kind, down, i, j, k, w)) / (2 * h);
+      EXPECT_NEAR(dz.data()[r * c + t], fd, 1e-4) << "row " << r << " class " << t;
+    }
+  }
+  EXPECT_GT(checked, n / 2);
+  EXPECT_GT(nonzero, n / 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, BoundaryLossKinds,
+                         ::testing::Values(BoundaryLoss::IPGuard, BoundaryLoss::CarliniWagner,
+                                           BoundaryLoss::CrossEntropy),
+                         [](const auto& info) { return kind_name(info.param); });
+
+TEST(BoundaryLoss, RowsAtZeroLossBecomeInactiveAndStaySo) {
+  // Row 0: z_j = 3 > z_i + k = 2.5 and z_i = 2 above the rest: goal reached, loss 0.
+  // Row 1: z_i above z_j: loss > 0. Row 2: loss > 0 but already inactive.
+  const Tensor z = Tensor::from_vector({2, 3, 0, 4, 1, 0, 0, 0, 5}, {3, 3});
+  const Tensor src = Tensor::from_vector_i32({0, 0, 0}, {3});
+  const Tensor dst = Tensor::from_vector_i32({1, 1, 1}, {3});
+  Tensor active = Tensor::from_vector_i32({1, 1, 0}, {3}), loss, dz;
+  ops::boundary_loss(BoundaryLoss::IPGuard, z, src, dst, 0.5f, Tensor(), loss, dz, &active);
+  EXPECT_EQ(loss.data()[0], 0.f);
+  EXPECT_GT(loss.data()[1], 0.f);
+  EXPECT_GT(loss.data()[2], 0.f);
+  EXPECT_EQ(active.to_vector_i32(), (std::vector<int32_t>{0, 1, 0}));
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(dz.data()[t], 0.f);  // nothing left to push
+}
+
+TEST(BoundaryLoss, TwoClassesHaveOnlyTheMarginTerm) {
+  const Tensor z = Tensor::from_vector({1.f, 0.5f}, {1, 2});
+  Tensor loss, dz;
+  ops::boundary_loss(BoundaryLoss::IPGuard, z, Tensor::from_vector_i32({0}, {1}),
+                     Tensor::from_vector_i32({1}, {1}), 0.25f, Tensor(), loss, dz, nullptr);
+  EXPECT_FLOAT_EQ(loss.data()[0], 0.75f);
+  EXPECT_EQ(dz.to_vector(), (std::vector<float>{1.f, -1.f}));
+}
+
+TEST(BoundaryLoss, BadInputIsRefused) {
+  const Batch b = random_batch(4, 5, 1);
+  Tensor loss, dz;
+  const Tensor bad_label = Tensor::from_vector_i32({0, 1, 5, 2}, {4});
+  EXPECT_THROW(ops::boundary_loss(BoundaryLoss::CarliniWagner, b.z, b.src, bad_label, 0, Tensor(),
+                                  loss, dz, nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(
+      ops::boundary_loss(BoundaryLoss::IPGuard, b.z, b.src, b.src, 0, Tensor(), loss, dz, nullptr),
+      std::invalid_argument);
+  EXPECT_THROW(ops::boundary_loss(BoundaryLoss::IPGuard, b.z, b.src,
+                                  Tensor::zeros({3}, Device::cpu(), DType::I32), 0, Tensor(), loss,
+                                  dz, nullptr),
+               ShapeError);
+  EXPECT_THROW(ops::boundary_loss(BoundaryLoss::IPGuard, Tensor::zeros({4, 1}), b.src, b.dst, 0,
+                                  Tensor(), loss, dz, nullptr),
+               ShapeError);
+}
+
+TEST(BoundaryUpdate, AdamStepIsTheOptimizersClippedAndSkipsInactiveRows) {
+  Generator gen(3);
+  const Shape s{3, 2, 4, 4};
+  Tensor x = Tensor::uniform(s, 0.f, 1.f, gen), g = Tensor::uniform(s, -1.f, 1.f, gen);
+  Tensor m = Tensor::uniform(s, -0.1f, 0.1f, gen), v = Tensor::uniform(s, 0.f, 0.1f, gen);
+  const Tensor active = Tensor::from_vector_i32({1, 0, 1}, {3});
+  const kernels::AdamCoeffs c = kernels::adam_coeffs(0.2f, 0.9f, 0.999f, 1e-8f, 0.f, 3);
+  Tensor rx = x.clone(), rm = m.clone(), rv = v.clone();
+  const Tensor x_before = x.clone(), m_before = m.clone(), v_before = v.clone();
+  kernels::cpu::adam_update(rx.data(), g.data(), rm.data(), rv.data(), rx.numel(), c);
+  ops::boundary_adam_step(x, g, m, v, active, c, 0.f, 1.f);
+  const int64_t row = x.numel() / 3;
+  int clipped = 0;
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    if (e / row == 1) {
+      EXPECT_EQ(x.data()[e], x_before.data()[e]);
+      EXPECT_EQ(m.data()[e], m_before.data()[e]);
+      EXPECT_EQ(v.data()[e], v_before.data()[e]);
+      continue;
+    }
+    EXPECT_EQ(x.data()[e], std::min(1.f, std::max(0.f, rx.data()[e])));
+    EXPECT_EQ(m.data()[e], rm.data()[e]);
+    EXPECT_EQ(v.data()[e], rv.data()[e]);
+    clipped += rx.data()[e] < 0.f || rx.data()[e] > 1.f;
+  }
+  EXPECT_GT(clipped, 0);  // the box was exercised
+}
+
+TEST(BoundaryUpdate, SignStepsStayInTheBoxAndWithinEpsOfTheStart) {
+  Generator gen(4);
+  const Shape s{2, 1, 6, 6};
+  const Tensor x0 = Tensor::uniform(s, 0.f, 1.f, gen), g = Tensor::uniform(s, -1.f, 1.f, gen);
+  Tensor x = x0.clone();
+  const float alpha = 1.f / 255, eps = 8.f / 255;
+  ops::boundary_sign_step(x, x0, g, Tensor(), alpha, eps, 0.f, 1.f);
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    const float want = x0.data()[e] - alpha * (g.data()[e] > 0 ? 1.f : -1.f);
+    EXPECT_EQ(x.data()[e], std::min(1.f, std::max(0.f, want)));
+  }
+  for (int it = 0; it < 20; ++it) ops::boundary_sign_step(x, x0, g, Tensor(), alpha, eps, 0.f, 1.f);
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    EXPECT_LE(std::abs(x.data()[e] - x0.data()[e]), eps + 1e-6f);
+    EXPECT_GE(x.data()[e], 0.f);
+    EXPECT_LE(x.data()[e], 1.f);
+  }
+}
+
+TEST(BoundaryCuda, LossAndUpdatesMatchTheCpu) {
+  IPG_REQUIRE_CUDA();
+  const Device gpu = Device::cuda();
+  for (BoundaryLoss kind :
+       {BoundaryLoss::IPGuard, BoundaryLoss::CarliniWagner, BoundaryLoss::CrossEntropy}) {
+    const Batch b = random_batch(100, 1000, 6);
+    Tensor act_cpu = Tensor::from_vector_i32(std::vector<int32_t>(100, 1), {100});
+    Tensor act_gpu = act_cpu.to(gpu);
+    Tensor l_cpu, d_cpu, l_gpu, d_gpu;
+    ops::boundary_loss(kind, b.z, b.src, b.dst, 0.2f, b.weight, l_cpu, d_cpu, &act_cpu);
+    ops::boundary_loss(kind, b.z.to(gpu), b.src.to(gpu), b.dst.to(gpu), 0.2f, b.weight.to(gpu),
+                       l_gpu, d_gpu, &act_gpu);
+    EXPECT_PARITY(l_cpu, l_gpu, 1e-5, 1e-5);
+    EXPECT_PARITY(d_cpu, d_gpu, 1e-6, 1e-5);
+    EXPECT_EQ(act_cpu.to_vector_i32(), act_gpu.cpu().to_vector_i32());
+  }
+  Generator gen(7);
+  const Shape s{4, 3, 8, 8};
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen), x0 = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor active = Tensor::from_vector_i32({1, 0, 1, 1}, {4});
+  Tensor xc = x0.clone(), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  Tensor xg = x0.to(gpu), mg = Tensor::zeros(s, gpu), vg = Tensor::zeros(s, gpu);
+  for (int64_t t = 1; t <= 3; ++t) {
+    const auto c = kernels::adam_coeffs(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, t);
+    ops::boundary_adam_step(xc, g, mc, vc, active, c, 0.f, 1.f);
+    ops::boundary_adam_step(xg, g.to(gpu), mg, vg, active.to(gpu), c, 0.f, 1.f);
+  }
+  EXPECT_PARITY(xc, xg, 1e-6, 1e-5);
+  Tensor sc = x0.clone(), sg = x0.to(gpu);
+  ops::boundary_sign_step(sc, x0, g, active, 0.01f, 0.03f, 0.f, 1.f);
+  ops::boundary_sign_step(sg, x0.to(gpu), g.to(gpu), active.to(gpu), 0.01f, 0.03f, 0.f, 1.f);
+  EXPECT_PARITY(sc, sg, 0, 0);
+}
+
+}  // namespace
+}  // namespace ipg
