@@ -7,6 +7,8 @@
 //                     back to the input
 //   model_input_grad_autodiff  (CPU) the same on the autodiff graph: weights frozen
 //                     (requires_grad false), the input requires a gradient
+//   model_boundary_step  one whole iteration of IPGuard's search: model_input_grad with
+//                     the fused IPGuard loss, then the fused Adam step of the images
 // Architectures (bench/model_work.h): lenet5, resnet20, wrn-22-4, vgg16 on 1x28x28 and
 // resnet50 on 3x64x64, 10 classes. FLOP/s counts the convolution and linear
 // multiply-adds walked from the layer shapes (checked against each network's weights);
@@ -25,6 +27,7 @@
 #include "bench/common.h"
 #include "bench/model_work.h"
 #include "engine/autograd.h"
+#include "engine/ops/boundary.h"
 #include "engine/ops/loss.h"
 #include "models/frozen_network.h"
 
@@ -120,6 +123,47 @@ void model_cases() {
             return p;
           },
           devices_for("model_input_grad/cpu/" + params, 2 * fwd));
+      // One whole iteration of boundary search at batch b: forward, the fused IPGuard
+      // loss (k = 0.01, source i % classes, target (i + 1) % classes), backward to the
+      // input, the fused Adam step in [0,1] (lr 0.01). No row is frozen (no `active`
+      // mask), so every iteration does the same work as PyTorch's twin.
+      add_case(
+          "model_boundary_step", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
+            const Shape in{b, a.channels, a.side, a.side};
+            auto frozen = std::make_shared<FrozenNetwork>(*net, in);
+            struct State {
+              Tensor x, m, v, src, dst, loss, dz;
+              int64_t t = 0;
+            };
+            auto st = std::make_shared<State>();
+            st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
+            st->m = Tensor::zeros(in, d);
+            st->v = Tensor::zeros(in, d);
+            std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
+            for (int64_t i = 0; i < b; ++i) {
+              src[i] = static_cast<int32_t>(i % kClasses);
+              dst[i] = static_cast<int32_t>((i + 1) % kClasses);
+            }
+            st->src = Tensor::from_vector_i32(src, {b}, d);
+            st->dst = Tensor::from_vector_i32(dst, {b}, d);
+            Prepared p;
+            p.work = input_grad_work(w, fwd, in_bytes, b);
+            p.run = [net, frozen, st]() {
+              ops::boundary_loss(ops::BoundaryLoss::IPGuard, frozen->logits(st->x), st->src,
+                                 st->dst, 0.01f, Tensor(), st->loss, st->dz, nullptr);
+              const Tensor g = frozen->input_grad(st->dz);
+              ops::boundary_adam_step(
+                  st->x, g, st->m, st->v, Tensor(),
+                  kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, ++st->t), 0.f, 1.f);
+              keep(st->x);
+            };
+            return p;
+          },
+          devices_for("model_boundary_step/cpu/" + params, 2 * fwd));
       // The same iteration on the autodiff graph (what model_input_grad runs where no
       // fused graph exists, e.g. on CUDA): on the CPU, the fused graph's gain.
       add_case(

@@ -40,7 +40,7 @@ SUITES = {
     "conv": ["conv2d_forward", "conv2d_input_grad"],
 }
 # Whole-model families (--arch), each in its own binary.
-MODEL_FAMILIES = {"bench_models": ["model_forward", "model_input_grad"],
+MODEL_FAMILIES = {"bench_models": ["model_forward", "model_input_grad", "model_boundary_step"],
                   "bench_train": ["model_train_step"]}
 ARCHS = ["lenet5", "resnet20", "wrn-22-4", "vgg16", "resnet50"]
 MODEL_FILES = {}  # arch -> native model file both sides use (set in main)
@@ -212,6 +212,32 @@ def twin_model_input_grad(p, dev, ctx):
     return run, None
 
 
+def twin_model_boundary_step(p, dev, ctx):
+    """One iteration of IPGuard's search as a PyTorch script writes it: Eq. 5 from torch
+    ops, autograd to the images, torch.optim.Adam on them, clamp to [0,1]; every row
+    updated (bench_models' case freezes none either)."""
+    model, x, y = twin_model(p, dev)
+    model.eval()
+    for t in model.parameters():
+        t.requires_grad_(False)
+    src, dst = y, (y + 1) % 10  # bench_models' 10 classes
+    x.requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.01)
+    k = 0.01
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        z = model(x)
+        zi, zj = z.gather(1, src[:, None])[:, 0], z.gather(1, dst[:, None])[:, 0]
+        others = z.scatter(1, src[:, None], float("-inf")).scatter(1, dst[:, None], float("-inf"))
+        loss = F.relu(zi - zj + k) + F.relu(others.max(dim=1).values - zi)
+        loss.sum().backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+    return run, None
+
+
 def twin_model_train_step(p, dev, ctx):
     model, x, y = twin_model(p, dev)
     model.train()
@@ -290,6 +316,7 @@ TWINS = {
     "conv2d_input_grad": twin_conv2d_input_grad,
     "model_forward": twin_model_forward,
     "model_input_grad": twin_model_input_grad,
+    "model_boundary_step": twin_model_boundary_step,
     "model_train_step": twin_model_train_step,
 }
 
