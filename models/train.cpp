@@ -64,7 +64,8 @@ void gather_batch(const Dataset& data, const std::vector<int64_t>& index, int64_
   }
 }
 
-double evaluate(Classifier& model, const Dataset& data, Device device, int batch) {
+std::vector<int32_t> predict(Classifier& model, const Tensor& images, Device device, int batch) {
+  if (batch < 1) throw std::invalid_argument("predict: batch must be >= 1");
   // Networks predict in evaluation mode (batch-norm running statistics) and go back to
   // the mode they were in; label-only models have no mode.
   Network* net = dynamic_cast<Network*>(&model);
@@ -73,17 +74,27 @@ double evaluate(Classifier& model, const Dataset& data, Device device, int batch
     net->to(device);
     net->eval();
   }
-  int64_t correct = 0;
-  const int64_t n = data.size();
+  std::vector<int32_t> out;
+  const int64_t n = images.dim(0);
+  out.reserve(static_cast<size_t>(n));
   for (int64_t b = 0; b < n; b += batch) {
     const int64_t e = std::min(n, b + batch);
-    const Tensor x = data.images.narrow0(b, e - b).to(device);
-    const std::vector<int32_t> pred = model.labels(x).to_vector_i32();
-    const int32_t* y = data.labels.data_i32() + b;
-    for (int64_t i = 0; i < e - b; ++i) correct += pred[i] == y[i];
+    const std::vector<int32_t> pred =
+        model.labels(images.narrow0(b, e - b).to(device)).to_vector_i32();
+    out.insert(out.end(), pred.begin(), pred.end());
   }
   if (net) net->train(was_training);
-  return n ? double(correct) / double(n) : 0.0;
+  return out;
+}
+
+double evaluate(Classifier& model, const Dataset& data, Device device, int batch) {
+  const int64_t n = data.size();
+  if (n == 0) return 0.0;
+  const std::vector<int32_t> pred = predict(model, data.images, device, batch);
+  const int32_t* y = data.labels.data_i32();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) correct += pred[i] == y[i];
+  return double(correct) / double(n);
 }
 
 std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dataset* test_set,
@@ -140,8 +151,9 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
       Tensor x = xb.to(opt.device);
       const Tensor y = yb.to(opt.device);
       if (opt.augment)
-        x = ops::random_crop_flip(x, opt.crop_pad, opt.flip, augment_seed,
-                                  static_cast<uint64_t>(epoch) * uint64_t(n) + uint64_t(s * opt.batch));
+        x = ops::random_crop_flip(
+            x, opt.crop_pad, opt.flip, augment_seed,
+            static_cast<uint64_t>(epoch) * uint64_t(n) + uint64_t(s * opt.batch));
       const Tensor logits = net.logits(x);
       const Tensor loss = ops::cross_entropy(logits, y);
       optimizer->zero_grad();

@@ -57,6 +57,10 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
 // Fraction of the dataset a classifier labels correctly, in batches on `device` (a
 // network is moved there and evaluated in evaluation mode, no graph).
 double evaluate(Classifier& model, const Dataset& data, Device device, int batch = 500);
+// Labels of images [n, C, H, W] (CPU, [0,1]) by any classifier, `batch` at a time on
+// `device`; networks in evaluation mode (their mode restored after).
+std::vector<int32_t> predict(Classifier& model, const Tensor& images, Device device,
+                             int batch = 500);
 
 // Rows `index[0..n)` of a dataset's images/labels gathered into new CPU tensors.
 void gather_batch(const Dataset& data, const std::vector<int64_t>& index, int64_t begin,

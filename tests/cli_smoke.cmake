@@ -34,7 +34,7 @@ if(NOT last_out MATCHES "\"ok\": true")
   message(FATAL_ERROR "doctor --json did not report ok:\n${last_out}")
 endif()
 expect_exit(0 --device auto doctor)
-expect_exit(1 extract --n 10)        # planned: says so, exits 1
+expect_exit(1 zoo)                   # planned: says so, exits 1
 expect_exit(2 train --arch lenet5)   # --out missing: usage error
 expect_exit(1 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)
 if(NOT last_err MATCHES "unknown architecture")
@@ -70,6 +70,21 @@ if(NOT last_out MATCHES "\"trees\": 2")
 endif()
 expect_exit(0 --device cpu eval --model ${WORK}/rf.h5)
 expect_exit(1 train --arch rf --init ${WORK}/tiny.h5 --out ${WORK}/x.h5)
+# Fingerprints: extract from the tiny model, verify it and the forest against it.
+expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp.h5)
+expect_exit(0 --device cpu --json verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/tiny.h5)
+if(NOT last_out MATCHES "\"matching_rate\": 1" OR NOT last_out MATCHES "\"same_file_as_target\": true")
+  message(FATAL_ERROR "verify of the target itself: ${last_out}")
+endif()
+expect_exit(0 --device cpu verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/rf.h5)
+expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --method igsm --init random --n 4 --iters 20 --out ${WORK}/fp_igsm.h5)
+expect_exit(2 extract --model ${WORK}/tiny.h5 --method nosuch --out ${WORK}/x.h5)
+expect_exit(1 extract --model ${WORK}/rf.h5 --out ${WORK}/x.h5)      # a forest has no gradient
+expect_exit(1 verify --fingerprint ${WORK}/tiny.h5 --suspect ${WORK}/tiny.h5)  # not a fingerprint
+expect_exit(1 verify --fingerprint ${WORK}/missing.h5 --suspect ${WORK}/tiny.h5)
+if(EXISTS ${WORK}/x.h5)
+  message(FATAL_ERROR "a failed extract left ${WORK}/x.h5")
+endif()
 # Keras import: a real h5py-written Keras file converts; a native model file is refused.
 get_filename_component(REPO ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 expect_exit(0 convert --keras ${REPO}/tests/data/keras/lenet5_save_weights_fixed.h5 --arch lenet5 --out ${WORK}/k.h5)

@@ -28,6 +28,8 @@ void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // train, eval, info.
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
+// extract, verify.
+void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
 }  // namespace ipg::cli
 
 namespace ipg {

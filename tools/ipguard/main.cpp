@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add_doctor(app, g, runners);
   add_model_commands(app, g, runners);
   add_convert(app, g, runners);
+  add_fingerprint_commands(app, g, runners);
   add_planned(app);
 
   try {

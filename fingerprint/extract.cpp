@@ -1,0 +1,328 @@
+// Fingerprint extraction: initial points and labels on the host, then each chunk of
+// candidates as one batch on the network's device (extract.h).
+#include "fingerprint/extract.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/ops/boundary.h"
+#include "engine/random.h"
+#include "models/frozen_network.h"
+
+namespace ipg {
+
+namespace {
+
+using kernels::BoundaryLoss;
+
+int argmax_row(const float* z, int64_t c) {
+  return static_cast<int>(std::max_element(z, z + c) - z);
+}
+int argmin_row(const float* z, int64_t c) {
+  return static_cast<int>(std::min_element(z, z + c) - z);
+}
+
+// n initial points [n, C, H, W] on the CPU: distinct random training images (the n
+// smallest of one uniform key per image) or uniform pixels.
+Tensor initial_points(const ExtractOptions& o, const Shape& image, const Tensor* train,
+                      Generator& gen) {
+  Shape shape{o.n, image[0], image[1], image[2]};
+  if (o.init == "random") return Tensor::uniform(shape, 0.f, 1.f, gen);
+  const int64_t pool = train->dim(0), per = shape_numel(image);
+  const Tensor keys = Tensor::uniform({pool}, 0.f, 1.f, gen);
+  std::vector<int64_t> order(static_cast<size_t>(pool));
+  std::iota(order.begin(), order.end(), 0);
+  const float* k = keys.data();
+  std::partial_sort(order.begin(), order.begin() + o.n, order.end(),
+                    [k](int64_t a, int64_t b) { return k[a] < k[b] || (k[a] == k[b] && a < b); });
+  Tensor x = Tensor::empty(shape);
+  for (int64_t r = 0; r < o.n; ++r)
+    std::copy_n(train->data() + order[static_cast<size_t>(r)] * per, per, x.data() + r * per);
+  return x;
+}
+
+// The candidates of a chunk still searching, as one batch on the device. When few rows
+// are left (a quarter of the batch), the batch is compacted to them: the finished ones
+// would otherwise ride along through every remaining iteration.
+struct Search {
+  const ExtractOptions* o = nullptr;
+  Network* net = nullptr;
+  Device dev;
+  Shape image;
+  int64_t classes = 0;
+  // Host side, per chunk row.
+  Tensor x0_h, x_h;  // [rows, C, H, W]: initial and current points
+  std::vector<int32_t> src_h, dst_h, iterations, active_h;
+  // Device side, per row of the batch (`rows`: their chunk rows).
+  std::vector<int64_t> rows;
+  std::unique_ptr<FrozenNetwork> f;
+  Tensor x0, x, m, v, src, dst, active, loss, dz;
+
+  Tensor gather(const Tensor& host) const {
+    const int64_t per = shape_numel(image);
+    Tensor t = Tensor::empty({static_cast<int64_t>(rows.size()), image[0], image[1], image[2]});
+    for (size_t w = 0; w < rows.size(); ++w)
+      std::copy_n(host.data() + rows[w] * per, per, t.data() + static_cast<int64_t>(w) * per);
+    return t.to(dev);
+  }
+  Tensor gather_i32(const std::vector<int32_t>& host) const {
+    std::vector<int32_t> v;
+    for (int64_t r : rows) v.push_back(host[static_cast<size_t>(r)]);
+    return Tensor::from_vector_i32(v, {static_cast<int64_t>(v.size())}, dev);
+  }
+  // Loads the batch for `keep` (chunk rows), saving the current points first; the Adam
+  // moments follow their rows.
+  void load(const std::vector<int64_t>& keep) {
+    const int64_t per = shape_numel(image);
+    save();
+    std::vector<int64_t> old = rows;
+    Tensor m_old = m.defined() ? m.cpu().clone() : Tensor(),
+           v_old = v.defined() ? v.cpu().clone() : Tensor();
+    rows = keep;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    const Shape in{n, image[0], image[1], image[2]};
+    f = std::make_unique<FrozenNetwork>(*net, in);
+    x0 = gather(x0_h);
+    x = gather(x_h);
+    m = Tensor::zeros(in);
+    v = Tensor::zeros(in);
+    if (m_old.defined()) {  // carry the moments of the rows that stay
+      for (size_t w = 0; w < rows.size(); ++w) {
+        const int64_t from = std::find(old.begin(), old.end(), rows[w]) - old.begin();
+        std::copy_n(m_old.data() + from * per, per, m.data() + static_cast<int64_t>(w) * per);
+        std::copy_n(v_old.data() + from * per, per, v.data() + static_cast<int64_t>(w) * per);
+      }
+    }
+    m = m.to(dev);
+    v = v.to(dev);
+    src = gather_i32(src_h);
+    dst = gather_i32(dst_h);
+    active = gather_i32(active_h);
+    loss = dz = Tensor();
+  }
+  // Reads the flags back; rows that stopped since the last read ran `updates` updates.
+  // Returns how many are still searching.
+  int64_t sync(int64_t updates) {
+    const std::vector<int32_t> a = active.cpu().to_vector_i32();
+    int64_t live = 0;
+    for (size_t w = 0; w < rows.size(); ++w) {
+      int32_t& h = active_h[static_cast<size_t>(rows[w])];
+      if (h && !a[w]) iterations[static_cast<size_t>(rows[w])] = static_cast<int32_t>(updates);
+      h = a[w];
+      live += a[w] != 0;
+    }
+    return live;
+  }
+  // Compacts to the rows still searching when they are a quarter of the batch or fewer.
+  void maybe_compact(int64_t live) {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    if (live == 0 || n < 8 || live * 4 > n) return;
+    std::vector<int64_t> keep;
+    for (int64_t r : rows)
+      if (active_h[static_cast<size_t>(r)]) keep.push_back(r);
+    load(keep);
+  }
+  // Copies the batch's current points into x_h.
+  void save() {
+    if (!x.defined()) return;
+    const int64_t per = shape_numel(image);
+    const Tensor xh = x.cpu();
+    for (size_t w = 0; w < rows.size(); ++w)
+      std::copy_n(xh.data() + static_cast<int64_t>(w) * per, per, x_h.data() + rows[w] * per);
+  }
+};
+
+// IPGuard: Adam on Eq. 5 until every row's loss is 0 or the budget is spent.
+void run_ipguard(Search& s, ExtractProgress& pr,
+                 const std::function<void(const ExtractProgress&)>& progress) {
+  const ExtractOptions& o = *s.o;
+  int64_t t = 1;
+  for (; t <= o.iters; ++t) {
+    ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst,
+                       static_cast<float>(o.k), Tensor(), s.loss, s.dz, &s.active);
+    if ((t - 1) % o.check_every == 0) {
+      pr.active = s.sync(t - 1);
+      pr.iteration = t - 1;
+      if (progress) progress(pr);
+      if (pr.active == 0) return;
+    }
+    const Tensor g = s.f->input_grad(s.dz);
+    ops::boundary_adam_step(
+        s.x, g, s.m, s.v, s.active,
+        kernels::adam_coeffs(static_cast<float>(o.lr), 0.9f, 0.999f, 1e-8f, 0.f, t), 0.f, 1.f);
+    if ((t - 1) % o.check_every == 0) s.maybe_compact(pr.active);
+  }
+  // The last update's losses: rows that converged with it stop here.
+  ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst, static_cast<float>(o.k),
+                     Tensor(), s.loss, s.dz, &s.active);
+  s.sync(o.iters);
+}
+
+// IGSM: signed steps of the cross-entropy to j until the row is labeled j.
+void run_igsm(Search& s, ExtractProgress& pr,
+              const std::function<void(const ExtractProgress&)>& progress) {
+  const ExtractOptions& o = *s.o;
+  for (int64_t t = 1; t <= o.iters; ++t) {
+    const Tensor z = s.f->logits(s.x);
+    if ((t - 1) % o.check_every == 0) {  // success: labeled j; those rows stop here
+      const Tensor zh = z.cpu();
+      std::vector<int32_t> a = s.active.cpu().to_vector_i32();
+      for (size_t w = 0; w < s.rows.size(); ++w)
+        if (a[w] && argmax_row(zh.data() + static_cast<int64_t>(w) * s.classes, s.classes) ==
+                        s.dst_h[static_cast<size_t>(s.rows[w])])
+          a[w] = 0;
+      s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
+      pr.active = s.sync(t - 1);
+      pr.iteration = t - 1;
+      if (progress) progress(pr);
+      if (pr.active == 0) return;
+    }
+    ops::boundary_loss(BoundaryLoss::CrossEntropy, z, s.src, s.dst, 0.f, Tensor(), s.loss, s.dz,
+                       nullptr);
+    const Tensor g = s.f->input_grad(s.dz);
+    ops::boundary_sign_step(s.x, s.x0, g, s.active, static_cast<float>(o.alpha),
+                            static_cast<float>(o.eps), 0.f, 1.f);
+    if ((t - 1) % o.check_every == 0) s.maybe_compact(pr.active);
+  }
+}
+
+}  // namespace
+
+void validate(const ExtractOptions& o) {
+  auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
+  if (o.method != "ipguard" && o.method != "fgsm" && o.method != "igsm" && o.method != "random")
+    bad("unknown method '" + o.method + "' (ipguard, fgsm, igsm, random)");
+  if (o.init != "train" && o.init != "random") bad("init must be train or random");
+  if (o.target != "least-likely" && o.target != "random")
+    bad("target must be least-likely or random");
+  if (o.n < 1) bad("n must be at least 1");
+  if (o.batch < 1) bad("batch must be at least 1");
+  if (o.iters < 1) bad("iters must be at least 1");
+  if (o.check_every < 1) bad("check_every must be at least 1");
+  if (!(o.k >= 0) || !std::isfinite(o.k)) bad("k must be a finite number >= 0");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr must be positive");
+  if (!(o.eps > 0) || !(o.eps <= 1)) bad("eps must be in (0, 1]");
+  if (!(o.alpha > 0) || !(o.alpha <= 1)) bad("alpha must be in (0, 1]");
+}
+
+Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
+                                const std::function<void(const ExtractProgress&)>& progress) {
+  validate(o);
+  const ModelConfig& cfg = net.config();
+  const Shape image{cfg.in_channels, cfg.height, cfg.width};
+  if (o.init == "train") {
+    if (!train_images || train_images->ndim() != 4 ||
+        Shape(train_images->shape().begin() + 1, train_images->shape().end()) != image)
+      throw std::invalid_argument("init 'train' needs training images of the model's input shape " +
+                                  shape_str(image));
+    if (train_images->dim(0) < o.n)
+      throw std::invalid_argument("init 'train': " + std::to_string(o.n) + " points from " +
+                                  std::to_string(train_images->dim(0)) + " training images");
+  }
+  const int64_t classes = cfg.classes;
+  if (classes < 2) throw std::invalid_argument("a fingerprint needs at least 2 classes");
+  Generator gen(o.seed);
+  const Tensor start = initial_points(o, image, train_images, gen);
+  const Tensor pick = Tensor::uniform({o.n}, 0.f, 1.f, gen);  // random targets
+
+  Fingerprint fp;
+  fp.method = o.method;
+  fp.params.k = o.method == "ipguard" ? o.k : 0;
+  fp.params.lr = o.method == "ipguard" ? o.lr : (o.method == "igsm" ? o.alpha : 0);
+  fp.params.iters = (o.method == "ipguard" || o.method == "igsm") ? o.iters : 0;
+  fp.params.eps = (o.method == "fgsm" || o.method == "igsm") ? o.eps : 0;
+  fp.params.init = o.init;
+  fp.params.target = o.target;
+  fp.seed = o.seed;
+  fp.arch = cfg.arch;
+  fp.created = utc_timestamp();
+  fp.points = Tensor::empty(start.shape());
+  std::vector<int32_t> labels;
+
+  const Device dev = net.device();
+  const int64_t per = shape_numel(image);
+  for (int64_t first = 0; first < o.n; first += o.batch) {
+    const int64_t rows = std::min(o.batch, o.n - first);
+    Search s;
+    s.o = &o;
+    s.net = &net;
+    s.dev = dev;
+    s.image = image;
+    s.classes = classes;
+    s.x0_h = start.narrow0(first, rows).clone();
+    s.x_h = s.x0_h.clone();
+    std::vector<int64_t> all(static_cast<size_t>(rows));
+    std::iota(all.begin(), all.end(), 0);
+    s.src_h.assign(rows, 0);
+    s.dst_h.assign(rows, 0);
+    s.active_h.assign(rows, 1);
+    s.iterations.assign(rows, 0);
+    s.load(all);
+    const Tensor z0 = s.f->logits(s.x0).cpu().clone();
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* z = z0.data() + r * classes;
+      const int i = argmax_row(z, classes);
+      int j = o.target == "least-likely"
+                  ? argmin_row(z, classes)
+                  : (i + 1 + static_cast<int>(pick.data()[first + r] * (classes - 1))) %
+                        static_cast<int>(classes);
+      if (j == i) j = (i + 1) % static_cast<int>(classes);  // all logits equal
+      s.src_h[r] = i;
+      s.dst_h[r] = j;
+    }
+    s.src = s.gather_i32(s.src_h);
+    s.dst = s.gather_i32(s.dst_h);
+    ExtractProgress pr;
+    pr.done = first;
+    pr.chunk_rows = rows;
+
+    if (o.method == "ipguard") {
+      run_ipguard(s, pr, progress);
+    } else if (o.method == "igsm") {
+      run_igsm(s, pr, progress);
+    } else if (o.method == "fgsm") {
+      ops::boundary_loss(BoundaryLoss::CrossEntropy, s.f->logits(s.x0), s.src, s.dst, 0.f, Tensor(),
+                         s.loss, s.dz, nullptr);
+      const Tensor g = s.f->input_grad(s.dz);
+      ops::boundary_sign_step(s.x, s.x0, g, Tensor(), static_cast<float>(o.eps),
+                              static_cast<float>(o.eps), 0.f, 1.f);
+      std::fill(s.iterations.begin(), s.iterations.end(), 1);
+    }
+    s.save();
+
+    // Labels and losses at the final points, the whole chunk on the host's copy.
+    s.load(all);
+    const Tensor z = s.f->logits(s.x).cpu().clone();
+    Tensor loss, dz;
+    const bool ipguard = o.method == "ipguard";
+    ops::boundary_loss(ipguard ? BoundaryLoss::IPGuard : BoundaryLoss::CrossEntropy, z,
+                       Tensor::from_vector_i32(s.src_h, {rows}),
+                       Tensor::from_vector_i32(s.dst_h, {rows}),
+                       ipguard ? static_cast<float>(o.k) : 0.f, Tensor(), loss, dz, nullptr);
+    std::copy_n(s.x_h.data(), rows * per, fp.points.data() + first * per);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int label = argmax_row(z.data() + r * classes, classes);
+      labels.push_back(label);
+      fp.source.push_back(s.src_h[r]);
+      fp.target.push_back(s.dst_h[r]);
+      const bool searched = ipguard || o.method == "igsm";
+      if (searched && s.active_h[r]) s.iterations[r] = static_cast<int32_t>(o.iters);
+      fp.iterations.push_back(s.iterations[r]);
+      fp.final_loss.push_back(o.method == "random" ? std::numeric_limits<float>::quiet_NaN()
+                                                   : loss.data()[r]);
+      fp.converged.push_back(ipguard ? (s.active_h[r] ? 0 : 1)
+                                     : (o.method == "random" ? 1 : label == s.dst_h[r]));
+    }
+    pr.done = first + rows;
+    pr.active = 0;
+    if (progress) progress(pr);
+  }
+  fp.labels = Tensor::from_vector_i32(labels, {o.n});
+  return fp;
+}
+
+}  // namespace ipg

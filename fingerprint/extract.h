@@ -1,0 +1,62 @@
+// Fingerprint extraction (paper section 4.2; baselines of section 2.2): n points near the
+// target network's classification boundary, with the labels the target gives them. All
+// candidates of a chunk (--batch, default 100: the paper's whole fingerprint) run as one
+// batch through FrozenNetwork (models/frozen_network.h) and the fused steps of
+// engine/ops/boundary.h: forward, per-row loss and dL/dlogits, backward to the images,
+// per-row update; converged rows stay in the batch, frozen.
+//
+// Methods:
+//   ipguard  Adam on Eq. 5, relu(Z_i - Z_j + k) + relu(max_{t != i,j} Z_t - Z_i), in [0,1]
+//            pixel space; a row stops when its loss is 0 (converged) or after `iters`.
+//   fgsm     one step x0 - eps * sign(grad of cross-entropy to j); converged: labeled j.
+//   igsm     steps of alpha * sign(grad), kept within eps of x0; stops when labeled j.
+//   random   the initial points themselves (the paper's "Random" baseline).
+// i is the label the target gives the initial point; j the target label: the least
+// likely one at the initial point, or uniform among the others. Initial points: random
+// training images (without replacement) or uniform in [0,1]^d.
+#pragma once
+
+#include <stdint.h>
+
+#include <functional>
+#include <string>
+
+#include "engine/tensor.h"
+#include "fingerprint/fingerprint_file.h"
+#include "models/network.h"
+
+namespace ipg {
+
+struct ExtractOptions {
+  std::string method = "ipguard";       // ipguard | fgsm | igsm | random
+  int64_t n = 100;                      // points
+  std::string init = "train";           // train | random
+  std::string target = "least-likely";  // least-likely | random
+  double k = 1.0;                       // ipguard margin, in logits
+  double lr = 0.01;                     // ipguard: Adam's learning rate
+  int64_t iters = 1000;                 // ipguard / igsm: iteration budget
+  double eps = 0.03;                    // fgsm / igsm: L-inf bound around x0
+  double alpha = 1.0 / 255;             // igsm: step size
+  int64_t batch = 100;                  // candidates per chunk
+  int64_t check_every = 1;              // iterations between reads of the converged flags
+  uint64_t seed = 0;
+};
+
+// Throws std::invalid_argument naming the first bad option.
+void validate(const ExtractOptions& o);
+
+struct ExtractProgress {
+  int64_t done = 0;        // points finished in earlier chunks
+  int64_t chunk_rows = 0;  // candidates in this chunk
+  int64_t active = 0;      // of them still searching
+  int64_t iteration = 0;
+};
+
+// net: on the device to run on (its weights are read once per chunk; evaluation mode is
+// set). train_images: float32 [N, C, H, W] in [0,1] on the CPU, for init "train" (may be
+// null otherwise). Returns the fingerprint with everything but model_sha256, which only
+// the caller (who has the file) knows.
+Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
+                                const std::function<void(const ExtractProgress&)>& progress = {});
+
+}  // namespace ipg

@@ -1,0 +1,156 @@
+// Fingerprint extraction on a seeded LeNet-5: what each method promises about its points
+// (recomputed independently through the autodiff network), determinism, chunking and
+// batch compaction not changing any point, and refused options.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops/index.h"
+#include "engine/random.h"
+#include "fingerprint/extract.h"
+
+namespace ipg {
+namespace {
+
+std::unique_ptr<Network> lenet() {
+  ModelConfig cfg;
+  cfg.arch = "lenet5";
+  cfg.seed = 3;
+  return make_network(cfg);
+}
+
+Tensor logits_of(Network& net, const Tensor& x) {
+  NoGradGuard no_grad;
+  net.eval();
+  return net.logits(x);
+}
+
+ExtractOptions small(const std::string& method) {
+  ExtractOptions o;
+  o.method = method;
+  o.n = 12;
+  o.init = "random";
+  o.k = 0.01;  // seeded weights: logits span ~0.2
+  o.iters = 300;
+  o.seed = 5;
+  return o;
+}
+
+TEST(Extract, IPGuardPointsSitWhereTheirLossSays) {
+  auto net = lenet();
+  const Fingerprint fp = extract_fingerprint(*net, small("ipguard"), nullptr);
+  ASSERT_EQ(fp.size(), 12);
+  EXPECT_EQ(fp.method, "ipguard");
+  EXPECT_EQ(fp.arch, "lenet5");
+  const Tensor z = logits_of(*net, fp.points);
+  const std::vector<int32_t> labels = ops::argmax(z).to_vector_i32();
+  EXPECT_EQ(fp.labels.to_vector_i32(), labels);  // the target's labels at the points
+  int converged = 0;
+  for (int64_t r = 0; r < 12; ++r) {
+    EXPECT_NE(fp.source[r], fp.target[r]);
+    if (!fp.converged[r]) continue;
+    ++converged;
+    const float* row = z.data() + r * 10;
+    EXPECT_EQ(labels[r], fp.target[r]) << "row " << r;
+    EXPECT_GE(row[fp.target[r]] - row[fp.source[r]], 0.01f - 1e-5f);
+    EXPECT_EQ(fp.final_loss[r], 0.f);
+    EXPECT_LT(fp.iterations[r], 300);
+  }
+  EXPECT_GE(converged, 9);
+  for (float p : fp.points.to_vector()) ASSERT_TRUE(p >= 0.f && p <= 1.f);
+}
+
+TEST(Extract, SourceIsTheInitialLabelAndTargetTheLeastLikely) {
+  auto net = lenet();
+  ExtractOptions o = small("random");
+  const Fingerprint fp = extract_fingerprint(*net, o, nullptr);  // points = initial points
+  const Tensor z = logits_of(*net, fp.points);
+  for (int64_t r = 0; r < fp.size(); ++r) {
+    const float* row = z.data() + r * 10;
+    EXPECT_EQ(fp.source[r], std::max_element(row, row + 10) - row);
+    EXPECT_EQ(fp.target[r], std::min_element(row, row + 10) - row);
+    EXPECT_EQ(fp.iterations[r], 0);
+    EXPECT_TRUE(fp.converged[r]);
+  }
+}
+
+TEST(Extract, InitTrainPicksDistinctTrainingImages) {
+  auto net = lenet();
+  Generator gen(2);
+  const Tensor train = Tensor::uniform({40, 1, 28, 28}, 0.f, 1.f, gen);
+  ExtractOptions o = small("random");
+  o.init = "train";
+  o.n = 20;
+  const Fingerprint fp = extract_fingerprint(*net, o, &train);
+  std::vector<int64_t> picked;
+  for (int64_t r = 0; r < 20; ++r) {
+    const float* p = fp.points.data() + r * 784;
+    for (int64_t i = 0; i < 40; ++i)
+      if (std::equal(p, p + 784, train.data() + i * 784)) picked.push_back(i);
+  }
+  ASSERT_EQ(picked.size(), 20u);
+  std::sort(picked.begin(), picked.end());
+  EXPECT_EQ(std::unique(picked.begin(), picked.end()), picked.end());
+  o.n = 41;
+  EXPECT_THROW(extract_fingerprint(*net, o, &train), std::invalid_argument);
+}
+
+TEST(Extract, SignMethodsStayWithinEpsAndReportSuccessByLabel) {
+  auto net = lenet();
+  const Fingerprint start = extract_fingerprint(*net, small("random"), nullptr);
+  for (const char* method : {"fgsm", "igsm"}) {
+    SCOPED_TRACE(method);
+    ExtractOptions o = small(method);
+    o.eps = 0.05;
+    const Fingerprint fp = extract_fingerprint(*net, o, nullptr);
+    const std::vector<float> a = fp.points.to_vector(), b = start.points.to_vector();
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_LE(std::abs(a[i] - b[i]), 0.05f + 1e-6f);
+    const std::vector<int32_t> labels = fp.labels.to_vector_i32();
+    for (int64_t r = 0; r < fp.size(); ++r)
+      EXPECT_EQ(fp.converged[r] != 0, labels[r] == fp.target[r]) << "row " << r;
+  }
+}
+
+TEST(Extract, SameSeedSameFingerprintAndChunkingChangesNothing) {
+  auto net = lenet();
+  ExtractOptions o = small("ipguard");
+  o.iters = 100;
+  const Fingerprint a = extract_fingerprint(*net, o, nullptr);
+  const Fingerprint b = extract_fingerprint(*net, o, nullptr);
+  EXPECT_EQ(a.points.to_vector(), b.points.to_vector());
+  // Chunks of 5 (batches 5, 5, 2) with read-backs every 3 iterations: other batch
+  // shapes, other compaction points; each row's arithmetic is its own.
+  o.batch = 5;
+  o.check_every = 3;
+  const Fingerprint c = extract_fingerprint(*net, o, nullptr);
+  EXPECT_EQ(a.labels.to_vector_i32(), c.labels.to_vector_i32());
+  EXPECT_EQ(a.converged, c.converged);
+  const std::vector<float> pa = a.points.to_vector(), pc = c.points.to_vector();
+  for (size_t i = 0; i < pa.size(); ++i) ASSERT_NEAR(pa[i], pc[i], 1e-5f);
+  o.batch = 100;
+  o.seed = 6;
+  const Fingerprint d = extract_fingerprint(*net, o, nullptr);
+  EXPECT_NE(a.points.to_vector(), d.points.to_vector());
+}
+
+TEST(Extract, BadOptionsAreRefused) {
+  auto net = lenet();
+  auto bad = [&](auto change) {
+    ExtractOptions o = small("ipguard");
+    change(o);
+    EXPECT_THROW(extract_fingerprint(*net, o, nullptr), std::invalid_argument);
+  };
+  bad([](ExtractOptions& o) { o.method = "cwl3"; });
+  bad([](ExtractOptions& o) { o.n = 0; });
+  bad([](ExtractOptions& o) { o.k = -1; });
+  bad([](ExtractOptions& o) { o.lr = 0; });
+  bad([](ExtractOptions& o) { o.eps = 2; });
+  bad([](ExtractOptions& o) { o.init = "train"; });  // no training images given
+  bad([](ExtractOptions& o) { o.target = "most-likely"; });
+}
+
+}  // namespace
+}  // namespace ipg

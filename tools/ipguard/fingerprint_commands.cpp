@@ -1,0 +1,170 @@
+// `ipguard extract` and `ipguard verify`: thin wrappers over fingerprint/.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "fingerprint/extract.h"
+#include "fingerprint/sha256.h"
+#include "fingerprint/verify.h"
+#include "models/data/dataset.h"
+#include "models/forest_file.h"
+#include "models/load.h"
+#include "models/model_file.h"
+#include "models/train.h"
+#include "tools/ipguard/cli.h"
+
+namespace ipg::cli {
+
+namespace {
+
+double median(std::vector<int32_t> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+}  // namespace
+
+void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
+  // ---- extract ----
+  struct ExtractArgs {
+    std::string model, out, data = "fashion-mnist";
+    ExtractOptions o;
+  };
+  auto xa = std::make_shared<ExtractArgs>();
+  CLI::App* ex = app.add_subcommand(
+      "extract", "extract a fingerprint: points near the model's decision boundary");
+  ex->add_option("--model", xa->model, "target model file (HDF5 network)")->required();
+  ex->add_option("--out", xa->out, "fingerprint file to write (HDF5)")->required();
+  ex->add_option("--method", xa->o.method, "ipguard | fgsm | igsm | random")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ipguard", "fgsm", "igsm", "random"}));
+  ex->add_option("--n", xa->o.n, "number of points")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ex->add_option("--init", xa->o.init, "train (random training images) | random (uniform)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "random"}));
+  ex->add_option("--target", xa->o.target, "least-likely | random: the label j to push towards")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"least-likely", "random"}));
+  ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5)")->capture_default_str();
+  ex->add_option("--lr", xa->o.lr, "ipguard: Adam learning rate")->capture_default_str();
+  ex->add_option("--iters", xa->o.iters, "ipguard / igsm: iteration budget per point")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ex->add_option("--eps", xa->o.eps, "fgsm / igsm: L-inf bound around the initial point")
+      ->capture_default_str();
+  ex->add_option("--alpha", xa->o.alpha, "igsm: step size")->capture_default_str();
+  ex->add_option("--batch", xa->o.batch, "candidates run together")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ex->add_option("--data", xa->data, "training images for --init train (dataset spec)")
+      ->capture_default_str();
+  runners[ex] = [&g, xa]() {
+    ExtractOptions o = xa->o;
+    o.seed = g.seed;
+    validate(o);
+    const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
+    if (dev.is_cuda()) o.check_every = 10;  // flags read back every 10 iterations on a GPU
+    if (is_forest_file(xa->model))
+      throw std::invalid_argument(xa->model +
+                                  ": a random forest has no gradient to search along; extract "
+                                  "needs a network (forests can be verified as suspects)");
+    Provenance prov;
+    auto net = load_model(xa->model, &prov);
+    net->to(dev);
+    Dataset train_set;
+    if (o.init == "train") train_set = load_dataset(xa->data, Split::Train);
+    const bool tty = !g.json && ::isatty(2);
+    const auto t0 = std::chrono::steady_clock::now();
+    Fingerprint fp = extract_fingerprint(
+        *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
+          if (!tty) return;
+          std::fprintf(stderr, "\r  points %lld/%lld  iteration %lld  still searching %lld   ",
+                       (long long)(p.done), (long long)o.n, (long long)p.iteration,
+                       (long long)p.active);
+          std::fflush(stderr);
+        });
+    if (tty) std::fprintf(stderr, "\n");
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fp.model_sha256 = sha256_file(xa->model);
+    save_fingerprint(fp, xa->out);
+    int64_t converged = 0;
+    for (uint8_t c : fp.converged) converged += c;
+    const double med = median(fp.iterations);
+    if (g.json) {
+      std::cout << nlohmann::json{{"fingerprint", xa->out}, {"model", xa->model},
+                                  {"method", fp.method},    {"points", fp.size()},
+                                  {"converged", converged}, {"median_iterations", med},
+                                  {"seconds", seconds},     {"device", dev.str()}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << "saved " << xa->out << ": " << fp.size() << " points (" << fp.method << ", init "
+                << o.init << ", target " << o.target << "), " << converged << " converged, median "
+                << med << " iterations, " << seconds << " s on " << dev.str() << "\n";
+    }
+    return 0;
+  };
+
+  // ---- verify ----
+  struct VerifyArgs {
+    std::string fingerprint, suspect;
+    double threshold = 0.5;
+    int batch = 500;
+  };
+  auto va = std::make_shared<VerifyArgs>();
+  CLI::App* vf = app.add_subcommand(
+      "verify", "matching rate of a suspect model on a fingerprint, and the verdict");
+  vf->add_option("--fingerprint", va->fingerprint, "fingerprint file (HDF5)")->required();
+  vf->add_option("--suspect", va->suspect, "suspect model file (network or random forest)")
+      ->required();
+  vf->add_option("--threshold", va->threshold,
+                 "matching rate at or above which the suspect is called a copy")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  vf->add_option("--batch", va->batch, "batch size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  runners[vf] = [&g, va]() {
+    const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
+    const Fingerprint fp = load_fingerprint(va->fingerprint);
+    auto suspect = load_classifier(va->suspect);
+    const std::vector<int32_t> got = predict(*suspect, fp.points, dev, va->batch);
+    const Tensor labels = Tensor::from_vector_i32(got, {fp.size()});
+    const double rate = matching_rate(fp.labels, labels);
+    const int64_t matches = std::llround(rate * double(fp.size()));
+    const bool copy = rate >= va->threshold;
+    const std::string sha = sha256_file(va->suspect);
+    const bool same_file = !fp.model_sha256.empty() && sha == fp.model_sha256;
+    if (g.json) {
+      std::cout << nlohmann::json{{"fingerprint", va->fingerprint},
+                                  {"suspect", va->suspect},
+                                  {"points", fp.size()},
+                                  {"matches", matches},
+                                  {"matching_rate", rate},
+                                  {"threshold", va->threshold},
+                                  {"copy", copy},
+                                  {"same_file_as_target", same_file}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << va->suspect << ": matching rate " << rate << " (" << matches << "/" << fp.size()
+                << ") -> "
+                << (copy ? "labels the fingerprint like the target: likely a copy"
+                         : "does not match the fingerprint")
+                << " (threshold " << va->threshold << ")"
+                << (same_file ? "; this is the target model's own file" : "") << "\n";
+    }
+    return 0;
+  };
+}
+
+}  // namespace ipg::cli
