@@ -57,6 +57,7 @@ struct Search {
   // Host side, per chunk row.
   Tensor x0_h, x_h;  // [rows, C, H, W]: initial and current points
   std::vector<int32_t> src_h, dst_h, iterations, active_h;
+  std::vector<float> distance;  // cwl2: squared L2 of the point from its start
   // Device side, per row of the batch (`rows`: their chunk rows).
   std::vector<int64_t> rows;
   std::unique_ptr<FrozenNetwork> f;
@@ -190,12 +191,98 @@ void run_igsm(Search& s, ExtractProgress& pr,
   }
 }
 
+// CW-L2 (algorithms.md, "CW-L2"): the whole chunk searches every step; per row, the
+// closest success over all steps is kept in best_x / best_l2 (found: best_l2 < 1e10).
+void run_cwl2(Search& s, ExtractProgress& pr,
+              const std::function<void(const ExtractProgress&)>& progress) {
+  const ExtractOptions& o = *s.o;
+  const int64_t n = static_cast<int64_t>(s.rows.size()), per = shape_numel(s.image);
+  const Shape in{n, s.image[0], s.image[1], s.image[2]};
+  const Device dev = s.dev;
+  // Carlini's start: u0 = atanh((x0 - 1/2) * 2 * 0.999999); the L2 term is measured from
+  // its image x0s = tanh(u0)/2 + 1/2, not from x0.
+  const Tensor x0h = s.x0.cpu();
+  Tensor u0 = Tensor::empty(in), x0s = Tensor::empty(in);
+  for (int64_t e = 0; e < n * per; ++e) {
+    u0.data()[e] = std::atanh((x0h.data()[e] - 0.5f) * 2.f * 0.999999f);
+    x0s.data()[e] = kernels::boundary_cw_pixel(u0.data()[e]);
+  }
+  u0 = u0.to(dev);
+  x0s = x0s.to(dev);
+  constexpr float kNone = 1e10f;
+  std::vector<float> best_l2(static_cast<size_t>(n), kNone);
+  Tensor best_x = x0s.cpu().clone();  // rows never successful keep their start
+  std::vector<double> c(static_cast<size_t>(n), o.c0), lo(c.size(), 0.0), hi(c.size(), 1e10);
+  Tensor l2, success;
+  int64_t iterations = 0;
+  for (int64_t step = 0; step < o.binary_steps; ++step) {
+    if (o.binary_steps >= 10 && step == o.binary_steps - 1) c = hi;  // the reference's repeat
+    std::vector<float> cf(c.begin(), c.end());
+    const Tensor weight = Tensor::from_vector(cf, {n}, dev);
+    Tensor u = u0.clone(), x = x0s.clone(), m = Tensor::zeros(in, dev), v = Tensor::zeros(in, dev);
+    Tensor step_l2 = Tensor::full({n}, kNone, dev), step_x = x0s.clone();
+    double prev = 1e6;
+    const int64_t every = std::max<int64_t>(1, o.iters / 10);
+    for (int64_t it = 0; it < o.iters; ++it) {
+      const Tensor z = s.f->logits(x);
+      ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, static_cast<float>(o.k),
+                         weight, s.loss, s.dz, nullptr);
+      ops::boundary_cw_track(x, x0s, z, s.dst, static_cast<float>(o.k), l2, success, step_l2,
+                             step_x);
+      const Tensor g = s.f->input_grad(s.dz);
+      ops::boundary_cw_step(
+          u, x, x0s, g, m, v,
+          kernels::adam_coeffs(static_cast<float>(o.lr), 0.9f, 0.999f, 1e-8f, 0.f, it + 1));
+      ++iterations;
+      if (o.abort_early && it % every == 0) {  // the batch's loss stalled: next step
+        const std::vector<float> a = l2.cpu().to_vector(), b = s.loss.cpu().to_vector();
+        double total = 0;
+        for (int64_t r = 0; r < n; ++r) total += double(a[r]) + double(b[r]);
+        if (total > prev * 0.9999) break;
+        prev = total;
+      }
+    }
+    // Merge the step's successes and move each row's bounds on c.
+    const std::vector<float> sl2 = step_l2.cpu().to_vector();
+    const Tensor sx = step_x.cpu();
+    int64_t found = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      const bool ok = sl2[r] < kNone;
+      if (ok && sl2[r] < best_l2[r]) {
+        best_l2[r] = sl2[r];
+        std::copy_n(sx.data() + r * per, per, best_x.data() + r * per);
+      }
+      if (ok) {
+        hi[r] = std::min(hi[r], c[r]);
+        if (hi[r] < 1e9) c[r] = (lo[r] + hi[r]) / 2;
+      } else {
+        lo[r] = std::max(lo[r], c[r]);
+        c[r] = hi[r] < 1e9 ? (lo[r] + hi[r]) / 2 : c[r] * 10;
+      }
+      found += best_l2[r] < kNone;
+    }
+    pr.iteration = iterations;
+    pr.active = n - found;
+    if (progress) progress(pr);
+  }
+  s.x = best_x.to(dev);
+  for (int64_t r = 0; r < n; ++r) {
+    const size_t row = static_cast<size_t>(s.rows[static_cast<size_t>(r)]);
+    s.iterations[row] = static_cast<int32_t>(iterations);
+    s.active_h[row] = best_l2[r] < kNone ? 0 : 1;
+    s.distance[row] = best_l2[r] < kNone ? best_l2[r] : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
 }  // namespace
 
 void validate(const ExtractOptions& o) {
   auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
-  if (o.method != "ipguard" && o.method != "fgsm" && o.method != "igsm" && o.method != "random")
-    bad("unknown method '" + o.method + "' (ipguard, fgsm, igsm, random)");
+  if (o.method != "ipguard" && o.method != "cwl2" && o.method != "fgsm" && o.method != "igsm" &&
+      o.method != "random")
+    bad("unknown method '" + o.method + "' (ipguard, cwl2, fgsm, igsm, random)");
+  if (o.binary_steps < 1) bad("binary_steps must be at least 1");
+  if (!(o.c0 > 0) || !std::isfinite(o.c0)) bad("c0 must be positive");
   if (o.init != "train" && o.init != "random") bad("init must be train or random");
   if (o.target != "least-likely" && o.target != "random")
     bad("target must be least-likely or random");
@@ -231,9 +318,10 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
 
   Fingerprint fp;
   fp.method = o.method;
-  fp.params.k = o.method == "ipguard" ? o.k : 0;
-  fp.params.lr = o.method == "ipguard" ? o.lr : (o.method == "igsm" ? o.alpha : 0);
-  fp.params.iters = (o.method == "ipguard" || o.method == "igsm") ? o.iters : 0;
+  const bool adam = o.method == "ipguard" || o.method == "cwl2";
+  fp.params.k = adam ? o.k : 0;
+  fp.params.lr = adam ? o.lr : (o.method == "igsm" ? o.alpha : 0);
+  fp.params.iters = (adam || o.method == "igsm") ? o.iters : 0;
   fp.params.eps = (o.method == "fgsm" || o.method == "igsm") ? o.eps : 0;
   fp.params.init = o.init;
   fp.params.target = o.target;
@@ -261,6 +349,7 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
     s.dst_h.assign(rows, 0);
     s.active_h.assign(rows, 1);
     s.iterations.assign(rows, 0);
+    s.distance.assign(rows, 0.f);
     s.load(all);
     const Tensor z0 = s.f->logits(s.x0).cpu().clone();
     for (int64_t r = 0; r < rows; ++r) {
@@ -282,6 +371,8 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
 
     if (o.method == "ipguard") {
       run_ipguard(s, pr, progress);
+    } else if (o.method == "cwl2") {
+      run_cwl2(s, pr, progress);
     } else if (o.method == "igsm") {
       run_igsm(s, pr, progress);
     } else if (o.method == "fgsm") {
@@ -312,10 +403,16 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
       const bool searched = ipguard || o.method == "igsm";
       if (searched && s.active_h[r]) s.iterations[r] = static_cast<int32_t>(o.iters);
       fp.iterations.push_back(s.iterations[r]);
-      fp.final_loss.push_back(o.method == "random" ? std::numeric_limits<float>::quiet_NaN()
-                                                   : loss.data()[r]);
-      fp.converged.push_back(ipguard ? (s.active_h[r] ? 0 : 1)
-                                     : (o.method == "random" ? 1 : label == s.dst_h[r]));
+      if (o.method == "random")
+        fp.final_loss.push_back(std::numeric_limits<float>::quiet_NaN());
+      else if (o.method == "cwl2")
+        fp.final_loss.push_back(s.distance[r]);
+      else
+        fp.final_loss.push_back(loss.data()[r]);
+      if (ipguard || o.method == "cwl2")
+        fp.converged.push_back(s.active_h[r] ? 0 : 1);
+      else
+        fp.converged.push_back(o.method == "random" ? 1 : label == s.dst_h[r]);
     }
     pr.done = first + rows;
     pr.active = 0;

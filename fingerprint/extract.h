@@ -10,6 +10,10 @@
 //            pixel space; a row stops when its loss is 0 (converged) or after `iters`.
 //   fgsm     one step x0 - eps * sign(grad of cross-entropy to j); converged: labeled j.
 //   igsm     steps of alpha * sign(grad), kept within eps of x0; stops when labeled j.
+//   cwl2     Carlini and Wagner's L2 attack as their reference code runs it (targeted,
+//            tanh change of variables, Adam, binary search over the constant c with Adam
+//            and the variables reset each step, abort early; box [0,1]); the point is
+//            the closest success found; converged: any success. k is the confidence.
 //   random   the initial points themselves (the paper's "Random" baseline).
 // i is the label the target gives the initial point; j the target label: the least
 // likely one at the initial point, or uniform among the others. Initial points: random
@@ -28,13 +32,16 @@
 namespace ipg {
 
 struct ExtractOptions {
-  std::string method = "ipguard";       // ipguard | fgsm | igsm | random
+  std::string method = "ipguard";       // ipguard | cwl2 | fgsm | igsm | random
   int64_t n = 100;                      // points
   std::string init = "train";           // train | random
   std::string target = "least-likely";  // least-likely | random
-  double k = 1.0;                       // ipguard margin, in logits
-  double lr = 0.01;                     // ipguard: Adam's learning rate
-  int64_t iters = 1000;                 // ipguard / igsm: iteration budget
+  double k = 1.0;                       // ipguard margin / cwl2 confidence, in logits
+  double lr = 0.01;                     // ipguard / cwl2: Adam's learning rate
+  int64_t iters = 1000;                 // ipguard / igsm / cwl2 (per binary step): budget
+  int64_t binary_steps = 9;             // cwl2: binary search steps over c
+  double c0 = 1e-3;                     // cwl2: initial constant
+  bool abort_early = true;              // cwl2: stop a step when the loss stalls
   double eps = 0.03;                    // fgsm / igsm: L-inf bound around x0
   double alpha = 1.0 / 255;             // igsm: step size
   int64_t batch = 100;                  // candidates per chunk

@@ -4,6 +4,7 @@
 #include "engine/ops/boundary.h"
 
 #include <string>
+#include <utility>
 
 #include "engine/dispatch.h"
 #include "engine/error.h"
@@ -113,6 +114,56 @@ void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const T
                                                  rows_of(active), alpha, eps, lo, hi),
                 kernels::cuda::boundary_sign_step(x.data(), x0.data(), grad.data(), n, row,
                                                   rows_of(active), alpha, eps, lo, hi, stream));
+}
+
+void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
+                      Tensor& v, const AdamCoeffs& c) {
+  const char* op = "boundary_cw_step";
+  detail::check_dtype(op, u, DType::F32);
+  if (u.ndim() < 1 || u.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"x", &x},
+                                {"x0s", &x0s},
+                                {"grad", &grad},
+                                {"m", &m},
+                                {"v", &v}})
+    check_like(op, name, *t, u, DType::F32);
+  const int64_t n = u.dim(0), row = u.numel() / n;
+  IPG_ON_DEVICE(op, u.device(),
+                kernels::cpu::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
+                                               m.data(), v.data(), n, row, c),
+                kernels::cuda::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
+                                                m.data(), v.data(), n, row, c, stream));
+}
+
+void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+                       float kappa, Tensor& l2, Tensor& success, Tensor& best_l2, Tensor& best_x) {
+  const char* op = "boundary_cw_track";
+  detail::check_dtype(op, x, DType::F32);
+  if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
+  const int64_t n = x.dim(0), row = x.numel() / n;
+  check_like(op, "x0s", x0s, x, DType::F32);
+  check_like(op, "best_x", best_x, x, DType::F32);
+  if (logits.ndim() != 2 || logits.dim(0) != n)
+    throw ShapeError(std::string(op) + ": logits must be [" + std::to_string(n) +
+                     ", classes], got " + shape_str(logits.shape()));
+  detail::check_dtype(op, logits, DType::F32);
+  detail::check_same_device(op, logits, x);
+  check_rows(op, "dst", dst, n, DType::I32, x);
+  check_rows(op, "best_l2", best_l2, n, DType::F32, x);
+  if (!dst.defined() || !best_l2.defined())
+    throw ShapeError(std::string(op) + ": dst and best_l2 are required");
+  if (!l2.defined() || l2.shape() != Shape{n} || l2.device() != x.device())
+    l2 = Tensor::empty({n}, x.device());
+  if (!success.defined() || success.shape() != Shape{n} || success.device() != x.device())
+    success = Tensor::empty({n}, x.device(), DType::I32);
+  const int64_t classes = logits.dim(1);
+  IPG_ON_DEVICE(op, x.device(),
+                kernels::cpu::boundary_cw_track(x.data(), x0s.data(), logits.data(), dst.data_i32(),
+                                                kappa, n, row, classes, l2.data(),
+                                                success.data_i32(), best_l2.data(), best_x.data()),
+                kernels::cuda::boundary_cw_track(
+                    x.data(), x0s.data(), logits.data(), dst.data_i32(), kappa, n, row, classes,
+                    l2.data(), success.data_i32(), best_l2.data(), best_x.data(), stream));
 }
 
 }  // namespace ipg::ops

@@ -30,4 +30,17 @@ void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, con
 void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const Tensor& active,
                         float alpha, float eps, float lo, float hi);
 
+// CW-L2 (Carlini and Wagner's L2 attack, box [0,1]): one Adam step of the search
+// variables u [n, ...] (moments m, v) for ||x - x0s||^2 plus the classification term whose
+// gradient at the current pixels is grad; then x = tanh(u)/2 + 1/2 (written).
+void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
+                      Tensor& v, const AdamCoeffs& c);
+
+// CW-L2's bookkeeping after the forward pass at x with logits [n, classes]: l2 [n] (squared
+// distance to x0s) and success [n] (int32: the target, lowered by kappa, is the first
+// largest logit) are written; rows that succeed closer than best_l2 [n] move best_l2 and
+// their row of best_x.
+void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+                       float kappa, Tensor& l2, Tensor& success, Tensor& best_l2, Tensor& best_x);
+
 }  // namespace ipg::ops

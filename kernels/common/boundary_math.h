@@ -91,4 +91,35 @@ IPG_HD float boundary_sign_element(float x, float x0, float g, float alpha, floa
   return boundary_clamp(stepped, lo, hi);
 }
 
+// CW-L2's change of variables for the box [0,1] (Carlini's boxmul = boxplus = 1/2): the
+// search variable u maps to the pixel tanh(u) / 2 + 1/2, which never leaves the box.
+// Lanes of the per-row squared-distance sum (CPU and CUDA sum in this one order).
+constexpr int kCwLanes = 32;
+
+IPG_HD float boundary_cw_pixel(float u) { return 0.5f * tanhf(u) + 0.5f; }
+
+// One Adam step of u for ||x - x0s||^2 + (the classification term, whose gradient at the
+// pixel x = boundary_cw_pixel(u) is g): d/du = (2 (x - x0s) + g) * (1 - tanh(u)^2) / 2.
+IPG_HD float boundary_cw_grad(float u, float x0s, float g) {
+  const float t = tanhf(u);
+  const float x = 0.5f * t + 0.5f;
+  return (2.f * (x - x0s) + g) * 0.5f * (1.f - t * t);
+}
+
+IPG_HD float boundary_cw_element(float u, float x0s, float g, float* m, float* v,
+                                 const AdamCoeffs& c) {
+  return adam_element(u, boundary_cw_grad(u, x0s, g), m, v, c);
+}
+
+// CW-L2's success test (Carlini's compare() for a targeted attack): the target's logit,
+// lowered by kappa, is the first largest.
+IPG_HD bool boundary_cw_success(const float* z, int classes, int j, float kappa) {
+  const float zj = z[j] - kappa;
+  for (int t = 0; t < classes; ++t) {
+    if (t == j) continue;
+    if (t < j ? z[t] >= zj : z[t] > zj) return false;
+  }
+  return true;
+}
+
 }  // namespace ipg::kernels

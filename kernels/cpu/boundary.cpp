@@ -3,6 +3,8 @@
 // one thread with boundary_math's formulas, so any thread count gives the same bits.
 #include "kernels/cpu/boundary.h"
 
+#include <algorithm>
+
 namespace ipg::kernels::cpu {
 
 namespace {
@@ -40,6 +42,40 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
     const int64_t o = r * row_len;
     for (int64_t e = o; e < o + row_len; ++e)
       x[e] = boundary_sign_element(x[e], x0[e], g[e], alpha, eps, lo, hi);
+  }
+}
+
+void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                      int64_t rows, int64_t row_len, const AdamCoeffs& c) {
+  const int64_t n = rows * row_len;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t e = 0; e < n; ++e) {
+    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
+    x[e] = boundary_cw_pixel(u[e]);
+  }
+}
+
+void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
+                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
+                       int32_t* success, float* best_l2, float* best_x) {
+#pragma omp parallel for schedule(static) if (rows * row_len >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    // The same summation order as the CUDA kernel's: kCwLanes interleaved partial sums,
+    // then added lane by lane.
+    float part[kCwLanes] = {};
+    for (int64_t e = 0; e < row_len; ++e) {
+      const float d = x[r * row_len + e] - x0s[r * row_len + e];
+      part[e % kCwLanes] += d * d;
+    }
+    float sum = 0.f;
+    for (int l = 0; l < kCwLanes; ++l) sum += part[l];
+    l2[r] = sum;
+    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r], kappa);
+    success[r] = ok;
+    if (ok && sum < best_l2[r]) {
+      best_l2[r] = sum;
+      std::copy_n(x + r * row_len, row_len, best_x + r * row_len);
+    }
   }
 }
 

@@ -20,13 +20,25 @@ void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t clas
 
 // x [rows, row_len] one Adam step along g with moments m, v, clipped to [lo, hi]; rows
 // inactive in `active` are left untouched (x, m and v).
-void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows,
-                        int64_t row_len, const int32_t* active, const AdamCoeffs& c, float lo,
-                        float hi);
+void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows, int64_t row_len,
+                        const int32_t* active, const AdamCoeffs& c, float lo, float hi);
 
 // x [rows, row_len] one signed step of alpha along -g, within eps of x0 and in [lo, hi];
 // inactive rows untouched.
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
                         const int32_t* active, float alpha, float eps, float lo, float hi);
+
+// CW-L2, one Adam step of the search variables u [rows, row_len] (moments m, v) along the
+// network's gradient g at the current pixels, plus the L2 term to x0s; then writes the new
+// pixels x = tanh(u)/2 + 1/2. Every row steps (CW-L2 has no per-row stop).
+void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                      int64_t rows, int64_t row_len, const AdamCoeffs& c);
+
+// CW-L2's bookkeeping after a forward pass at pixels x with logits z [rows, classes]:
+// l2[r] = ||x_r - x0s_r||^2, success[r] = boundary_cw_success; where a row succeeds with
+// l2 below best_l2[r], best_l2[r] and best_x (row r) take it.
+void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
+                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
+                       int32_t* success, float* best_l2, float* best_x);
 
 }  // namespace ipg::kernels::cpu

@@ -35,4 +35,57 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
   });
 }
 
+void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                      int64_t rows, int64_t row_len, const AdamCoeffs& c, cudaStream_t stream) {
+  launch(rows * row_len, stream, [=] __device__(int64_t e) {
+    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
+    x[e] = boundary_cw_pixel(u[e]);
+  });
+}
+
+namespace {
+
+// One block of kCwLanes threads per row: lane l sums the elements e = l mod kCwLanes in
+// order, lane 0 adds the lanes in order: the CPU twin's exact summation.
+__global__ void cw_track_kernel(const float* x, const float* x0s, const float* z,
+                                const int32_t* dst, float kappa, int64_t row_len, int64_t classes,
+                                float* l2, int32_t* success, float* best_l2, float* best_x) {
+  __shared__ float part[kCwLanes];
+  __shared__ int improved;
+  const int64_t r = blockIdx.x;
+  const int lane = threadIdx.x;
+  const float* xr = x + r * row_len;
+  const float* sr = x0s + r * row_len;
+  float acc = 0.f;
+  for (int64_t e = lane; e < row_len; e += kCwLanes) {
+    const float d = xr[e] - sr[e];
+    acc += d * d;
+  }
+  part[lane] = acc;
+  __syncthreads();
+  if (lane == 0) {
+    float sum = 0.f;
+    for (int l = 0; l < kCwLanes; ++l) sum += part[l];
+    l2[r] = sum;
+    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r], kappa);
+    success[r] = ok;
+    improved = ok && sum < best_l2[r];
+    if (improved) best_l2[r] = sum;
+  }
+  __syncthreads();
+  if (improved)
+    for (int64_t e = lane; e < row_len; e += kCwLanes) best_x[r * row_len + e] = xr[e];
+}
+
+}  // namespace
+
+void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
+                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
+                       int32_t* success, float* best_l2, float* best_x, cudaStream_t stream) {
+  if (rows <= 0) return;
+  cw_track_kernel<<<static_cast<unsigned>(rows), kCwLanes, 0, stream>>>(
+      x, x0s, z, dst, kappa, row_len, classes, l2, success, best_l2, best_x);
+  IPG_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace ipg::kernels::cuda

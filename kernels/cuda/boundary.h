@@ -15,12 +15,19 @@ void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t clas
                    const int32_t* src, const int32_t* dst, float k, const float* weight,
                    float* loss, float* dz, int32_t* active, cudaStream_t stream);
 
-void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows,
-                        int64_t row_len, const int32_t* active, const AdamCoeffs& c, float lo,
-                        float hi, cudaStream_t stream);
+void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows, int64_t row_len,
+                        const int32_t* active, const AdamCoeffs& c, float lo, float hi,
+                        cudaStream_t stream);
 
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
                         const int32_t* active, float alpha, float eps, float lo, float hi,
                         cudaStream_t stream);
+
+void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                      int64_t rows, int64_t row_len, const AdamCoeffs& c, cudaStream_t stream);
+
+void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
+                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
+                       int32_t* success, float* best_l2, float* best_x, cudaStream_t stream);
 
 }  // namespace ipg::kernels::cuda

@@ -244,3 +244,73 @@ TEST(BoundaryCuda, LossAndUpdatesMatchTheCpu) {
 
 }  // namespace
 }  // namespace ipg
+
+namespace ipg {
+namespace {
+
+TEST(BoundaryCw, StepGradientIsTheDerivativeThroughTanh) {
+  // L(u) = (x(u) - x0s)^2 + g * x(u) with x(u) = tanh(u)/2 + 1/2: the term whose gradient
+  // at the pixel is g, plus CW-L2's distance.
+  Generator gen(8);
+  const Tensor r = Tensor::uniform({3, 50}, -1.f, 1.f, gen);
+  for (int i = 0; i < 50; ++i) {
+    const double u = 2.0 * r.data()[i], x0s = 0.5 + 0.5 * r.data()[50 + i], g = r.data()[100 + i];
+    auto loss = [&](double w) {
+      const double x = 0.5 * std::tanh(w) + 0.5;
+      return (x - x0s) * (x - x0s) + g * x;
+    };
+    const double h = 1e-4, fd = (loss(u + h) - loss(u - h)) / (2 * h);
+    EXPECT_NEAR(kernels::boundary_cw_grad(static_cast<float>(u), static_cast<float>(x0s),
+                                          static_cast<float>(g)),
+                fd, 1e-4);
+  }
+}
+
+TEST(BoundaryCw, TrackKeepsTheClosestSuccess) {
+  // Two rows of 3 pixels, 3 classes, target 2, kappa 0.5.
+  const Tensor x0s = Tensor::from_vector({0, 0, 0, 1, 1, 1}, {2, 3});
+  Tensor best_x = x0s.clone(), best_l2 = Tensor::full({2}, 1e10f), l2, success;
+  const Tensor dst = Tensor::from_vector_i32({2, 2}, {2});
+  // Row 0 succeeds (2 - 0.5 > 1), row 1 does not (a tie after kappa goes to the first).
+  const Tensor x1 = Tensor::from_vector({1, 0, 0, 1, 1, 0}, {2, 3});
+  const Tensor z1 = Tensor::from_vector({0, 1, 2, 0, 1.5f, 2}, {2, 3});
+  ops::boundary_cw_track(x1, x0s, z1, dst, 0.5f, l2, success, best_l2, best_x);
+  EXPECT_EQ(l2.to_vector(), (std::vector<float>{1, 1}));
+  EXPECT_EQ(success.to_vector_i32(), (std::vector<int32_t>{1, 0}));
+  EXPECT_EQ(best_l2.to_vector(), (std::vector<float>{1, 1e10f}));
+  EXPECT_EQ(best_x.to_vector(), (std::vector<float>{1, 0, 0, 1, 1, 1}));
+  // A farther success does not replace a closer one; a closer one does.
+  const Tensor x2 = Tensor::from_vector({1, 1, 0, 0.5f, 1, 1}, {2, 3});
+  const Tensor z2 = Tensor::from_vector({0, 1, 2, 0, 1, 2}, {2, 3});
+  ops::boundary_cw_track(x2, x0s, z2, dst, 0.5f, l2, success, best_l2, best_x);
+  EXPECT_EQ(best_l2.to_vector(), (std::vector<float>{1, 0.25f}));
+  EXPECT_EQ(best_x.to_vector(), (std::vector<float>{1, 0, 0, 0.5f, 1, 1}));
+}
+
+TEST(BoundaryCwCuda, StepAndTrackMatchTheCpu) {
+  IPG_REQUIRE_CUDA();
+  const Device gpu = Device::cuda();
+  Generator gen(9);
+  const Shape s{5, 3, 8, 8};
+  const Tensor u0 = Tensor::uniform(s, -2.f, 2.f, gen), x0s = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen), z = Tensor::uniform({5, 10}, -1.f, 1.f, gen);
+  const Tensor dst = Tensor::from_vector_i32({0, 3, 5, 7, 9}, {5});
+  Tensor uc = u0.clone(), xc = Tensor::empty(s), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  Tensor ug = u0.to(gpu), xg = Tensor::empty(s, gpu), mg = Tensor::zeros(s, gpu),
+         vg = Tensor::zeros(s, gpu);
+  const auto c = kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1);
+  ops::boundary_cw_step(uc, xc, x0s, g, mc, vc, c);
+  ops::boundary_cw_step(ug, xg, x0s.to(gpu), g.to(gpu), mg, vg, c);
+  EXPECT_PARITY(uc, ug, 1e-6, 1e-5);
+  EXPECT_PARITY(xc, xg, 1e-6, 1e-5);
+  Tensor l2c, sc, l2g, sg, bc = Tensor::full({5}, 1e10f), bg = bc.to(gpu);
+  Tensor bxc = x0s.clone(), bxg = x0s.to(gpu);
+  ops::boundary_cw_track(xc, x0s, z, dst, 0.f, l2c, sc, bc, bxc);
+  ops::boundary_cw_track(xc.to(gpu), x0s.to(gpu), z.to(gpu), dst.to(gpu), 0.f, l2g, sg, bg, bxg);
+  EXPECT_PARITY(l2c, l2g, 0, 0);  // the same summation order
+  EXPECT_EQ(sc.to_vector_i32(), sg.cpu().to_vector_i32());
+  EXPECT_PARITY(bxc, bxg, 0, 0);
+}
+
+}  // namespace
+}  // namespace ipg

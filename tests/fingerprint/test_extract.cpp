@@ -114,6 +114,41 @@ TEST(Extract, SignMethodsStayWithinEpsAndReportSuccessByLabel) {
   }
 }
 
+TEST(Extract, CwL2PointsAreSuccessesAtTheirReportedDistance) {
+  auto net = lenet();
+  ExtractOptions first = small("random");
+  first.n = 6;
+  const Fingerprint start = extract_fingerprint(*net, first, nullptr);
+  ExtractOptions o = small("cwl2");
+  o.n = 6;
+  o.iters = 160;
+  o.binary_steps = 2;
+  o.c0 = 1e3;  // seeded weights: logits barely move with the input, c must be large
+  o.lr = 0.1;
+  o.target = "random";
+  o.abort_early = false;
+  const Fingerprint fp = extract_fingerprint(*net, o, nullptr);
+  const Tensor z = logits_of(*net, fp.points);
+  const std::vector<float> p = fp.points.to_vector(), q = start.points.to_vector();
+  int converged = 0;
+  for (int64_t r = 0; r < fp.size(); ++r) {
+    double d2 = 0;
+    for (int64_t e = r * 784; e < (r + 1) * 784; ++e) d2 += double(p[e] - q[e]) * (p[e] - q[e]);
+    if (!fp.converged[r]) {
+      EXPECT_LT(d2, 1e-8) << "row " << r << ": no success, so the start";
+      continue;
+    }
+    ++converged;
+    const float* row = z.data() + r * 10;
+    const int j = fp.target[r];
+    for (int t = 0; t < 10; ++t)
+      if (t != j) EXPECT_GT(row[j] - 0.01f, row[t] - 1e-4f) << "row " << r;
+    EXPECT_NEAR(fp.final_loss[r], d2, 1e-3 * (1 + d2)) << "row " << r;
+    EXPECT_GT(d2, 0);
+  }
+  EXPECT_GE(converged, 3);
+}
+
 TEST(Extract, SameSeedSameFingerprintAndChunkingChangesNothing) {
   auto net = lenet();
   ExtractOptions o = small("ipguard");

@@ -41,9 +41,9 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
       "extract", "extract a fingerprint: points near the model's decision boundary");
   ex->add_option("--model", xa->model, "target model file (HDF5 network)")->required();
   ex->add_option("--out", xa->out, "fingerprint file to write (HDF5)")->required();
-  ex->add_option("--method", xa->o.method, "ipguard | fgsm | igsm | random")
+  ex->add_option("--method", xa->o.method, "ipguard | cwl2 | fgsm | igsm | random")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ipguard", "fgsm", "igsm", "random"}));
+      ->check(CLI::IsMember({"ipguard", "cwl2", "fgsm", "igsm", "random"}));
   ex->add_option("--n", xa->o.n, "number of points")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -53,14 +53,21 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   ex->add_option("--target", xa->o.target, "least-likely | random: the label j to push towards")
       ->capture_default_str()
       ->check(CLI::IsMember({"least-likely", "random"}));
-  ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5)")->capture_default_str();
-  ex->add_option("--lr", xa->o.lr, "ipguard: Adam learning rate")->capture_default_str();
-  ex->add_option("--iters", xa->o.iters, "ipguard / igsm: iteration budget per point")
+  ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5); cwl2: confidence kappa")
+      ->capture_default_str();
+  ex->add_option("--lr", xa->o.lr, "ipguard / cwl2: Adam learning rate")->capture_default_str();
+  ex->add_option("--iters", xa->o.iters,
+                 "ipguard / igsm: iteration budget per point; cwl2: per binary-search step "
+                 "(Carlini's default is 10000)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   ex->add_option("--eps", xa->o.eps, "fgsm / igsm: L-inf bound around the initial point")
       ->capture_default_str();
   ex->add_option("--alpha", xa->o.alpha, "igsm: step size")->capture_default_str();
+  ex->add_option("--binary-steps", xa->o.binary_steps, "cwl2: binary search steps over c")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ex->add_option("--c0", xa->o.c0, "cwl2: initial constant c")->capture_default_str();
   ex->add_option("--batch", xa->o.batch, "candidates run together")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
