@@ -25,7 +25,7 @@ using Runners = std::map<const CLI::App*, Runner>;
 
 // Each add_* registers one subcommand with its options and its runner.
 void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
-// train, eval, info.
+// train, postprocess, eval, info.
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
 // extract, verify.

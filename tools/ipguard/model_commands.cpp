@@ -53,18 +53,130 @@ Dataset head(const Dataset& d, int64_t limit) {
   return h;
 }
 
+struct TrainArgs {
+  std::string arch, data = "fashion-mnist", out, init, augment = "auto";
+  TrainOptions opt;
+  int64_t limit = 0;
+  bool reinit_last = false;
+  double prune_weights = 0, prune_filters = 0;
+  ForestOptions forest;
+};
+
+// `train`, and `postprocess` (which fills the same arguments from its attack name).
+int run_train(const GlobalOptions& g, const TrainArgs& ta) {
+  const bool tty = ::isatty(2);
+  const Device dev = resolve_device(g.device, &std::cerr);
+  const Dataset train_set = head(load_dataset(ta.data, Split::Train), ta.limit);
+  const Dataset test_set = load_dataset(ta.data, Split::Test);
+  if (ta.arch == "rf") {
+    if (!ta.init.empty() || ta.prune_weights > 0 || ta.prune_filters > 0 || ta.reinit_last)
+      throw std::invalid_argument(
+          "train --arch rf: --init, --reinit-last and --prune-* are for "
+          "networks");
+    ForestOptions fo = ta.forest;
+    fo.seed = g.seed;
+    return train_forest(g, fo, ta.data, train_set, test_set, ta.out);
+  }
+  std::unique_ptr<Network> net;
+  Provenance base;
+  if (!ta.init.empty()) {
+    if (!ta.arch.empty())
+      throw std::invalid_argument(
+          "train: --arch comes from the --init file; give one or the other");
+    net = load_model(ta.init, &base);
+    const ModelConfig& c = net->config();
+    if (c.in_channels != train_set.images.dim(1) || c.height != train_set.images.dim(2) ||
+        c.width != train_set.images.dim(3))
+      throw std::invalid_argument("train: " + ta.init + " takes " + std::to_string(c.in_channels) +
+                                  "x" + std::to_string(c.height) + "x" + std::to_string(c.width) +
+                                  " input, " + train_set.name + " has " +
+                                  shape_str(train_set.images.shape()));
+  } else {
+    if (ta.arch.empty()) throw std::invalid_argument("train: give --arch (or --init FILE)");
+    ModelConfig cfg;
+    cfg.arch = ta.arch;
+    cfg.in_channels = static_cast<int>(train_set.images.dim(1));
+    cfg.height = static_cast<int>(train_set.images.dim(2));
+    cfg.width = static_cast<int>(train_set.images.dim(3));
+    cfg.classes = train_set.num_classes;
+    cfg.seed = g.seed;
+    channel_stats(train_set, &cfg.mean, &cfg.std);
+    net = make_network(cfg);
+  }
+  const ModelConfig cfg = net->config();
+  std::string post;  // post-processing, for the recipe
+  if (ta.reinit_last) {
+    reinit_last_layer(*net, g.seed ^ 0x5EED1A57ull);
+    post += ", last layer re-initialized";
+  }
+  TrainOptions opt = ta.opt;
+  opt.seed = g.seed;
+  opt.device = dev;
+  opt.augment = ta.augment == "on" || (ta.augment == "auto" && ta.data.rfind("cifar", 0) == 0);
+  if (ta.prune_weights > 0) {
+    auto m = prune_weights(*net, ta.prune_weights);
+    opt.masks.insert(opt.masks.end(), m.begin(), m.end());
+    post += ", " + num(ta.prune_weights) + " of weights pruned";
+  }
+  if (ta.prune_filters > 0) {
+    auto m = prune_filters(*net, ta.prune_filters);
+    opt.masks.insert(opt.masks.end(), m.begin(), m.end());
+    post += ", " + num(ta.prune_filters) + " of filters pruned per layer";
+  }
+  if (opt.last_layer_only) post += ", last layer only";
+  if (opt.augment) post += ", crop+flip augmentation (pad " + std::to_string(opt.crop_pad) + ")";
+  if (!ta.init.empty()) post = ", from " + ta.init + post;
+  if (!g.json)
+    std::cerr << (ta.init.empty() ? "training " : "fine-tuning ") << cfg.arch << " ("
+              << net->num_parameters() << " parameters) on " << train_set.name << " ("
+              << train_set.size() << " images), " << opt.epochs << " epochs, batch " << opt.batch
+              << ", " << dev.str() << "\n";
+  auto reports = train(
+      *net, train_set, &test_set, opt,
+      [&](const EpochReport& r) {
+        if (g.json) return;
+        std::fprintf(stderr,
+                     "%sepoch %d/%d  lr %.4f  loss %.4f  train acc %.4f  test acc %.4f  %.0f "
+                     "img/s  %.1f s\n",
+                     tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss,
+                     r.train_accuracy, r.test_accuracy, r.images_per_second, r.seconds);
+      },
+      [&](int epoch, int64_t done, int64_t total, double loss) {
+        if (!tty || g.json) return;
+        const int width = 30, fill = static_cast<int>(width * done / total);
+        std::fprintf(stderr, "\r\033[Kepoch %d [%.*s%*s] %lld/%lld  loss %.4f", epoch, fill,
+                     "##############################", width - fill, "", (long long)done,
+                     (long long)total, loss);
+      });
+  Provenance p;
+  p.data = ta.data;
+  p.seed = static_cast<int64_t>(g.seed);
+  p.epochs = opt.epochs;
+  p.accuracy = reports.back().test_accuracy;
+  p.recipe = opt.optimizer + " lr " + num(opt.lr) + " " + opt.schedule + ", batch " +
+             std::to_string(opt.batch) + ", weight decay " + num(opt.weight_decay) +
+             (ta.limit > 0 ? ", first " + std::to_string(ta.limit) + " images" : "") + post;
+  net->to(Device::cpu());
+  save_model(*net, ta.out, p);
+  nlohmann::json out = {
+      {"model", ta.out}, {"arch", cfg.arch}, {"test_accuracy", p.accuracy}, {"device", dev.str()}};
+  for (const auto& r : reports)
+    out["epochs"].push_back({{"epoch", r.epoch},
+                             {"loss", r.train_loss},
+                             {"train_accuracy", r.train_accuracy},
+                             {"test_accuracy", r.test_accuracy},
+                             {"seconds", r.seconds}});
+  if (g.json)
+    std::cout << out.dump(2) << "\n";
+  else
+    std::cout << "saved " << ta.out << " (test accuracy " << p.accuracy << ")\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   // ---- train ----
-  struct TrainArgs {
-    std::string arch, data = "fashion-mnist", out, init, augment = "auto";
-    TrainOptions opt;
-    int64_t limit = 0;
-    bool reinit_last = false;
-    double prune_weights = 0, prune_filters = 0;
-    ForestOptions forest;
-  };
   auto ta = std::make_shared<TrainArgs>();
   CLI::App* train_cmd = app.add_subcommand("train", "train a model on a dataset and save it");
   train_cmd->add_option("--arch", ta->arch,
@@ -80,16 +192,19 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
                       "re-initialize the last layer first (RTLL, RTAL)");
   train_cmd->add_flag("--last-layer-only", ta->opt.last_layer_only,
                       "train the last layer alone, everything else frozen (FTLL, RTLL)");
-  train_cmd->add_option("--prune-weights", ta->prune_weights,
-                        "prune this fraction of smallest-|w| conv/linear weights first and keep "
-                        "them at zero (WP)")
+  train_cmd
+      ->add_option("--prune-weights", ta->prune_weights,
+                   "prune this fraction of smallest-|w| conv/linear weights first and keep "
+                   "them at zero (WP)")
       ->check(CLI::Range(0.0, 0.999));
-  train_cmd->add_option("--prune-filters", ta->prune_filters,
-                        "prune this fraction of smallest-L1 filters per conv layer first and keep "
-                        "them at zero (FP)")
+  train_cmd
+      ->add_option("--prune-filters", ta->prune_filters,
+                   "prune this fraction of smallest-L1 filters per conv layer first and keep "
+                   "them at zero (FP)")
       ->check(CLI::Range(0.0, 0.999));
-  train_cmd->add_option("--augment", ta->augment,
-                        "random crop + horizontal flip: auto (on for CIFAR), on, off")
+  train_cmd
+      ->add_option("--augment", ta->augment,
+                   "random crop + horizontal flip: auto (on for CIFAR), on, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}));
   train_cmd->add_option("--trees", ta->forest.trees, "rf: number of trees")
@@ -121,114 +236,77 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
       ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "step", "constant"}));
   train_cmd->add_option("--limit", ta->limit, "train on the first N images only (quick runs)");
-  runners[train_cmd] = [&g, ta]() {
-    const bool tty = ::isatty(2);
-    const Device dev = resolve_device(g.device, &std::cerr);
-    const Dataset train_set = head(load_dataset(ta->data, Split::Train), ta->limit);
-    const Dataset test_set = load_dataset(ta->data, Split::Test);
-    if (ta->arch == "rf") {
-      if (!ta->init.empty() || ta->prune_weights > 0 || ta->prune_filters > 0 || ta->reinit_last)
-        throw std::invalid_argument("train --arch rf: --init, --reinit-last and --prune-* are for "
-                                    "networks");
-      ForestOptions fo = ta->forest;
-      fo.seed = g.seed;
-      return train_forest(g, fo, ta->data, train_set, test_set, ta->out);
-    }
-    std::unique_ptr<Network> net;
-    Provenance base;
-    if (!ta->init.empty()) {
-      if (!ta->arch.empty())
-        throw std::invalid_argument("train: --arch comes from the --init file; give one or the other");
-      net = load_model(ta->init, &base);
-      const ModelConfig& c = net->config();
-      if (c.in_channels != train_set.images.dim(1) || c.height != train_set.images.dim(2) ||
-          c.width != train_set.images.dim(3))
-        throw std::invalid_argument("train: " + ta->init + " takes " +
-                                    std::to_string(c.in_channels) + "x" + std::to_string(c.height) +
-                                    "x" + std::to_string(c.width) + " input, " + train_set.name +
-                                    " has " + shape_str(train_set.images.shape()));
+  runners[train_cmd] = [&g, ta]() { return run_train(g, *ta); };
+
+  // ---- postprocess ----
+  // The paper's positive suspects (section 5.1.2) by name; the same training as
+  // `train --init` with the matching options.
+  struct PostArgs {
+    std::string model, attack, data = "fashion-mnist", out;
+    TrainArgs train;
+  };
+  auto pa = std::make_shared<PostArgs>();
+  pa->train.opt.epochs = 2;
+  pa->train.opt.lr = 0.01;
+  CLI::App* post_cmd = app.add_subcommand(
+      "postprocess", "make a positive suspect: fine-tune, retrain the last layer, or prune");
+  post_cmd->add_option("--model", pa->model, "the model to post-process (HDF5 network)")
+      ->required();
+  post_cmd
+      ->add_option("--attack", pa->attack,
+                   "ftll | ftal | rtll | rtal (fine-tune / re-initialize then train the last "
+                   "layer or all layers) | wp:P (prune fraction P of weights) | fp:C (prune "
+                   "fraction C of filters per layer), then retrain")
+      ->required();
+  post_cmd->add_option("--data", pa->data, "training data (dataset spec)")->capture_default_str();
+  post_cmd->add_option("--out", pa->out, "suspect model file to write (HDF5)")->required();
+  post_cmd->add_option("--epochs", pa->train.opt.epochs, "epochs of (re)training")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  post_cmd->add_option("--lr", pa->train.opt.lr, "peak learning rate")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  post_cmd->add_option("--batch", pa->train.opt.batch, "batch size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  post_cmd->add_option("--limit", pa->train.limit, "train on the first N images only");
+  runners[post_cmd] = [&g, pa]() {
+    TrainArgs t = pa->train;
+    t.init = pa->model;
+    t.data = pa->data;
+    t.out = pa->out;
+    const std::string& a = pa->attack;
+    auto fraction = [&](const std::string& prefix) {
+      const std::string v = a.substr(prefix.size());
+      size_t used = 0;
+      double f = -1;
+      try {
+        f = std::stod(v, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != v.size() || !(f > 0 && f < 1))
+        throw std::invalid_argument("postprocess: --attack " + a + ": the fraction after '" +
+                                    prefix + "' must be in (0, 1)");
+      return f;
+    };
+    if (a == "ftll") {
+      t.opt.last_layer_only = true;
+    } else if (a == "ftal") {
+    } else if (a == "rtll") {
+      t.reinit_last = true;
+      t.opt.last_layer_only = true;
+    } else if (a == "rtal") {
+      t.reinit_last = true;
+    } else if (a.rfind("wp:", 0) == 0) {
+      t.prune_weights = fraction("wp:");
+    } else if (a.rfind("fp:", 0) == 0) {
+      t.prune_filters = fraction("fp:");
     } else {
-      if (ta->arch.empty()) throw std::invalid_argument("train: give --arch (or --init FILE)");
-      ModelConfig cfg;
-      cfg.arch = ta->arch;
-      cfg.in_channels = static_cast<int>(train_set.images.dim(1));
-      cfg.height = static_cast<int>(train_set.images.dim(2));
-      cfg.width = static_cast<int>(train_set.images.dim(3));
-      cfg.classes = train_set.num_classes;
-      cfg.seed = g.seed;
-      channel_stats(train_set, &cfg.mean, &cfg.std);
-      net = make_network(cfg);
+      throw std::invalid_argument("postprocess: unknown --attack '" + a +
+                                  "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
     }
-    const ModelConfig cfg = net->config();
-    std::string post;  // post-processing, for the recipe
-    if (ta->reinit_last) {
-      reinit_last_layer(*net, g.seed ^ 0x5EED1A57ull);
-      post += ", last layer re-initialized";
-    }
-    TrainOptions opt = ta->opt;
-    opt.seed = g.seed;
-    opt.device = dev;
-    opt.augment = ta->augment == "on" ||
-                  (ta->augment == "auto" && ta->data.rfind("cifar", 0) == 0);
-    if (ta->prune_weights > 0) {
-      auto m = prune_weights(*net, ta->prune_weights);
-      opt.masks.insert(opt.masks.end(), m.begin(), m.end());
-      post += ", " + num(ta->prune_weights) + " of weights pruned";
-    }
-    if (ta->prune_filters > 0) {
-      auto m = prune_filters(*net, ta->prune_filters);
-      opt.masks.insert(opt.masks.end(), m.begin(), m.end());
-      post += ", " + num(ta->prune_filters) + " of filters pruned per layer";
-    }
-    if (opt.last_layer_only) post += ", last layer only";
-    if (opt.augment) post += ", crop+flip augmentation (pad " + std::to_string(opt.crop_pad) + ")";
-    if (!ta->init.empty()) post = ", from " + ta->init + post;
-    if (!g.json)
-      std::cerr << (ta->init.empty() ? "training " : "fine-tuning ") << cfg.arch << " (" << net->num_parameters() << " parameters) on "
-                << train_set.name << " (" << train_set.size() << " images), " << opt.epochs
-                << " epochs, batch " << opt.batch << ", " << dev.str() << "\n";
-    auto reports = train(
-        *net, train_set, &test_set, opt,
-        [&](const EpochReport& r) {
-          if (g.json) return;
-          std::fprintf(stderr,
-                       "%sepoch %d/%d  lr %.4f  loss %.4f  train acc %.4f  test acc %.4f  %.0f "
-                       "img/s  %.1f s\n",
-                       tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss,
-                       r.train_accuracy, r.test_accuracy, r.images_per_second, r.seconds);
-        },
-        [&](int epoch, int64_t done, int64_t total, double loss) {
-          if (!tty || g.json) return;
-          const int width = 30, fill = static_cast<int>(width * done / total);
-          std::fprintf(stderr, "\r\033[Kepoch %d [%.*s%*s] %lld/%lld  loss %.4f", epoch, fill,
-                       "##############################", width - fill, "", (long long)done,
-                       (long long)total, loss);
-        });
-    Provenance p;
-    p.data = ta->data;
-    p.seed = static_cast<int64_t>(g.seed);
-    p.epochs = opt.epochs;
-    p.accuracy = reports.back().test_accuracy;
-    p.recipe = opt.optimizer + " lr " + num(opt.lr) + " " + opt.schedule + ", batch " +
-               std::to_string(opt.batch) + ", weight decay " + num(opt.weight_decay) +
-               (ta->limit > 0 ? ", first " + std::to_string(ta->limit) + " images" : "") + post;
-    net->to(Device::cpu());
-    save_model(*net, ta->out, p);
-    nlohmann::json out = {{"model", ta->out},
-                          {"arch", cfg.arch},
-                          {"test_accuracy", p.accuracy},
-                          {"device", dev.str()}};
-    for (const auto& r : reports)
-      out["epochs"].push_back({{"epoch", r.epoch},
-                               {"loss", r.train_loss},
-                               {"train_accuracy", r.train_accuracy},
-                               {"test_accuracy", r.test_accuracy},
-                               {"seconds", r.seconds}});
-    if (g.json)
-      std::cout << out.dump(2) << "\n";
-    else
-      std::cout << "saved " << ta->out << " (test accuracy " << p.accuracy << ")\n";
-    return 0;
+    return run_train(g, t);
   };
 
   // ---- eval ----

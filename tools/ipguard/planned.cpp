@@ -6,7 +6,6 @@ namespace ipg::cli {
 
 void add_planned(CLI::App& app) {
   const char* planned[][2] = {
-      {"postprocess", "make a positive suspect (fine-tune, retrain, prune)"},
       {"zoo", "build the default zoo of target, positive and negative suspects"},
       {"experiment", "run methods x parameters over a zoo: ARUC tables and plots"},
   };
