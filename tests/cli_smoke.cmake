@@ -92,6 +92,20 @@ expect_exit(1 verify --fingerprint ${WORK}/missing.h5 --suspect ${WORK}/tiny.h5)
 if(EXISTS ${WORK}/x.h5)
   message(FATAL_ERROR "a failed extract left ${WORK}/x.h5")
 endif()
+# An experiment over a small zoo folder: the tiny model as target, its post-processed
+# copies as positives, the forest and an unrelated LeNet-5 as negatives.
+file(MAKE_DIRECTORY ${WORK}/zoo/positive ${WORK}/zoo/negative)
+file(COPY_FILE ${WORK}/tiny.h5 ${WORK}/zoo/target.h5)
+file(COPY_FILE ${WORK}/rtll.h5 ${WORK}/zoo/positive/rtll.h5)
+file(COPY_FILE ${WORK}/post.h5 ${WORK}/zoo/positive/post.h5)
+file(COPY_FILE ${WORK}/rf.h5 ${WORK}/zoo/negative/rf.h5)
+expect_exit(0 --device cpu --seed 1 train --arch lenet5 --epochs 1 --limit 256 --batch 64 --out ${WORK}/zoo/negative/other.h5)
+expect_exit(0 --device cpu --json experiment --zoo ${WORK}/zoo --methods ipguard,fgsm,random --k 0.1 --eps 0.1 --n 8 --iters 30 --init random --out ${WORK}/exp.json)
+if(NOT last_out MATCHES "\"aruc\"" OR NOT EXISTS ${WORK}/exp.json)
+  message(FATAL_ERROR "experiment --json: ${last_out}")
+endif()
+expect_exit(1 experiment --zoo ${WORK}/zoo/positive)  # no target.h5
+expect_exit(1 experiment --zoo ${WORK}/zoo --methods nosuch)
 # Keras import: a real h5py-written Keras file converts; a native model file is refused.
 get_filename_component(REPO ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 expect_exit(0 convert --keras ${REPO}/tests/data/keras/lenet5_save_weights_fixed.h5 --arch lenet5 --out ${WORK}/k.h5)

@@ -30,6 +30,8 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
 // extract, verify.
 void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// experiment: methods x parameters over a zoo folder.
+void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners);
 }  // namespace ipg::cli
 
 namespace ipg {

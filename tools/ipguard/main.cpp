@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add_model_commands(app, g, runners);
   add_convert(app, g, runners);
   add_fingerprint_commands(app, g, runners);
+  add_experiment(app, g, runners);
   add_planned(app);
 
   try {

@@ -7,7 +7,6 @@ namespace ipg::cli {
 void add_planned(CLI::App& app) {
   const char* planned[][2] = {
       {"zoo", "build the default zoo of target, positive and negative suspects"},
-      {"experiment", "run methods x parameters over a zoo: ARUC tables and plots"},
   };
   for (const auto& p : planned) {
     CLI::App* sub = app.add_subcommand(p[0], std::string(p[1]) + " [not available yet]");

@@ -1,0 +1,171 @@
+// `ipguard experiment`: methods x parameters over a zoo folder (fingerprint/experiment.h),
+// a table on stdout, the full results as JSON (--json, or --out FILE written atomically).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fingerprint/experiment.h"
+#include "models/data/dataset.h"
+#include "tools/ipguard/cli.h"
+
+namespace ipg::cli {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::vector<double> numbers(const std::string& s, const char* what) {
+  std::vector<double> out;
+  for (const std::string& item : split(s)) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size())
+      throw std::invalid_argument(std::string("experiment: ") + what + ": '" + item +
+                                  "' is not a number");
+    out.push_back(v);
+  }
+  if (out.empty()) throw std::invalid_argument(std::string("experiment: ") + what + ": empty list");
+  return out;
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / double(v.size());
+}
+
+}  // namespace
+
+void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
+  struct Args {
+    std::string zoo, methods = "ipguard,cwl2,fgsm,igsm,random", k = "1,3,10", eps = "0.03,0.1,0.3",
+                     data = "fashion-mnist", out;
+    ExtractOptions o;
+    int batch = 500;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "experiment", "run methods x parameters over a zoo: ARUC and matching rates");
+  cmd->add_option("--zoo", a->zoo,
+                  "zoo folder: target.h5, positive/*.h5 (post-processed copies), "
+                  "negative/*.h5 (independent models)")
+      ->required();
+  cmd->add_option("--methods", a->methods, "comma-separated: ipguard, cwl2, fgsm, igsm, random")
+      ->capture_default_str();
+  cmd->add_option("--k", a->k, "ipguard / cwl2 values of k")->capture_default_str();
+  cmd->add_option("--eps", a->eps, "fgsm / igsm values of eps")->capture_default_str();
+  cmd->add_option("--n", a->o.n, "points per fingerprint")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--init", a->o.init, "train | random")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "random"}));
+  cmd->add_option("--target", a->o.target, "least-likely | random")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"least-likely", "random"}));
+  cmd->add_option("--iters", a->o.iters, "iteration budget (cwl2: per binary step)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->o.lr, "ipguard / cwl2 learning rate")->capture_default_str();
+  cmd->add_option("--binary-steps", a->o.binary_steps, "cwl2 binary search steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--data", a->data, "training images for --init train")->capture_default_str();
+  cmd->add_option("--out", a->out, "also write the JSON results to this file");
+  runners[cmd] = [&g, a]() {
+    const Zoo zoo = scan_zoo(a->zoo);
+    std::vector<ExperimentSetting> settings;
+    for (const std::string& m : split(a->methods)) {
+      if (m == "ipguard" || m == "cwl2")
+        for (double k : numbers(a->k, "--k")) settings.push_back({m, k});
+      else if (m == "fgsm" || m == "igsm")
+        for (double e : numbers(a->eps, "--eps")) settings.push_back({m, e});
+      else if (m == "random")
+        settings.push_back({m, 0});
+      else
+        throw std::invalid_argument("experiment: unknown method '" + m + "'");
+    }
+    if (settings.empty()) throw std::invalid_argument("experiment: no methods");
+    ExtractOptions o = a->o;
+    o.seed = g.seed;
+    const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
+    if (dev.is_cuda()) o.check_every = 10;
+    Dataset train_set;
+    if (o.init == "train") train_set = load_dataset(a->data, Split::Train);
+    if (!g.json)
+      std::cout << zoo.positives.size() << " positive and " << zoo.negatives.size()
+                << " negative suspects, " << settings.size() << " settings, " << o.n
+                << " points each (init " << o.init << ", target " << o.target << ")\n"
+                << "method   param    ARUC   positives mean/min   negatives mean/max   "
+                   "converged   seconds\n";
+    const auto results = run_experiment(
+        zoo, settings, o, o.init == "train" ? &train_set.images : nullptr, dev, a->batch,
+        [&](const SettingResult& r) {
+          if (g.json) return;
+          const auto& p = r.positive_rates;
+          const auto& q = r.negative_rates;
+          const std::string param =
+              r.setting.method == "random"
+                  ? "-"
+                  : (r.setting.method == "ipguard" || r.setting.method == "cwl2" ? "k=" : "eps=") +
+                        nlohmann::json(r.setting.param).dump();
+          std::printf(
+              "%-8s %-8s %5.3f   %5.3f / %5.3f        %5.3f / %5.3f        %4lld/%-4lld %8.1f\n",
+              r.setting.method.c_str(), param.c_str(), r.aruc, mean(p),
+              *std::min_element(p.begin(), p.end()), mean(q), *std::max_element(q.begin(), q.end()),
+              (long long)r.converged, (long long)r.points, r.extract_seconds);
+          std::fflush(stdout);
+        });
+    nlohmann::json j = {{"zoo", a->zoo},
+                        {"target", zoo.target},
+                        {"positives", zoo.positives},
+                        {"negatives", zoo.negatives},
+                        {"n", o.n},
+                        {"init", o.init},
+                        {"target_label", o.target},
+                        {"seed", g.seed},
+                        {"device", dev.str()}};
+    for (const SettingResult& r : results)
+      j["results"].push_back({{"method", r.setting.method},
+                              {"param", r.setting.param},
+                              {"aruc", r.aruc},
+                              {"positive_rates", r.positive_rates},
+                              {"negative_rates", r.negative_rates},
+                              {"converged", r.converged},
+                              {"points", r.points},
+                              {"extract_seconds", r.extract_seconds}});
+    if (!a->out.empty()) {
+      const std::string tmp = a->out + ".tmp-" + std::to_string(::getpid());
+      {
+        std::ofstream f(tmp);
+        f << j.dump(2) << "\n";
+        if (!f) {
+          std::filesystem::remove(tmp);
+          throw std::runtime_error(a->out + ": cannot write");
+        }
+      }
+      std::filesystem::rename(tmp, a->out);
+    }
+    if (g.json) std::cout << j.dump(2) << "\n";
+    return 0;
+  };
+}
+
+}  // namespace ipg::cli
