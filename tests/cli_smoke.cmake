@@ -34,7 +34,7 @@ if(NOT last_out MATCHES "\"ok\": true")
   message(FATAL_ERROR "doctor --json did not report ok:\n${last_out}")
 endif()
 expect_exit(0 --device auto doctor)
-expect_exit(1 zoo)                   # planned: says so, exits 1
+expect_exit(2 zoo --out ${WORK}/z)   # --target missing: usage error
 expect_exit(2 train --arch lenet5)   # --out missing: usage error
 expect_exit(1 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)
 if(NOT last_err MATCHES "unknown architecture")
@@ -105,6 +105,16 @@ if(NOT last_out MATCHES "\"aruc\"" OR NOT EXISTS ${WORK}/exp.json)
   message(FATAL_ERROR "experiment --json: ${last_out}")
 endif()
 expect_exit(1 experiment --zoo ${WORK}/zoo/positive)  # no target.h5
+expect_exit(0 --device cpu zoo --target ${WORK}/tiny.h5 --out ${WORK}/zoo2 --positives ftll,wp:0.5 --negatives rf:1 --epochs 1 --limit 256)
+foreach(f target.h5 positive/ftll.h5 positive/wp-0.5.h5 negative/rf-seed1.h5)
+  if(NOT EXISTS ${WORK}/zoo2/${f})
+    message(FATAL_ERROR "zoo did not write ${f}")
+  endif()
+endforeach()
+expect_exit(1 zoo --target ${WORK}/tiny.h5 --out ${WORK}/zoo3 --positives nope)
+if(EXISTS ${WORK}/zoo3)
+  message(FATAL_ERROR "a refused zoo left ${WORK}/zoo3 behind")
+endif()
 expect_exit(1 experiment --zoo ${WORK}/zoo --methods nosuch)
 # Keras import: a real h5py-written Keras file converts; a native model file is refused.
 get_filename_component(REPO ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)

@@ -34,9 +34,11 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
 void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners);
 }  // namespace ipg::cli
 
+#include "models/forest.h"
+#include "models/train.h"
+
 namespace ipg {
 struct Dataset;
-struct ForestOptions;
 }  // namespace ipg
 
 namespace ipg::cli {
@@ -45,8 +47,21 @@ int train_forest(const GlobalOptions& g, const ForestOptions& options, const std
                  const Dataset& train_set, const Dataset& test_set, const std::string& out);
 // `info` on a forest file.
 int forest_info(const GlobalOptions& g, const std::string& path);
-// Subcommands of the design whose implementation has not landed yet: listed in --help,
-// and when run they say so and exit 1.
-void add_planned(CLI::App& app);
+// What `train` runs (tools/ipguard/model_commands.cpp); postprocess and zoo fill it too.
+struct TrainArgs {
+  std::string arch, data = "fashion-mnist", out, init, augment = "auto";
+  TrainOptions opt;
+  int64_t limit = 0;
+  bool reinit_last = false;
+  double prune_weights = 0, prune_filters = 0;
+  ForestOptions forest;
+};
+int run_train(const GlobalOptions& g, const TrainArgs& ta);
+// Sets the options of a post-processing attack (ftll, ftal, rtll, rtal, wp:P, fp:C) on t;
+// throws std::invalid_argument for an unknown name or a fraction outside (0, 1).
+void apply_attack(TrainArgs& t, const std::string& attack);
+// zoo: a target's positive and negative suspects in a folder.
+void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);
+
 
 }  // namespace ipg::cli

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   add_convert(app, g, runners);
   add_fingerprint_commands(app, g, runners);
   add_experiment(app, g, runners);
-  add_planned(app);
+  add_zoo(app, g, runners);
 
   try {
     app.parse(argc, argv);
@@ -39,9 +39,8 @@ int main(int argc, char** argv) {
   if (g.threads > 0) omp_set_num_threads(g.threads);
   for (const CLI::App* sub : app.get_subcommands()) {
     auto it = runners.find(sub);
-    if (it == runners.end()) {
-      std::cerr << "ipguard " << sub->get_name()
-                << ": not available yet in this version (planned; see README)\n";
+    if (it == runners.end()) {  // every subcommand registers a runner
+      std::cerr << "ipguard " << sub->get_name() << ": internal error: no runner\n";
       return kExitFailure;
     }
     try {

@@ -53,14 +53,7 @@ Dataset head(const Dataset& d, int64_t limit) {
   return h;
 }
 
-struct TrainArgs {
-  std::string arch, data = "fashion-mnist", out, init, augment = "auto";
-  TrainOptions opt;
-  int64_t limit = 0;
-  bool reinit_last = false;
-  double prune_weights = 0, prune_filters = 0;
-  ForestOptions forest;
-};
+}  // namespace
 
 // `train`, and `postprocess` (which fills the same arguments from its attack name).
 int run_train(const GlobalOptions& g, const TrainArgs& ta) {
@@ -173,7 +166,38 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta) {
   return 0;
 }
 
-}  // namespace
+void apply_attack(TrainArgs& t, const std::string& a) {
+  auto fraction = [&](const std::string& prefix) {
+    const std::string v = a.substr(prefix.size());
+    size_t used = 0;
+    double f = -1;
+    try {
+      f = std::stod(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != v.size() || !(f > 0 && f < 1))
+      throw std::invalid_argument("postprocess: --attack " + a + ": the fraction after '" + prefix +
+                                  "' must be in (0, 1)");
+    return f;
+  };
+  if (a == "ftll") {
+    t.opt.last_layer_only = true;
+  } else if (a == "ftal") {
+  } else if (a == "rtll") {
+    t.reinit_last = true;
+    t.opt.last_layer_only = true;
+  } else if (a == "rtal") {
+    t.reinit_last = true;
+  } else if (a.rfind("wp:", 0) == 0) {
+    t.prune_weights = fraction("wp:");
+  } else if (a.rfind("fp:", 0) == 0) {
+    t.prune_filters = fraction("fp:");
+  } else {
+    throw std::invalid_argument("postprocess: unknown --attack '" + a +
+                                "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
+  }
+}
 
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   // ---- train ----
@@ -275,37 +299,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     t.init = pa->model;
     t.data = pa->data;
     t.out = pa->out;
-    const std::string& a = pa->attack;
-    auto fraction = [&](const std::string& prefix) {
-      const std::string v = a.substr(prefix.size());
-      size_t used = 0;
-      double f = -1;
-      try {
-        f = std::stod(v, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != v.size() || !(f > 0 && f < 1))
-        throw std::invalid_argument("postprocess: --attack " + a + ": the fraction after '" +
-                                    prefix + "' must be in (0, 1)");
-      return f;
-    };
-    if (a == "ftll") {
-      t.opt.last_layer_only = true;
-    } else if (a == "ftal") {
-    } else if (a == "rtll") {
-      t.reinit_last = true;
-      t.opt.last_layer_only = true;
-    } else if (a == "rtal") {
-      t.reinit_last = true;
-    } else if (a.rfind("wp:", 0) == 0) {
-      t.prune_weights = fraction("wp:");
-    } else if (a.rfind("fp:", 0) == 0) {
-      t.prune_filters = fraction("fp:");
-    } else {
-      throw std::invalid_argument("postprocess: unknown --attack '" + a +
-                                  "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
-    }
+    apply_attack(t, pa->attack);
     return run_train(g, t);
   };
 
