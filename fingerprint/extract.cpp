@@ -93,7 +93,9 @@ struct Search {
     v = Tensor::zeros(in);
     if (m_old.defined()) {  // carry the moments of the rows that stay
       for (size_t w = 0; w < rows.size(); ++w) {
-        const int64_t from = std::find(old.begin(), old.end(), rows[w]) - old.begin();
+        const auto it = std::find(old.begin(), old.end(), rows[w]);
+        if (it == old.end()) continue;  // a row coming back (the final pass): no moments
+        const int64_t from = it - old.begin();
         std::copy_n(m_old.data() + from * per, per, m.data() + static_cast<int64_t>(w) * per);
         std::copy_n(v_old.data() + from * per, per, v.data() + static_cast<int64_t>(w) * per);
       }
