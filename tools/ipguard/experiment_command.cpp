@@ -13,6 +13,7 @@
 #include "fingerprint/experiment.h"
 #include "models/data/dataset.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/svg_chart.h"
 
 namespace ipg::cli {
 
@@ -45,6 +46,21 @@ std::vector<double> numbers(const std::string& s, const char* what) {
   return out;
 }
 
+// Writes text to a temporary name beside `path`, then renames it: never a half file.
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw std::runtime_error(path + ": cannot write");
+    }
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -56,7 +72,7 @@ double mean(const std::vector<double>& v) {
 void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   struct Args {
     std::string zoo, methods = "ipguard,cwl2,fgsm,igsm,random", k = "1,3,10", eps = "0.03,0.1,0.3",
-                     data = "fashion-mnist", out;
+                     data = "fashion-mnist", out, plot;
     ExtractOptions o;
     int batch = 500;
   };
@@ -89,6 +105,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--data", a->data, "training images for --init train")->capture_default_str();
   cmd->add_option("--out", a->out, "also write the JSON results to this file");
+  cmd->add_option("--plot", a->plot, "also draw the ARUC of every setting into this SVG file");
   runners[cmd] = [&g, a]() {
     const Zoo zoo = scan_zoo(a->zoo);
     std::vector<ExperimentSetting> settings;
@@ -151,18 +168,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                               {"converged", r.converged},
                               {"points", r.points},
                               {"extract_seconds", r.extract_seconds}});
-    if (!a->out.empty()) {
-      const std::string tmp = a->out + ".tmp-" + std::to_string(::getpid());
-      {
-        std::ofstream f(tmp);
-        f << j.dump(2) << "\n";
-        if (!f) {
-          std::filesystem::remove(tmp);
-          throw std::runtime_error(a->out + ": cannot write");
-        }
-      }
-      std::filesystem::rename(tmp, a->out);
-    }
+    if (!a->out.empty()) write_atomically(a->out, j.dump(2) + "\n");
+    if (!a->plot.empty())
+      write_atomically(a->plot, aruc_chart_svg(results, "ARUC on " + a->zoo + " (" +
+                                                            std::to_string(o.n) + " points, init " +
+                                                            o.init + ", target " + o.target + ")"));
     if (g.json) std::cout << j.dump(2) << "\n";
     return 0;
   };
