@@ -47,10 +47,12 @@ struct Slot {
 }  // namespace
 
 struct FrozenGraph::Step {
-  Value y = kNone;     // the output
-  bool mask = false;   // backward reads y's gradient through a ReLU (y > 0)
-  bool force = false;  // y's gradient must be materialized even when it is one buffer
-  int scratch = -1;    // slot for y's summed gradient, decided by finish()
+  Value y = kNone;    // the output
+  bool mask = false;  // backward reads y's gradient through a ReLU (y > 0)
+  int scratch = -1;   // slot for y's summed gradient, decided by finish()
+  // Where y's gradient parts are, set by finish(); the first is dlogits (set by each
+  // backward()) when y is the logits.
+  std::vector<const float*> parts;
   virtual ~Step() = default;
   virtual void forward(State& g) = 0;
   virtual void backward(State& g) = 0;
@@ -63,8 +65,9 @@ struct FrozenGraph::State {
   std::vector<Slot> slots;
   Value logits = kNone;
   Tensor workspace;
-  Tensor dx;                         // the input gradient
-  const float* root_grad = nullptr;  // dlogits during backward()
+  Tensor dx;                              // the input gradient
+  std::vector<const float*> input_parts;  // its parts (summed into dx when several)
+  const float* root_grad = nullptr;       // dlogits during backward()
   bool ran_forward = false;
 
   ValueInfo& at(Value v) {
@@ -103,18 +106,16 @@ struct FrozenGraph::State {
   const float* in(Value v) { return at(v).data.data(); }
   float* out(Value v) { return at(v).data.data(); }
   // How many gradient buffers reach v.
-  size_t parts(Value v) { return at(v).grads.size() + (v == logits ? 1 : 0); }
+  size_t part_count(Value v) { return at(v).grads.size() + (v == logits ? 1 : 0); }
   // The gradient at the output of `step`: the sum of its contributions, through the
   // step's ReLU when it masks; the lone contribution itself when there is nothing to
-  // sum or mask (and the step does not force a copy), else written into the scratch slot.
-  const float* grad(const Step& step) {
-    std::vector<const float*> p;
-    if (step.y == logits) p.push_back(root_grad);
-    for (int s : at(step.y).grads) p.push_back(ptr(s));
-    if (p.empty()) throw std::logic_error("FrozenGraph: a value nothing consumes");
-    if (step.scratch < 0) return p[0];
-    kc::sum_relu_mask(p.data(), static_cast<int>(p.size()), step.mask ? in(step.y) : nullptr,
-                      ptr(step.scratch), at(step.y).act.numel());
+  // sum or mask and no scratch slot, else written into the step's scratch slot (a conv
+  // with a residual always has one: its gradient is also the residual's contribution).
+  const float* grad(Step& step) {
+    if (step.y == logits) step.parts[0] = root_grad;
+    if (step.scratch < 0) return step.parts[0];
+    kc::sum_relu_mask(step.parts.data(), static_cast<int>(step.parts.size()),
+                      step.mask ? in(step.y) : nullptr, ptr(step.scratch), at(step.y).act.numel());
     return ptr(step.scratch);
   }
 };
@@ -191,15 +192,14 @@ struct LayoutStep : Step {
   }
 };
 
-struct LinearStep : Step {
+struct LinearStep : Step {  // relu: Step::mask
   Value x;
-  bool relu;
   int64_t n, in, out;
   std::vector<float> weight, bias;  // [out, in], [out] or empty
   int dx;
   void forward(State& g) override {
     kc::gemm(false, true, n, out, in, 1.f, g.in(x), in, weight.data(), in, 0.f, g.out(y), out);
-    kc::bias_relu_rows(g.out(y), bias.empty() ? nullptr : bias.data(), n, out, relu);
+    kc::bias_relu_rows(g.out(y), bias.empty() ? nullptr : bias.data(), n, out, mask);
   }
   void backward(State& g) override {
     kc::gemm(false, false, n, in, out, 1.f, g.grad(*this), out, weight.data(), in, 0.f, g.ptr(dx),
@@ -312,7 +312,6 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
   if (residual != kNone) {
     // The gradient at the sum is also the residual's contribution, as it is: the step
     // always writes it into its scratch slot, which lives until the residual's producer.
-    step->force = true;
     step->scratch = st_->contribution(residual);
   }
   step->y = st_->add(out, false);
@@ -389,7 +388,6 @@ Value FrozenGraph::linear(Value x, const nn::Linear& layer, bool relu) {
                                 " does not fit weight " + shape_str(w));
   auto step = std::make_unique<LinearStep>();
   step->x = x;
-  step->relu = relu;
   step->mask = relu;
   step->n = in.n, step->in = w[1], step->out = w[0];
   step->weight = host(layer.weight);
@@ -410,10 +408,11 @@ void FrozenGraph::finish(Value logits) {
   size_t ws = 0;
   for (const auto& step : g.steps) ws = std::max(ws, step->workspace());
   g.workspace = Tensor::empty({static_cast<int64_t>((ws + 3) / 4) + 16});
-  // Scratch where a step's output gradient is a sum, goes through a ReLU, or is forced.
+  // Scratch where a step's output gradient is a sum or goes through a ReLU (a conv with a
+  // residual has its slot already).
   for (size_t i = 0; i < g.steps.size(); ++i) {
     Step& step = *g.steps[i];
-    if (step.scratch < 0 && (step.mask || g.parts(step.y) > 1))
+    if (step.scratch < 0 && (step.mask || g.part_count(step.y) > 1))
       step.scratch = g.slot(g.at(step.y).act.numel(), static_cast<int>(i), static_cast<int>(i));
   }
   // Storage in backward order: at each step, first the slots it writes, then the slots
@@ -446,7 +445,13 @@ void FrozenGraph::finish(Value logits) {
       pool.emplace(t.numel(), t);
     }
   }
+  for (const auto& step : g.steps) {
+    if (step->y == logits) step->parts.push_back(nullptr);
+    for (int s : g.at(step->y).grads) step->parts.push_back(g.ptr(s));
+    if (step->parts.empty()) throw std::logic_error("FrozenGraph: a value nothing consumes");
+  }
   const ValueInfo& input = g.at(0);
+  for (int s : input.grads) g.input_parts.push_back(g.ptr(s));
   g.dx = input.grads.size() == 1 ? g.slots[static_cast<size_t>(input.grads[0])].t
                                  : State::buffer(input.act, false);
 }
@@ -473,13 +478,9 @@ const Tensor& FrozenGraph::backward(const Tensor& dlogits) {
                                 shape_str(shape(g.logits)));
   g.root_grad = dlogits.data();
   for (auto it = g.steps.rbegin(); it != g.steps.rend(); ++it) (*it)->backward(g);
-  ValueInfo& input = g.at(0);
-  if (input.grads.size() > 1) {
-    std::vector<const float*> parts;
-    for (int s : input.grads) parts.push_back(g.ptr(s));
-    kc::sum_relu_mask(parts.data(), static_cast<int>(parts.size()), nullptr, g.dx.data(),
-                      input.act.numel());
-  }
+  if (g.input_parts.size() > 1)
+    kc::sum_relu_mask(g.input_parts.data(), static_cast<int>(g.input_parts.size()), nullptr,
+                      g.dx.data(), g.at(0).act.numel());
   g.root_grad = nullptr;
   return g.dx;
 }

@@ -107,10 +107,9 @@ struct Search {
     active = gather_i32(active_h);
     loss = dz = Tensor();
   }
-  // Reads the flags back; rows that stopped since the last read ran `updates` updates.
-  // Returns how many are still searching.
-  int64_t sync(int64_t updates) {
-    const std::vector<int32_t> a = active.cpu().to_vector_i32();
+  // Takes the batch's flags `a` (one per batch row); rows that stopped since the last
+  // call ran `updates` updates. Returns how many are still searching.
+  int64_t record(const std::vector<int32_t>& a, int64_t updates) {
     int64_t live = 0;
     for (size_t w = 0; w < rows.size(); ++w) {
       int32_t& h = active_h[static_cast<size_t>(rows[w])];
@@ -120,6 +119,8 @@ struct Search {
     }
     return live;
   }
+  // Reads the flags back from the device (the loop's one synchronization).
+  int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
   // Compacts to the rows still searching when they are a quarter of the batch or fewer.
   void maybe_compact(int64_t live) {
     const int64_t n = static_cast<int64_t>(rows.size());
@@ -179,7 +180,7 @@ void run_igsm(Search& s, ExtractProgress& pr,
                         s.dst_h[static_cast<size_t>(s.rows[w])])
           a[w] = 0;
       s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
-      pr.active = s.sync(t - 1);
+      pr.active = s.record(a, t - 1);
       pr.iteration = t - 1;
       if (progress) progress(pr);
       if (pr.active == 0) return;

@@ -36,11 +36,8 @@ int positive_dimension(const std::string& path, const char* name, int v) {
 
 }  // namespace
 
-void save_forest(const RandomForest& forest, const std::string& path, const Provenance& p) {
-  const ForestArrays& a = forest.arrays();
-  const ForestOptions& o = forest.options();
-  h5::FileWriter w(path);
-  ModelConfig cfg;  // a forest reads raw [0,1] pixels: identity mean/std
+ModelConfig forest_file_config(const ForestArrays& a) {
+  ModelConfig cfg;
   cfg.arch = kArch;
   cfg.in_channels = a.in_channels;
   cfg.height = a.height;
@@ -48,7 +45,14 @@ void save_forest(const RandomForest& forest, const std::string& path, const Prov
   cfg.classes = a.classes;
   cfg.mean.assign(static_cast<size_t>(a.in_channels), 0.f);
   cfg.std.assign(static_cast<size_t>(a.in_channels), 1.f);
-  write_model_attributes(w, cfg, p);
+  return cfg;
+}
+
+void save_forest(const RandomForest& forest, const std::string& path, const Provenance& p) {
+  const ForestArrays& a = forest.arrays();
+  const ForestOptions& o = forest.options();
+  h5::FileWriter w(path);
+  write_model_attributes(w, forest_file_config(a), p);
   const int64_t nodes = forest.num_nodes();
   w.write("forest/feature", Tensor::from_vector_i32(a.feature, {nodes}));
   w.write("forest/threshold", Tensor::from_vector(a.threshold, {nodes}));
@@ -118,8 +122,8 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* p
 
 bool is_forest_file(const std::string& path) {
   const h5::File f(path);
-  return f.has_attr("format") && f.attr_string("format") == kModelFormat &&
-         f.has_attr("arch") && f.attr_string("arch") == kArch;
+  return f.has_attr("format") && f.attr_string("format") == kModelFormat && f.has_attr("arch") &&
+         f.attr_string("arch") == kArch;
 }
 
 }  // namespace ipg

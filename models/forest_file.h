@@ -29,4 +29,8 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path,
 // when the file cannot be opened as HDF5 at all.
 bool is_forest_file(const std::string& path);
 
+// The root attributes of a forest's file: arch "rf", the input shape and classes of its
+// arrays, identity normalization (a forest reads raw [0,1] pixels).
+ModelConfig forest_file_config(const ForestArrays& a);
+
 }  // namespace ipg

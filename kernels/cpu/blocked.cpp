@@ -189,22 +189,11 @@ void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x,
   }
 }
 
-void unblock(const ActShape& s, const float* x, float* y) {
-  const int64_t cb = blocks(s), b = s.block, plane = s.plane();
-  if (b == 1) {
-    std::memcpy(y, x, sizeof(float) * static_cast<size_t>(s.numel()));
-    return;
-  }
-#pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
-  for (int64_t q = 0; q < s.n * cb; ++q) {
-    const float* xp = x + q * plane * b;
-    float* yp = y + q * plane * b;  // channels c0 .. c0+b of sample n: contiguous planes
-    for (int64_t p = 0; p < plane; ++p)
-      for (int64_t l = 0; l < b; ++l) yp[l * plane + p] = xp[p * b + l];
-  }
-}
+namespace {
 
-void reblock(const ActShape& s, const float* x, float* y) {
+// Blocked [n, c/b, h, w, b] <-> plain [n, c, h, w]: a (sample, channel block) is b
+// interleaved planes one way and b contiguous planes the other.
+void relayout(const ActShape& s, const float* x, float* y, bool to_plain) {
   const int64_t cb = blocks(s), b = s.block, plane = s.plane();
   if (b == 1) {
     std::memcpy(y, x, sizeof(float) * static_cast<size_t>(s.numel()));
@@ -215,9 +204,17 @@ void reblock(const ActShape& s, const float* x, float* y) {
     const float* xp = x + q * plane * b;
     float* yp = y + q * plane * b;
     for (int64_t p = 0; p < plane; ++p)
-      for (int64_t l = 0; l < b; ++l) yp[p * b + l] = xp[l * plane + p];
+      for (int64_t l = 0; l < b; ++l) {
+        const int64_t blocked = p * b + l, plain = l * plane + p;
+        yp[to_plain ? plain : blocked] = xp[to_plain ? blocked : plain];
+      }
   }
 }
+
+}  // namespace
+
+void unblock(const ActShape& s, const float* x, float* y) { relayout(s, x, y, true); }
+void reblock(const ActShape& s, const float* x, float* y) { relayout(s, x, y, false); }
 
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu) {
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)

@@ -256,14 +256,8 @@ class ForestFile : public ::testing::Test {
     const int64_t cols = value_cols > 0 ? value_cols : a.classes;
     const std::string p = path("raw.h5");
     h5::FileWriter w(p);
-    ModelConfig cfg;  // the root attributes every native model file has
+    ModelConfig cfg = forest_file_config(a);  // the root attributes every model file has
     cfg.arch = arch;
-    cfg.in_channels = a.in_channels;
-    cfg.height = a.height;
-    cfg.width = a.width;
-    cfg.classes = a.classes;
-    cfg.mean.assign(static_cast<size_t>(a.in_channels), 0.f);
-    cfg.std.assign(static_cast<size_t>(a.in_channels), 1.f);
     write_model_attributes(w, cfg, {});
     const auto len = [](const auto& v) { return Shape{static_cast<int64_t>(v.size())}; };
     w.write("forest/feature", Tensor::from_vector_i32(a.feature, len(a.feature)));

@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <string>
+#include <vector>
 
 namespace ipg::cli {
 
@@ -34,6 +36,7 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
 void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners);
 }  // namespace ipg::cli
 
+#include "fingerprint/extract.h"
 #include "models/forest.h"
 #include "models/train.h"
 
@@ -43,8 +46,10 @@ struct Dataset;
 
 namespace ipg::cli {
 // `train --arch rf` (tools/ipguard/forest_commands.cpp): fits, reports and saves a forest.
+// The result line (or JSON) goes to `report`.
 int train_forest(const GlobalOptions& g, const ForestOptions& options, const std::string& data,
-                 const Dataset& train_set, const Dataset& test_set, const std::string& out);
+                 const Dataset& train_set, const Dataset& test_set, const std::string& out,
+                 std::ostream& report);
 // `info` on a forest file.
 int forest_info(const GlobalOptions& g, const std::string& path);
 // What `train` runs (tools/ipguard/model_commands.cpp); postprocess and zoo fill it too.
@@ -56,12 +61,18 @@ struct TrainArgs {
   double prune_weights = 0, prune_filters = 0;
   ForestOptions forest;
 };
-int run_train(const GlobalOptions& g, const TrainArgs& ta);
+// Progress on stderr (unless --json), the result line (or JSON) on `report`.
+int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report);
 // Sets the options of a post-processing attack (ftll, ftal, rtll, rtal, wp:P, fp:C) on t;
 // throws std::invalid_argument for an unknown name or a fraction outside (0, 1).
 void apply_attack(TrainArgs& t, const std::string& attack);
+// Options of `extract` that `experiment` shares (what every setting extracts with).
+void add_extract_options(CLI::App* cmd, ExtractOptions& o);
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_list(const std::string& s);
+// The whole of `text` as a number; std::invalid_argument "<what>: '<text>' is not a number".
+double parse_number(const std::string& text, const std::string& what);
 // zoo: a target's positive and negative suspects in a folder.
 void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);
-
 
 }  // namespace ipg::cli

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "fingerprint/experiment.h"
 #include "models/data/dataset.h"
@@ -19,29 +18,10 @@ namespace ipg::cli {
 
 namespace {
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 std::vector<double> numbers(const std::string& s, const char* what) {
   std::vector<double> out;
-  for (const std::string& item : split(s)) {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size())
-      throw std::invalid_argument(std::string("experiment: ") + what + ": '" + item +
-                                  "' is not a number");
-    out.push_back(v);
-  }
+  for (const std::string& item : split_list(s))
+    out.push_back(parse_number(item, std::string("experiment: ") + what));
   if (out.empty()) throw std::invalid_argument(std::string("experiment: ") + what + ": empty list");
   return out;
 }
@@ -87,29 +67,14 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       ->capture_default_str();
   cmd->add_option("--k", a->k, "ipguard / cwl2 values of k")->capture_default_str();
   cmd->add_option("--eps", a->eps, "fgsm / igsm values of eps")->capture_default_str();
-  cmd->add_option("--n", a->o.n, "points per fingerprint")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--init", a->o.init, "train | random")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"train", "random"}));
-  cmd->add_option("--target", a->o.target, "least-likely | random")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"least-likely", "random"}));
-  cmd->add_option("--iters", a->o.iters, "iteration budget (cwl2: per binary step)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", a->o.lr, "ipguard / cwl2 learning rate")->capture_default_str();
-  cmd->add_option("--binary-steps", a->o.binary_steps, "cwl2 binary search steps")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_extract_options(cmd, a->o);
   cmd->add_option("--data", a->data, "training images for --init train")->capture_default_str();
   cmd->add_option("--out", a->out, "also write the JSON results to this file");
   cmd->add_option("--plot", a->plot, "also draw the ARUC of every setting into this SVG file");
   runners[cmd] = [&g, a]() {
     const Zoo zoo = scan_zoo(a->zoo);
     std::vector<ExperimentSetting> settings;
-    for (const std::string& m : split(a->methods)) {
+    for (const std::string& m : split_list(a->methods)) {
       if (m == "ipguard" || m == "cwl2")
         for (double k : numbers(a->k, "--k")) settings.push_back({m, k});
       else if (m == "fgsm" || m == "igsm")

@@ -30,6 +30,32 @@ double median(std::vector<int32_t> v) {
 
 }  // namespace
 
+void add_extract_options(CLI::App* cmd, ExtractOptions& o) {
+  cmd->add_option("--n", o.n, "number of points")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--init", o.init, "train (random training images) | random (uniform)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "random"}));
+  cmd->add_option("--target", o.target, "least-likely | random: the label j to push towards")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"least-likely", "random"}));
+  cmd->add_option("--lr", o.lr, "ipguard / cwl2: Adam learning rate")->capture_default_str();
+  cmd->add_option("--iters", o.iters,
+                  "ipguard / igsm: iteration budget per point; cwl2: per binary-search step "
+                  "(Carlini's default is 10000)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--alpha", o.alpha, "igsm: step size")->capture_default_str();
+  cmd->add_option("--binary-steps", o.binary_steps, "cwl2: binary search steps over c")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--c0", o.c0, "cwl2: initial constant c")->capture_default_str();
+  cmd->add_option("--batch", o.batch, "candidates run together")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
 void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   // ---- extract ----
   struct ExtractArgs {
@@ -44,33 +70,11 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   ex->add_option("--method", xa->o.method, "ipguard | cwl2 | fgsm | igsm | random")
       ->capture_default_str()
       ->check(CLI::IsMember({"ipguard", "cwl2", "fgsm", "igsm", "random"}));
-  ex->add_option("--n", xa->o.n, "number of points")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  ex->add_option("--init", xa->o.init, "train (random training images) | random (uniform)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"train", "random"}));
-  ex->add_option("--target", xa->o.target, "least-likely | random: the label j to push towards")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"least-likely", "random"}));
   ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5); cwl2: confidence kappa")
       ->capture_default_str();
-  ex->add_option("--lr", xa->o.lr, "ipguard / cwl2: Adam learning rate")->capture_default_str();
-  ex->add_option("--iters", xa->o.iters,
-                 "ipguard / igsm: iteration budget per point; cwl2: per binary-search step "
-                 "(Carlini's default is 10000)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
   ex->add_option("--eps", xa->o.eps, "fgsm / igsm: L-inf bound around the initial point")
       ->capture_default_str();
-  ex->add_option("--alpha", xa->o.alpha, "igsm: step size")->capture_default_str();
-  ex->add_option("--binary-steps", xa->o.binary_steps, "cwl2: binary search steps over c")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  ex->add_option("--c0", xa->o.c0, "cwl2: initial constant c")->capture_default_str();
-  ex->add_option("--batch", xa->o.batch, "candidates run together")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_extract_options(ex, xa->o);
   ex->add_option("--data", xa->data, "training images for --init train (dataset spec)")
       ->capture_default_str();
   runners[ex] = [&g, xa]() {

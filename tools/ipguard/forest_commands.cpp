@@ -13,7 +13,8 @@
 namespace ipg::cli {
 
 int train_forest(const GlobalOptions& g, const ForestOptions& options, const std::string& data,
-                 const Dataset& train_set, const Dataset& test_set, const std::string& out) {
+                 const Dataset& train_set, const Dataset& test_set, const std::string& out,
+                 std::ostream& report) {
   if (!g.json)
     std::cerr << "training a random forest (" << options.trees << " trees, "
               << (options.max_depth > 0 ? "depth <= " + std::to_string(options.max_depth)
@@ -23,8 +24,7 @@ int train_forest(const GlobalOptions& g, const ForestOptions& options, const std
   auto forest = RandomForest::fit(train_set, options, [&](int done, int total) {
     if (!g.json) std::fprintf(stderr, "  tree %d/%d\n", done, total);
   });
-  const double fit_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double acc = evaluate(*forest, test_set, Device::cpu());
   const ForestStats st = forest->stats();
   Provenance p;
@@ -36,16 +36,19 @@ int train_forest(const GlobalOptions& g, const ForestOptions& options, const std
              (options.max_depth > 0 ? ", depth <= " + std::to_string(options.max_depth) : "");
   save_forest(*forest, out, p);
   if (g.json) {
-    std::cout << nlohmann::json{{"model", out},          {"arch", "rf"},
-                                {"trees", forest->num_trees()}, {"nodes", st.nodes},
-                                {"max_depth", st.max_depth},    {"fit_seconds", fit_s},
-                                {"test_accuracy", acc}}
-                     .dump(2)
-              << "\n";
+    report << nlohmann::json{{"model", out},
+                             {"arch", "rf"},
+                             {"trees", forest->num_trees()},
+                             {"nodes", st.nodes},
+                             {"max_depth", st.max_depth},
+                             {"fit_seconds", fit_s},
+                             {"test_accuracy", acc}}
+                  .dump(2)
+           << "\n";
   } else {
-    std::cout << "saved " << out << " (" << forest->num_trees() << " trees, " << st.nodes
-              << " nodes, depth " << st.max_depth << ", fitted in " << fit_s
-              << " s; test accuracy " << acc << ")\n";
+    report << "saved " << out << " (" << forest->num_trees() << " trees, " << st.nodes
+           << " nodes, depth " << st.max_depth << ", fitted in " << fit_s << " s; test accuracy "
+           << acc << ")\n";
   }
   return 0;
 }
@@ -73,11 +76,10 @@ int forest_info(const GlobalOptions& g, const std::string& path) {
               << "\n";
     return 0;
   }
-  std::cout << path << "\n  arch        rf (random forest)\n  input       " << a.in_channels
-            << "x" << a.height << "x" << a.width << "\n  classes     " << a.classes
-            << "\n  trees       " << forest->num_trees() << " (" << st.nodes << " nodes, "
-            << st.leaves << " leaves, depth " << st.max_depth << ", mean " << st.mean_depth
-            << ")\n";
+  std::cout << path << "\n  arch        rf (random forest)\n  input       " << a.in_channels << "x"
+            << a.height << "x" << a.width << "\n  classes     " << a.classes << "\n  trees       "
+            << forest->num_trees() << " (" << st.nodes << " nodes, " << st.leaves
+            << " leaves, depth " << st.max_depth << ", mean " << st.mean_depth << ")\n";
   if (!p.data.empty()) std::cout << "  data        " << p.data << "\n";
   if (p.seed >= 0) std::cout << "  seed        " << p.seed << "\n";
   if (p.accuracy >= 0) std::cout << "  accuracy    " << p.accuracy << "\n";

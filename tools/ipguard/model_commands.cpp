@@ -56,7 +56,7 @@ Dataset head(const Dataset& d, int64_t limit) {
 }  // namespace
 
 // `train`, and `postprocess` (which fills the same arguments from its attack name).
-int run_train(const GlobalOptions& g, const TrainArgs& ta) {
+int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report) {
   const bool tty = ::isatty(2);
   const Device dev = resolve_device(g.device, &std::cerr);
   const Dataset train_set = head(load_dataset(ta.data, Split::Train), ta.limit);
@@ -68,7 +68,7 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta) {
           "networks");
     ForestOptions fo = ta.forest;
     fo.seed = g.seed;
-    return train_forest(g, fo, ta.data, train_set, test_set, ta.out);
+    return train_forest(g, fo, ta.data, train_set, test_set, ta.out, report);
   }
   std::unique_ptr<Network> net;
   Provenance base;
@@ -160,23 +160,16 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta) {
                              {"test_accuracy", r.test_accuracy},
                              {"seconds", r.seconds}});
   if (g.json)
-    std::cout << out.dump(2) << "\n";
+    report << out.dump(2) << "\n";
   else
-    std::cout << "saved " << ta.out << " (test accuracy " << p.accuracy << ")\n";
+    report << "saved " << ta.out << " (test accuracy " << p.accuracy << ")\n";
   return 0;
 }
 
 void apply_attack(TrainArgs& t, const std::string& a) {
   auto fraction = [&](const std::string& prefix) {
-    const std::string v = a.substr(prefix.size());
-    size_t used = 0;
-    double f = -1;
-    try {
-      f = std::stod(v, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != v.size() || !(f > 0 && f < 1))
+    const double f = parse_number(a.substr(prefix.size()), "postprocess: --attack " + a);
+    if (!(f > 0 && f < 1))
       throw std::invalid_argument("postprocess: --attack " + a + ": the fraction after '" + prefix +
                                   "' must be in (0, 1)");
     return f;
@@ -260,7 +253,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
       ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "step", "constant"}));
   train_cmd->add_option("--limit", ta->limit, "train on the first N images only (quick runs)");
-  runners[train_cmd] = [&g, ta]() { return run_train(g, *ta); };
+  runners[train_cmd] = [&g, ta]() { return run_train(g, *ta, std::cout); };
 
   // ---- postprocess ----
   // The paper's positive suspects (section 5.1.2) by name; the same training as
@@ -300,7 +293,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     t.data = pa->data;
     t.out = pa->out;
     apply_attack(t, pa->attack);
-    return run_train(g, t);
+    return run_train(g, t, std::cout);
   };
 
   // ---- eval ----

@@ -1,10 +1,10 @@
 // `ipguard zoo`: a target model's suspects in the folder layout `ipguard experiment`
 // reads: target.h5, positive/<attack>.h5 (post-processed copies, as `postprocess`
 // makes them) and negative/<arch>-seed<S>.h5 (independently trained, as `train` does).
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "models/model_file.h"
 #include "tools/ipguard/cli.h"
@@ -12,14 +12,6 @@
 namespace ipg::cli {
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // "wp:0.2" -> "wp-0.2": file names without ':'.
 std::string file_name(std::string s) {
@@ -59,7 +51,7 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     const ModelInfo info = read_model_info(a->target);  // a network file, checked
     // Parse everything before training anything.
     std::vector<TrainArgs> jobs;
-    for (const std::string& attack : split(a->positives)) {
+    for (const std::string& attack : split_list(a->positives)) {
       TrainArgs t;
       t.init = a->target;
       t.data = a->data;
@@ -70,20 +62,14 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       t.out = (fs::path(a->out) / "positive" / (file_name(attack) + ".h5")).string();
       jobs.push_back(t);
     }
-    for (const std::string& item : split(a->negatives)) {
+    for (const std::string& item : split_list(a->negatives)) {
       const size_t colon = item.find(':');
       std::string arch = item.substr(0, colon);
-      int count = 1;
-      if (colon != std::string::npos) {
-        size_t used = 0;
-        try {
-          count = std::stoi(item.substr(colon + 1), &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != item.size() - colon - 1 || count < 1 || count > 100)
-          throw std::invalid_argument("zoo: --negatives " + item + ": COUNT must be 1-100");
-      }
+      double count = 1;
+      if (colon != std::string::npos)
+        count = parse_number(item.substr(colon + 1), "zoo: --negatives " + item);
+      if (!(count >= 1 && count <= 100) || count != std::floor(count))
+        throw std::invalid_argument("zoo: --negatives " + item + ": COUNT must be 1-100");
       if (arch == "same") arch = info.config.arch;
       for (int i = 0; i < count; ++i) {
         TrainArgs t;
@@ -104,18 +90,11 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         std::cerr << "zoo: [" << i + 1 << "/" << jobs.size() << "] " << jobs[i].out << "\n";
       GlobalOptions gi = g;
       gi.seed = g.seed + 1000 * (i + 1);  // every model its own seed
-      gi.json = true;                     // one summary line per model below, not a JSON each
-      std::ostringstream sink;
-      auto* old = std::cout.rdbuf(sink.rdbuf());
-      try {
-        run_train(gi, jobs[i]);
-      } catch (...) {
-        std::cout.rdbuf(old);
-        throw;
-      }
-      std::cout.rdbuf(old);
+      // Each model's result line goes to stdout; with --json only the zoo's summary.
+      std::ostream none(nullptr);
+      run_train(gi, jobs[i], g.json ? none : std::cout);
     }
-    const size_t positives = split(a->positives).size();
+    const size_t positives = split_list(a->positives).size();
     if (g.json)
       std::cout << nlohmann::json{{"zoo", a->out},
                                   {"positives", positives},
