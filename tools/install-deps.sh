@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make pkg-config
-          libhdf5-dev libdnnl-dev libgtest-dev googletest libbenchmark-dev zlib1g-dev
+          libhdf5-dev libdnnl-dev ocl-icd-opencl-dev libgtest-dev googletest libbenchmark-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
           clang libclang-rt-14-dev libomp-dev xz-utils)
 for arg in "$@"; do

@@ -1,0 +1,24 @@
+// CPU thread policy: how many OpenMP threads (and so oneDNN threads, which share
+// OpenMP's pool here) a run uses, and how idle threads wait. On a machine whose cores
+// other processes also want, OpenMP's default (one thread per core, spinning at every
+// barrier) makes each parallel region wait for a descheduled thread: the default is the
+// cores that are idle now, and waiting threads sleep after a short spin.
+#pragma once
+
+namespace ipg {
+
+// The largest explicit thread count accepted: 4 per core this process may run on (more
+// only adds barriers; libgomp's thread stacks overflow long before 100,000).
+int max_threads_allowed();
+
+// Cores this process may run on (its affinity mask).
+int available_cores();
+
+// Cores not busy with other runnable tasks right now, at least 1.
+int idle_cores();
+
+// Sets the OpenMP thread count for the rest of the process: `requested` > 0 exactly
+// (std::invalid_argument above max_threads_allowed()), 0 the idle cores. Returns it.
+int set_threads(int requested);
+
+}  // namespace ipg
