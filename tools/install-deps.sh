@@ -4,21 +4,30 @@
 #   tools/install-deps.sh            build, test and benchmark dependencies
 #   tools/install-deps.sh --torch    also python3-torch and python3-h5py (golden files,
 #                                    side-by-side comparisons; never needed by the tests)
+#   tools/install-deps.sh --list     print the package names, install nothing
+#                                    (tools/check-deps.sh checks the build against them)
 # The CUDA toolkit, cuBLAS and cuDNN are not Debian packages here; when present under
 # /usr/local/cuda the build picks them up (IPG_CUDA=AUTO).
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make pkg-config
-          libhdf5-dev libdnnl-dev ocl-icd-opencl-dev libgtest-dev googletest libbenchmark-dev zlib1g-dev
+          libhdf5-dev libdnnl-dev ocl-icd-opencl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
           clang libclang-rt-14-dev libomp-dev xz-utils)
+list=0
 for arg in "$@"; do
   case "$arg" in
     --torch) packages+=(python3-torch python3-h5py python3-numpy) ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --list) list=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
+
+if [ "$list" -eq 1 ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
