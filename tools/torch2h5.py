@@ -17,8 +17,11 @@ matched to our module paths (tools/torch_models.py twins), after these normaliza
     "bn1." -> "bn.", "linear." -> "fc."; vgg16 "fc." / "classifier." -> "linear.".
 Every tensor must then match by name and shape: missing, unexpected and mis-shaped tensors
 are all listed and the exit status is 1 (nothing is written). Bad arguments exit with 2.
-The input normalization (--mean/--std, per channel, the values the network was trained
-with on [0, 1] pixels) is stored in the file; ipguard applies it inside the model.
+The input normalization is a required choice: --mean and --std (per channel, the values the
+network was trained with on [0, 1] pixels), stored in the file and applied by ipguard inside
+the model; or --no-normalize for a network trained on raw [0, 1] pixels. (A silent default
+of mean 0, std 1 gave a model that disagreed with its checkpoint on most labels.)
+Arguments are checked before torch is imported, so --help and usage errors work without it.
 """
 import argparse
 import os
@@ -26,8 +29,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_models as tm  # noqa: E402
 
+# The architectures of tools/torch_models.py (ARCHS there; checked equal in convert()).
 DEFAULT_INPUT = {"lenet5": "1x28x28", "resnet20": "3x32x32", "wrn-22-4": "3x32x32",
                  "vgg16": "3x32x32", "resnet50": "3x224x224", "vgg16-imagenet": "3x224x224"}
 HEADS = {"lenet5": "fc3", "resnet20": "linear", "wrn-22-4": "fc", "vgg16": "linear",
@@ -101,8 +104,13 @@ def normalize_keys(state, arch):
     return out
 
 
-def convert(args, parser):
-    import torch
+def check_args(args, parser):
+    """Every usage error (exit 2), before torch loads: returns (c, h, w, mean, std)."""
+    if args.no_normalize and (args.mean is not None or args.std is not None):
+        parser.error("--no-normalize and --mean/--std exclude each other")
+    if not args.no_normalize and (args.mean is None or args.std is None):
+        parser.error("give the normalization the network was trained with: --mean M --std S "
+                     "(per channel, on [0, 1] pixels), or --no-normalize")
     c, h, w = parse_input(args.input or DEFAULT_INPUT[args.arch], parser)
     mean = parse_floats(args.mean, "--mean", c, 0.0, parser)
     std = parse_floats(args.std, "--std", c, 1.0, parser)
@@ -110,6 +118,23 @@ def convert(args, parser):
         parser.error("--std values must be positive")
     if args.classes is not None and args.classes < 2:
         parser.error("--classes must be at least 2")
+    if os.path.exists(args.out) and os.path.exists(args.inp) and os.path.samefile(args.out,
+                                                                                 args.inp):
+        parser.error(f"--out {args.out} would overwrite the checkpoint --in {args.inp}")
+    if os.path.isdir(args.out):
+        parser.error(f"--out {args.out} is a folder; give a file name")
+    return c, h, w, mean, std
+
+
+def convert(args, parser, shape):
+    try:
+        import torch
+        import torch_models as tm
+    except ImportError as e:
+        raise ConversionError(f"needs PyTorch (Debian's python3-torch, run with /usr/bin/python3): "
+                              f"{e}") from None
+    assert set(tm.ARCHS) == set(DEFAULT_INPUT), "torch2h5's architectures differ from tm.ARCHS"
+    c, h, w, mean, std = shape
     if not os.path.isfile(args.inp):
         raise ConversionError(f"{args.inp}: no such file")
 
@@ -184,8 +209,10 @@ def convert(args, parser):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Convert a PyTorch checkpoint into an ipguard native model file.")
-    parser.add_argument("--arch", required=True, choices=tm.ARCHS)
+        description="Convert a PyTorch checkpoint into an ipguard native model file. The input "
+        "normalization the network was trained with is required: --mean and --std, or "
+        "--no-normalize.")
+    parser.add_argument("--arch", required=True, choices=list(DEFAULT_INPUT))
     parser.add_argument("--in", dest="inp", required=True, metavar="CKPT",
                         help="PyTorch checkpoint (.pt/.pth/.th)")
     parser.add_argument("--out", required=True, help="native model file to write (.h5)")
@@ -194,15 +221,21 @@ def main(argv=None):
                             f"{a} {s}" for a, s in DEFAULT_INPUT.items()) + ")")
     parser.add_argument("--classes", type=int,
                         help="number of classes (default: from the last layer's weight)")
-    parser.add_argument("--mean", help="per-channel mean of [0,1] pixels, comma-separated "
-                        "(one value applies to every channel; default 0)")
-    parser.add_argument("--std", help="per-channel std, comma-separated (default 1)")
+    parser.add_argument("--mean", help="per-channel mean of [0,1] pixels the network was "
+                        "trained with, comma-separated (one value applies to every channel); "
+                        "required with --std unless --no-normalize")
+    parser.add_argument("--std", help="per-channel std, comma-separated; required with --mean "
+                        "unless --no-normalize")
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="the network takes raw [0,1] pixels (mean 0, std 1); the explicit "
+                        "alternative to --mean/--std")
     parser.add_argument("--data", help="provenance: the training data set's name")
     parser.add_argument("--unsafe-pickle", action="store_true",
                         help="allow checkpoints that pickle Python objects (trusted files only)")
     args = parser.parse_args(argv)
+    shape = check_args(args, parser)
     try:
-        convert(args, parser)
+        convert(args, parser, shape)
     except ConversionError as e:
         print(f"torch2h5: error: {e}", file=sys.stderr)
         return 1
