@@ -25,7 +25,7 @@ endif()
 expect_exit(2)                       # no subcommand
 expect_exit(2 --no-such-flag doctor)
 expect_exit(2 --device)              # option without its value
-expect_exit(1 --device gpu0 doctor)  # unknown device: one error line
+expect_exit(2 --device gpu0 doctor)  # unknown device: a usage error, one line
 if(NOT last_err MATCHES "unknown device")
   message(FATAL_ERROR "bad --device gave: ${last_err}")
 endif()
@@ -36,13 +36,13 @@ endif()
 expect_exit(0 --device auto doctor)
 expect_exit(2 zoo --out ${WORK}/z)   # --target missing: usage error
 expect_exit(2 train --arch lenet5)   # --out missing: usage error
-expect_exit(1 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)
+expect_exit(2 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)
 if(NOT last_err MATCHES "unknown architecture")
   message(FATAL_ERROR "unknown --arch gave: ${last_err}")
 endif()
 expect_exit(1 info ${WORK}/missing.h5)
 expect_exit(1 eval --model ${CMAKE_CURRENT_LIST_FILE})  # not HDF5
-expect_exit(1 train --arch lenet5 --data cifar10 --out ${WORK}/x.h5)  # no folder given
+expect_exit(2 train --arch lenet5 --data cifar10 --out ${WORK}/x.h5)  # no folder given
 # A tiny real run end to end: train, info, eval, and no temp files left behind.
 expect_exit(0 --device cpu train --arch lenet5 --epochs 1 --limit 512 --batch 64 --out ${WORK}/tiny.h5)
 expect_exit(0 --json info ${WORK}/tiny.h5)
@@ -65,9 +65,9 @@ expect_exit(0 info ${WORK}/rtll.h5)
 if(NOT last_out MATCHES "re-initialized" OR NOT last_out MATCHES "last layer only")
   message(FATAL_ERROR "info of an RTLL suspect: ${last_out}")
 endif()
-expect_exit(1 postprocess --model ${WORK}/tiny.h5 --attack wp:2 --out ${WORK}/x.h5)
-expect_exit(1 postprocess --model ${WORK}/tiny.h5 --attack xyz --out ${WORK}/x.h5)
-expect_exit(1 train --init ${WORK}/tiny.h5 --arch lenet5 --out ${WORK}/x.h5)
+expect_exit(2 postprocess --model ${WORK}/tiny.h5 --attack wp:2 --out ${WORK}/x.h5)
+expect_exit(2 postprocess --model ${WORK}/tiny.h5 --attack xyz --out ${WORK}/x.h5)
+expect_exit(2 train --init ${WORK}/tiny.h5 --arch lenet5 --out ${WORK}/x.h5)
 expect_exit(2 train --arch lenet5 --prune-weights 1.5 --out ${WORK}/x.h5)
 # A random forest: train, info, eval through the same commands.
 expect_exit(0 --device cpu train --arch rf --trees 2 --limit 500 --out ${WORK}/rf.h5)
@@ -76,7 +76,7 @@ if(NOT last_out MATCHES "\"trees\": 2")
   message(FATAL_ERROR "info --json of a forest: ${last_out}")
 endif()
 expect_exit(0 --device cpu eval --model ${WORK}/rf.h5)
-expect_exit(1 train --arch rf --init ${WORK}/tiny.h5 --out ${WORK}/x.h5)
+expect_exit(2 train --arch rf --init ${WORK}/tiny.h5 --out ${WORK}/x.h5)
 # Fingerprints: extract from the tiny model, verify it and the forest against it.
 expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp.h5)
 expect_exit(0 --device cpu --json verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/tiny.h5)
@@ -115,11 +115,11 @@ foreach(f target.h5 positive/ftll.h5 positive/wp-0.5.h5 negative/rf-seed1.h5)
     message(FATAL_ERROR "zoo did not write ${f}")
   endif()
 endforeach()
-expect_exit(1 zoo --target ${WORK}/tiny.h5 --out ${WORK}/zoo3 --positives nope)
+expect_exit(2 zoo --target ${WORK}/tiny.h5 --out ${WORK}/zoo3 --positives nope)
 if(EXISTS ${WORK}/zoo3)
   message(FATAL_ERROR "a refused zoo left ${WORK}/zoo3 behind")
 endif()
-expect_exit(1 experiment --zoo ${WORK}/zoo --methods nosuch)
+expect_exit(2 experiment --zoo ${WORK}/zoo --methods nosuch)
 # Keras import: a real h5py-written Keras file converts; a native model file is refused.
 get_filename_component(REPO ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
 expect_exit(0 convert --keras ${REPO}/tests/data/keras/lenet5_save_weights_fixed.h5 --arch lenet5 --out ${WORK}/k.h5)

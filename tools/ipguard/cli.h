@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <limits>
 #include <map>
 #include <ostream>
 #include <string>
@@ -14,9 +15,19 @@ namespace ipg::cli {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// A usage error (bad option value, options that conflict, an output that would overwrite
+// an input): main prints it and exits with kExitUsage. Thrown by our validators while
+// CLI11 parses as well as by runners before their work starts; a CLI::ParseError that is
+// not CLI11's ValidationError, so CLI11 lets it through unprefixed and app.exit() prints it
+// as it is.
+class UsageError : public CLI::ParseError {
+ public:
+  explicit UsageError(const std::string& message) : CLI::ParseError(message, kExitUsage) {}
+};
+
 struct GlobalOptions {
   std::string device = "auto";
-  int threads = 0;  // 0: OpenMP's default (all cores)
+  int threads = 0;  // 0: the idle cores (ipg::set_threads)
   unsigned long long seed = 0;
   bool json = false;
 };
@@ -55,6 +66,7 @@ int forest_info(const GlobalOptions& g, const std::string& path);
 // What `train` runs (tools/ipguard/model_commands.cpp); postprocess and zoo fill it too.
 struct TrainArgs {
   std::string arch, data = "fashion-mnist", out, init, augment = "auto";
+  std::string init_flag = "--init";  // the option that named `init`, for error messages
   TrainOptions opt;
   int64_t limit = 0;
   bool reinit_last = false;
@@ -64,7 +76,7 @@ struct TrainArgs {
 // Progress on stderr (unless --json), the result line (or JSON) on `report`.
 int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report);
 // Sets the options of a post-processing attack (ftll, ftal, rtll, rtal, wp:P, fp:C) on t;
-// throws std::invalid_argument for an unknown name or a fraction outside (0, 1).
+// throws UsageError for an unknown name or a fraction outside (0, 1).
 void apply_attack(TrainArgs& t, const std::string& attack);
 // Options of `extract` that `experiment` shares (what every setting extracts with).
 void add_extract_options(CLI::App* cmd, ExtractOptions& o);
@@ -72,6 +84,36 @@ void add_extract_options(CLI::App* cmd, ExtractOptions& o);
 std::vector<std::string> split_list(const std::string& s);
 // The whole of `text` as a number; std::invalid_argument "<what>: '<text>' is not a number".
 double parse_number(const std::string& text, const std::string& what);
+
+// Checks of option values while CLI11 parses (tools/ipguard/cli_parse.cpp). A bad value is a
+// UsageError that names the option in one short line ("--n must be at least 1, not 0"),
+// instead of CLI11's range text with 308-digit bounds.
+struct Bounds {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;  // exclude the bound itself
+  bool integer = false;                   // a whole number
+  std::string note;                       // said after the bounds, e.g. "0: the idle cores"
+};
+// "" when `text` is a finite number within b; else the message, naming `name`.
+std::string bounds_error(const std::string& name, const std::string& text, const Bounds& b);
+CLI::Option* bounded(CLI::Option* o, const Bounds& b);
+CLI::Option* at_least(CLI::Option* o, double min);  // a whole number >= min
+CLI::Option* positive(CLI::Option* o);              // a real number > 0
+// A comma-separated list of at least one number, each within b.
+CLI::Option* each_number(CLI::Option* o, const Bounds& b);
+// --data NAME[:PATH] of a known format (models/data/dataset.h) and --device auto|cpu|cuda[:N].
+CLI::Option* data_spec(CLI::Option* o);
+CLI::Option* device_spec(CLI::Option* o);
+// The file a dataset spec reads ("h5:FILE" -> FILE); "" for folder datasets.
+std::string data_file(const std::string& spec);
+// What `train --arch` (and zoo's --negatives) accept: every network and rf; UsageError
+// "<flag>: unknown architecture 'x' (lenet5, ..., rf)" otherwise.
+void check_architecture(const std::string& flag, const std::string& arch);
+// The values of --k and of --eps (and --alpha) that extraction accepts (validate() in
+// fingerprint/extract.h); experiment checks its lists of them with these too.
+Bounds k_bounds();
+Bounds unit_step_bounds();
 // zoo: a target's positive and negative suspects in a folder.
 void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);
 

@@ -1,7 +1,15 @@
-// Small parsers shared by the subcommands' list options (experiment, zoo, postprocess).
+// Small parsers shared by the subcommands' options: lists (experiment, zoo, postprocess)
+// and the checks of option values made while CLI11 parses (cli.h, "Checks of option
+// values"). The checks throw UsageError themselves: a message CLI11 builds (its
+// ValidationError) always starts "--name: " and, for its Range, prints both bounds in full.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/device.h"
+#include "models/network.h"
 #include "tools/ipguard/cli.h"
 
 namespace ipg::cli {
@@ -25,6 +33,143 @@ double parse_number(const std::string& text, const std::string& what) {
   if (used == 0 || used != text.size())
     throw std::invalid_argument(what + ": '" + text + "' is not a number");
   return v;
+}
+
+namespace {
+
+// A bound as a person writes it: 1, 0.999, 1e+06.
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string describe(const Bounds& b) {
+  const bool has_lo = std::isfinite(b.lo), has_hi = std::isfinite(b.hi);
+  std::string s;
+  if (has_lo && has_hi && !b.lo_open && !b.hi_open)
+    s = "between " + num(b.lo) + " and " + num(b.hi);
+  else if (has_lo && has_hi)
+    s = std::string("in ") + (b.lo_open ? "(" : "[") + num(b.lo) + ", " + num(b.hi) +
+        (b.hi_open ? ")" : "]");
+  else if (has_lo && b.lo_open)
+    s = b.lo == 0 ? "positive" : "greater than " + num(b.lo);
+  else if (has_lo)
+    s = "at least " + num(b.lo);
+  else if (has_hi)
+    s = (b.hi_open ? "less than " : "at most ") + num(b.hi);
+  else
+    s = "a finite number";
+  if (!b.note.empty()) s += " (" + b.note + ")";
+  return s;
+}
+
+// A validator that throws UsageError; CLI11 runs it on the option's text before converting.
+CLI::Validator throwing(std::function<std::string(const std::string&)> error) {
+  return CLI::Validator(
+      [error](std::string& text) -> std::string {
+        const std::string message = error(text);
+        if (!message.empty()) throw UsageError(message);
+        return "";
+      },
+      "");
+}
+
+// The dataset formats load_dataset (models/data/dataset.cpp) dispatches on: keep in step.
+const char* const kDataFormats =
+    "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, h5:FILE";
+
+}  // namespace
+
+std::string bounds_error(const std::string& name, const std::string& text, const Bounds& b) {
+  double v = 0;
+  try {
+    v = parse_number(text, name);
+  } catch (const std::invalid_argument&) {
+    return name + " must be a number, not '" + text + "'";
+  }
+  // The value as given, cut short: the message stays one line whatever was typed.
+  const std::string shown = text.size() > 24 ? text.substr(0, 24) + "..." : text;
+  if (b.integer && std::isfinite(v) && v != std::floor(v))
+    return name + " must be a whole number, not " + shown;
+  const bool ok =
+      std::isfinite(v) && (b.lo_open ? v > b.lo : v >= b.lo) && (b.hi_open ? v < b.hi : v <= b.hi);
+  if (ok) return "";
+  return name + " must be " + describe(b) + ", not " + shown;
+}
+
+CLI::Option* bounded(CLI::Option* o, const Bounds& b) {
+  const std::string name = o->get_name();
+  return o->check(throwing([name, b](const std::string& t) { return bounds_error(name, t, b); }));
+}
+
+CLI::Option* at_least(CLI::Option* o, double min) {
+  Bounds b;
+  b.lo = min;
+  b.integer = true;
+  return bounded(o, b);
+}
+
+CLI::Option* positive(CLI::Option* o) {
+  Bounds b;
+  b.lo = 0;
+  b.lo_open = true;
+  return bounded(o, b);
+}
+
+CLI::Option* each_number(CLI::Option* o, const Bounds& b) {
+  const std::string name = o->get_name();
+  return o->check(throwing([name, b](const std::string& t) -> std::string {
+    const std::vector<std::string> items = split_list(t);
+    if (items.empty()) return name + " needs at least one number";
+    for (const std::string& item : items) {
+      const std::string e = bounds_error(name, item, b);
+      if (!e.empty()) return e + (items.size() > 1 ? " (in the list " + t + ")" : "");
+    }
+    return "";
+  }));
+}
+
+std::string data_file(const std::string& spec) {
+  return spec.rfind("h5:", 0) == 0 ? spec.substr(3) : "";
+}
+
+CLI::Option* data_spec(CLI::Option* o) {
+  const std::string flag = o->get_name();
+  return o->check(throwing([flag](const std::string& spec) -> std::string {
+    const size_t colon = spec.find(':');
+    const std::string name = spec.substr(0, colon);
+    const bool has_path = colon != std::string::npos && colon + 1 < spec.size();
+    if (name == "fashion-mnist") return "";
+    if (name == "mnist" || name == "cifar10" || name == "cifar100" || name == "h5")
+      return has_path ? ""
+                      : flag + " " + spec + ": give the " + (name == "h5" ? "file" : "folder") +
+                            " as " + name + (name == "h5" ? ":FILE" : ":DIR");
+    return flag + " " + spec + ": unknown dataset (" + kDataFormats + ")";
+  }));
+}
+
+CLI::Option* device_spec(CLI::Option* o) {
+  const std::string flag = o->get_name();
+  return o->check(throwing([flag](const std::string& text) -> std::string {
+    if (text == "auto") return "";
+    try {
+      Device::parse(text);
+    } catch (const std::invalid_argument&) {
+      return flag + " " + text + ": unknown device (auto, cpu, cuda or cuda:N)";
+    }
+    return "";
+  }));
+}
+
+void check_architecture(const std::string& flag, const std::string& arch) {
+  std::vector<std::string> known = network_names();
+  known.push_back("rf");
+  if (std::find(known.begin(), known.end(), arch) != known.end()) return;
+  std::string list;
+  for (const std::string& n : known) list += (list.empty() ? "" : ", ") + n;
+  const std::string shown = arch.size() > 24 ? arch.substr(0, 24) + "..." : arch;
+  throw UsageError(flag + ": unknown architecture '" + shown + "' (" + list + ")");
 }
 
 }  // namespace ipg::cli

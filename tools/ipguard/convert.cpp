@@ -5,6 +5,7 @@
 
 #include "models/keras_import.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
 
@@ -22,19 +23,24 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       ->required()
       ->check(CLI::IsMember({"resnet50", "vgg16", "vgg16-imagenet", "lenet5"}));
   cmd->add_option("--out", a->out, "model file to write (HDF5)")->required();
-  cmd->add_option("--height", a->opt.height,
-                  "input height (0: inferred from the head, or 224 for resnet50)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--width", a->opt.width, "input width (0: as --height)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  Bounds side;  // make_network's limit on an input side
+  side.lo = 0;
+  side.hi = 4096;
+  side.integer = true;
+  bounded(cmd->add_option("--height", a->opt.height,
+                          "input height (0: inferred from the head, or 224 for resnet50)")
+              ->capture_default_str(),
+          side);
+  bounded(cmd->add_option("--width", a->opt.width, "input width (0: as --height)")
+              ->capture_default_str(),
+          side);
   cmd->add_option("--preprocess", a->opt.preprocess,
                   "the Keras model's input preprocessing, folded into the model: caffe "
                   "(ResNet50/VGG16: BGR, x255, minus the ImageNet mean) | none")
       ->capture_default_str()
       ->check(CLI::IsMember({"caffe", "none"}));
   runners[cmd] = [&g, a]() {
+    check_output_file("--out", a->out, {{"--keras", a->keras}});
     KerasImportOptions opt = a->opt;
     if (opt.width == 0) opt.width = opt.height;
     const KerasImportSummary s = convert_keras(a->keras, opt, a->out);

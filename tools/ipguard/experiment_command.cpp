@@ -12,19 +12,21 @@
 #include "fingerprint/experiment.h"
 #include "models/data/dataset.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 #include "tools/ipguard/svg_chart.h"
 
 namespace ipg::cli {
 
 namespace {
 
+// A list each_number() checked while parsing.
 std::vector<double> numbers(const std::string& s, const char* what) {
   std::vector<double> out;
-  for (const std::string& item : split_list(s))
-    out.push_back(parse_number(item, std::string("experiment: ") + what));
-  if (out.empty()) throw std::invalid_argument(std::string("experiment: ") + what + ": empty list");
+  for (const std::string& item : split_list(s)) out.push_back(parse_number(item, what));
   return out;
 }
+
+const char* const kMethods[] = {"ipguard", "cwl2", "fgsm", "igsm", "random"};
 
 // Writes text to a temporary name beside `path`, then renames it: never a half file.
 void write_atomically(const std::string& path, const std::string& text) {
@@ -64,15 +66,39 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                   "negative/*.h5 (independent models)")
       ->required();
   cmd->add_option("--methods", a->methods, "comma-separated: ipguard, cwl2, fgsm, igsm, random")
-      ->capture_default_str();
-  cmd->add_option("--k", a->k, "ipguard / cwl2 values of k")->capture_default_str();
-  cmd->add_option("--eps", a->eps, "fgsm / igsm values of eps")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& list) {
+            const auto items = split_list(list);
+            if (items.empty()) throw UsageError("--methods needs at least one method");
+            for (const std::string& m : items)
+              if (std::find(std::begin(kMethods), std::end(kMethods), m) == std::end(kMethods))
+                throw UsageError("--methods: unknown method '" + m +
+                                 "' (ipguard, cwl2, fgsm, igsm, random)");
+            return std::string();
+          },
+          ""));
+  each_number(cmd->add_option("--k", a->k, "ipguard / cwl2 values of k")->capture_default_str(),
+              k_bounds());
+  each_number(cmd->add_option("--eps", a->eps, "fgsm / igsm values of eps")->capture_default_str(),
+              unit_step_bounds());
   add_extract_options(cmd, a->o);
-  cmd->add_option("--data", a->data, "training images for --init train")->capture_default_str();
+  data_spec(cmd->add_option("--data", a->data, "training images for --init train")
+                ->capture_default_str());
   cmd->add_option("--out", a->out, "also write the JSON results to this file");
   cmd->add_option("--plot", a->plot, "also draw the ARUC of every setting into this SVG file");
   runners[cmd] = [&g, a]() {
     const Zoo zoo = scan_zoo(a->zoo);
+    // Every model of the zoo and the data are inputs; the JSON and the chart must not
+    // replace them, nor each other.
+    std::vector<Input> inputs = {{"--zoo", zoo.target}, {"--data", data_file(a->data)}};
+    for (const auto* list : {&zoo.positives, &zoo.negatives})
+      for (const std::string& m : *list) inputs.push_back({"--zoo", m});
+    if (!a->out.empty()) check_output_file("--out", a->out, inputs);
+    if (!a->plot.empty()) {
+      if (!a->out.empty()) inputs.push_back({"--out", a->out});
+      check_output_file("--plot", a->plot, inputs);
+    }
     std::vector<ExperimentSetting> settings;
     for (const std::string& m : split_list(a->methods)) {
       if (m == "ipguard" || m == "cwl2")
@@ -81,10 +107,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         for (double e : numbers(a->eps, "--eps")) settings.push_back({m, e});
       else if (m == "random")
         settings.push_back({m, 0});
-      else
-        throw std::invalid_argument("experiment: unknown method '" + m + "'");
     }
-    if (settings.empty()) throw std::invalid_argument("experiment: no methods");
     ExtractOptions o = a->o;
     o.seed = g.seed;
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);

@@ -16,6 +16,7 @@
 #include "models/model_file.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
 
@@ -30,30 +31,43 @@ double median(std::vector<int32_t> v) {
 
 }  // namespace
 
+Bounds k_bounds() {
+  Bounds b;
+  b.lo = 0;
+  return b;
+}
+
+Bounds unit_step_bounds() {  // eps and alpha: a step within the [0, 1] pixel range
+  Bounds b;
+  b.lo = 0;
+  b.lo_open = true;
+  b.hi = 1;
+  return b;
+}
+
 void add_extract_options(CLI::App* cmd, ExtractOptions& o) {
-  cmd->add_option("--n", o.n, "number of points")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  at_least(cmd->add_option("--n", o.n, "number of points")->capture_default_str(), 1);
   cmd->add_option("--init", o.init, "train (random training images) | random (uniform)")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "random"}));
   cmd->add_option("--target", o.target, "least-likely | random: the label j to push towards")
       ->capture_default_str()
       ->check(CLI::IsMember({"least-likely", "random"}));
-  cmd->add_option("--lr", o.lr, "ipguard / cwl2: Adam learning rate")->capture_default_str();
-  cmd->add_option("--iters", o.iters,
-                  "ipguard / igsm: iteration budget per point; cwl2: per binary-search step "
-                  "(Carlini's default is 10000)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--alpha", o.alpha, "igsm: step size")->capture_default_str();
-  cmd->add_option("--binary-steps", o.binary_steps, "cwl2: binary search steps over c")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--c0", o.c0, "cwl2: initial constant c")->capture_default_str();
-  cmd->add_option("--batch", o.batch, "candidates run together")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  positive(
+      cmd->add_option("--lr", o.lr, "ipguard / cwl2: Adam learning rate")->capture_default_str());
+  at_least(cmd->add_option("--iters", o.iters,
+                           "ipguard / igsm: iteration budget per point; cwl2: per binary-search "
+                           "step (Carlini's default is 10000)")
+               ->capture_default_str(),
+           1);
+  bounded(cmd->add_option("--alpha", o.alpha, "igsm: step size")->capture_default_str(),
+          unit_step_bounds());
+  at_least(cmd->add_option("--binary-steps", o.binary_steps, "cwl2: binary search steps over c")
+               ->capture_default_str(),
+           1);
+  positive(cmd->add_option("--c0", o.c0, "cwl2: initial constant c")->capture_default_str());
+  at_least(cmd->add_option("--batch", o.batch, "candidates run together")->capture_default_str(),
+           1);
 }
 
 void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
@@ -70,17 +84,25 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   ex->add_option("--method", xa->o.method, "ipguard | cwl2 | fgsm | igsm | random")
       ->capture_default_str()
       ->check(CLI::IsMember({"ipguard", "cwl2", "fgsm", "igsm", "random"}));
-  ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5); cwl2: confidence kappa")
-      ->capture_default_str();
-  ex->add_option("--eps", xa->o.eps, "fgsm / igsm: L-inf bound around the initial point")
-      ->capture_default_str();
+  bounded(
+      ex->add_option("--k", xa->o.k, "ipguard: margin in logits (Eq. 5); cwl2: confidence kappa")
+          ->capture_default_str(),
+      k_bounds());
+  bounded(ex->add_option("--eps", xa->o.eps, "fgsm / igsm: L-inf bound around the initial point")
+              ->capture_default_str(),
+          unit_step_bounds());
   add_extract_options(ex, xa->o);
-  ex->add_option("--data", xa->data, "training images for --init train (dataset spec)")
-      ->capture_default_str();
+  data_spec(ex->add_option("--data", xa->data, "training images for --init train (dataset spec)")
+                ->capture_default_str());
   runners[ex] = [&g, xa]() {
     ExtractOptions o = xa->o;
     o.seed = g.seed;
-    validate(o);
+    try {
+      validate(o);  // the parse-time checks cover every option; this is the library's word
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+    check_output_file("--out", xa->out, {{"--model", xa->model}, {"--data", data_file(xa->data)}});
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     if (dev.is_cuda()) o.check_every = 10;  // flags read back every 10 iterations on a GPU
     if (is_forest_file(xa->model))
@@ -137,13 +159,14 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   vf->add_option("--fingerprint", va->fingerprint, "fingerprint file (HDF5)")->required();
   vf->add_option("--suspect", va->suspect, "suspect model file (network or random forest)")
       ->required();
-  vf->add_option("--threshold", va->threshold,
-                 "matching rate at or above which the suspect is called a copy")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  vf->add_option("--batch", va->batch, "batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  Bounds rate;
+  rate.lo = 0;
+  rate.hi = 1;
+  bounded(vf->add_option("--threshold", va->threshold,
+                         "matching rate at or above which the suspect is called a copy")
+              ->capture_default_str(),
+          rate);
+  at_least(vf->add_option("--batch", va->batch, "batch size")->capture_default_str(), 1);
   runners[vf] = [&g, va]() {
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     const Fingerprint fp = load_fingerprint(va->fingerprint);

@@ -1,10 +1,9 @@
 // ipguard: one binary, one subcommand per job (design.md, "CLI"). This file only parses
 // arguments and hands over to the library; errors become one line on stderr and an exit
 // code (1 runtime failure, 2 usage error).
-#include <omp.h>
-
 #include <iostream>
 
+#include "engine/threads.h"
 #include "tools/ipguard/cli.h"
 
 int main(int argc, char** argv) {
@@ -15,11 +14,19 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ipguard ") + IPG_VERSION);
   app.require_subcommand(1);
   GlobalOptions g;
-  app.add_option("--device", g.device, "auto | cpu | cuda[:N] (auto: CUDA when present)")
-      ->capture_default_str();
-  app.add_option("--threads", g.threads, "CPU threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", g.seed, "random seed")->capture_default_str();
+  device_spec(
+      app.add_option("--device", g.device, "auto | cpu | cuda[:N] (auto: CUDA when present)")
+          ->capture_default_str());
+  // Bounded here, not by libgomp: 100,000 threads overflowed its stacks (SIGSEGV).
+  Bounds threads;
+  threads.lo = 0;
+  threads.hi = ipg::max_threads_allowed();
+  threads.integer = true;
+  threads.note = "0: the idle cores";
+  bounded(app.add_option("--threads", g.threads, "CPU threads (0: the idle cores)")
+              ->capture_default_str(),
+          threads);
+  at_least(app.add_option("--seed", g.seed, "random seed")->capture_default_str(), 0);
   app.add_flag("--json", g.json, "machine-readable result on stdout");
 
   Runners runners;
@@ -36,7 +43,12 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  if (g.threads > 0) omp_set_num_threads(g.threads);
+  try {
+    ipg::set_threads(g.threads);
+  } catch (const std::exception& e) {
+    std::cerr << "ipguard: --threads: " << e.what() << "\n";
+    return kExitUsage;
+  }
   for (const CLI::App* sub : app.get_subcommands()) {
     auto it = runners.find(sub);
     if (it == runners.end()) {  // every subcommand registers a runner
@@ -45,6 +57,9 @@ int main(int argc, char** argv) {
     }
     try {
       return it->second();
+    } catch (const UsageError& e) {  // found before the work started
+      std::cerr << "ipguard " << sub->get_name() << ": " << e.what() << "\n";
+      return kExitUsage;
     } catch (const std::exception& e) {
       std::cerr << "ipguard " << sub->get_name() << ": error: " << e.what() << "\n";
       return kExitFailure;

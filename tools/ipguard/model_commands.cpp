@@ -12,6 +12,7 @@
 #include "models/model_file.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
 
@@ -57,15 +58,20 @@ Dataset head(const Dataset& d, int64_t limit) {
 
 // `train`, and `postprocess` (which fills the same arguments from its attack name).
 int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report) {
+  // Usage first: loading a dataset takes seconds, a training epoch minutes.
+  if (!ta.init.empty() && !ta.arch.empty())
+    throw UsageError("--arch comes from the " + ta.init_flag + " file; give one or the other");
+  if (ta.init.empty() && ta.arch.empty()) throw UsageError("give --arch (or --init FILE)");
+  if (!ta.arch.empty()) check_architecture("--arch", ta.arch);
+  if (ta.arch == "rf" &&
+      (ta.prune_weights > 0 || ta.prune_filters > 0 || ta.reinit_last || ta.opt.last_layer_only))
+    throw UsageError("--arch rf: --reinit-last, --last-layer-only and --prune-* are for networks");
+  check_output_file("--out", ta.out, {{ta.init_flag, ta.init}, {"--data", data_file(ta.data)}});
   const bool tty = ::isatty(2);
   const Device dev = resolve_device(g.device, &std::cerr);
   const Dataset train_set = head(load_dataset(ta.data, Split::Train), ta.limit);
   const Dataset test_set = load_dataset(ta.data, Split::Test);
   if (ta.arch == "rf") {
-    if (!ta.init.empty() || ta.prune_weights > 0 || ta.prune_filters > 0 || ta.reinit_last)
-      throw std::invalid_argument(
-          "train --arch rf: --init, --reinit-last and --prune-* are for "
-          "networks");
     ForestOptions fo = ta.forest;
     fo.seed = g.seed;
     return train_forest(g, fo, ta.data, train_set, test_set, ta.out, report);
@@ -73,9 +79,6 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
   std::unique_ptr<Network> net;
   Provenance base;
   if (!ta.init.empty()) {
-    if (!ta.arch.empty())
-      throw std::invalid_argument(
-          "train: --arch comes from the --init file; give one or the other");
     net = load_model(ta.init, &base);
     const ModelConfig& c = net->config();
     if (c.in_channels != train_set.images.dim(1) || c.height != train_set.images.dim(2) ||
@@ -85,7 +88,6 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
                                   " input, " + train_set.name + " has " +
                                   shape_str(train_set.images.shape()));
   } else {
-    if (ta.arch.empty()) throw std::invalid_argument("train: give --arch (or --init FILE)");
     ModelConfig cfg;
     cfg.arch = ta.arch;
     cfg.in_channels = static_cast<int>(train_set.images.dim(1));
@@ -168,10 +170,14 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
 
 void apply_attack(TrainArgs& t, const std::string& a) {
   auto fraction = [&](const std::string& prefix) {
-    const double f = parse_number(a.substr(prefix.size()), "postprocess: --attack " + a);
+    double f = 0;
+    try {
+      f = parse_number(a.substr(prefix.size()), "--attack " + a);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
     if (!(f > 0 && f < 1))
-      throw std::invalid_argument("postprocess: --attack " + a + ": the fraction after '" + prefix +
-                                  "' must be in (0, 1)");
+      throw UsageError("--attack " + a + ": the fraction after '" + prefix + "' must be in (0, 1)");
     return f;
   };
   if (a == "ftll") {
@@ -187,72 +193,102 @@ void apply_attack(TrainArgs& t, const std::string& a) {
   } else if (a.rfind("fp:", 0) == 0) {
     t.prune_filters = fraction("fp:");
   } else {
-    throw std::invalid_argument("postprocess: unknown --attack '" + a +
-                                "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
+    throw UsageError("unknown --attack '" + a + "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
   }
 }
+
+namespace {
+
+Bounds fraction_below_one() {
+  Bounds b;
+  b.lo = 0;
+  b.hi = 0.999;
+  return b;
+}
+
+Bounds whole_between(double lo, double hi) {
+  Bounds b;
+  b.lo = lo;
+  b.hi = hi;
+  b.integer = true;
+  return b;
+}
+
+}  // namespace
 
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   // ---- train ----
   auto ta = std::make_shared<TrainArgs>();
   CLI::App* train_cmd = app.add_subcommand("train", "train a model on a dataset and save it");
-  train_cmd->add_option("--arch", ta->arch,
-                        "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16 | rf (random forest); "
-                        "not with --init");
   train_cmd
-      ->add_option("--data", ta->data,
-                   "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | h5:FILE")
-      ->capture_default_str();
+      ->add_option("--arch", ta->arch,
+                   "lenet5 | resnet20 | wrn-22-4 | resnet50 | vgg16 | vgg16-imagenet | rf "
+                   "(random forest); not with --init")
+      ->check(CLI::Validator(
+          [](std::string& arch) {
+            check_architecture("--arch", arch);  // before the dataset loads
+            return std::string();
+          },
+          ""));
+  data_spec(
+      train_cmd
+          ->add_option("--data", ta->data,
+                       "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | h5:FILE")
+          ->capture_default_str());
   train_cmd->add_option("--init", ta->init,
                         "start from this model file (fine-tuning: FTLL/FTAL/RTLL/RTAL/WP/FP)");
   train_cmd->add_flag("--reinit-last", ta->reinit_last,
                       "re-initialize the last layer first (RTLL, RTAL)");
   train_cmd->add_flag("--last-layer-only", ta->opt.last_layer_only,
                       "train the last layer alone, everything else frozen (FTLL, RTLL)");
-  train_cmd
-      ->add_option("--prune-weights", ta->prune_weights,
-                   "prune this fraction of smallest-|w| conv/linear weights first and keep "
-                   "them at zero (WP)")
-      ->check(CLI::Range(0.0, 0.999));
-  train_cmd
-      ->add_option("--prune-filters", ta->prune_filters,
-                   "prune this fraction of smallest-L1 filters per conv layer first and keep "
-                   "them at zero (FP)")
-      ->check(CLI::Range(0.0, 0.999));
+  bounded(train_cmd->add_option("--prune-weights", ta->prune_weights,
+                                "prune this fraction of smallest-|w| conv/linear weights first "
+                                "and keep them at zero (WP)"),
+          fraction_below_one());
+  bounded(train_cmd->add_option("--prune-filters", ta->prune_filters,
+                                "prune this fraction of smallest-L1 filters per conv layer first "
+                                "and keep them at zero (FP)"),
+          fraction_below_one());
   train_cmd
       ->add_option("--augment", ta->augment,
                    "random crop + horizontal flip: auto (on for CIFAR), on, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "on", "off"}));
-  train_cmd->add_option("--trees", ta->forest.trees, "rf: number of trees")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 10000));
-  train_cmd->add_option("--max-depth", ta->forest.max_depth, "rf: depth limit (0: unlimited)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1000));
-  train_cmd->add_option("--crop-pad", ta->opt.crop_pad, "zero padding of the random crop")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 64));
+  bounded(train_cmd->add_option("--trees", ta->forest.trees, "rf: number of trees")
+              ->capture_default_str(),
+          whole_between(1, 10000));
+  bounded(
+      train_cmd->add_option("--max-depth", ta->forest.max_depth, "rf: depth limit (0: unlimited)")
+          ->capture_default_str(),
+      whole_between(0, 1000));
+  bounded(train_cmd->add_option("--crop-pad", ta->opt.crop_pad, "zero padding of the random crop")
+              ->capture_default_str(),
+          whole_between(0, 64));
   train_cmd->add_option("--out", ta->out, "model file to write (HDF5)")->required();
-  train_cmd->add_option("--epochs", ta->opt.epochs, "epochs")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--batch", ta->opt.batch, "batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--lr", ta->opt.lr, "peak learning rate")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  train_cmd->add_option("--momentum", ta->opt.momentum, "SGD momentum")->capture_default_str();
-  train_cmd->add_option("--weight-decay", ta->opt.weight_decay, "L2 weight decay")
-      ->capture_default_str();
+  at_least(train_cmd->add_option("--epochs", ta->opt.epochs, "epochs")->capture_default_str(), 1);
+  at_least(train_cmd->add_option("--batch", ta->opt.batch, "batch size")->capture_default_str(), 1);
+  positive(train_cmd->add_option("--lr", ta->opt.lr, "peak learning rate")->capture_default_str());
+  Bounds momentum;
+  momentum.lo = 0;
+  momentum.hi = 1;
+  momentum.hi_open = true;
+  bounded(
+      train_cmd->add_option("--momentum", ta->opt.momentum, "SGD momentum")->capture_default_str(),
+      momentum);
+  Bounds decay;
+  decay.lo = 0;
+  bounded(train_cmd->add_option("--weight-decay", ta->opt.weight_decay, "L2 weight decay")
+              ->capture_default_str(),
+          decay);
   train_cmd->add_option("--optimizer", ta->opt.optimizer, "sgd | adam")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "adam"}));
   train_cmd->add_option("--schedule", ta->opt.schedule, "cosine | step | constant")
       ->capture_default_str()
       ->check(CLI::IsMember({"cosine", "step", "constant"}));
-  train_cmd->add_option("--limit", ta->limit, "train on the first N images only (quick runs)");
+  at_least(train_cmd->add_option("--limit", ta->limit,
+                                 "train on the first N images only (quick runs; 0: all)"),
+           0);
   runners[train_cmd] = [&g, ta]() { return run_train(g, *ta, std::cout); };
 
   // ---- postprocess ----
@@ -275,21 +311,23 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
                    "layer or all layers) | wp:P (prune fraction P of weights) | fp:C (prune "
                    "fraction C of filters per layer), then retrain")
       ->required();
-  post_cmd->add_option("--data", pa->data, "training data (dataset spec)")->capture_default_str();
+  data_spec(post_cmd->add_option("--data", pa->data, "training data (dataset spec)")
+                ->capture_default_str());
   post_cmd->add_option("--out", pa->out, "suspect model file to write (HDF5)")->required();
-  post_cmd->add_option("--epochs", pa->train.opt.epochs, "epochs of (re)training")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  post_cmd->add_option("--lr", pa->train.opt.lr, "peak learning rate")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  post_cmd->add_option("--batch", pa->train.opt.batch, "batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  post_cmd->add_option("--limit", pa->train.limit, "train on the first N images only");
+  at_least(post_cmd->add_option("--epochs", pa->train.opt.epochs, "epochs of (re)training")
+               ->capture_default_str(),
+           1);
+  positive(
+      post_cmd->add_option("--lr", pa->train.opt.lr, "peak learning rate")->capture_default_str());
+  at_least(
+      post_cmd->add_option("--batch", pa->train.opt.batch, "batch size")->capture_default_str(), 1);
+  at_least(
+      post_cmd->add_option("--limit", pa->train.limit, "train on the first N images only (0: all)"),
+      0);
   runners[post_cmd] = [&g, pa]() {
     TrainArgs t = pa->train;
     t.init = pa->model;
+    t.init_flag = "--model";
     t.data = pa->data;
     t.out = pa->out;
     apply_attack(t, pa->attack);
@@ -304,11 +342,9 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
   auto ea = std::make_shared<EvalArgs>();
   CLI::App* eval_cmd = app.add_subcommand("eval", "accuracy of a model on a dataset's test split");
   eval_cmd->add_option("--model", ea->model, "model file (HDF5)")->required();
-  eval_cmd->add_option("--data", ea->data, "dataset spec (see train --help)")
-      ->capture_default_str();
-  eval_cmd->add_option("--batch", ea->batch, "batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  data_spec(eval_cmd->add_option("--data", ea->data, "dataset spec (see train --help)")
+                ->capture_default_str());
+  at_least(eval_cmd->add_option("--batch", ea->batch, "batch size")->capture_default_str(), 1);
   runners[eval_cmd] = [&g, ea]() {
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     auto model = load_classifier(ea->model);

@@ -8,6 +8,7 @@
 
 #include "models/model_file.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
 
@@ -35,19 +36,21 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       "zoo", "build a target's zoo: post-processed copies and independent models in a folder");
   cmd->add_option("--target", a->target, "the protected model (HDF5 network)")->required();
   cmd->add_option("--out", a->out, "zoo folder to fill (created)")->required();
-  cmd->add_option("--data", a->data, "training data (dataset spec)")->capture_default_str();
+  data_spec(
+      cmd->add_option("--data", a->data, "training data (dataset spec)")->capture_default_str());
   cmd->add_option("--positives", a->positives, "post-processing attacks (see postprocess)")
       ->capture_default_str();
   cmd->add_option("--negatives", a->negatives,
                   "ARCH:COUNT list of independent models ('same': the target's arch; rf: "
                   "random forests)")
       ->capture_default_str();
-  cmd->add_option("--epochs", a->epochs, "epochs for every model trained")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--limit", a->limit, "train on the first N images only");
+  at_least(cmd->add_option("--epochs", a->epochs, "epochs for every model trained")
+               ->capture_default_str(),
+           1);
+  at_least(cmd->add_option("--limit", a->limit, "train on the first N images only (0: all)"), 0);
   runners[cmd] = [&g, a]() {
     namespace fs = std::filesystem;
+    check_output_dir("--out", a->out);
     const ModelInfo info = read_model_info(a->target);  // a network file, checked
     // Parse everything before training anything.
     std::vector<TrainArgs> jobs;
@@ -58,7 +61,12 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       t.limit = a->limit;
       t.opt.epochs = a->epochs;
       t.opt.lr = 0.01;
-      apply_attack(t, attack);
+      t.init_flag = "--target";
+      try {
+        apply_attack(t, attack);
+      } catch (const UsageError& e) {
+        throw UsageError("--positives: " + std::string(e.what()));
+      }
       t.out = (fs::path(a->out) / "positive" / (file_name(attack) + ".h5")).string();
       jobs.push_back(t);
     }
@@ -66,11 +74,17 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       const size_t colon = item.find(':');
       std::string arch = item.substr(0, colon);
       double count = 1;
-      if (colon != std::string::npos)
-        count = parse_number(item.substr(colon + 1), "zoo: --negatives " + item);
+      if (colon != std::string::npos) {
+        try {
+          count = parse_number(item.substr(colon + 1), "--negatives " + item);
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(e.what());
+        }
+      }
       if (!(count >= 1 && count <= 100) || count != std::floor(count))
-        throw std::invalid_argument("zoo: --negatives " + item + ": COUNT must be 1-100");
+        throw UsageError("--negatives " + item + ": COUNT must be 1-100");
       if (arch == "same") arch = info.config.arch;
+      check_architecture("--negatives", arch);
       for (int i = 0; i < count; ++i) {
         TrainArgs t;
         t.arch = arch;
@@ -82,9 +96,17 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         jobs.push_back(t);
       }
     }
+    // Nothing written may replace the target or the data (a zoo made inside an old one).
+    const std::vector<Input> inputs = {{"--target", a->target}, {"--data", data_file(a->data)}};
+    check_output_path("--out", (fs::path(a->out) / "target.h5").string(),
+                      {{"--data", data_file(a->data)}});
+    for (const TrainArgs& t : jobs) check_output_path("--out", t.out, inputs);
     fs::create_directories(fs::path(a->out) / "positive");
     fs::create_directories(fs::path(a->out) / "negative");
-    fs::copy_file(a->target, fs::path(a->out) / "target.h5", fs::copy_options::overwrite_existing);
+    const fs::path target_copy = fs::path(a->out) / "target.h5";
+    std::error_code ec;
+    if (!fs::equivalent(a->target, target_copy, ec))  // a rerun over --out DIR/target.h5
+      fs::copy_file(a->target, target_copy, fs::copy_options::overwrite_existing);
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (!g.json)
         std::cerr << "zoo: [" << i + 1 << "/" << jobs.size() << "] " << jobs[i].out << "\n";

@@ -1,0 +1,206 @@
+# CLI hardening (issue 11, items 2 and 4). An output that is one of the command's inputs
+# (same path, symlink, hard link) is refused with exit 2 and the input keeps its bytes; an
+# output that cannot be written is refused before any work (no training epoch, no forest
+# fit); a bad option value is exit 2 with one short line naming the option.
+# Nothing here measures time: "before any work" is read from the progress lines.
+# Run by ctest as: cmake -DIPGUARD=<path> -DREPO=<source dir> -P cli_hardening.cmake
+set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_hardening_work)
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
+function(expect_exit code)
+  execute_process(COMMAND ${IPGUARD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL code)
+    message(FATAL_ERROR "ipguard ${ARGN}: exit ${rc}, expected ${code}\n${out}\n${err}")
+  endif()
+  set(last_out "${out}" PARENT_SCOPE)
+  set(last_err "${err}" PARENT_SCOPE)
+endfunction()
+
+# Exit 2, and the first line of stderr matches `pattern` (which names the option or the
+# path) and is short once the work folder's own long path is counted as one character.
+function(expect_usage pattern)
+  expect_exit(2 ${ARGN})
+  string(FIND "${last_err}" "\n" eol)  # -1: no newline, the whole text
+  string(SUBSTRING "${last_err}" 0 ${eol} first)
+  string(REPLACE "${WORK}" "W" short "${first}")
+  string(LENGTH "${short}" len)
+  if(NOT first MATCHES "${pattern}" OR len GREATER 120)
+    message(FATAL_ERROR "ipguard ${ARGN}: expected one short line matching '${pattern}', got "
+                        "(${len} chars):\n${last_err}")
+  endif()
+  set(last_err "${last_err}" PARENT_SCOPE)
+endfunction()
+
+# Nothing of the work started: no training, epoch, forest or extraction progress.
+function(expect_no_work what)
+  if(last_err MATCHES "epoch|training |tree [0-9]|points [0-9]" OR last_out MATCHES "saved ")
+    message(FATAL_ERROR "${what}: the work started before the refusal:\n${last_err}")
+  endif()
+endfunction()
+
+function(expect_unchanged file hash)
+  file(SHA256 ${file} now)
+  if(NOT now STREQUAL hash)
+    message(FATAL_ERROR "${file} was modified by a refused command")
+  endif()
+endfunction()
+
+# ---- item 2: an output that is an input ----
+file(COPY_FILE ${REPO}/weights/lenet5-fashion-mnist.h5 ${WORK}/m.h5)
+file(COPY_FILE ${REPO}/tests/data/keras/lenet5_save_weights_fixed.h5 ${WORK}/k.h5)
+file(SHA256 ${WORK}/m.h5 m_hash)
+file(SHA256 ${WORK}/k.h5 k_hash)
+file(CREATE_LINK ${WORK}/m.h5 ${WORK}/m_sym.h5 SYMBOLIC)
+file(CREATE_LINK ${WORK}/m.h5 ${WORK}/m_hard.h5)
+file(CREATE_LINK ${WORK}/k.h5 ${WORK}/k_sym.h5 SYMBOLIC)
+file(CREATE_LINK ${WORK}/k.h5 ${WORK}/k_hard.h5)
+foreach(out m.h5 m_sym.h5 m_hard.h5 ./m.h5)
+  expect_usage("--out .*would overwrite .*m\\.h5 \\(--model\\)" --device cpu extract
+               --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/${out})
+  expect_no_work("extract --out ${out}")
+  expect_unchanged(${WORK}/m.h5 ${m_hash})
+  expect_usage("--out .*would overwrite .*m\\.h5 \\(--model\\)" --device cpu postprocess
+               --model ${WORK}/m.h5 --attack ftll --epochs 1 --limit 64 --out ${WORK}/${out})
+  expect_no_work("postprocess --out ${out}")
+  expect_unchanged(${WORK}/m.h5 ${m_hash})
+  expect_usage("--out .*would overwrite .*m\\.h5 \\(--init\\)" --device cpu train
+               --init ${WORK}/m.h5 --epochs 1 --limit 64 --out ${WORK}/${out})
+  expect_no_work("train --init --out ${out}")
+  expect_unchanged(${WORK}/m.h5 ${m_hash})
+endforeach()
+foreach(out k.h5 k_sym.h5 k_hard.h5)
+  expect_usage("--out .*would overwrite .*k\\.h5 \\(--keras\\)" convert --keras ${WORK}/k.h5
+               --arch lenet5 --out ${WORK}/${out})
+  expect_unchanged(${WORK}/k.h5 ${k_hash})
+endforeach()
+# experiment: the JSON and the chart must not replace a model of the zoo, nor each other.
+file(MAKE_DIRECTORY ${WORK}/zoo/positive ${WORK}/zoo/negative)
+file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/target.h5)
+file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/positive/p.h5)
+file(COPY_FILE ${REPO}/weights/resnet20-fashion-mnist.h5 ${WORK}/zoo/negative/n.h5)
+file(SHA256 ${WORK}/zoo/negative/n.h5 n_hash)
+expect_usage("--out .*would overwrite .*n\\.h5 \\(--zoo\\)" --device cpu experiment
+             --zoo ${WORK}/zoo --methods random --n 2 --init random --out ${WORK}/zoo/negative/n.h5)
+expect_unchanged(${WORK}/zoo/negative/n.h5 ${n_hash})
+expect_usage("--plot .*would overwrite .*e\\.json \\(--out\\)" --device cpu experiment
+             --zoo ${WORK}/zoo --methods random --n 2 --init random --out ${WORK}/e.json
+             --plot ${WORK}/e.json)
+# zoo: a model it would train must not land on the target (a zoo made over an old one).
+file(SHA256 ${WORK}/zoo/positive/p.h5 p_hash)
+file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/positive/ftll.h5)
+file(SHA256 ${WORK}/zoo/positive/ftll.h5 ftll_hash)
+expect_usage("--out .*would overwrite .*ftll\\.h5 \\(--target\\)" --device cpu zoo
+             --target ${WORK}/zoo/positive/ftll.h5 --out ${WORK}/zoo --positives ftll
+             --negatives rf:1 --epochs 1 --limit 64)
+expect_no_work("zoo over its own target")
+expect_unchanged(${WORK}/zoo/positive/ftll.h5 ${ftll_hash})
+
+# ---- item 2: an output that cannot be written, refused before the work ----
+expect_usage("--out .*missing/x\\.h5: folder .*missing does not exist" --device cpu train
+             --arch lenet5 --epochs 1 --limit 64 --out ${WORK}/missing/x.h5)
+expect_no_work("train into a missing folder")
+expect_usage("--out .* is a folder" --device cpu train --arch lenet5 --epochs 1 --limit 64
+             --out ${WORK}/zoo)
+expect_no_work("train onto a folder")
+expect_usage("--out .*missing/f\\.h5: folder .*missing does not exist" --device cpu train
+             --arch rf --trees 1 --limit 100 --out ${WORK}/missing/f.h5)
+expect_no_work("forest fit into a missing folder")
+expect_usage("--out .* is a folder" --device cpu train --arch rf --trees 1 --limit 100
+             --out ${WORK}/zoo)
+expect_no_work("forest fit onto a folder")
+expect_usage("--out .*missing/fp\\.h5: folder .*does not exist" --device cpu extract
+             --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/missing/fp.h5)
+expect_no_work("extract into a missing folder")
+expect_usage("--out .* is a folder" convert --keras ${WORK}/k.h5 --arch lenet5 --out ${WORK}/zoo)
+expect_usage("--plot .*missing/a\\.svg: folder .*does not exist" --device cpu experiment
+             --zoo ${WORK}/zoo --methods random --n 2 --init random --plot ${WORK}/missing/a.svg)
+expect_no_work("experiment with its chart in a missing folder")
+expect_usage("--out .*m\\.h5 is a file, not a folder" --device cpu zoo --target ${WORK}/m.h5
+             --out ${WORK}/m.h5 --positives ftll --negatives rf:1 --epochs 1 --limit 64)
+expect_no_work("zoo into a file")
+# An unwritable folder. root's access(W_OK) succeeds on any folder: as root the case runs
+# as the user nobody (setpriv) where nobody can reach the binary and the work folder, and is
+# skipped, visibly, where it cannot.
+file(MAKE_DIRECTORY ${WORK}/ro)
+file(CHMOD ${WORK}/ro DIRECTORY_PERMISSIONS OWNER_READ OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+     WORLD_READ WORLD_EXECUTE)
+set(run_ro TRUE)
+set(saved_ipguard ${IPGUARD})
+execute_process(COMMAND id -u OUTPUT_VARIABLE uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(uid STREQUAL "0")
+  set(run_ro FALSE)
+  find_program(SETPRIV setpriv)
+  if(SETPRIV)
+    set(as_nobody ${SETPRIV} --reuid=65534 --regid=65534 --clear-groups)
+    execute_process(COMMAND ${as_nobody} test -x ${IPGUARD} -a -x ${WORK}/ro
+                    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
+    if(rc EQUAL 0)
+      set(run_ro TRUE)
+      set(IPGUARD ${as_nobody} ${IPGUARD})
+    endif()
+  endif()
+  if(NOT run_ro)
+    message(NOTICE "cli_hardening: SKIPPED the unwritable-folder case (running as root, for "
+                   "whom every folder is writable, and nobody cannot run ${IPGUARD})")
+  endif()
+endif()
+if(run_ro)
+  expect_usage("--out .*ro/x\\.h5: folder .*ro is not writable" --device cpu train --arch lenet5
+               --epochs 1 --limit 64 --out ${WORK}/ro/x.h5)
+  expect_no_work("train into an unwritable folder")
+  expect_usage("--out .*ro/f\\.h5: folder .*ro is not writable" --device cpu train --arch rf
+               --trees 1 --limit 100 --out ${WORK}/ro/f.h5)
+  expect_no_work("forest fit into an unwritable folder")
+  expect_usage("--out .*ro/z: cannot create it in .*ro" --device cpu zoo --target ${WORK}/m.h5
+               --out ${WORK}/ro/z --positives ftll --negatives rf:1 --epochs 1 --limit 64)
+  expect_no_work("zoo in an unwritable folder")
+endif()
+set(IPGUARD ${saved_ipguard})
+file(CHMOD ${WORK}/ro DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+
+# ---- item 4: option values ----
+expect_usage("^--threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
+             --threads 100000 info ${WORK}/m.h5)
+expect_usage("^--threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
+             --threads -1 info ${WORK}/m.h5)
+expect_usage("^--threads must be a whole number" --threads 1.5 info ${WORK}/m.h5)
+expect_exit(0 --threads 1 info ${WORK}/m.h5)   # in range: accepted
+expect_exit(0 --threads 0 info ${WORK}/m.h5)
+expect_usage("^--n must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 0)
+expect_usage("^--batch must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
+             --batch 0)
+expect_usage("^--batch must be at least 1" train --arch lenet5 --batch 0 --out ${WORK}/x.h5)
+expect_usage("^--batch must be at least 1" eval --model ${WORK}/m.h5 --batch 0)
+expect_usage("^--epochs must be at least 1" postprocess --model ${WORK}/m.h5 --attack ftll
+             --epochs 0 --out ${WORK}/x.h5)
+expect_usage("^--lr must be positive" train --arch lenet5 --lr 0 --out ${WORK}/x.h5)
+expect_usage("^--n must be a number" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n abc)
+expect_usage("^--k must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --k -1)
+expect_usage("^--eps must be in \\(0, 1\\]" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
+             --eps 2)
+expect_usage("^--k must be at least 0" experiment --zoo ${WORK}/zoo --k 1,-1)
+expect_usage("^--eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo --eps 0.1,2)
+expect_usage("^--threshold must be between 0 and 1" verify --fingerprint ${WORK}/m.h5
+             --suspect ${WORK}/m.h5 --threshold 2)
+expect_usage("^--seed must be at least 0" --seed -1 info ${WORK}/m.h5)
+expect_usage("--methods: unknown method 'nosuch'" experiment --zoo ${WORK}/zoo
+             --methods nosuch)
+expect_usage("--attack wp:2" postprocess --model ${WORK}/m.h5 --attack wp:2 --out ${WORK}/x.h5)
+expect_usage("--negatives: unknown architecture 'foo'" --device cpu zoo --target ${WORK}/m.h5
+             --out ${WORK}/zoo4 --positives ftll --negatives foo:1 --epochs 1 --limit 64)
+expect_no_work("zoo with an unknown negative")
+expect_usage("--device gpu0: unknown device" --device gpu0 doctor)
+expect_usage("--data cifar10: give the folder" train --arch lenet5 --data cifar10
+             --out ${WORK}/x.h5)
+# An unknown architecture is refused while parsing, and the list names the forest too.
+expect_usage("--arch: unknown architecture 'foo' \\(.*lenet5.*, rf\\)" --device cpu
+             train --arch foo --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_no_work("train --arch foo")
+expect_usage("--arch comes from the --init file" --device cpu train --init ${WORK}/m.h5
+             --arch rf --limit 64 --out ${WORK}/x.h5)
+expect_no_work("train --init with --arch")
+if(EXISTS ${WORK}/x.h5 OR EXISTS ${WORK}/missing OR EXISTS ${WORK}/zoo4)
+  message(FATAL_ERROR "a refused command left an output behind")
+endif()
