@@ -1,5 +1,5 @@
 // SHA-256 after FIPS 180-4, section 6.2.
-#include "fingerprint/sha256.h"
+#include "engine/sha256.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -7,6 +7,12 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define IPG_SHA256_X86 1
+#endif
 
 #include "engine/hdf5.h"  // FileError
 
@@ -26,12 +32,82 @@ constexpr uint32_t kRound[64] = {
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+#ifdef IPG_SHA256_X86
+// `n` blocks with the x86 SHA extensions (Intel's published sequence: the state kept as
+// ABEF/CDGH, four rounds per pair of sha256rnds2, the schedule by sha256msg1/msg2).
+// Every file load hashes the whole file (engine/hdf5 integrity header): about 8x the
+// scalar rate, e.g. a 100 MB ResNet50 in ~0.05 s instead of ~0.4 s.
+__attribute__((target("sha,sse4.1,ssse3"))) void blocks_x86(uint32_t* state, const uint8_t* p,
+                                                            size_t n) {
+  const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+  __m128i s1 =
+      _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
+  __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);  // ABEF
+  s1 = _mm_blend_epi16(s1, tmp, 0xF0);       // CDGH
+  for (; n > 0; --n, p += 64) {
+    const __m128i abef = s0, cdgh = s1;
+    __m128i m[4];
+    for (int i = 0; i < 4; ++i)
+      m[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), mask);
+    for (int i = 0; i < 16; ++i) {
+      const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kRound + 4 * i));
+      const __m128i msg = _mm_add_epi32(m[i & 3], k);
+      s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+      s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+      if (i < 12) {  // words 4(i+4) .. 4(i+4)+3 of the schedule replace words 4i .. 4i+3
+        const __m128i a = _mm_sha256msg1_epu32(m[i & 3], m[(i + 1) & 3]);
+        const __m128i b = _mm_alignr_epi8(m[(i + 3) & 3], m[(i + 2) & 3], 4);
+        m[i & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(a, b), m[(i + 3) & 3]);
+      }
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(s0, 0x1B);                                                     // FEBA
+  s1 = _mm_shuffle_epi32(s1, 0xB1);                                                      // DCHG
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(tmp, s1, 0xF0));   // DCBA
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(s1, tmp, 8));  // HGFE
+}
+
+// CPUID rather than __builtin_cpu_supports, which clang 14 does not know "sha" in.
+bool cpu_has_sha() {
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool ssse3 = c & (1u << 9), sse41 = c & (1u << 19);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return ssse3 && sse41 && (b & (1u << 29)) != 0;  // leaf 7 EBX bit 29: SHA
+  }();
+  return has;
+}
+#endif
+
 }  // namespace
 
-Sha256::Sha256()
+Sha256::Sha256(bool cpu_extensions)
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
          0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19},
-      buf_{} {}
+      buf_{},
+      fast_(cpu_extensions && has_cpu_extensions()) {}
+
+bool Sha256::has_cpu_extensions() {
+#ifdef IPG_SHA256_X86
+  return cpu_has_sha();
+#else
+  return false;
+#endif
+}
+
+void Sha256::blocks(const uint8_t* p, size_t n) {
+#ifdef IPG_SHA256_X86
+  if (fast_) {
+    blocks_x86(h_, p, n);
+    return;
+  }
+#endif
+  for (; n > 0; --n, p += 64) block(p);
+}
 
 void Sha256::block(const uint8_t* p) {
   uint32_t w[64];
@@ -69,6 +145,7 @@ void Sha256::block(const uint8_t* p) {
 
 void Sha256::update(const void* data, size_t size) {
   if (done_) throw std::logic_error("Sha256::update after digest");
+  if (size == 0) return;  // `data` may then be null (an empty vector's), which memcpy must not get
   const uint8_t* p = static_cast<const uint8_t*>(data);
   total_ += size;
   if (buf_len_ > 0) {
@@ -78,10 +155,12 @@ void Sha256::update(const void* data, size_t size) {
     p += take;
     size -= take;
     if (buf_len_ < sizeof(buf_)) return;
-    block(buf_);
+    blocks(buf_, 1);
     buf_len_ = 0;
   }
-  for (; size >= 64; p += 64, size -= 64) block(p);
+  blocks(p, size / 64);
+  p += size / 64 * 64;
+  size %= 64;
   if (size > 0) std::memcpy(buf_, p, size);
   buf_len_ = size;
 }
