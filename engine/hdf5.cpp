@@ -15,11 +15,13 @@
 #include <optional>
 #include <type_traits>
 
+#include "engine/hdf5_internal.h"
+
 namespace ipg::h5 {
 
 static_assert(std::is_same_v<hid_t, int64_t>, "Handle stores identifiers as int64_t");
 
-namespace {
+namespace detail {
 
 // Both the auto-print setting and the error stack are per thread in a thread-safe HDF5
 // build, so every thread that touches a handle silences its own printing once.
@@ -31,6 +33,8 @@ void quiet() {
   }
 }
 
+namespace {
+
 herr_t take_innermost(unsigned n, const H5E_error2_t* err, void* out) {
   if (n == 0 && err->desc) *static_cast<std::string*>(out) = err->desc;
   return 0;
@@ -40,20 +44,21 @@ std::string hdf5_detail() {
   std::string msg;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &msg);
   H5Eclear2(H5E_DEFAULT);
-  return msg;
+  // HDF5's messages can quote what it decoded from a corrupt file.
+  return printable(msg, 200);
 }
+
+}  // namespace
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
   throw FileError(where + what);
 }
 
-// For failures of an HDF5 call: appends what HDF5 said.
 [[noreturn]] void fail_h5(const std::string& where, const std::string& what) {
   const std::string detail = hdf5_detail();
   throw FileError(where + what + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
 }
 
-// Wraps the identifier an HDF5 call returned, or throws.
 Handle checked(hid_t id, const std::string& where, const std::string& what) {
   if (id < 0) fail_h5(where, what);
   return Handle(id);
@@ -65,7 +70,6 @@ void check(herr_t rc, const std::string& where, const std::string& what) {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
-// Dimensions of a scalar ({}) or simple dataspace; nullopt for a null one (no data).
 std::optional<Shape> space_dims(hid_t space, const std::string& where) {
   const H5S_class_t cls = H5Sget_simple_extent_type(space);
   if (cls == H5S_NULL) return std::nullopt;
@@ -82,7 +86,6 @@ std::optional<Shape> space_dims(hid_t space, const std::string& where) {
   return s;
 }
 
-// Element count of `dims`, refusing more than `limit` before anyone allocates for them.
 int64_t checked_count(const Shape& dims, int64_t limit, const std::string& where) {
   if (std::find(dims.begin(), dims.end(), 0) != dims.end()) return 0;
   int64_t n = 1;
@@ -110,6 +113,18 @@ std::string type_name_of(hid_t type) {
   }
 }
 
+double file_bytes(hid_t obj) {
+  const Handle file(H5Iget_file_id(obj));
+  hsize_t size = 0;
+  if (!file.valid() || H5Fget_filesize(file.id(), &size) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+  }
+  return static_cast<double>(size);
+}
+
+namespace {
+
 // A C string type: `size` bytes (or H5T_VARIABLE) with the given padding and encoding.
 Handle string_type(size_t size, H5T_str_t pad, H5T_cset_t cset, const std::string& where) {
   Handle t = checked(H5Tcopy(H5T_C_S1), where, "cannot create string type");
@@ -132,13 +147,17 @@ bool matches(hid_t type, DType want) {
 
 hid_t native_type(DType t) { return t == DType::F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32; }
 
+}  // namespace
+
 // Refuses to read `n` elements of `file_type` that the file does not hold. HDF5 allocates
 // a dataset's storage lazily and reads fill values where none was written, so without
 // this a file of a few hundred bytes can declare 2^32 elements and have us allocate and
 // fill 16 GiB. Contiguous and compact data must be stored in full; chunked data may be
 // compressed, by at most 1:1024 (deflate's limit), or stored sparsely, which we refuse
 // beyond that ratio; virtual datasets and external raw files (other files' bytes) are
-// refused.
+// refused. A corrupt layout message can also claim storage the file does not have (and
+// have us allocate for it): neither the claim nor the data may exceed what the file's
+// size allows.
 void check_stored(hid_t ds, hid_t file_type, int64_t n, const std::string& where) {
   if (n == 0) return;
   const Handle dcpl = checked(H5Dget_create_plist(ds), where, "cannot read creation properties");
@@ -153,22 +172,38 @@ void check_stored(hid_t ds, hid_t file_type, int64_t n, const std::string& where
     fail(where, "declares " + std::to_string(n) + " elements (" +
                     std::to_string(static_cast<int64_t>(need)) + " bytes) but the file stores " +
                     std::to_string(static_cast<int64_t>(stored)) + " bytes");
+  const double file = file_bytes(ds);
+  if (file > 0 && (stored > file || need > file * ratio))
+    fail(where, "declares " + std::to_string(static_cast<int64_t>(need)) + " bytes (" +
+                    std::to_string(static_cast<int64_t>(stored)) + " stored) in a file of " +
+                    std::to_string(static_cast<int64_t>(file)) + " bytes");
 }
 
-Handle link_create_plist(const std::string& where) {
-  Handle lcpl = checked(H5Pcreate(H5P_LINK_CREATE), where, "cannot create property list");
-  check(H5Pset_create_intermediate_group(lcpl.id(), 1), where, "cannot create property list");
-  return lcpl;
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+// Creation properties without timestamps (HDF5 records them in object headers by
+// default): the same content saved twice gives the same bytes, so a shipped file's
+// SHA-256 can be remade.
+Handle untimed_plist(hid_t cls, const std::string& where) {
+  Handle plist = checked(H5Pcreate(cls), where, "cannot create property list");
+  check(H5Pset_obj_track_times(plist.id(), 0), where, "cannot create property list");
+  return plist;
 }
 
-// Tells a missing file, a non-HDF5 file and a damaged one apart.
-Handle open_read_only(const std::string& path) {
+// Tells a missing file, a non-HDF5 file and a damaged one apart. The integrity header
+// is checked first, so that libhdf5 never parses a sealed file whose bytes changed.
+Handle open_read_only(const std::string& path, ByteSeal* seal) {
   quiet();
   const std::string where = path + ": /: ";
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) fail(where, "no such file");
   if (std::filesystem::is_directory(status)) fail(where, "is a directory, not an HDF5 file");
+  *seal = check_byte_seal(path);
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 == 0) fail(where, "not an HDF5 file");
   if (is_hdf5 < 0) fail_h5(where, "cannot read file");
@@ -176,14 +211,19 @@ Handle open_read_only(const std::string& path) {
                  "cannot open HDF5 file (truncated or corrupt)");
 }
 
-Handle create_temp(const std::string& path, const std::string& temp) {
+Handle create_temp(const std::string& path, const std::string& temp, bool user_block) {
   quiet();
   const std::string where = path + ": /: ";
   Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), where, "cannot create property list");
   // Closing the file then closes every group and dataset still open in it, so commit()
   // renames a complete file even if the caller still holds handles.
   check(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_STRONG), where, "cannot set close degree");
-  return checked(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), where,
+  Handle fcpl = checked(H5Pcreate(H5P_FILE_CREATE), where, "cannot create property list");
+  // Room for the integrity header, which sealing writes once the file is complete.
+  if (user_block)
+    check(H5Pset_userblock(fcpl.id(), static_cast<hsize_t>(kIntegrityHeaderSize)), where,
+          "cannot reserve the integrity header");
+  return checked(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()), where,
                  "cannot create " + temp);
 }
 
@@ -219,17 +259,12 @@ std::string Object::child_path(const std::string& name) const {
 }
 
 std::string Object::where(const std::string& child) const {
-  return file_ + ": " + child_path(child) + ": ";
+  // Paths are built from names a file holds: escaped, so a garbled name cannot garble
+  // the message (or the terminal).
+  return file_ + ": " + printable(child_path(child), 200) + ": ";
 }
 
-namespace {
-
-// An open attribute with its type, space and element count.
-struct AttrRead {
-  Handle attr, type, space;
-  int64_t count = 0;
-  std::string where;
-};
+namespace detail {
 
 AttrRead open_attr(hid_t obj, const std::string& name, const std::string& where) {
   quiet();
@@ -241,8 +276,16 @@ AttrRead open_attr(hid_t obj, const std::string& name, const std::string& where)
   a.attr = checked(H5Aopen(obj, name.c_str(), H5P_DEFAULT), a.where, "cannot open");
   a.type = checked(H5Aget_type(a.attr.id()), a.where, "cannot read type");
   a.space = checked(H5Aget_space(a.attr.id()), a.where, "cannot read dataspace");
-  const std::optional<Shape> dims = space_dims(a.space.id(), a.where);
-  a.count = dims ? checked_count(*dims, kMaxAttributeElements, a.where) : 0;
+  a.dims = space_dims(a.space.id(), a.where);
+  a.count = a.dims ? checked_count(*a.dims, kMaxAttributeElements, a.where) : 0;
+  // Attribute values live in the file: a count beyond its size is a corrupt header, and
+  // reading it would allocate for the claim.
+  const double need = static_cast<double>(a.count) * static_cast<double>(H5Tget_size(a.type.id()));
+  const double file = file_bytes(obj);
+  if (file > 0 && need > file)
+    fail(a.where, "declares " + std::to_string(a.count) + " values (" +
+                      std::to_string(static_cast<int64_t>(need)) + " bytes) in a file of " +
+                      std::to_string(static_cast<int64_t>(file)) + " bytes");
   return a;
 }
 
@@ -303,7 +346,103 @@ T single(const std::vector<T>& v, const AttrRead& a) {
   return v[0];
 }
 
+// What the strict readers report about an attribute they refuse: "float64 scalar".
+std::string described(const AttrRead& a) {
+  const std::string shape = !a.dims           ? "null dataspace"
+                            : a.dims->empty() ? "scalar"
+                                              : shape_str(*a.dims);
+  return type_name_of(a.type.id()) + " " + shape;
+}
+
+// For the strict readers: the attribute's class is `cls` and it holds one scalar value.
+void expect_scalar(const AttrRead& a, H5T_class_t cls, const char* want) {
+  if (H5Tget_class(a.type.id()) != cls || !a.dims || !a.dims->empty())
+    fail(a.where, std::string("expected ") + want + " scalar, found " + described(a));
+}
+
+namespace {
+
+// Link and attribute names: bounded and free of control bytes (they end up in paths and
+// messages). `name` comes from libhdf5, decoded from the file.
+bool acceptable_name(const char* name, std::string* out, std::string* why) {
+  const size_t len = strnlen(name, kMaxNameLength + 1);
+  if (len > kMaxNameLength) {
+    *why = "a name longer than " + std::to_string(kMaxNameLength) + " bytes ('" +
+           printable(std::string(name, 40), 40) + "...')";
+    return false;
+  }
+  out->assign(name, len);
+  for (unsigned char c : *out)
+    if (c < 0x20 || c == 0x7f) {
+      *why = "a name with control bytes ('" + printable(*out) + "')";
+      return false;
+    }
+  return true;
+}
+
+struct NameList {
+  std::vector<std::string> names;
+  std::string why;  // set when a name was refused
+};
+
+#if H5_VERSION_GE(1, 12, 0)
+using LinkInfo = H5L_info2_t;
+#else
+using LinkInfo = H5L_info_t;
+#endif
+
+herr_t collect_link(hid_t, const char* name, const LinkInfo*, void* data) {
+  auto* list = static_cast<NameList*>(data);
+  std::string s;
+  if (!acceptable_name(name, &s, &list->why)) return -1;
+  if (list->names.size() >= kMaxLinksPerGroup) {
+    list->why = "more than " + std::to_string(kMaxLinksPerGroup) + " links";
+    return -1;
+  }
+  list->names.push_back(std::move(s));
+  return 0;
+}
+
+herr_t collect_attr(hid_t, const char* name, const H5A_info_t*, void* data) {
+  auto* list = static_cast<NameList*>(data);
+  std::string s;
+  if (!acceptable_name(name, &s, &list->why)) return -1;
+  if (list->names.size() >= static_cast<size_t>(kMaxAttributeElements)) {
+    list->why = "too many attributes";
+    return -1;
+  }
+  list->names.push_back(std::move(s));
+  return 0;
+}
+
 }  // namespace
+
+// H5Literate rather than H5Lget_name_by_idx: libhdf5 1.10 reads past a heap buffer in
+// H5Lget_name_by_idx on some corrupt link tables (found under ASan), and iteration hands
+// us each decoded name once, which we copy with a bound.
+std::vector<std::string> link_names(hid_t group, const std::string& where) {
+  quiet();
+  NameList list;
+#if H5_VERSION_GE(1, 12, 0)
+  const herr_t rc = H5Literate2(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_link, &list);
+#else
+  const herr_t rc = H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_link, &list);
+#endif
+  if (!list.why.empty()) fail(where, "cannot list group: " + list.why);
+  if (rc < 0) fail_h5(where, "cannot list group");
+  return list.names;
+}
+
+std::vector<std::string> attribute_names(hid_t obj, const std::string& where) {
+  quiet();
+  NameList list;
+  const herr_t rc = H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_attr, &list);
+  if (!list.why.empty()) fail(where, "cannot list attributes: " + list.why);
+  if (rc < 0) fail_h5(where, "cannot list attributes");
+  return list.names;
+}
+
+}  // namespace detail
 
 bool Object::has_attr(const std::string& name) const {
   quiet();
@@ -313,15 +452,7 @@ bool Object::has_attr(const std::string& name) const {
 }
 
 std::vector<std::string> Object::attr_names() const {
-  quiet();
-  std::vector<std::string> names;
-  auto collect = [](hid_t, const char* name, const H5A_info_t*, void* out) -> herr_t {
-    static_cast<std::vector<std::string>*>(out)->emplace_back(name);
-    return 0;
-  };
-  check(H5Aiterate2(handle_.id(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &names), where(),
-        "cannot list attributes");
-  return names;
+  return attribute_names(handle_.id(), where());
 }
 
 std::string Object::attr_string(const std::string& name) const {
@@ -355,6 +486,31 @@ double Object::attr_double(const std::string& name) const {
 
 std::vector<float> Object::attr_floats(const std::string& name) const {
   return read_numbers<float>(open_attr(handle_.id(), name, where()), H5T_NATIVE_FLOAT, false);
+}
+
+int64_t Object::scalar_int(const std::string& name) const {
+  const AttrRead a = open_attr(handle_.id(), name, where());
+  expect_scalar(a, H5T_INTEGER, "an integer");
+  return single(read_numbers<int64_t>(a, H5T_NATIVE_INT64, true), a);
+}
+
+double Object::scalar_float(const std::string& name) const {
+  const AttrRead a = open_attr(handle_.id(), name, where());
+  expect_scalar(a, H5T_FLOAT, "a float");
+  return single(read_numbers<double>(a, H5T_NATIVE_DOUBLE, false), a);
+}
+
+std::string Object::scalar_string(const std::string& name) const {
+  const AttrRead a = open_attr(handle_.id(), name, where());
+  expect_scalar(a, H5T_STRING, "a string");
+  return single(read_strings(a), a);
+}
+
+std::vector<float> Object::float_vector(const std::string& name, int64_t n) const {
+  const AttrRead a = open_attr(handle_.id(), name, where());
+  if (H5Tget_class(a.type.id()) != H5T_FLOAT || !a.dims || *a.dims != Shape{n})
+    fail(a.where, "expected float [" + std::to_string(n) + "], found " + described(a));
+  return read_numbers<float>(a, H5T_NATIVE_FLOAT, false);
 }
 
 namespace {
@@ -520,23 +676,7 @@ bool Group::is_dataset(const std::string& name) const {
   return exists(name) && object_type(handle_.id(), name) == H5I_DATASET;
 }
 
-std::vector<std::string> Group::children() const {
-  quiet();
-  H5G_info_t info;
-  check(H5Gget_info(handle_.id(), &info), where(), "cannot list group");
-  std::vector<std::string> names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(handle_.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
-                                           nullptr, 0, H5P_DEFAULT);
-    if (len < 0) fail_h5(where(), "cannot list group");
-    std::string name(static_cast<size_t>(len) + 1, '\0');
-    H5Lget_name_by_idx(handle_.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
-                       H5P_DEFAULT);
-    name.resize(static_cast<size_t>(len));
-    names.push_back(std::move(name));
-  }
-  return names;
-}
+std::vector<std::string> Group::children() const { return link_names(handle_.id(), where()); }
 
 Group Group::group(const std::string& name) const {
   quiet();
@@ -551,10 +691,17 @@ Dataset Group::dataset(const std::string& name) const {
 Group Group::create_group(const std::string& name) {
   quiet();
   if (exists(name)) return group(name);
-  const Handle lcpl = link_create_plist(where(name));
-  return Group(checked(H5Gcreate2(handle_.id(), name.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT),
-                       where(name), "cannot create group"),
-               file_, child_path(name));
+  // Level by level rather than through HDF5's intermediate-group creation, which would
+  // give the intermediate groups default (timestamped) properties.
+  const Handle gcpl = untimed_plist(H5P_GROUP_CREATE, where(name));
+  for (size_t p = name.find('/', 1);; p = name.find('/', p + 1)) {
+    const std::string prefix = name.substr(0, p);
+    if (!prefix.empty() && prefix.back() != '/' && !exists(prefix))
+      checked(H5Gcreate2(handle_.id(), prefix.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
+              where(prefix), "cannot create group");
+    if (p == std::string::npos) break;
+  }
+  return group(name);
 }
 
 Dataset Group::write(const std::string& name, const Tensor& t) {
@@ -569,9 +716,11 @@ Dataset Group::write(const std::string& name, const Tensor& t) {
                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
               w, "cannot create dataspace for " + shape_str(host.shape()));
   const hid_t file_type = host.dtype() == DType::F32 ? H5T_IEEE_F32LE : H5T_STD_I32LE;
-  const Handle lcpl = link_create_plist(w);
-  Handle ds = checked(H5Dcreate2(handle_.id(), name.c_str(), file_type, space.id(), lcpl.id(),
-                                 H5P_DEFAULT, H5P_DEFAULT),
+  const size_t slash = name.rfind('/');
+  if (slash != std::string::npos && slash > 0) create_group(name.substr(0, slash));
+  const Handle dcpl = untimed_plist(H5P_DATASET_CREATE, w);
+  Handle ds = checked(H5Dcreate2(handle_.id(), name.c_str(), file_type, space.id(), H5P_DEFAULT,
+                                 dcpl.id(), H5P_DEFAULT),
                       w, "cannot create dataset");
   if (host.numel() > 0)
     check(H5Dwrite(ds.id(), native_type(host.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw()),
@@ -585,18 +734,24 @@ namespace {
 
 // The file identifier itself is released at once: the root group keeps the file open,
 // and every group or dataset opened from it keeps it open too, however long they live.
-Handle open_root_read_only(const std::string& path) {
-  const Handle file = open_read_only(path);
-  return open_root(file, path);
+std::pair<Handle, ByteSeal> open_root_read_only(const std::string& path) {
+  ByteSeal seal = ByteSeal::None;
+  const Handle file = open_read_only(path, &seal);
+  return {open_root(file, path), seal};
 }
 
 }  // namespace
 
-File::File(const std::string& path) : Group(open_root_read_only(path), path, "/") {}
+File::File(const std::string& path) : File(path, open_root_read_only(path)) {}
 
-FileWriter::FileWriter(const std::string& path)
-    : Group(Handle(), path, "/"), temp_path_(path + ".tmp-" + std::to_string(getpid())) {
-  file_id_ = create_temp(path, temp_path_);
+File::File(const std::string& path, std::pair<Handle, ByteSeal> opened)
+    : Group(std::move(opened.first), path, "/"), seal_(opened.second) {}
+
+FileWriter::FileWriter(const std::string& path, Sealing sealing)
+    : Group(Handle(), path, "/"),
+      temp_path_(path + ".tmp-" + std::to_string(getpid())),
+      sealing_(sealing) {
+  file_id_ = create_temp(path, temp_path_, sealing == Sealing::Sealed);
   try {
     handle_ = open_root(file_id_, path);
   } catch (...) {
@@ -625,6 +780,14 @@ void FileWriter::commit() {
   if (!close_file()) {
     std::remove(temp_path_.c_str());
     fail_h5(where(), "cannot finish writing " + temp_path_);
+  }
+  if (sealing_ == Sealing::Sealed) {
+    try {
+      seal_file(temp_path_, file_);
+    } catch (...) {
+      std::remove(temp_path_.c_str());
+      throw;
+    }
   }
   if (std::rename(temp_path_.c_str(), file_.c_str()) != 0) {
     const std::string reason = std::strerror(errno);

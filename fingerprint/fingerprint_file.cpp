@@ -6,13 +6,16 @@
 #include <stdexcept>
 
 #include "engine/hdf5.h"
+#include "models/model_file.h"  // resave_hint
 
 namespace ipg {
 
 namespace {
 
 constexpr const char* kFormat = "ipguard-fingerprint";
-constexpr int64_t kVersion = 1;
+// Version 2 files are sealed (engine/hdf5.h); version 1 files still load, with a notice.
+constexpr int64_t kVersion = 2;
+constexpr int64_t kOldestVersion = 1;
 
 bool is_sha256_hex(const std::string& s) {
   if (s.size() != 64) return false;
@@ -153,26 +156,28 @@ void save_fingerprint(const Fingerprint& fp, const std::string& path) {
 Fingerprint load_fingerprint(const std::string& path) {
   const h5::File f(path);
   const std::string root = path + ": /: ";
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
+  if (!f.has_attr("format") || f.scalar_string("format") != kFormat)
     throw FileError(root + "not an ipguard fingerprint file (attribute format is not '" +
                     std::string(kFormat) + "')");
-  const int64_t version = f.attr_int("version");
-  if (version != kVersion)
+  const int64_t version = f.scalar_int("version");
+  if (version < kOldestVersion || version > kVersion)
     throw FileError(root + "fingerprint file version " + std::to_string(version) +
-                    " is not supported (this build reads version " + std::to_string(kVersion) +
-                    ")");
+                    " is not supported (this build reads versions " +
+                    std::to_string(kOldestVersion) + " to " + std::to_string(kVersion) + ")");
+  h5::check_integrity(f, version, resave_hint(path));
+  // Every attribute with exactly the type and shape the writer gives it.
   Fingerprint fp;
-  fp.method = f.attr_string("method");
-  fp.seed = static_cast<uint64_t>(f.attr_int("seed"));
-  fp.model_sha256 = f.attr_string("model_sha256");
-  fp.arch = f.attr_string("arch");
-  fp.created = f.attr_string("created");
-  fp.params.k = f.attr_double("param_k");
-  fp.params.lr = f.attr_double("param_lr");
-  fp.params.iters = f.attr_int("param_iters");
-  fp.params.eps = f.attr_double("param_eps");
-  fp.params.init = f.attr_string("param_init");
-  fp.params.target = f.attr_string("param_target");
+  fp.method = f.scalar_string("method");
+  fp.seed = static_cast<uint64_t>(f.scalar_int("seed"));
+  fp.model_sha256 = f.scalar_string("model_sha256");
+  fp.arch = f.scalar_string("arch");
+  fp.created = f.scalar_string("created");
+  fp.params.k = f.scalar_float("param_k");
+  fp.params.lr = f.scalar_float("param_lr");
+  fp.params.iters = f.scalar_int("param_iters");
+  fp.params.eps = f.scalar_float("param_eps");
+  fp.params.init = f.scalar_string("param_init");
+  fp.params.target = f.scalar_string("param_target");
 
   const std::string wp = path + ": /points: ";
   const h5::Dataset points = open_dataset(f, "points", wp);

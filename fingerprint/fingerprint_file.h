@@ -1,11 +1,12 @@
 // The fingerprint file (HDF5, design.md "Files"):
 //
-//   /            attrs: format = "ipguard-fingerprint", version = 1 (int64), method,
+//   /            attrs: format = "ipguard-fingerprint", version = 2 (int64), method,
 //                seed (int64: the uint64 seed's bit pattern), model_sha256 (64 lowercase
 //                hex digits, or "" when unknown), arch, created (ISO 8601 UTC), and the
 //                extraction parameters as one attribute each: param_k, param_lr,
 //                param_eps (float64), param_iters (int64), param_init, param_target
 //                (strings). Strings are variable-length UTF-8, as h5py writes str.
+//                Sealing adds content_sha256 (engine/hdf5.h, docs/file-integrity.md).
 //   /points                  float32 [n, C, H, W], every value finite and in [0, 1]
 //   /labels                  int32 [n], >= 0: the labels the target model gives the points
 //   /candidates/source       int32 [n]   label i the point started from
@@ -15,8 +16,10 @@
 //   /candidates/converged    int32 [n]   0 or 1 (uint8 also accepted when reading)
 //
 // Files are written atomically (temp name + rename): a failed save leaves no file. The
-// reader checks everything it returns and throws ipg::FileError naming the file and the
-// object on any problem; it never allocates for sizes a file merely claims.
+// reader checks the file's integrity first (a changed byte is "content digest mismatch";
+// a version-1 file without a digest loads after one notice line), then everything it
+// returns (each attribute's type and shape too), and throws ipg::FileError naming the
+// file and the object on any problem; it never allocates for sizes a file merely claims.
 #pragma once
 
 #include <stdint.h>

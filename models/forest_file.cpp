@@ -74,6 +74,7 @@ void save_forest(const RandomForest& forest, const std::string& path, const Prov
 std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* provenance) {
   const h5::File f(path);
   const ModelConfig cfg = read_model_attributes(f);
+  const Provenance prov = read_provenance(f);  // checked even when the caller does not ask
   if (cfg.arch != kArch)
     throw FileError(path + ": arch is '" + cfg.arch + "', not a random forest ('" + kArch + "')");
 
@@ -103,7 +104,7 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* p
   ForestOptions o;
   const h5::Group g = f.group("forest");
   auto opt = [&g](const char* name, int64_t fallback) {
-    return g.has_attr(name) ? g.attr_int(name) : fallback;
+    return g.has_attr(name) ? g.scalar_int(name) : fallback;
   };
   o.trees = static_cast<int>(a.tree_offsets.size()) - 1;
   o.max_depth = static_cast<int>(opt("max_depth", o.max_depth));
@@ -116,7 +117,7 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* p
   const std::string problem = forest_problem(a);
   if (!problem.empty()) throw FileError(path + ": " + problem);
   auto forest = std::make_unique<RandomForest>(std::move(a), o);
-  if (provenance) *provenance = read_provenance(f);
+  if (provenance) *provenance = prov;
   return forest;
 }
 

@@ -4,7 +4,8 @@
 //   /forest/feature int32 [nodes]     /forest/threshold float32 [nodes]
 //   /forest/left int32 [nodes]        /forest/right int32 [nodes]
 //   /forest/value float32 [nodes, classes]   /forest/tree_offsets int32 [trees + 1]
-// (meaning in models/forest.h, ForestArrays). Written atomically (temp name + rename).
+// (meaning in models/forest.h, ForestArrays). Written atomically (temp name + rename)
+// and sealed like every model file (version 2, models/model_file.h).
 #pragma once
 
 #include <memory>
@@ -19,7 +20,8 @@ void save_forest(const RandomForest& forest, const std::string& path,
                  const Provenance& provenance = {});
 
 // Loads and validates a forest (on the CPU; labels() copies it to a GPU on first use).
-// Any problem (not an ipguard model, arch not "rf", missing or mistyped dataset,
+// Any problem (a changed byte: "content digest mismatch"; not an ipguard model, an
+// attribute of the wrong type or shape, arch not "rf", missing or mistyped dataset,
 // inconsistent sizes, node or feature index out of range, a child not after its parent,
 // non-finite threshold or value) throws FileError naming the file and the dataset.
 std::unique_ptr<RandomForest> load_forest(const std::string& path,

@@ -14,4 +14,10 @@ namespace ipg {
 std::unique_ptr<Classifier> load_classifier(const std::string& path,
                                             Provenance* provenance = nullptr);
 
+// Loads a model file of any supported version (a network or a forest, with every check
+// the loaders make) and saves it to `out` at the current version, sealed: the same
+// tensors, attributes and provenance. What `ipguard convert --upgrade` is for: a
+// version-1 file loads with a notice until it is re-saved this way.
+void resave_model_file(const std::string& in, const std::string& out);
+
 }  // namespace ipg

@@ -13,11 +13,13 @@ namespace ipg {
 
 namespace {
 
-constexpr int64_t kVersion = 1;
+// Version 2 files are sealed (engine/hdf5.h); version 1 files still load, with a notice.
+constexpr int64_t kVersion = 2;
+constexpr int64_t kOldestVersion = 1;
 
 // An int attribute, refused outside int's range (a plain cast would read 2^32 + 1 as 1).
 int attr_int32(const h5::File& f, const char* name) {
-  const int64_t v = f.attr_int(name);
+  const int64_t v = f.scalar_int(name);
   if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
     throw FileError(f.file() + ": /: attribute '" + name + "' = " + std::to_string(v) +
                     " is out of range");
@@ -26,33 +28,44 @@ int attr_int32(const h5::File& f, const char* name) {
 
 }  // namespace
 
+std::string resave_hint(const std::string& path) {
+  (void)path;
+  return "re-save it with `ipguard convert --upgrade` to add one";
+}
+
 ModelConfig read_model_attributes(const h5::File& f) {
-  if (!f.has_attr("format") || f.attr_string("format") != kModelFormat)
+  if (!f.has_attr("format") || f.scalar_string("format") != kModelFormat)
     throw FileError(f.file() + ": not an ipguard model file (attribute format is not '" +
                     std::string(kModelFormat) + "')");
-  const int64_t version = f.attr_int("version");
-  if (version != kVersion)
+  const int64_t version = f.scalar_int("version");
+  if (version < kOldestVersion || version > kVersion)
     throw FileError(f.file() + ": model file version " + std::to_string(version) +
-                    " is not supported (this build reads version " + std::to_string(kVersion) +
-                    ")");
+                    " is not supported (this build reads versions " +
+                    std::to_string(kOldestVersion) + " to " + std::to_string(kVersion) + ")");
+  h5::check_integrity(f, version, resave_hint(f.file()));
   ModelConfig cfg;
-  cfg.arch = f.attr_string("arch");
+  cfg.arch = f.scalar_string("arch");
   cfg.in_channels = attr_int32(f, "in_channels");
   cfg.height = attr_int32(f, "height");
   cfg.width = attr_int32(f, "width");
   cfg.classes = attr_int32(f, "classes");
-  cfg.mean = f.attr_floats("mean");
-  cfg.std = f.attr_floats("std");
+  // One value per input channel, as a 1-D float array: a scalar in its place (even for
+  // one channel) is a rewritten file, not a model.
+  if (cfg.in_channels < 1 || cfg.in_channels > (1 << 20))
+    throw FileError(f.file() + ": /: attribute 'in_channels' = " + std::to_string(cfg.in_channels) +
+                    " is not in [1, 2^20]");
+  cfg.mean = f.float_vector("mean", cfg.in_channels);
+  cfg.std = f.float_vector("std", cfg.in_channels);
   return cfg;
 }
 
 Provenance read_provenance(const h5::File& f) {
   Provenance p;
-  if (f.has_attr("data")) p.data = f.attr_string("data");
-  if (f.has_attr("seed")) p.seed = f.attr_int("seed");
-  if (f.has_attr("epochs")) p.epochs = f.attr_int("epochs");
-  if (f.has_attr("accuracy")) p.accuracy = f.attr_double("accuracy");
-  if (f.has_attr("recipe")) p.recipe = f.attr_string("recipe");
+  if (f.has_attr("data")) p.data = f.scalar_string("data");
+  if (f.has_attr("seed")) p.seed = f.scalar_int("seed");
+  if (f.has_attr("epochs")) p.epochs = f.scalar_int("epochs");
+  if (f.has_attr("accuracy")) p.accuracy = f.scalar_float("accuracy");
+  if (f.has_attr("recipe")) p.recipe = f.scalar_string("recipe");
   return p;
 }
 
@@ -96,21 +109,6 @@ void list_datasets(const h5::Group& g, const std::string& prefix, std::vector<st
   }
 }
 
-// Elements of a shape as a file header declares it (nothing is read), refusing more
-// than any reader would allocate: a header can declare 2^60 x 2^20, whose product
-// overflows int64.
-int64_t header_numel(const Shape& s, const std::string& path, const std::string& name) {
-  if (std::find(s.begin(), s.end(), 0) != s.end()) return 0;
-  int64_t n = 1;
-  for (int64_t d : s) {
-    if (d > h5::kMaxDatasetElements || n > h5::kMaxDatasetElements / d)
-      throw FileError(path + ": /" + name + ": shape " + shape_str(s) + " claims more than " +
-                      std::to_string(h5::kMaxDatasetElements) + " elements");
-    n *= d;
-  }
-  return n;
-}
-
 // Refuses a config whose weights the file cannot hold, allowing for compression (h5py
 // files may be gzip-compressed; deflate shrinks float32 weights far less than 256:1).
 void check_fits(const ModelConfig& cfg, const std::string& path) {
@@ -140,6 +138,9 @@ void save_model(Network& net, const std::string& path, const Provenance& p) {
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance) {
   const h5::File f(path);
   ModelConfig cfg = read_model_attributes(f);
+  // Read (and so checked) whether or not the caller wants it: eval and info accept the
+  // same files.
+  const Provenance prov = read_provenance(f);
   check_fits(cfg, path);
   std::unique_ptr<Network> net;
   try {
@@ -147,10 +148,13 @@ std::unique_ptr<Network> load_model(const std::string& path, Provenance* provena
   } catch (const std::exception& e) {
     throw FileError(path + ": " + e.what());
   }
+  // At most a few problems are listed: a garbled file can have hundreds, and their
+  // names (escaped: they come from the file) say enough.
+  constexpr int kListed = 5;
   std::string problems;
   int n_problems = 0;
   auto problem = [&](const std::string& s) {
-    if (n_problems++ < 20) problems += "\n  " + s;
+    if (n_problems++ < kListed) problems += "\n  " + s;
   };
   std::set<std::string> expected;
   auto load_all = [&](const std::string& root, std::vector<nn::NamedTensor> tensors) {
@@ -185,32 +189,32 @@ std::unique_ptr<Network> load_model(const std::string& path, Provenance* provena
     std::vector<std::string> found;
     list_datasets(f.group(root), std::string(root) + "/", found);
     for (const auto& k : found)
-      if (!expected.count(k)) problem("unexpected " + k + " (not part of " + cfg.arch + ")");
+      if (!expected.count(k))
+        problem("unexpected " + h5::printable(k) + " (not part of " + cfg.arch + ")");
   }
-  if (n_problems > 20) problems += "\n  ... and " + std::to_string(n_problems - 20) + " more";
+  if (n_problems > kListed)
+    problems += "\n  ... and " + std::to_string(n_problems - kListed) + " more";
   if (n_problems)
     throw FileError(path + ": " + std::to_string(n_problems) + " tensor(s) do not fit " + cfg.arch +
                     ":" + problems);
   net->eval();
-  if (provenance) *provenance = read_provenance(f);
+  if (provenance) *provenance = prov;
   return net;
 }
 
+// Built on load_model, so that info accepts exactly the files eval accepts and reports
+// the tensors as loaded, not as a header claims them.
 ModelInfo read_model_info(const std::string& path) {
-  const h5::File f(path);
   ModelInfo info;
-  info.config = read_model_attributes(f);
-  info.provenance = read_provenance(f);
-  for (const char* root : {"params", "buffers"}) {
-    if (!f.is_group(root)) continue;
-    std::vector<std::string> names;
-    list_datasets(f.group(root), std::string(root) + "/", names);
-    for (const auto& n : names) {
-      const Shape s = f.dataset(n).shape();
-      info.tensors.emplace_back(n, s);
-      if (std::string(root) == "params") info.num_parameters += header_numel(s, path, n);
-    }
+  const std::unique_ptr<Network> net = load_model(path, &info.provenance);
+  info.config = net->config();
+  for (auto& [name, t] : net->named_parameters()) {
+    info.tensors.emplace_back("params/" + name, t->shape());
+    info.num_parameters += t->numel();
   }
+  for (auto& [name, t] : net->named_buffers())
+    info.tensors.emplace_back("buffers/" + name, t->shape());
+  std::sort(info.tensors.begin(), info.tensors.end());
   return info;
 }
 

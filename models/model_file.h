@@ -1,6 +1,9 @@
 // The native model file (HDF5, design.md "Files"): architecture and input attributes at
 // the root, parameters under /params/<module path>, buffers (BN running statistics)
 // under /buffers/<module path>. Files are written atomically (temp name + rename).
+// Version 2 (written now) is sealed against corruption (engine/hdf5.h, content_sha256
+// and the integrity header; docs/file-integrity.md); version 1 files still load, with
+// one notice line.
 #pragma once
 
 #include <memory>
@@ -32,22 +35,31 @@ struct ModelInfo {
 
 void save_model(Network& net, const std::string& path, const Provenance& provenance = {});
 
-// Loads a network (on the CPU). Every tensor's name and shape is checked against the
-// architecture; all mismatches (missing, extra, wrong shape) are reported in one
-// FileError. NaN or Inf values are refused, naming the tensor.
+// Loads a network (on the CPU). The file's integrity is checked first (a changed byte is
+// "content digest mismatch"), then every attribute's type and shape, then every
+// tensor's name and shape against the architecture; mismatches (missing, extra, wrong
+// shape) are reported in one FileError, listing the first few. NaN or Inf values are
+// refused, naming the tensor.
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance = nullptr);
 
-// Reads the attributes and tensor shapes without building the network.
+// What `ipguard info` shows: load_model's checks, then the attributes and the tensors
+// as loaded (sorted by name), so that info refuses exactly the files eval refuses.
 ModelInfo read_model_info(const std::string& path);
 
 // The root attributes every native model file carries, networks and random forests
 // (models/forest_file.cpp) alike: format, version, arch, input, classes, mean/std and the
-// provenance. Reading checks format and version and the int range of the dimensions.
+// provenance. Reading checks format and version, the file's integrity (one notice line
+// for a version-1 file), each attribute's type and shape (ints, floats and strings as
+// scalars; mean and std float vectors of in_channels values) and the int range of the
+// dimensions.
 namespace h5 {
 class File;
 class Group;
 }  // namespace h5
 void write_model_attributes(h5::Group& root, const ModelConfig& cfg, const Provenance& p);
+// The end of the notice a legacy (version 1) model or fingerprint file loads with: how to
+// re-save it sealed.
+std::string resave_hint(const std::string& path);
 ModelConfig read_model_attributes(const h5::File& f);
 Provenance read_provenance(const h5::File& f);
 

@@ -15,34 +15,14 @@
 
 #include "engine/hdf5.h"
 #include "engine/random.h"
+#include "engine/sha256.h"
 #include "fingerprint/fingerprint_file.h"
-#include "fingerprint/sha256.h"
+#include "tests/engine/file_flips.h"
 
 namespace ipg {
 namespace {
 
 namespace fs = std::filesystem;
-
-TEST(FingerprintSha256, KnownVectors) {
-  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(sha256_hex(std::string(1000000, 'a')),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-TEST(FingerprintSha256, IncrementalEqualsOneShot) {
-  std::string data;
-  for (int i = 0; i < 1000; ++i) data += static_cast<char>(i * 7 + 3);
-  const std::string want = sha256_hex(data);
-  for (size_t step : {1, 3, 55, 56, 63, 64, 65, 127, 999}) {
-    Sha256 h;
-    for (size_t p = 0; p < data.size(); p += step)
-      h.update(data.data() + p, std::min(step, data.size() - p));
-    EXPECT_EQ(h.hex(), want) << "step " << step;
-  }
-}
 
 class FingerprintFile : public ::testing::Test {
  protected:
@@ -88,16 +68,19 @@ class FingerprintFile : public ::testing::Test {
   }
 
   // Writes `fp` like save_fingerprint but without any checks, leaving out the objects
-  // named in `skip`, then lets `tweak` change the file.
+  // named in `skip`, then lets `tweak` change the file. Sealed, it is a version-2 file
+  // (its digest matches whatever was written, so the reader gets past the integrity
+  // check); unsealed, a version-1 file without a digest (for contents sealing refuses).
   std::string raw(const Fingerprint& fp, const std::set<std::string>& skip = {},
-                  const std::function<void(h5::FileWriter&)>& tweak = {}) {
+                  const std::function<void(h5::FileWriter&)>& tweak = {},
+                  h5::Sealing sealing = h5::Sealing::Sealed) {
     const std::string p = path("raw.h5");
-    h5::FileWriter w(p);
+    h5::FileWriter w(p, sealing);
     auto str = [&](const char* name, const std::string& v) {
       if (!skip.count(name)) w.set_attr_string(name, v);
     };
     str("format", "ipguard-fingerprint");
-    if (!skip.count("version")) w.set_attr_int("version", 1);
+    if (!skip.count("version")) w.set_attr_int("version", sealing == h5::Sealing::Sealed ? 2 : 1);
     str("method", fp.method);
     if (!skip.count("seed")) w.set_attr_int("seed", static_cast<int64_t>(fp.seed));
     str("model_sha256", fp.model_sha256);
@@ -234,9 +217,9 @@ TEST_F(FingerprintFile, WrongFormatVersionOrAttributes) {
       raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_string("format", "ipguard-model"); }),
       {"not an ipguard fingerprint file"});
   expect_error(raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_int("format", 1); }),
-               {"format", "expected strings"});
-  expect_error(raw(fp_, {"version"}, [](h5::FileWriter& w) { w.set_attr_int("version", 2); }),
-               {"version 2 is not supported"});
+               {"format", "expected a string scalar, found int64 scalar"});
+  expect_error(raw(fp_, {"version"}, [](h5::FileWriter& w) { w.set_attr_int("version", 3); }),
+               {"version 3 is not supported"});
   expect_error(raw(fp_, {"seed"}), {"no attribute 'seed'"});
   expect_error(raw(fp_, {"method"}, [](h5::FileWriter& w) { w.set_attr_string("method", ""); }),
                {"'method' is empty"});
@@ -321,29 +304,51 @@ TEST_F(FingerprintFile, BadValues) {
   EXPECT_FALSE(fs::exists(path("never.h5")));
 }
 
+// Version-1 files (no digest: sealing refuses datasets declared without data), read
+// past the integrity check with one notice each.
 TEST_F(FingerprintFile, AbsurdDimensionsAreRefusedBeforeAllocating) {
+  std::vector<std::string> notices;
+  const h5::NoticeSink old =
+      h5::set_notice_sink([&](const std::string& line) { notices.push_back(line); });
+  const h5::Sealing legacy = h5::Sealing::Unsealed;
   // 2^20 x 3 x 1024 x 1024 floats would be 12 TiB; the header alone claims it.
-  expect_error(raw(fp_, {"points"},
+  expect_error(raw(
+                   fp_, {"points"},
                    [](h5::FileWriter& w) {
                      declare_only(w, "points", {hsize_t{1} << 20, 3, 1024, 1024}, H5T_IEEE_F32LE);
-                   }),
+                   },
+                   legacy),
                {"/points", "refusing to read"});
-  expect_error(raw(fp_, {"points"},
+  expect_error(raw(
+                   fp_, {"points"},
                    [](h5::FileWriter& w) {
                      declare_only(w, "points", {hsize_t{1} << 40, 1, 1, 1}, H5T_IEEE_F32LE);
-                   }),
+                   },
+                   legacy),
                {"/points"});
   // Within the limits, but declared without data: the file holds no points.
-  expect_error(raw(fp_, {"points"},
+  expect_error(raw(
+                   fp_, {"points"},
                    [](h5::FileWriter& w) {
                      declare_only(w, "points", {5, 3, 512, 512}, H5T_IEEE_F32LE);
-                   }),
+                   },
+                   legacy),
                {"/points", "stores"});
   // Labels claiming more than the points: refused by shape before reading.
   expect_error(
-      raw(fp_, {"labels"},
-          [](h5::FileWriter& w) { declare_only(w, "labels", {hsize_t{1} << 40}, H5T_STD_I32LE); }),
+      raw(
+          fp_, {"labels"},
+          [](h5::FileWriter& w) { declare_only(w, "labels", {hsize_t{1} << 40}, H5T_STD_I32LE); },
+          legacy),
       {"/labels", "expected shape [5]"});
+  h5::set_notice_sink(old);
+  EXPECT_EQ(notices.size(), 4u);
+  // Sealing reads the file back, so such a file cannot be committed sealed at all.
+  EXPECT_THROW(raw(fp_, {"points"},
+                   [](h5::FileWriter& w) {
+                     declare_only(w, "points", {5, 3, 512, 512}, H5T_IEEE_F32LE);
+                   }),
+               FileError);
 }
 
 TEST_F(FingerprintFile, FailedSaveLeavesNoFile) {
@@ -367,6 +372,64 @@ TEST_F(FingerprintFile, FailedSaveLeavesNoFile) {
   std::vector<std::string> sub;
   for (const auto& e : fs::directory_iterator(dir_ / "sub")) sub.push_back(e.path().filename());
   EXPECT_EQ(sub, std::vector<std::string>{"x"});
+}
+
+// Issue 11: every byte of the points and candidates, every byte of the first 4 KiB and
+// every 3rd byte of the rest, flipped one at a time: load_fingerprint refuses each, and
+// never returns changed points or labels (a wrong verdict).
+TEST_F(FingerprintFile, EveryFlippedByteIsRefused) {
+  const std::string good = path("fp.h5"), bad = path("bad.h5");
+  save_fingerprint(fp_, good);
+  const std::vector<size_t> positions = test::flip_positions(good, 4096, 3);
+  ASSERT_GT(positions.size(), 4500u);
+  const size_t refused = test::count_flips(good, bad, positions, [&](size_t at) {
+    try {
+      const Fingerprint r = load_fingerprint(bad);
+      ADD_FAILURE() << "byte " << at << " was accepted";
+      EXPECT_EQ(0, std::memcmp(r.points.data(), fp_.points.data(), fp_.points.nbytes()));
+      EXPECT_EQ(r.labels.to_vector_i32(), fp_.labels.to_vector_i32());
+      return false;
+    } catch (const FileError&) {
+      return true;
+    }
+  });
+  EXPECT_EQ(refused, positions.size());
+}
+
+// Every attribute must have its writer's class and a scalar shape.
+TEST_F(FingerprintFile, AttributesOfTheWrongTypeOrShapeAreRefused) {
+  expect_error(raw(fp_, {}, [](h5::FileWriter& w) { w.set_attr_string("param_k", "10"); }),
+               {"attribute 'param_k': expected a float scalar, found string scalar"});
+  expect_error(raw(fp_, {}, [](h5::FileWriter& w) { w.set_attr_int("param_lr", 1); }),
+               {"attribute 'param_lr': expected a float scalar, found int64 scalar"});
+  expect_error(raw(fp_, {"seed"}, [](h5::FileWriter& w) { w.set_attr_double("seed", 42); }),
+               {"attribute 'seed': expected an integer scalar, found float64 scalar"});
+  expect_error(raw(fp_, {"created"}, [](h5::FileWriter& w) { w.set_attr_int("created", 0); }),
+               {"attribute 'created': expected a string scalar"});
+  expect_error(
+      raw(fp_, {"method"}, [](h5::FileWriter& w) { w.set_attr_strings("method", {"ipguard"}); }),
+      {"attribute 'method': expected a string scalar, found string [1]"});
+  expect_error(raw(fp_, {}, [](h5::FileWriter& w) { w.set_attr_floats("param_eps", {0.f}); }),
+               {"attribute 'param_eps': expected a float scalar, found float32 [1]"});
+}
+
+// A version-1 fingerprint (no digest) still loads, with exactly one notice line; saved
+// again it is sealed and loads without one.
+TEST_F(FingerprintFile, LegacyFileLoadsWithExactlyOneNotice) {
+  const std::string p = raw(fp_, {}, {}, h5::Sealing::Unsealed);
+  std::vector<std::string> lines;
+  const h5::NoticeSink old =
+      h5::set_notice_sink([&](const std::string& line) { lines.push_back(line); });
+  const Fingerprint r = load_fingerprint(p);
+  EXPECT_EQ(r.labels.to_vector_i32(), fp_.labels.to_vector_i32());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "notice: " + p +
+                          " has no integrity digest (format 1); re-save it with `ipguard convert "
+                          "--upgrade` to add one");
+  save_fingerprint(r, path("again.h5"));
+  load_fingerprint(path("again.h5"));
+  h5::set_notice_sink(old);
+  EXPECT_EQ(lines.size(), 1u);
 }
 
 }  // namespace

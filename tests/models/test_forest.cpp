@@ -18,6 +18,7 @@
 #include "kernels/common/philox.h"
 #include "models/forest.h"
 #include "models/forest_file.h"
+#include "tests/engine/file_flips.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
@@ -251,14 +252,18 @@ class ForestFile : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Writes arrays as save_forest lays them out, without validating them.
-  // value_cols: the width of /forest/value (default: a.classes).
-  std::string write_raw(const ForestArrays& a, const std::string& arch = "rf", int value_cols = 0) {
+  // value_cols: the width of /forest/value (default: a.classes). `edit` may change the
+  // file before it is committed; an unsealed file is written as a legacy (version 1) one.
+  std::string write_raw(const ForestArrays& a, const std::string& arch = "rf", int value_cols = 0,
+                        const std::function<void(h5::FileWriter&)>& edit = {},
+                        h5::Sealing sealing = h5::Sealing::Sealed) {
     const int64_t cols = value_cols > 0 ? value_cols : a.classes;
     const std::string p = path("raw.h5");
-    h5::FileWriter w(p);
+    h5::FileWriter w(p, sealing);
     ModelConfig cfg = forest_file_config(a);  // the root attributes every model file has
     cfg.arch = arch;
     write_model_attributes(w, cfg, {});
+    if (sealing == h5::Sealing::Unsealed) w.set_attr_int("version", 1);
     const auto len = [](const auto& v) { return Shape{static_cast<int64_t>(v.size())}; };
     w.write("forest/feature", Tensor::from_vector_i32(a.feature, len(a.feature)));
     w.write("forest/threshold", Tensor::from_vector(a.threshold, len(a.threshold)));
@@ -267,6 +272,7 @@ class ForestFile : public ::testing::Test {
     w.write("forest/value",
             Tensor::from_vector(a.value, {static_cast<int64_t>(a.value.size()) / cols, cols}));
     w.write("forest/tree_offsets", Tensor::from_vector_i32(a.tree_offsets, len(a.tree_offsets)));
+    if (edit) edit(w);
     w.commit();
     return p;
   }
@@ -386,6 +392,68 @@ TEST_F(ForestFile, InconsistentShapesThrow) {
   EXPECT_NO_THROW(load_forest(write_raw(a)));
   a.tree_offsets.clear();
   EXPECT_THROW(load_forest(write_raw(a)), FileError);
+}
+
+// Issue 11: every byte of the trees' arrays, every byte of the first 4 KiB and every 5th
+// byte of the rest, flipped one at a time: load_forest refuses each (a sealed file), and
+// never loads a changed forest.
+TEST_F(ForestFile, EveryFlippedByteIsRefused) {
+  const std::string good = path("rf.h5"), bad = path("bad.h5");
+  save_forest(*forest_, good);
+  const std::vector<size_t> positions = test::flip_positions(good, 4096, 5);
+  ASSERT_GT(positions.size(), 4500u);
+  size_t loaded = 0;
+  const size_t refused = test::count_flips(good, bad, positions, [&](size_t at) {
+    try {
+      auto back = load_forest(bad);
+      ADD_FAILURE() << "byte " << at << " was accepted";
+      expect_same_arrays(forest_->arrays(), back->arrays());
+      ++loaded;
+      return false;
+    } catch (const FileError&) {
+      return true;
+    }
+  });
+  EXPECT_EQ(refused, positions.size());
+  EXPECT_EQ(loaded, 0u);
+}
+
+// Attributes of the wrong class or shape are refused, naming them (the root ones every
+// model file has and /forest's training options).
+TEST_F(ForestFile, AttributesOfTheWrongTypeOrShapeAreRefused) {
+  const ForestArrays& a = forest_->arrays();
+  const std::pair<std::function<void(h5::FileWriter&)>, std::string> cases[] = {
+      {[](h5::FileWriter& w) { w.set_attr_double("mean", 0); },
+       "attribute 'mean': expected float [1], found float64 scalar"},
+      {[](h5::FileWriter& w) { w.set_attr_string("classes", "3"); },
+       "attribute 'classes': expected an integer scalar, found string scalar"},
+      {[](h5::FileWriter& w) { w.group("forest").set_attr_double("max_depth", 4); },
+       "/forest: attribute 'max_depth': expected an integer scalar, found float64 scalar"},
+      {[](h5::FileWriter& w) { w.set_attr_double("epochs", 1); }, "attribute 'epochs'"},
+  };
+  for (const auto& [edit, fragment] : cases) {
+    const std::string p = write_raw(a, "rf", 0, edit);
+    try {
+      load_forest(p);
+      ADD_FAILURE() << "accepted: " << fragment;
+    } catch (const FileError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A version-1 forest file (no digest) loads, with exactly one notice line.
+TEST_F(ForestFile, LegacyFileLoadsWithExactlyOneNotice) {
+  const std::string p = write_raw(forest_->arrays(), "rf", 0, {}, h5::Sealing::Unsealed);
+  std::vector<std::string> lines;
+  const h5::NoticeSink old =
+      h5::set_notice_sink([&](const std::string& line) { lines.push_back(line); });
+  auto back = load_forest(p);
+  h5::set_notice_sink(old);
+  expect_same_arrays(forest_->arrays(), back->arrays());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(p + " has no integrity digest (format 1)"), std::string::npos)
+      << lines[0];
 }
 
 TEST(ForestCuda, LabelsMatchCpu) {
