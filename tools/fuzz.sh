@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets for the model-file and fingerprint-file readers in a
 # separate clang build (build/fuzz: CPU only, ASan + UBSan + libFuzzer) and runs each
-# structure-aware target for a bounded time from its seed corpus (tests/fuzz/README.md).
+# structure-aware target for a bounded time from its seed corpus and the generated
+# seeds (make_fuzz_seeds: byte flips of sealed files, retyped attributes; written to
+# build/fuzz/seeds/, tests/fuzz/README.md).
 # Exits non-zero on any finding (crash, sanitizer report, leak, timeout, huge allocation),
 # leaving the reproducer in build/fuzz/findings/<target>/.
 #   tools/fuzz.sh [--seconds N] [--jobs J] [--raw] [--build-only]
@@ -39,7 +41,7 @@ targets=(fuzz_model_file fuzz_fingerprint_file)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DIPG_CUDA=OFF -DIPG_FUZZ=ON -DIPG_BUILD_TESTS=OFF -DIPG_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --parallel "$jobs" --target fuzz_model_file fuzz_fingerprint_file fuzz_raw_file
+cmake --build "$build" --parallel "$jobs" --target fuzz_model_file fuzz_fingerprint_file fuzz_raw_file make_fuzz_seeds
 built=$(date +%s)
 echo "fuzz.sh: built in $((built - start)) s"
 [ "$build_only" -eq 1 ] && exit 0
@@ -48,11 +50,16 @@ echo "fuzz.sh: built in $((built - start)) s"
 # with the defaults page faults on fresh memory take most of the time.
 export ASAN_OPTIONS="detect_leaks=1:quarantine_size_mb=16:max_malloc_fill_size=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# Seeds generated from the harness itself, so they always mean what their names say (the
+# generator checks each one and fails if the harness changed under it).
+generated="$build/seeds"
+rm -rf "$generated"
+ASAN_OPTIONS="$ASAN_OPTIONS" "$build/tests/fuzz/make_fuzz_seeds" "$generated"
 failed=()
 for t in "${targets[@]}"; do
   case "$t" in
-    fuzz_model_file) seeds=tests/fuzz/corpus/model; max_len=1024 ;;
-    fuzz_fingerprint_file) seeds=tests/fuzz/corpus/fingerprint; max_len=1024 ;;
+    fuzz_model_file) seeds="tests/fuzz/corpus/model $generated/model"; max_len=1024 ;;
+    fuzz_fingerprint_file) seeds="tests/fuzz/corpus/fingerprint $generated/fingerprint"; max_len=1024 ;;
     fuzz_raw_file) seeds=tests/fuzz/corpus/raw; max_len=8192 ;;
   esac
   asan="$ASAN_OPTIONS"
@@ -66,7 +73,8 @@ for t in "${targets[@]}"; do
   log="$build/$t.log"
   echo "== $t: ${seconds} s from $seeds"
   set +e
-  ASAN_OPTIONS="$asan" "$build/tests/fuzz/$t" "$work" "$seeds" \
+  # shellcheck disable=SC2086  # $seeds: one or two folders
+  ASAN_OPTIONS="$asan" "$build/tests/fuzz/$t" "$work" $seeds \
     -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -max_len="$max_len" -len_control=0 -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
   rc=$?

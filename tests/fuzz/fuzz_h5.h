@@ -9,6 +9,10 @@
 // a valid file, and a mutation is a few non-zero bytes. HDF5 calls that fail while
 // building (HDF5 refuses some combinations) are ignored; the reader then sees whatever
 // was built.
+//
+// After the file is built, finish() may seal it as ipguard's writer does and then flip
+// single bytes anywhere in it (below the HDF5 level: headers, B-trees, data), the
+// mutations that found libhdf5's own crashes (issue 11).
 #pragma once
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -22,17 +26,22 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "engine/hdf5.h"  // seal_file, the notice sink
 
 namespace fuzz {
 
 using Dims = std::vector<hsize_t>;
 
 // For LLVMFuzzerInitialize: one OpenMP thread (idle OpenMP workers spin, and the readers
-// have no parallel work worth it), HDF5's error printing off.
+// have no parallel work worth it), HDF5's error printing off, and no notice line per
+// legacy (unsealed) file.
 inline void init() {
   setenv("OMP_NUM_THREADS", "1", 0);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  ipg::h5::set_notice_sink([](const std::string&) {});
 }
 
 // A file in /dev/shm (memory) unique to this process.
@@ -460,16 +469,78 @@ inline void extras(FuzzedDataProvider& p, hid_t file, const std::string& parent)
 }
 
 // A new file at `path` (truncating); H5F_CLOSE_STRONG so closing it closes everything.
+// It has a user block the size of ipguard's integrity header, as the files FileWriter
+// writes: zeros (no header) unless finish() seals it.
 inline Id create_file(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   Id fapl(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG);
-  return Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id));
+  Id fcpl(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_userblock(fcpl.id, static_cast<hsize_t>(ipg::h5::kIntegrityHeaderSize));
+  return Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, fapl.id));
 }
 
 inline void close_file(Id& f) {
   if (f.ok()) H5Fclose(f.id);
   f.id = -1;
+}
+
+// What finish() did: for the seed generator (make_fuzz_seeds.cpp), which checks that
+// each seed it writes does what its name says.
+struct Finished {
+  bool sealed = false;
+  size_t size = 0;                                // bytes of the sealed file
+  std::vector<std::pair<size_t, uint8_t>> flips;  // position, xor mask
+  // Whether the flips left the file changed (two flips of one byte can cancel).
+  bool changed() const {
+    std::vector<std::pair<size_t, uint8_t>> net;
+    for (const auto& [at, mask] : flips) {
+      bool merged = false;
+      for (auto& n : net) {
+        if (n.first != at) continue;
+        n.second = static_cast<uint8_t>(n.second ^ mask);
+        merged = true;
+      }
+      if (!merged) net.emplace_back(at, mask);
+    }
+    for (const auto& n : net)
+      if (n.second != 0) return true;
+    return false;
+  }
+};
+
+// The last stage of every structure-aware input, after the file is built and closed:
+// sealed (content digest and integrity header, ipg::h5::seal_file) or not, then, for a
+// sealed file only, up to 4 single-byte flips at any position (4 bytes, modulo the
+// size) with any non-zero mask. Unsealed (legacy) files get no flips here: for them
+// nothing of ours stands before libhdf5's parser, which has known crashes, leaks and
+// huge allocations on corrupt metadata that we cannot fix (fuzz_raw_file covers them,
+// on request).
+inline Finished finish(FuzzedDataProvider& p, const std::string& path) {
+  Finished r;
+  if (mutation(p, 1) == 0) return r;
+  try {
+    ipg::h5::seal_file(path, path);
+  } catch (const std::exception&) {
+    return r;  // content sealing refuses (links elsewhere, declared-only data): unsealed
+  }
+  r.sealed = true;
+  FILE* f = std::fopen(path.c_str(), "r+b");
+  if (!f) return r;
+  std::fseek(f, 0, SEEK_END);
+  r.size = static_cast<size_t>(std::ftell(f));
+  const int k = r.size > 0 ? mutation(p, 4) : 0;
+  for (int i = 0; i < k; ++i) {
+    const size_t at = p.ConsumeIntegral<uint32_t>() % r.size;
+    const uint8_t mask = p.ConsumeIntegralInRange<uint8_t>(1, 255);
+    std::fseek(f, static_cast<long>(at), SEEK_SET);
+    const int c = std::fgetc(f);
+    std::fseek(f, static_cast<long>(at), SEEK_SET);
+    std::fputc(c ^ mask, f);
+    r.flips.emplace_back(at, mask);
+  }
+  std::fclose(f);
+  return r;
 }
 
 }  // namespace fuzz
