@@ -92,10 +92,12 @@ inline size_t count_flips(const std::string& good, const std::string& scratch,
                           const std::function<bool(size_t)>& check) {
   const std::string bytes = read_bytes(good);
   write_bytes(scratch, bytes);
+  // One stream for the whole loop, flushed after each change (the check reopens the file).
+  std::fstream f(scratch, std::ios::binary | std::ios::in | std::ios::out);
   auto put = [&](size_t at, char c) {
-    std::fstream f(scratch, std::ios::binary | std::ios::in | std::ios::out);
     f.seekp(static_cast<std::streamoff>(at));
     f.put(c);
+    f.flush();
   };
   size_t n = 0;
   for (size_t at : positions) {
