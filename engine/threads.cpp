@@ -1,5 +1,5 @@
-// CPU thread policy (threads.h). Two parts: how idle OpenMP threads wait, which must be
-// decided before libgomp initializes, and how many threads a run starts.
+// CPU thread policy (threads.h): how many threads a run starts. How idle threads wait is
+// set before libgomp starts, by the shared library of engine/wait_policy.c.
 #include "engine/threads.h"
 
 #include <omp.h>
@@ -15,29 +15,11 @@
 #include <string>
 #include <thread>
 
+// engine/wait_policy.c: referenced so that a linker dropping unused libraries
+// (--as-needed) keeps it, and with it the short spin.
+extern "C" int ipg_wait_policy_linked(void);
+
 namespace ipg {
-
-namespace {
-
-// libgomp spins 300,000 iterations (~0.1-1 ms) at every barrier before it sleeps, and reads
-// its settings once, in its own constructor. With every core busy, a spinning thread
-// burns the time slice the thread it waits for needs; a run of many small parallel
-// regions (the fingerprint loop) then goes 10x slower. A short spin keeps the idle
-// machine's latency (regions here are 20 us and up) and sleeps soon when cores are
-// shared. The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-constexpr const char* kSpinCount = "10000";
-
-void set_wait_policy(int, char**, char**) {
-  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT"))
-    setenv("GOMP_SPINCOUNT", kSpinCount, 0);
-}
-
-}  // namespace
-
-// .preinit_array entries of the executable run before any shared library's constructors,
-// so libgomp's constructor sees the variable. (Linked in with set_threads().)
-__attribute__((section(".preinit_array"), used)) static void (*const ipg_preinit_wait_policy)(
-    int, char**, char**) = set_wait_policy;
 
 int available_cores() {
   cpu_set_t set;
@@ -88,7 +70,7 @@ int set_threads(int requested) {
                                 " is not between 0 (automatic) and " +
                                 std::to_string(max_threads_allowed()));
   const int n = requested > 0 ? requested : idle_cores();
-  omp_set_num_threads(n);
+  omp_set_num_threads(n + 0 * ipg_wait_policy_linked());
   return n;
 }
 

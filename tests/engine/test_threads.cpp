@@ -1,0 +1,83 @@
+// CPU thread policy (engine/threads.h): bounds on explicit counts, the automatic count
+// from idle cores, and the short libgomp spin set before libgomp starts.
+#include <gtest/gtest.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "engine/threads.h"
+
+namespace {
+
+// Restores OpenMP's thread count after each test (other tests run in the same process).
+class Threads : public ::testing::Test {
+ protected:
+  void SetUp() override { saved_ = omp_get_max_threads(); }
+  void TearDown() override { omp_set_num_threads(saved_); }
+  int saved_ = 1;
+};
+
+TEST_F(Threads, ExplicitCountsWithinBoundsAreUsedExactly) {
+  const int hi = ipg::max_threads_allowed();
+  ASSERT_GE(hi, ipg::available_cores());
+  ASSERT_LE(hi, 1024);
+  for (int n : {1, 2, ipg::available_cores(), hi}) {
+    EXPECT_EQ(ipg::set_threads(n), n);
+    EXPECT_EQ(omp_get_max_threads(), n);
+  }
+}
+
+TEST_F(Threads, CountsOutOfBoundsAreRefusedNotPassedToOpenMP) {
+  const int before = omp_get_max_threads();
+  EXPECT_THROW(ipg::set_threads(-1), std::invalid_argument);
+  EXPECT_THROW(ipg::set_threads(ipg::max_threads_allowed() + 1), std::invalid_argument);
+  EXPECT_THROW(ipg::set_threads(100000), std::invalid_argument);
+  EXPECT_EQ(omp_get_max_threads(), before);
+}
+
+TEST_F(Threads, AutomaticCountIsBetweenOneAndTheCoresWeMayUse) {
+  const int n = ipg::set_threads(0);
+  EXPECT_GE(n, 1);
+  EXPECT_LE(n, ipg::available_cores());
+  EXPECT_EQ(omp_get_max_threads(), n);
+}
+
+// With as many runnable spinning threads as the machine has cores, no core is idle: the
+// automatic count is 1 (not "all cores", which made a busy machine 10x slower). Spinning
+// threads stay runnable whether or not they are scheduled, so this does not depend on
+// timing, only on the spinners having started.
+TEST_F(Threads, BusyCoresAreNotCountedAsIdle) {
+  const long online = std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 256L);
+  std::atomic<bool> stop{false};
+  std::atomic<long> started{0};
+  std::vector<std::thread> spinners;
+  for (long i = 0; i < online; ++i)
+    spinners.emplace_back([&] {
+      started.fetch_add(1);
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  while (started.load() < online) std::this_thread::yield();
+  const int idle = ipg::idle_cores();
+  stop = true;
+  for (auto& t : spinners) t.join();
+  EXPECT_EQ(idle, 1);
+}
+
+// The executable's pre-init hook sets a short spin before libgomp reads its settings,
+// unless the user chose a wait policy or a spin count.
+TEST(ThreadsWaitPolicy, ShortSpinIsSetUnlessTheUserChose) {
+  if (std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT"))
+    GTEST_SKIP() << "OMP_WAIT_POLICY set by the user: the hook leaves it alone";
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  ASSERT_NE(spin, nullptr) << "GOMP_SPINCOUNT not set before libgomp started";
+  EXPECT_LE(std::atol(spin), 300000L);
+}
+
+}  // namespace
