@@ -204,3 +204,57 @@ expect_no_work("train --init with --arch")
 if(EXISTS ${WORK}/x.h5 OR EXISTS ${WORK}/missing OR EXISTS ${WORK}/zoo4)
   message(FATAL_ERROR "a refused command left an output behind")
 endif()
+
+# ---- convert --upgrade: a version-1 file re-saved at format 2, sealed ----
+# tests/data/models/lenet5.h5 and tests/fuzz/corpus/raw/fingerprint.h5 are version-1 files
+# (no integrity digest): they load after one "notice:" line, their upgraded copies without.
+file(COPY_FILE ${REPO}/tests/data/models/lenet5.h5 ${WORK}/v1.h5)
+file(SHA256 ${WORK}/v1.h5 v1_hash)
+expect_exit(0 convert --upgrade ${WORK}/v1.h5 --out ${WORK}/v2.h5)
+if(NOT last_out MATCHES "upgraded .*v1\\.h5 -> .*v2\\.h5 \\(format 2\\)")
+  message(FATAL_ERROR "convert --upgrade: unexpected output:\n${last_out}\n${last_err}")
+endif()
+expect_unchanged(${WORK}/v1.h5 ${v1_hash})
+expect_exit(0 info ${WORK}/v1.h5)
+if(NOT last_err MATCHES "notice: .*v1\\.h5 has no integrity digest \\(format 1\\).*convert --upgrade")
+  message(FATAL_ERROR "info on a version-1 file: no notice line:\n${last_err}")
+endif()
+expect_exit(0 info ${WORK}/v2.h5)
+if(last_err MATCHES "notice:" OR last_out MATCHES "notice:")
+  message(FATAL_ERROR "info on an upgraded file still gives a notice:\n${last_err}")
+endif()
+# Upgrading an upgraded file gives the same bytes (no timestamps are written).
+expect_exit(0 convert --upgrade ${WORK}/v2.h5 --out ${WORK}/v2b.h5)
+file(SHA256 ${WORK}/v2.h5 v2_hash)
+expect_unchanged(${WORK}/v2b.h5 ${v2_hash})
+# The output checks of every writing command, and conflicts with the Keras import.
+foreach(out v1.h5 ./v1.h5)
+  expect_usage("--out .*would overwrite .*v1\\.h5 \\(--upgrade\\)" convert --upgrade
+               ${WORK}/v1.h5 --out ${WORK}/${out})
+  expect_unchanged(${WORK}/v1.h5 ${v1_hash})
+endforeach()
+expect_usage("--out .*missing/u\\.h5: folder .*missing does not exist" convert --upgrade
+             ${WORK}/v1.h5 --out ${WORK}/missing/u.h5)
+expect_usage("--upgrade excludes --keras" convert --upgrade ${WORK}/v1.h5 --keras ${WORK}/k.h5
+             --arch lenet5 --out ${WORK}/u.h5)
+expect_usage("--upgrade excludes --arch" convert --upgrade ${WORK}/v1.h5 --arch lenet5
+             --out ${WORK}/u.h5)
+expect_usage("give --keras FILE --arch NAME, or --upgrade FILE" convert --out ${WORK}/u.h5)
+if(EXISTS ${WORK}/u.h5 OR EXISTS ${WORK}/missing)
+  message(FATAL_ERROR "a refused convert --upgrade left an output behind")
+endif()
+# A version-1 fingerprint (verify fails on it afterwards: its 2x2 points do not fit LeNet-5;
+# the notice comes before that).
+file(COPY_FILE ${REPO}/tests/fuzz/corpus/raw/fingerprint.h5 ${WORK}/fp1.h5)
+expect_exit(0 convert --upgrade ${WORK}/fp1.h5 --out ${WORK}/fp2.h5)
+if(NOT last_out MATCHES "upgraded .*fp1\\.h5 -> .*fp2\\.h5 \\(format 2\\)")
+  message(FATAL_ERROR "convert --upgrade on a fingerprint: unexpected output:\n${last_out}")
+endif()
+expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp1.h5 --suspect ${WORK}/v2.h5)
+if(NOT last_err MATCHES "notice: .*fp1\\.h5 has no integrity digest")
+  message(FATAL_ERROR "a version-1 fingerprint: no notice line:\n${last_err}")
+endif()
+expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp2.h5 --suspect ${WORK}/v2.h5)
+if(last_err MATCHES "notice:")
+  message(FATAL_ERROR "an upgraded fingerprint still gives a notice:\n${last_err}")
+endif()

@@ -10,10 +10,13 @@ state_dict keys are our module paths with '/' written as '.':
 ``num_batches_tracked`` (our files have none), and the normalization constants are
 non-persistent buffers, so the state_dict holds exactly the tensors of a native file.
 
-Native file (design.md "Files"): root attributes format="ipguard-model", version=1, arch,
+Native file (design.md "Files"): root attributes format="ipguard-model", version, arch,
 in_channels, height, width, classes, mean[], std[] (+ optional provenance: data, seed,
 epochs, accuracy, recipe); float32 datasets /params/<path> and /buffers/<path>
-(BN running_mean / running_var).
+(BN running_mean / running_var). The reader takes versions 1 and 2 (version 2, what the
+ipguard binaries write, adds an integrity digest: root attribute content_sha256 and an
+HDF5 user block, docs/file-integrity.md; it is not checked here). The writer writes
+version 1 (no digest: ipguard loads it with a notice; `ipguard convert --upgrade` seals it).
 
     config = ModelConfig("resnet20", 3, 32, 32, 10, [0.49, 0.48, 0.45], [0.25, 0.24, 0.26])
     model = make_model(config)
@@ -29,7 +32,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 FORMAT = "ipguard-model"
-VERSION = 1
+VERSION = 1  # what save_ipguard writes
+READ_VERSIONS = (1, 2)  # what read_config / load_ipguard accept
 ARCHS = ("lenet5", "resnet20", "wrn-22-4", "resnet50", "vgg16", "vgg16-imagenet")
 
 
@@ -386,9 +390,12 @@ def read_config(path: str) -> ModelConfig:
         if _attr_str(a.get("format", "")) != FORMAT:
             raise IpgFormatError(f"{path}: not an ipguard model file (attribute format is not "
                                  f"'{FORMAT}')")
-        if int(a["version"]) != VERSION:
+        if "version" not in a:
+            raise IpgFormatError(f"{path}: no attribute version")
+        if int(a["version"]) not in READ_VERSIONS:
             raise IpgFormatError(f"{path}: model file version {int(a['version'])} is not "
-                                 f"supported (this reads version {VERSION})")
+                                 f"supported (this reads versions "
+                                 f"{', '.join(map(str, READ_VERSIONS))})")
         return ModelConfig(arch=_attr_str(a["arch"]), in_channels=int(a["in_channels"]),
                            height=int(a["height"]), width=int(a["width"]),
                            classes=int(a["classes"]),

@@ -7,8 +7,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/sha256.h"
 #include "fingerprint/extract.h"
-#include "fingerprint/sha256.h"
 #include "fingerprint/verify.h"
 #include "models/data/dataset.h"
 #include "models/forest_file.h"
