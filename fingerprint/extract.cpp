@@ -121,10 +121,11 @@ struct Search {
   }
   // Reads the flags back from the device (the loop's one synchronization).
   int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
-  // Compacts to the rows still searching when they are a quarter of the batch or fewer.
+  // Compacts to the rows still searching when they are o->compact_at of the batch or
+  // fewer (not below 8 rows: a smaller batch saves too little to pay for the new plan).
   void maybe_compact(int64_t live) {
     const int64_t n = static_cast<int64_t>(rows.size());
-    if (live == 0 || n < 8 || live * 4 > n) return;
+    if (live == 0 || live == n || n < 8 || static_cast<double>(live) > o->compact_at * n) return;
     std::vector<int64_t> keep;
     for (int64_t r : rows)
       if (active_h[static_cast<size_t>(r)]) keep.push_back(r);
@@ -151,6 +152,7 @@ void run_ipguard(Search& s, ExtractProgress& pr,
     if ((t - 1) % o.check_every == 0) {
       pr.active = s.sync(t - 1);
       pr.iteration = t - 1;
+      pr.batch_rows = static_cast<int64_t>(s.rows.size());
       if (progress) progress(pr);
       if (pr.active == 0) return;
     }
@@ -182,6 +184,7 @@ void run_igsm(Search& s, ExtractProgress& pr,
       s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
       pr.active = s.record(a, t - 1);
       pr.iteration = t - 1;
+      pr.batch_rows = static_cast<int64_t>(s.rows.size());
       if (progress) progress(pr);
       if (pr.active == 0) return;
     }
@@ -293,6 +296,7 @@ void validate(const ExtractOptions& o) {
   if (o.batch < 1) bad("batch must be at least 1");
   if (o.iters < 1) bad("iters must be at least 1");
   if (o.check_every < 1) bad("check_every must be at least 1");
+  if (!(o.compact_at >= 0 && o.compact_at <= 1)) bad("compact_at must be between 0 and 1");
   if (!(o.k >= 0) || !std::isfinite(o.k)) bad("k must be a finite number >= 0");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr must be positive");
   if (!(o.eps > 0) || !(o.eps <= 1)) bad("eps must be in (0, 1]");

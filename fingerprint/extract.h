@@ -46,6 +46,10 @@ struct ExtractOptions {
   double alpha = 1.0 / 255;             // igsm: step size
   int64_t batch = 100;                  // candidates per chunk
   int64_t check_every = 1;              // iterations between reads of the converged flags
+  // ipguard / igsm: the batch is compacted to the rows still searching when they are at
+  // most this fraction of it (the finished ones would ride along through every remaining
+  // iteration); 0: never, 1: whenever a row finished. Changes no point.
+  double compact_at = 0.25;
   uint64_t seed = 0;
 };
 
@@ -57,6 +61,7 @@ struct ExtractProgress {
   int64_t chunk_rows = 0;  // candidates in this chunk
   int64_t active = 0;      // of them still searching
   int64_t iteration = 0;
+  int64_t batch_rows = 0;  // rows in the device batch now (fewer than chunk_rows once compacted)
 };
 
 // net: on the device to run on (its weights are read once per chunk; evaluation mode is
