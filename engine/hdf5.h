@@ -51,7 +51,7 @@ constexpr int64_t kIntegrityHeaderSize = 512;
 enum class ByteSeal {
   None,      // no integrity header: a legacy file, or one ipguard did not write
   Verified,  // an integrity header whose SHA-256 of every later byte matches
-  Damaged,   // a user block that is not a well-formed integrity header
+  Damaged,   // a user block that is not a well-formed integrity header (refused at open)
 };
 
 // A name or path read from a file, fit for an error message: bytes outside printable
