@@ -47,11 +47,11 @@ constexpr const char* kContentDigestAttr = "content_sha256";
 // block: HDF5 itself starts at this offset and never reads the block).
 constexpr int64_t kIntegrityHeaderSize = 512;
 
-// What File found before the HDF5 superblock, checked before libhdf5 reads the file.
+// What File found before the HDF5 superblock, checked before libhdf5 reads the file (a
+// user block that is not a well-formed integrity header is refused at open).
 enum class ByteSeal {
   None,      // no integrity header: a legacy file, or one ipguard did not write
   Verified,  // an integrity header whose SHA-256 of every later byte matches
-  Damaged,   // a user block that is not a well-formed integrity header (refused at open)
 };
 
 // A name or path read from a file, fit for an error message: bytes outside printable

@@ -367,12 +367,7 @@ void check_integrity(const File& f, int64_t version, const std::string& resave_h
     stored_digest(f);
     return;
   }
-  // A user block that is not a header, in a file that must be sealed or carries a
-  // digest (so was sealed): its header was changed. In a legacy file without a digest it
-  // may be another program's user block.
   const bool has_digest = f.has_attr(kContentDigestAttr);
-  if (f.byte_seal() == ByteSeal::Damaged && (version >= 2 || has_digest))
-    throw FileError(file + ": integrity header damaged (corrupted or modified)");
   if (has_digest) {
     // No header (a tool rewrote the file and dropped the user block): the content digest
     // alone decides.

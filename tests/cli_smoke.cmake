@@ -4,15 +4,7 @@ set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_smoke_work)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
-function(expect_exit code)
-  execute_process(COMMAND ${IPGUARD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err)
-  if(NOT rc EQUAL code)
-    message(FATAL_ERROR "ipguard ${ARGN}: exit ${rc}, expected ${code}\n${out}\n${err}")
-  endif()
-  set(last_out "${out}" PARENT_SCOPE)
-  set(last_err "${err}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
 
 expect_exit(0 --help)
 if(NOT last_out MATCHES "doctor" OR NOT last_out MATCHES "extract")
