@@ -60,6 +60,13 @@ while IFS= read -r f; do
   case "$f" in
     "$repo"/*|"$build"/*|/usr/local/cuda/*|/usr/local/cuda-*/*|/tmp/*|/proc/*) continue ;;
   esac
+  # The toolkit may put small launcher scripts on PATH (/usr/local/bin/nvcc containing
+  # "exec /usr/local/cuda-13.0/bin/nvcc"); CMake then records the launcher. Such a script
+  # is still the toolkit; anything else under /usr/local is checked (and fails).
+  if [ "$(stat -c %s "$f")" -lt 4096 ] && head -c 2 "$f" | grep -q '^#!' &&
+     grep -Eq '^[[:space:]]*exec[[:space:]]+"?/usr/local/cuda(-[0-9.]+)?/' "$f"; then
+    continue
+  fi
   echo "$f"
 done <"$work/candidates.txt" >"$work/files0.txt"
 # Symlink targets, in one call; a file reached through a link into the CUDA toolkit is
