@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
+#include "engine/trace.h"
 
 namespace ipg {
 
@@ -35,6 +36,7 @@ void attach(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
   node->inputs = std::move(inputs);
   node->backward = std::move(fn);
   out.impl().grad_fn = std::move(node);
+  if (trace::active()) trace::record(out, name, out.impl().grad_fn->inputs);
 }
 
 namespace {

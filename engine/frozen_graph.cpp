@@ -262,9 +262,28 @@ Value FrozenGraph::normalize(Value x, const std::vector<float>& mean,
 
 Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* bn, bool relu,
                         Value residual, int padding) {
-  const Shape w = conv.weight.shape();
+  // Fold the batch norm: bn(conv(x) + b) = conv_{w*scale}(x) + (b*scale + shift).
+  std::vector<float> weight = host(conv.weight), bias;
+  if (conv.bias) bias = host(*conv.bias);
+  if (bn) {
+    std::vector<float> scale, shift;
+    bn_affine(*bn, scale, shift);
+    const size_t per = weight.size() / scale.size();
+    for (size_t o = 0; o < scale.size(); ++o)
+      for (size_t i = 0; i < per; ++i) weight[o * per + i] *= scale[o];
+    if (bias.empty()) bias.assign(scale.size(), 0.f);
+    for (size_t o = 0; o < scale.size(); ++o) bias[o] = bias[o] * scale[o] + shift[o];
+  }
+  return this->conv(x, weight, conv.weight.shape(), bias, conv.stride,
+                    padding < 0 ? conv.padding : padding, relu, residual);
+}
+
+Value FrozenGraph::conv(Value x, const std::vector<float>& weight, const Shape& w,
+                        const std::vector<float>& bias, int stride, int padding, bool relu,
+                        Value residual) {
   kc::ActShape in = st_->at(x).act;
-  if (st_->at(x).features || in.c != w[1])
+  if (w.size() != 4 || st_->at(x).features || in.c != w[1] ||
+      int64_t(weight.size()) != shape_numel(w) || (!bias.empty() && int64_t(bias.size()) != w[0]))
     throw std::invalid_argument("FrozenGraph::conv: input " + shape_str(shape(x)) +
                                 " does not fit weight " + shape_str(w));
   if (in.block != kc::channel_block(in.c)) {  // the input image with 16k channels
@@ -279,8 +298,8 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
   kernels::Conv2dShape s;
   s.n = in.n, s.c_in = in.c, s.h = in.h, s.w = in.w;
   s.c_out = w[0], s.kh = w[2], s.kw = w[3];
-  s.stride = conv.stride;
-  s.padding = padding < 0 ? conv.padding : padding;
+  s.stride = stride;
+  s.padding = padding;
   if (s.h_out() < 1 || s.w_out() < 1)
     throw std::invalid_argument("FrozenGraph::conv: kernel larger than the padded input");
   const kc::ActShape out{s.n, s.c_out, s.h_out(), s.w_out(), kc::channel_block(s.c_out)};
@@ -289,18 +308,6 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
     if (r.n != out.n || r.c != out.c || r.h != out.h || r.w != out.w || r.block != out.block)
       throw std::invalid_argument("FrozenGraph::conv: residual " + shape_str(shape(residual)) +
                                   " does not match the output");
-  }
-  // Fold the batch norm: bn(conv(x) + b) = conv_{w*scale}(x) + (b*scale + shift).
-  std::vector<float> weight = host(conv.weight), bias;
-  if (conv.bias) bias = host(*conv.bias);
-  if (bn) {
-    std::vector<float> scale, shift;
-    bn_affine(*bn, scale, shift);
-    const size_t per = weight.size() / scale.size();
-    for (size_t o = 0; o < scale.size(); ++o)
-      for (size_t i = 0; i < per; ++i) weight[o * per + i] *= scale[o];
-    if (bias.empty()) bias.assign(scale.size(), 0.f);
-    for (size_t o = 0; o < scale.size(); ++o) bias[o] = bias[o] * scale[o] + shift[o];
   }
   auto step = std::make_unique<ConvStep>();
   step->x = x;
@@ -321,13 +328,24 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
 }
 
 Value FrozenGraph::batch_norm(Value x, const nn::BatchNorm2d& bn, bool relu) {
-  const kc::ActShape act = st_->at(x).act;
-  if (bn.running_mean.numel() != act.c)
+  if (bn.running_mean.numel() != st_->at(x).act.c)
     throw std::invalid_argument("FrozenGraph::batch_norm: channel count differs");
+  std::vector<float> scale, shift;
+  bn_affine(bn, scale, shift);
+  return affine(x, scale, shift, relu);
+}
+
+Value FrozenGraph::affine(Value x, const std::vector<float>& scale,
+                          const std::vector<float>& shift, bool relu) {
+  const kc::ActShape act = st_->at(x).act;
+  if (st_->at(x).features || int64_t(scale.size()) != act.c || shift.size() != scale.size())
+    throw std::invalid_argument("FrozenGraph::affine: " + std::to_string(scale.size()) +
+                                " channels for " + shape_str(shape(x)));
   auto step = std::make_unique<AffineStep>();
   step->x = x;
   step->relu = relu;
-  bn_affine(bn, step->scale, step->shift);
+  step->scale = scale;
+  step->shift = shift;
   step->dx = st_->contribution(x);
   step->y = st_->add(act, false);
   const Value y = step->y;
@@ -381,22 +399,52 @@ Value FrozenGraph::flatten(Value x) {
 }
 
 Value FrozenGraph::linear(Value x, const nn::Linear& layer, bool relu) {
+  return linear(x, host(layer.weight), layer.weight.shape(),
+                layer.bias ? host(*layer.bias) : std::vector<float>(), relu);
+}
+
+Value FrozenGraph::linear(Value x, const std::vector<float>& weight, const Shape& w,
+                          const std::vector<float>& bias, bool relu) {
   const kc::ActShape in = st_->at(x).act;
-  const Shape w = layer.weight.shape();
-  if (!st_->at(x).features || in.c != w[1])
+  if (w.size() != 2 || !st_->at(x).features || in.c != w[1] ||
+      int64_t(weight.size()) != shape_numel(w) || (!bias.empty() && int64_t(bias.size()) != w[0]))
     throw std::invalid_argument("FrozenGraph::linear: input " + shape_str(shape(x)) +
                                 " does not fit weight " + shape_str(w));
   auto step = std::make_unique<LinearStep>();
   step->x = x;
   step->mask = relu;
   step->n = in.n, step->in = w[1], step->out = w[0];
-  step->weight = host(layer.weight);
-  if (layer.bias) step->bias = host(*layer.bias);
+  step->weight = weight;
+  step->bias = bias;
   step->dx = st_->contribution(x);
   step->y = st_->add(kc::ActShape{in.n, w[0], 1, 1, 1}, true);
   const Value y = step->y;
   st_->steps.push_back(std::move(step));
   return y;
+}
+
+FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
+  std::vector<Value> v{input()};  // plan value -> graph value
+  for (const PlanStep& s : plan.steps) {
+    const Value x = v.at(size_t(s.x));
+    const Value r = s.residual >= 0 ? v.at(size_t(s.residual)) : kNone;
+    Value y = kNone;
+    switch (s.kind) {
+      case PlanStep::Kind::Affine: y = affine(x, s.scale, s.shift, s.relu); break;
+      case PlanStep::Kind::Conv:
+        y = conv(x, s.weight, s.weight_shape, s.bias, s.stride, s.padding, s.relu, r);
+        break;
+      case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding); break;
+      case PlanStep::Kind::GlobalAvgPool: y = global_avg_pool(x); break;
+      case PlanStep::Kind::Flatten: y = flatten(x); break;
+      case PlanStep::Kind::Linear: y = linear(x, s.weight, s.weight_shape, s.bias, s.relu); break;
+    }
+    if (shape(y) != s.out)
+      throw std::logic_error("FrozenGraph: plan step gives " + shape_str(shape(y)) + ", planned " +
+                             shape_str(s.out) + " (" + s.from + ")");
+    v.push_back(y);
+  }
+  finish(v.at(size_t(plan.logits)));
 }
 
 void FrozenGraph::finish(Value logits) {
@@ -467,6 +515,11 @@ const Tensor& FrozenGraph::forward(const Tensor& x) {
   for (const auto& s : g.steps) s->forward(g);
   g.ran_forward = true;
   return g.values[static_cast<size_t>(g.logits)].data;
+}
+
+void FrozenGraph::forget_forward() {
+  st_->ran_forward = false;
+  st_->values[0].data = Tensor();
 }
 
 const Tensor& FrozenGraph::backward(const Tensor& dlogits) {

@@ -8,19 +8,21 @@
 //    layout is converted around each convolution;
 //  - allocates its buffers once: after the first backward(), forward() and backward()
 //    allocate nothing.
-// It is built by describing the network layer by layer (each architecture does it in
-// its Network::freeze), and checked against the autodiff forward and input gradient by
-// tests/engine/test_frozen_graph.cpp and tests/models/test_frozen_network.cpp.
+// It is the CPU lowering of a plan (engine/plan.h: a traced forward, fused), or built
+// layer by layer through the methods below (tests), and checked against the autodiff
+// forward and input gradient by tests/engine/test_frozen_graph.cpp and
+// tests/models/test_frozen_network.cpp.
 //
 // The weights are read when a step is added: a graph describes the weights of that
 // moment (rebuild it after training). CPU only for now: on CUDA the autodiff graph with
-// cuDNN's NCHW kernels already runs the loop without layout conversions.
+// cuDNN's NCHW kernels runs the loop.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "engine/nn/layers.h"
+#include "engine/plan.h"
 #include "engine/tensor.h"
 
 namespace ipg {
@@ -32,6 +34,8 @@ class FrozenGraph {
 
   // input: [n, C, H, W] float32 images on the CPU.
   explicit FrozenGraph(const Shape& input);
+  // The CPU lowering of a plan, finished.
+  explicit FrozenGraph(const Plan& plan);
   ~FrozenGraph();
   FrozenGraph(const FrozenGraph&) = delete;
   FrozenGraph& operator=(const FrozenGraph&) = delete;
@@ -56,12 +60,23 @@ class FrozenGraph {
   Value flatten(Value x);
   // relu?(x W^T + b)
   Value linear(Value x, const nn::Linear& layer, bool relu);
+  // The same from plain weights (host float32; conv: OIHW, bias folded; linear: [out, in]).
+  Value conv(Value x, const std::vector<float>& weight, const Shape& weight_shape,
+             const std::vector<float>& bias, int stride, int padding, bool relu,
+             Value residual = kNone);
+  Value affine(Value x, const std::vector<float>& scale, const std::vector<float>& shift,
+               bool relu);
+  Value linear(Value x, const std::vector<float>& weight, const Shape& weight_shape,
+               const std::vector<float>& bias, bool relu);
   // Marks the logits [n, classes] and allocates what the backward pass needs.
   void finish(Value logits);
 
   // Runs the graph on x (CPU, the input shape). Returns the logits, a buffer of the graph
   // that the next call overwrites.
   const Tensor& forward(const Tensor& x);
+  // Forgets the last forward(): backward() needs a new one (and the caller's input is
+  // no longer referenced).
+  void forget_forward();
   // Back-propagates dlogits (shape of the logits) through the last forward(). Returns the
   // gradient with respect to its input, a buffer of the graph.
   const Tensor& backward(const Tensor& dlogits);

@@ -2,13 +2,16 @@
 // fixed shape; forward to the logits, then the gradient with respect to the input images
 // for a given gradient at the logits (the loss and its derivative are the caller's).
 //
-// On the CPU, for the architectures that describe themselves (Network::freeze: all
-// built-in ones), this runs the fused FrozenGraph (engine/frozen_graph.h); otherwise, and
-// on CUDA, the autodiff graph with frozen parameters. Both give the same values up to
-// rounding (tests/models/test_frozen_network.cpp); Mode::Autodiff forces the second.
+// On the CPU the network's own forward is traced once (engine/trace.h), planned into
+// fused steps (engine/plan.h) and lowered to a FrozenGraph (engine/frozen_graph.h); the
+// plan is then checked against the autodiff forward on a second input and dropped if it
+// disagrees. Where no plan is made (an op the planner does not lower), and on CUDA, the
+// autodiff graph with frozen parameters runs. Both give the same values up to rounding
+// (tests/models/test_frozen_network.cpp); Mode::Autodiff forces the second.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "engine/frozen_graph.h"
 #include "models/network.h"
@@ -26,6 +29,10 @@ class FrozenNetwork {
 
   // Whether the fused graph runs (else the autodiff graph).
   bool fused() const { return graph_ != nullptr; }
+  // Why the fused graph does not run ("" when it does).
+  const std::string& why_unfused() const { return why_; }
+  // The fused steps (empty when unfused): one line per step.
+  const std::string& plan_text() const { return plan_text_; }
   const Shape& input_shape() const { return input_; }
 
   // [n, classes] logits of x, [0,1] pixels of the input shape.
@@ -38,7 +45,13 @@ class FrozenNetwork {
   Network& net_;
   Shape input_;
   std::unique_ptr<FrozenGraph> graph_;
+  std::string why_, plan_text_;
   Tensor x_, logits_;  // autodiff: the leaf input and the graph's output
 };
+
+// Traces net's forward (evaluation mode, parameters frozen) at the given input shape
+// and plans it; nullopt with *why when the planner refuses. The plan is not checked
+// numerically here (FrozenNetwork does it).
+std::optional<Plan> plan_network(Network& net, const Shape& input, std::string* why);
 
 }  // namespace ipg

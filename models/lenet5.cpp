@@ -38,13 +38,6 @@ class LeNet5 : public Network {
     h = ops::relu(fc2_.forward(h));
     return fc3_.forward(h);
   }
-  FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) override {
-    FrozenGraph::Value h = g.max_pool(g.conv(x, conv1_, nullptr, true), 2, 2);
-    h = g.max_pool(g.conv(h, conv2_, nullptr, true), 2, 2);
-    h = g.linear(g.flatten(h), fc1_, true);
-    h = g.linear(h, fc2_, true);
-    return g.linear(h, fc3_, false);
-  }
 
  private:
   // Spatial size after conv1 (same) - pool - conv2 (valid 5x5) - pool.

@@ -45,19 +45,6 @@ Tensor Network::logits(const Tensor& batch) {
   return forward_normalized(ops::mul(ops::sub(batch, mean_), inv_std_));
 }
 
-bool Network::freeze(FrozenGraph& g) {
-  const Shape in = g.shape(g.input());
-  if (in[1] != cfg_.in_channels || in[2] != cfg_.height || in[3] != cfg_.width)
-    throw ShapeError(cfg_.arch + ": frozen graph input " + shape_str(in) + " does not match [n, " +
-                     std::to_string(cfg_.in_channels) + ", " + std::to_string(cfg_.height) + ", " +
-                     std::to_string(cfg_.width) + "]");
-  const FrozenGraph::Value logits =
-      freeze_normalized(g, g.normalize(g.input(), cfg_.mean, cfg_.std));
-  if (logits == FrozenGraph::kNone) return false;
-  g.finish(logits);
-  return true;
-}
-
 Tensor Network::labels(const Tensor& batch) {
   NoGradGuard no_grad;
   return ops::argmax(logits(batch));

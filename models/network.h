@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/frozen_graph.h"
 #include "engine/nn/module.h"
 #include "models/classifier.h"
 
@@ -38,21 +37,11 @@ class Network : public Classifier, public nn::Module {
   Tensor labels(const Tensor& batch) override;
   // The last (classification) layer's parameters: what FTLL/RTLL train alone.
   virtual std::vector<nn::NamedTensor> last_layer_parameters() = 0;
-  // Describes this network in evaluation mode, input normalization included, to a frozen
-  // graph over [0,1] pixels (engine/frozen_graph.h) and marks its logits; false when the
-  // architecture has no description (callers keep the autodiff graph). The graph copies
-  // the weights of this moment.
-  bool freeze(FrozenGraph& g);
 
  protected:
-  // [n, C, H, W] normalized input -> [n, classes] logits.
+  // [n, C, H, W] normalized input -> [n, classes] logits. The only description of the
+  // architecture: the fingerprint loop traces it (models/frozen_network.h).
   virtual Tensor forward_normalized(const Tensor& x) = 0;
-  // forward_normalized in evaluation mode, layer by layer into g; kNone: not described.
-  virtual FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) {
-    (void)g;
-    (void)x;
-    return FrozenGraph::kNone;
-  }
 
  private:
   ModelConfig cfg_;

@@ -35,11 +35,6 @@ class BasicBlock : public nn::Module {
     h = bn2.forward(conv2.forward(h));
     return ops::relu(ops::add(h, shortcut ? shortcut->forward(x) : x));
   }
-  FrozenGraph::Value freeze(FrozenGraph& g, FrozenGraph::Value x) {
-    const FrozenGraph::Value h = g.conv(x, conv1, &bn1, true);
-    const FrozenGraph::Value sc = shortcut ? g.conv(x, shortcut->conv, &shortcut->bn, false) : x;
-    return g.conv(h, conv2, &bn2, true, sc);
-  }
 
  private:
   struct Shortcut : nn::Module {
@@ -91,12 +86,6 @@ class ResNet20 : public Network {
       for (BasicBlock* b : s->blocks) h = b->forward(h);
     return linear_->forward(ops::global_avg_pool2d(h));
   }
-  FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) override {
-    FrozenGraph::Value h = g.conv(x, conv1_, &bn1_, true);
-    for (Stage* s : stages_)
-      for (BasicBlock* b : s->blocks) h = b->freeze(g, h);
-    return g.linear(g.global_avg_pool(h), *linear_, false);
-  }
 
  private:
   struct Stage : nn::Module {
@@ -129,12 +118,6 @@ class WideBlock : public nn::Module {
     return ops::add(h, shortcut ? shortcut->forward(o) : x);
   }
   // bn2 and its ReLU fold into conv1; the sum has no ReLU (the next block's bn1 has).
-  FrozenGraph::Value freeze(FrozenGraph& g, FrozenGraph::Value x) {
-    const FrozenGraph::Value o = g.batch_norm(x, bn1, true);
-    const FrozenGraph::Value h = g.conv(o, conv1, &bn2, true);
-    const FrozenGraph::Value sc = shortcut ? g.conv(o, *shortcut, nullptr, false) : x;
-    return g.conv(h, conv2, nullptr, false, sc);
-  }
 
  private:
   nn::BatchNorm2d& bn1;
@@ -179,12 +162,6 @@ class WideResNet : public Network {
       for (WideBlock* b : s->blocks) h = b->forward(h);
     return fc_->forward(ops::global_avg_pool2d(ops::relu(bn_->forward(h))));
   }
-  FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) override {
-    FrozenGraph::Value h = g.conv(x, conv1_, nullptr, false);
-    for (Stage* s : stages_)
-      for (WideBlock* b : s->blocks) h = b->freeze(g, h);
-    return g.linear(g.global_avg_pool(g.batch_norm(h, *bn_, true)), *fc_, false);
-  }
 
  private:
   struct Stage : nn::Module {
@@ -223,12 +200,6 @@ class Bottleneck : public nn::Module {
     h = ops::relu(bn2.forward(conv2.forward(h)));
     h = bn3.forward(conv3.forward(h));
     return ops::relu(ops::add(sc, h));
-  }
-  FrozenGraph::Value freeze(FrozenGraph& g, FrozenGraph::Value x) {
-    const FrozenGraph::Value sc = conv0 ? g.conv(x, *conv0, bn0, false) : x;
-    FrozenGraph::Value h = g.conv(x, conv1, &bn1, true);
-    h = g.conv(h, conv2, &bn2, true);
-    return g.conv(h, conv3, &bn3, true, sc);
   }
 
  private:
@@ -276,12 +247,6 @@ class ResNet50 : public Network {
       for (Bottleneck* b : s->blocks) h = b->forward(h);
     return fc_->forward(ops::global_avg_pool2d(h));
   }
-  FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) override {
-    FrozenGraph::Value h = stem_->freeze(g, x);
-    for (Stage* s : stages_)
-      for (Bottleneck* b : s->blocks) h = b->freeze(g, h);
-    return g.linear(g.global_avg_pool(h), *fc_, false);
-  }
 
  private:
   // conv1_pad (3) - conv1_conv 7x7/2 valid - conv1_bn - relu - pool1_pad (1) - 3x3/2 max.
@@ -297,9 +262,6 @@ class ResNet50 : public Network {
     }
     // Both paddings become the layers' own: zeros around the input of a conv are its
     // padding, and around a ReLU output a max pool's -inf padding gives the same maxima.
-    FrozenGraph::Value freeze(FrozenGraph& g, FrozenGraph::Value x) {
-      return g.max_pool(g.conv(x, conv, &bn, true, FrozenGraph::kNone, 3), 3, 2, 1);
-    }
     nn::Conv2d& conv;
     nn::BatchNorm2d& bn;
   };

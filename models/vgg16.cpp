@@ -79,19 +79,6 @@ class Vgg16 : public Network {
     h = ops::dropout(ops::relu(fc2_->forward(h)), 0.5f, is_training(), gen_);
     return head_->forward(h);
   }
-  FrozenGraph::Value freeze_normalized(FrozenGraph& g, FrozenGraph::Value x) override {
-    FrozenGraph::Value h = x;
-    for (const Layer& l : layers_) {
-      h = g.conv(h, *l.conv, l.bn, true);
-      const Shape s = g.shape(h);
-      if (l.pool_after && s[2] >= 2 && s[3] >= 2) h = g.max_pool(h, 2, 2);
-    }
-    if (!imagenet_) return g.linear(g.global_avg_pool(h), *head_, false);
-    // Dropout is the identity in evaluation mode.
-    h = g.linear(g.flatten(h), *fc1_, true);
-    h = g.linear(h, *fc2_, true);
-    return g.linear(h, *head_, false);
-  }
 
  private:
   struct Layer {

@@ -8,6 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
+#include "engine/trace.h"
 #include "kernels/cpu/batchnorm.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/batchnorm.h"
@@ -160,6 +161,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                      [sv = std::move(sv)](const Tensor& gy, GradSink& sink) {
                        batch_norm_backward(sv, gy, sink);
                      });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.eps = eps;
+      a.training = training;
+      a.running_mean = running_mean;
+      a.running_var = running_var;
+      trace::describe(y, trace::Op::BatchNorm, a);
+    }
   }
   return y;
 }

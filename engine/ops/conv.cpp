@@ -9,6 +9,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/trace.h"
 #include "kernels/cpu/conv2d.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/conv2d.h"
@@ -141,6 +142,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
                        else if (db)
                          run_backward_bias(s, dev, g.data(), db);
                      });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.stride = stride;
+      a.padding = padding;
+      trace::describe(y, trace::Op::Conv2d, a);
+    }
   }
   return y;
 }

@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/trace.h"
 #include "kernels/common/pool_math.h"
 #include "kernels/cpu/pad.h"
 #include "kernels/cpu/pool.h"
@@ -75,6 +76,13 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
           kernels::cpu::max_pool2d_backward(gy.data(), argmax.data_i32(), dx, planes, g),
           kernels::cuda::max_pool2d_backward(gy.data(), argmax.data_i32(), dx, planes, g, stream));
     });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.kernel = kernel;
+      a.stride = stride;
+      a.padding = padding;
+      trace::describe(y, trace::Op::MaxPool2d, a);
+    }
   }
   return y;
 }
@@ -147,6 +155,11 @@ Tensor zero_pad2d(const Tensor& x, int top, int bottom, int left, int right) {
                     kernels::cpu::zero_pad2d_backward(gy.data(), dx, planes, g),
                     kernels::cuda::zero_pad2d_backward(gy.data(), dx, planes, g, stream));
     });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.pad[0] = top, a.pad[1] = bottom, a.pad[2] = left, a.pad[3] = right;
+      trace::describe(y, trace::Op::ZeroPad2d, a);
+    }
   }
   return y;
 }

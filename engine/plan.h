@@ -1,0 +1,53 @@
+// The planner: a traced forward (engine/trace.h) in evaluation mode rewritten into fused
+// steps, device-neutral, for the frozen-weights loop of fingerprinting (forward to the
+// logits, backward to the input). Each device lowers a Plan its own way (the CPU:
+// engine/frozen_graph.h); what the planner decides once is the same for all of them:
+//  - an evaluation-mode batch norm after a convolution is folded into its weights and
+//    bias; a residual add and a ReLU after it become the convolution's epilogue;
+//  - per-channel arithmetic with constants (input normalization, a batch norm that
+//    follows no convolution) becomes one affine step, with a following ReLU;
+//  - a zero padding becomes the padding of the convolution that reads it (or of a max
+//    pooling whose input is a ReLU's output, where zero and -inf padding agree);
+//  - flatten of a map is a layout step; a ReLU after a linear layer is its epilogue;
+//  - values that do not reach the output are dropped.
+// Anything else is refused with the op and its place in the trace named (the caller runs
+// the autodiff graph instead): a plan is exact or absent, never approximately right.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/trace.h"
+
+namespace ipg {
+
+struct PlanStep {
+  enum class Kind { Affine, Conv, MaxPool, GlobalAvgPool, Flatten, Linear };
+  Kind kind = Kind::Affine;
+  int x = 0;           // input value: 0 is the plan's input, step i writes value i + 1
+  int residual = -1;   // Conv: value added before the ReLU
+  bool relu = false;   // Affine, Conv, Linear: ReLU at the end
+  // Conv: OIHW weight, [out] bias (batch norm folded in); Linear: [out, in], [out].
+  // Host float32 copies: the plan holds no device memory.
+  std::vector<float> weight, bias;
+  Shape weight_shape;
+  std::vector<float> scale, shift;  // Affine: x * scale[c] + shift[c]
+  int stride = 1, padding = 0, kernel = 0;
+  Shape out;      // output shape: [n, C, H, W] or [n, F]
+  std::string from;  // the trace nodes it came from, e.g. "conv2d+batch_norm+add+relu"
+};
+
+struct Plan {
+  Shape input;  // [n, C, H, W]
+  std::vector<PlanStep> steps;
+  int logits = -1;  // value id of the output ([n, classes])
+  Shape shape(int v) const { return v == 0 ? input : steps.at(size_t(v - 1)).out; }
+  // One line per step, for errors, tests and `--explain`-style output.
+  std::string str() const;
+};
+
+// The plan of g, or nullopt with *why saying which node stopped it.
+std::optional<Plan> make_plan(const trace::Graph& g, std::string* why);
+
+}  // namespace ipg
