@@ -424,6 +424,13 @@ std::string Plan::str() const {
   return os.str();
 }
 
+Plan Plan::with_batch(int64_t n) const {
+  Plan p = *this;
+  p.input[0] = n;
+  for (PlanStep& s : p.steps) s.out[0] = n;
+  return p;
+}
+
 std::optional<Plan> make_plan(const trace::Graph& g, std::string* why) {
   try {
     return Planner(g).run();

@@ -45,6 +45,9 @@ struct Plan {
   Shape shape(int v) const { return v == 0 ? input : steps.at(size_t(v - 1)).out; }
   // One line per step, for errors, tests and `--explain`-style output.
   std::string str() const;
+  // The same plan for a batch of n: every step works row by row (evaluation mode), so a
+  // plan traced on a small batch serves any batch size.
+  Plan with_batch(int64_t n) const;
 };
 
 // The plan of g, or nullopt with *why saying which node stopped it.
