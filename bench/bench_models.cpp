@@ -2,10 +2,10 @@
 //   model_forward     evaluation mode, no graph: inference as `ipguard eval` runs it
 //   model_input_grad  the boundary-search iteration without the update, as the
 //                     fingerprint loop runs it (models/frozen_network.h: the fused frozen
-//                     graph on the CPU, the autodiff graph on CUDA): forward in evaluation
-//                     mode, softmax cross-entropy to the targets i % classes, gradient
-//                     back to the input
-//   model_input_grad_autodiff  (CPU) the same on the autodiff graph: weights frozen
+//                     graph, FrozenGraph on the CPU and FrozenGraphCuda on CUDA; the
+//                     label says "fused", or why not): forward in evaluation mode, softmax
+//                     cross-entropy to the targets i % classes, gradient back to the input
+//   model_input_grad_autodiff  the same on the autodiff graph: weights frozen
 //                     (requires_grad false), the input requires a gradient
 //   model_boundary_step  one whole iteration of IPGuard's search: model_input_grad with
 //                     the fused IPGuard loss, then the fused Adam step of the images
@@ -50,6 +50,11 @@ Tensor cross_entropy_grad(const Tensor& logits, const Tensor& y) {
   z.set_requires_grad(true);
   ops::cross_entropy(z, y).backward();
   return z.grad();
+}
+
+// Which graph a frozen-network case timed: "fused", or the reason it runs autodiff.
+std::string fused_label(const FrozenNetwork& f) {
+  return f.fused() ? "fused" : "autodiff: " + f.why_unfused();
 }
 
 Work input_grad_work(const ModelWork& w, double fwd, double in_bytes, int64_t b) {
@@ -117,6 +122,7 @@ void model_cases() {
             const Tensor y = targets(b, d);
             Prepared p;
             p.work = input_grad_work(w, fwd, in_bytes, b);
+            p.label = fused_label(*frozen);
             p.run = [net, frozen, x, y]() {
               keep(frozen->input_grad(cross_entropy_grad(frozen->logits(x), y)));
             };
@@ -152,6 +158,7 @@ void model_cases() {
             st->dst = Tensor::from_vector_i32(dst, {b}, d);
             Prepared p;
             p.work = input_grad_work(w, fwd, in_bytes, b);
+            p.label = fused_label(*frozen);
             p.run = [net, frozen, st]() {
               ops::boundary_loss(ops::BoundaryLoss::IPGuard, frozen->logits(st->x), st->src,
                                  st->dst, 0.01f, Tensor(), st->loss, st->dz, nullptr);
@@ -165,7 +172,7 @@ void model_cases() {
           },
           devices_for("model_boundary_step/cpu/" + params, 2 * fwd));
       // The same iteration on the autodiff graph (what model_input_grad runs where no
-      // fused graph exists, e.g. on CUDA): on the CPU, the fused graph's gain.
+      // fused graph exists): the fused graph's gain, on each device.
       add_case(
           "model_input_grad_autodiff", params,
           [a, b, w, fwd, in_bytes](Device d) {
@@ -186,7 +193,7 @@ void model_cases() {
             };
             return p;
           },
-          devices_for("model_input_grad_autodiff/cpu/" + params, 2 * fwd) & kCpu);
+          devices_for("model_input_grad_autodiff/cpu/" + params, 2 * fwd));
     }
   }
 }

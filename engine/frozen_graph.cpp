@@ -9,12 +9,12 @@
 #include "engine/frozen_graph.h"
 
 #include <cmath>
-#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "engine/error.h"
+#include "engine/gradient_slots.h"
 #include "kernels/cpu/blocked.h"
 #include "kernels/cpu/fused_conv.h"
 #include "kernels/cpu/gemm.h"
@@ -34,13 +34,9 @@ struct ValueInfo {
   std::vector<int> grads;  // slots of the consumers' contributions, in graph order
 };
 
-// A gradient buffer, live during the backward pass from the step that writes it (born)
-// down to the last step that reads it (dies; -1: read after the last step). Steps are
-// counted in forward order and the backward pass runs them from the last, so a slot's
-// storage is free for reuse below `dies`.
+// A gradient buffer (engine/gradient_slots.h) and its storage, set by finish().
 struct Slot {
-  int64_t numel = 0;
-  int born = 0, dies = -1;
+  GradSlot span;
   Tensor t;
 };
 
@@ -93,7 +89,7 @@ struct FrozenGraph::State {
     return static_cast<Value>(values.size()) - 1;
   }
   int slot(int64_t numel, int born, int dies) {
-    slots.push_back(Slot{numel, born, dies, Tensor()});
+    slots.push_back(Slot{GradSlot{numel, born, dies}, Tensor()});
     return static_cast<int>(slots.size()) - 1;
   }
   // The slot where the step about to be added writes its part of v's gradient.
@@ -463,35 +459,16 @@ void FrozenGraph::finish(Value logits) {
     if (step.scratch < 0 && (step.mask || g.part_count(step.y) > 1))
       step.scratch = g.slot(g.at(step.y).act.numel(), static_cast<int>(i), static_cast<int>(i));
   }
-  // Storage in backward order: at each step, first the slots it writes, then the slots
-  // whose last reader it is go back to the pool (never under a slot the step writes).
-  // Slots read after the last step (the input's gradient) get their own shaped tensors.
-  std::multimap<int64_t, Tensor> pool;
-  std::vector<std::vector<int>> born(g.steps.size()), dies(g.steps.size());
+  // Storage by liveness; slots read after the last step (the input's gradient) get their
+  // own shaped tensors.
+  std::vector<GradSlot> spans;
+  for (const Slot& slot : g.slots) spans.push_back(slot.span);
+  const SlotStorage storage = plan_slot_storage(spans, g.steps.size());
+  std::vector<Tensor> buffers;
+  for (int64_t numel : storage.buffer_numel) buffers.push_back(Tensor::empty({numel}));
   for (size_t s = 0; s < g.slots.size(); ++s) {
-    born.at(static_cast<size_t>(g.slots[s].born)).push_back(static_cast<int>(s));
-    if (g.slots[s].dies >= 0)
-      dies.at(static_cast<size_t>(g.slots[s].dies)).push_back(static_cast<int>(s));
-  }
-  for (size_t i = g.steps.size(); i-- > 0;) {
-    for (int s : born[i]) {
-      Slot& slot = g.slots[static_cast<size_t>(s)];
-      if (slot.dies < 0) {
-        slot.t = State::buffer(g.at(0).act, false);
-        continue;
-      }
-      auto it = pool.lower_bound(slot.numel);
-      if (it != pool.end()) {
-        slot.t = it->second;
-        pool.erase(it);
-      } else {
-        slot.t = Tensor::empty({slot.numel});
-      }
-    }
-    for (int s : dies[i]) {
-      const Tensor& t = g.slots[static_cast<size_t>(s)].t;
-      pool.emplace(t.numel(), t);
-    }
+    const int b = storage.buffer[s];
+    g.slots[s].t = b < 0 ? State::buffer(g.at(0).act, false) : buffers[size_t(b)];
   }
   for (const auto& step : g.steps) {
     if (step->y == logits) step->parts.push_back(nullptr);

@@ -14,8 +14,8 @@
 // tests/models/test_frozen_network.cpp.
 //
 // The weights are read when a step is added: a graph describes the weights of that
-// moment (rebuild it after training). CPU only for now: on CUDA the autodiff graph with
-// cuDNN's NCHW kernels runs the loop.
+// moment (rebuild it after training). CPU only: the CUDA lowering of the same plan is
+// FrozenGraphCuda (engine/frozen_graph_cuda.h), with the same interface.
 #pragma once
 
 #include <memory>

@@ -231,7 +231,7 @@ def bench_rows(doc):
         rows.append({"case": name, "time_us": b.get("real_time", 0) * scale,
                      "flops": b.get("FLOP/s"), "bytes": b.get("bytes_per_second"),
                      "images": b.get("images/s"), "roofline": b.get("roofline"),
-                     "error": b.get("error_message")})
+                     "label": b.get("label", ""), "error": b.get("error_message")})
     return rows
 
 
@@ -317,13 +317,15 @@ def write(a):
                     ctx.get("roofline_%s_flops_source" % dev),
                     si(float(ctx["roofline_%s_bytes_per_s" % dev]), "B/s"),
                     ctx.get("roofline_%s_bytes_source" % dev)))
-        md += ["", "| case | time (us) | FLOP/s | bytes/s | images/s | roofline |",
-               "|---|---|---|---|---|---|"]
+        # label: e.g. whether a frozen-network case ran the fused graph ("fused") or why not.
+        md += ["", "| case | time (us) | FLOP/s | bytes/s | images/s | roofline | label |",
+               "|---|---|---|---|---|---|---|"]
         for r in doc["results"]:
-            md.append("| %s | %s | %s | %s | %s | %s |" % (
+            md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 r["case"], "%.1f" % r["time_us"] if not r["error"] else "error: " + r["error"],
                 si(r["flops"], ""), si(r["bytes"], "B"), si(r["images"], ""),
-                "%.3f" % r["roofline"] if r["roofline"] is not None else ""))
+                "%.3f" % r["roofline"] if r["roofline"] is not None else "",
+                (r.get("label") or "").replace("|", "/")[:120]))
     for dev, doc in torch_runs.items():
         if not doc:
             continue

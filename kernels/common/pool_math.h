@@ -82,6 +82,30 @@ IPG_HD MaxPoolResult max_pool_window(const float* plane, const PoolGeometry& g, 
   return nan ? max_pool_scan(plane, g, win) : MaxPoolResult{best, index};
 }
 
+// Outputs [*first, *last) along one axis whose window covers input position i. The CUDA
+// backward kernels gather over these, one thread per input, instead of scattering from
+// the outputs: overlapping windows would otherwise race, or need float atomics whose
+// order varies run to run.
+IPG_HD void pool_windows_covering(int64_t i, int kernel, int stride, int pad, int64_t out_len,
+                                  int64_t* first, int64_t* last) {
+  const int64_t p = i + pad;
+  *first = p < kernel ? 0 : (p - kernel) / stride + 1;
+  const int64_t l = p / stride + 1;
+  *last = l < out_len ? l : out_len;
+}
+
+// Gradient reaching input `self` of one plane from the windows [ph0, ph1) x [pw0, pw1)
+// that cover it: the sum of dy over those that chose it as their maximum, added in
+// row-major output order from zero, as the CPU twin's scatter adds them.
+IPG_HD float max_pool_gather(const float* dy_plane, const int32_t* argmax_plane, int64_t ow,
+                             int64_t ph0, int64_t ph1, int64_t pw0, int64_t pw1, int32_t self) {
+  float acc = 0.f;
+  for (int64_t ph = ph0; ph < ph1; ++ph)
+    for (int64_t pw = pw0; pw < pw1; ++pw)
+      if (argmax_plane[ph * ow + pw] == self) acc += dy_plane[ph * ow + pw];
+  return acc;
+}
+
 // PyTorch's divisor: the window clipped to the padded input (count_include_pad), or to
 // the real pixels only.
 IPG_HD float avg_pool_divisor(const PoolGeometry& g, int64_t ph, int64_t pw,

@@ -58,8 +58,7 @@ void channel_affine(const ActShape& s, const float* x, const float* scale, const
     for (int64_t i = 0; i < len; i += b)
 #pragma omp simd
       for (int64_t l = 0; l < b; ++l) {
-        const float v = xp[i + l] * scale[c0 + l] + shift[c0 + l];
-        yp[i + l] = relu ? std::max(v, 0.f) : v;
+        yp[i + l] = affine_relu(xp[i + l], scale[c0 + l], shift[c0 + l], relu);
       }
   }
 }
@@ -76,8 +75,7 @@ void channel_affine_backward(const ActShape& s, const float* y, const float* dy,
     for (int64_t i = 0; i < len; i += b)
 #pragma omp simd
       for (int64_t l = 0; l < b; ++l) {
-        const float g = gp[i + l] * scale[c0 + l];
-        dp[i + l] = (!relu || yp[i + l] > 0.f) ? g : 0.f;
+        dp[i + l] = affine_relu_backward(yp[i + l], gp[i + l], scale[c0 + l], relu);
       }
   }
 }

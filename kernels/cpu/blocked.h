@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "kernels/common/act_shape.h"
 #include "kernels/common/pool_math.h"
 
 namespace ipg::kernels::cpu {
@@ -17,11 +18,7 @@ namespace ipg::kernels::cpu {
 int64_t channel_block(int64_t channels);
 
 // An activation: n maps of c channels, h x w, in channel blocks of `block`.
-struct ActShape {
-  int64_t n = 0, c = 0, h = 0, w = 0, block = 1;
-  int64_t plane() const { return h * w; }
-  int64_t numel() const { return n * c * h * w; }
-};
+using kernels::ActShape;
 
 // out = (grads[0] + ... + grads[count-1]) * (mask[i] > 0 when mask is not null), for
 // n elements of one shared layout: the gradient reaching a ReLU output from all its

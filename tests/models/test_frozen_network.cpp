@@ -4,7 +4,6 @@
 // input gradient for the same gradient at the logits, up to rounding.
 #include <gtest/gtest.h>
 
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -12,45 +11,20 @@
 #include "engine/error.h"
 #include "engine/random.h"
 #include "models/frozen_network.h"
-#include "tests/support/batchnorm_stats.h"
+#include "tests/support/arch_cases.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
 
-struct Case {
-  std::string arch;
-  int channels, side;
-};
-
-std::unique_ptr<Network> build(const Case& c) {
-  ModelConfig cfg;
-  cfg.arch = c.arch;
-  cfg.in_channels = c.channels;
-  cfg.height = cfg.width = c.side;
-  cfg.classes = 10;
-  cfg.seed = 5;
-  if (c.channels == 3) {
-    cfg.mean = {0.4f, 0.5f, 0.6f};
-    cfg.std = {0.2f, 0.25f, 0.3f};
-  } else {
-    cfg.mean = {0.3f};
-    cfg.std = {0.35f};
-  }
-  auto net = make_network(cfg);
-  testing::randomize_batch_norm(*net, 9);
-  return net;
-}
-
-void PrintTo(const Case& c, std::ostream* os) {
-  *os << c.arch << " " << c.channels << "x" << c.side << "x" << c.side;
-}
+using Case = testing::ArchCase;
+using testing::build_arch;
 
 class FrozenNetworkArch : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FrozenNetworkArch, FusedGraphMatchesAutodiff) {
   const Case c = GetParam();
-  auto net = build(c);
+  auto net = build_arch(c);
   const Shape in{3, c.channels, c.side, c.side};
   FrozenNetwork fused(*net, in);
   FrozenNetwork reference(*net, in, FrozenNetwork::Mode::Autodiff);
@@ -82,21 +56,16 @@ INSTANTIATE_TEST_SUITE_P(Architectures, FrozenNetworkArch,
                                            Case{"resnet20", 3, 32}, Case{"wrn-22-4", 1, 16},
                                            Case{"vgg16", 1, 28}, Case{"vgg16-imagenet", 3, 32},
                                            Case{"resnet50", 3, 32}),
-                         [](const auto& info) {
-                           std::string name =
-                               info.param.arch + "_c" + std::to_string(info.param.channels);
-                           for (char& ch : name)
-                             if (ch == '-') ch = '_';
-                           return name;
-                         });
+                         [](const auto& info) { return testing::arch_case_name(info.param); });
 
-// On CUDA FrozenNetwork runs the autodiff graph with cuDNN; it must agree with the CPU's
-// fused graph (the whole chain the fingerprint loop relies on, across both backends).
+// On CUDA FrozenNetwork runs the CUDA lowering of the same plan (every architecture in
+// test_frozen_network_cuda.cpp); it must agree with the CPU's fused graph (the whole chain
+// the fingerprint loop relies on, across both backends).
 TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
   IPG_REQUIRE_CUDA();
   for (const Case& c : {Case{"resnet20", 1, 28}, Case{"vgg16", 1, 28}}) {
     SCOPED_TRACE(c.arch);
-    auto cpu = build(c), gpu = build(c);
+    auto cpu = build_arch(c), gpu = build_arch(c);
     gpu->to(Device::cuda());
     const Shape in{4, c.channels, c.side, c.side};
     FrozenNetwork on_cpu(*cpu, in), on_gpu(*gpu, in);
@@ -111,7 +80,7 @@ TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
 }
 
 TEST(FrozenNetwork, RefusesOtherShapes) {
-  auto net = build(Case{"lenet5", 1, 28});
+  auto net = build_arch(Case{"lenet5", 1, 28});
   FrozenNetwork f(*net, {2, 1, 28, 28});
   Generator gen(1);
   EXPECT_THROW(f.logits(Tensor::uniform({3, 1, 28, 28}, 0.f, 1.f, gen)), ShapeError);
@@ -119,7 +88,7 @@ TEST(FrozenNetwork, RefusesOtherShapes) {
 }
 
 TEST(FrozenNetwork, BackwardBeforeForwardIsAnError) {
-  auto net = build(Case{"resnet20", 1, 28});
+  auto net = build_arch(Case{"resnet20", 1, 28});
   FrozenNetwork f(*net, {2, 1, 28, 28});
   EXPECT_THROW(f.input_grad(Tensor::zeros({2, 10})), std::logic_error);
 }

@@ -1,0 +1,168 @@
+// The CUDA kernels of frozen networks (kernels/cuda/blocked.h) against their CPU twins
+// (kernels/cpu/blocked.h) on the same inputs: gradient sums with 1 to 3 parts and more
+// than one launch takes, with and without the ReLU mask; the per-channel affine step both
+// ways, plain and channel-blocked; linear epilogues; max pooling with overlapping padded
+// windows and global average pooling, both ways. Sums, routing and epilogues add in the
+// same order on both devices and must give the same bits; the affine step may round
+// differently (the GPU fuses its multiply-add). Skipped, visibly, where no GPU is present.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "kernels/cpu/blocked.h"
+#include "tests/support/parity.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/blocked.h"
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace ipg {
+namespace {
+
+namespace kc = kernels::cpu;
+using kernels::ActShape;
+
+#if IPG_HAS_CUDA
+namespace kg = kernels::cuda;
+
+std::vector<float> random_values(int64_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  Generator gen(seed);
+  return Tensor::uniform({n}, lo, hi, gen).to_vector();
+}
+
+// A device copy of host values, and the way back.
+Tensor device(const std::vector<float>& v) {
+  return Tensor::from_vector(v, {int64_t(v.size())}, Device::cuda());
+}
+std::vector<float> host(const Tensor& t) { return t.cpu().to_vector(); }
+cudaStream_t stream() { return kg::stream(0); }
+#endif
+
+TEST(BlockedCuda, SumReluMaskMatchesTheCpu) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  const int64_t n = 10007;
+  const std::vector<float> mask = random_values(n, 99);  // half of it <= 0
+  for (int count : {1, 2, 3, kg::kMaxGradParts + 3})
+    for (bool masked : {false, true}) {
+      SCOPED_TRACE("parts " + std::to_string(count) + (masked ? ", masked" : ""));
+      std::vector<std::vector<float>> parts;
+      std::vector<Tensor> on_gpu;
+      std::vector<const float*> cpu_ptrs, gpu_ptrs;
+      for (int k = 0; k < count; ++k) {
+        parts.push_back(random_values(n, 10 + k));
+        on_gpu.push_back(device(parts.back()));
+      }
+      for (int k = 0; k < count; ++k) {
+        cpu_ptrs.push_back(parts[k].data());
+        gpu_ptrs.push_back(on_gpu[k].data());
+      }
+      std::vector<float> want(n);
+      kc::sum_relu_mask(cpu_ptrs.data(), count, masked ? mask.data() : nullptr, want.data(), n);
+      const Tensor gmask = device(mask);
+      Tensor got = device(std::vector<float>(n, 7.f));  // overwritten, not added to
+      kg::sum_relu_mask(gpu_ptrs.data(), count, masked ? gmask.data() : nullptr, got.data(), n,
+                        stream());
+      EXPECT_EQ(host(got), want);
+    }
+#endif
+}
+
+TEST(BlockedCuda, ChannelAffineMatchesTheCpuBothWays) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  for (int64_t block : {1, 16})
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE("block " + std::to_string(block) + (relu ? ", relu" : ""));
+      const ActShape s{3, 32, 5, 7, block};
+      const std::vector<float> x = random_values(s.numel(), 1), dy = random_values(s.numel(), 2);
+      const std::vector<float> scale = random_values(s.c, 3, 0.5f, 2.f),
+                               shift = random_values(s.c, 4);
+      std::vector<float> y(s.numel()), dx(s.numel());
+      kc::channel_affine(s, x.data(), scale.data(), shift.data(), relu, y.data());
+      kc::channel_affine_backward(s, y.data(), dy.data(), scale.data(), relu, dx.data());
+      const Tensor gx = device(x), gdy = device(dy), gscale = device(scale), gshift = device(shift);
+      Tensor gy = device(std::vector<float>(s.numel(), 7.f));
+      Tensor gdx = device(std::vector<float>(s.numel(), 7.f));
+      kg::channel_affine(s, gx.data(), gscale.data(), gshift.data(), relu, gy.data(), stream());
+      // The backward pass reads the CPU's y, so a rounding difference in the forward
+      // cannot move the ReLU's mask.
+      const Tensor cpu_y = device(y);
+      kg::channel_affine_backward(s, cpu_y.data(), gdy.data(), gscale.data(), relu, gdx.data(),
+                                  stream());
+      const auto fwd = testing::compare_values(y, host(gy), 1e-6, 1e-6);
+      EXPECT_TRUE(fwd.ok) << fwd.message;
+      EXPECT_EQ(host(gdx), dx);  // one product each: the same bits
+    }
+#endif
+}
+
+TEST(BlockedCuda, BiasReluRowsMatchesTheCpu) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  const int64_t rows = 37, cols = 53;
+  const std::vector<float> y0 = random_values(rows * cols, 5), bias = random_values(cols, 6);
+  for (bool with_bias : {false, true})
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE(std::string(with_bias ? "bias" : "no bias") + (relu ? ", relu" : ""));
+      std::vector<float> want = y0;
+      kc::bias_relu_rows(want.data(), with_bias ? bias.data() : nullptr, rows, cols, relu);
+      Tensor got = device(y0);
+      const Tensor gbias = device(bias);
+      kg::bias_relu_rows(got.data(), with_bias ? gbias.data() : nullptr, rows, cols, relu,
+                         stream());
+      EXPECT_EQ(host(got), want);
+    }
+#endif
+}
+
+TEST(BlockedCuda, PoolingMatchesTheCpuBothWays) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  const ActShape s{2, 3, 9, 11, 1};
+  // Overlapping windows with padding: an input feeds up to four outputs.
+  const int64_t oh = kernels::pool_out_size(s.h, 3, 2, 1),
+                ow = kernels::pool_out_size(s.w, 3, 2, 1);
+  const kernels::PoolGeometry g{s.h, s.w, oh, ow, 3, 2, 1};
+  const ActShape o{s.n, s.c, g.oh, g.ow, 1};
+  const std::vector<float> x = random_values(s.numel(), 7), dy = random_values(o.numel(), 8);
+  std::vector<float> y(o.numel()), dx(s.numel());
+  std::vector<int32_t> argmax(o.numel());
+  kc::max_pool(s, g, x.data(), y.data(), argmax.data());
+  kc::max_pool_backward(s, g, x.data(), y.data(), argmax.data(), dy.data(), dx.data());
+  const Tensor gx = device(x), gdy = device(dy);
+  Tensor gy = device(std::vector<float>(o.numel(), 7.f));
+  Tensor gdx = device(std::vector<float>(s.numel(), 7.f));
+  Tensor gargmax = Tensor::empty({o.numel()}, Device::cuda(), DType::I32);
+  kg::max_pool(s, g, gx.data(), gy.data(), gargmax.data_i32(), stream());
+  kg::max_pool_backward(s, g, gx.data(), gy.data(), gargmax.data_i32(), gdy.data(), gdx.data(),
+                        stream());
+  EXPECT_EQ(host(gy), y);
+  EXPECT_EQ(gargmax.to_vector_i32(), argmax);
+  EXPECT_EQ(host(gdx), dx);
+
+  const std::vector<float> dmean = random_values(s.n * s.c, 9);
+  std::vector<float> mean(s.n * s.c), dspread(s.numel());
+  kc::global_avg_pool(s, x.data(), mean.data());
+  kc::global_avg_pool_backward(s, dmean.data(), dspread.data());
+  Tensor gmean = device(std::vector<float>(s.n * s.c, 7.f));
+  Tensor gspread = device(std::vector<float>(s.numel(), 7.f));
+  const Tensor gdmean = device(dmean);
+  kg::global_avg_pool(s, gx.data(), gmean.data(), stream());
+  kg::global_avg_pool_backward(s, gdmean.data(), gspread.data(), stream());
+  // The GPU sums a map in double, the CPU in float.
+  const auto avg = testing::compare_values(mean, host(gmean), 1e-6, 1e-5);
+  EXPECT_TRUE(avg.ok) << avg.message;
+  EXPECT_EQ(host(gspread), dspread);
+
+  // Channel-blocked maps are the CPU's alone.
+  const ActShape blocked{1, 16, 4, 4, 16};
+  EXPECT_THROW(kg::global_avg_pool(blocked, gx.data(), gmean.data(), stream()),
+               std::invalid_argument);
+#endif
+}
+
+}  // namespace
+}  // namespace ipg
