@@ -70,10 +70,12 @@ struct FusedConv::Impl {
     }
     IPG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                                1, static_cast<int>(s.c_out), 1, 1));
-    // NaN propagates through the ReLU, as in the CPU twin and PyTorch.
+    // CUDNN_NOT_PROPAGATE_NAN: the setting other users of the fused call run it with. A NaN
+    // pre-activation comes out as 0 here and as NaN on the CPU; the images a frozen
+    // network takes are finite.
     IPG_CUDNN_CHECK(cudnnSetActivationDescriptor(
         activation.get(), relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
-        CUDNN_PROPAGATE_NAN, 0.0));
+        CUDNN_NOT_PROPAGATE_NAN, 0.0));
     // The fused call always adds a bias: zeros when the conv has none.
     const size_t w_count = static_cast<size_t>(s.c_out * s.c_in * s.kh * s.kw);
     const std::vector<float> zeros(b ? 0 : static_cast<size_t>(s.c_out), 0.f);

@@ -153,7 +153,7 @@ TEST(BlockedCuda, PoolingMatchesTheCpuBothWays) {
   kg::global_avg_pool(s, gx.data(), gmean.data(), stream());
   kg::global_avg_pool_backward(s, gdmean.data(), gspread.data(), stream());
   // The GPU sums a map in double, the CPU in float.
-  const auto avg = testing::compare_values(mean, host(gmean), 1e-6, 1e-5);
+  const auto avg = testing::compare_values(mean, host(gmean), 1e-5, 1e-5);
   EXPECT_TRUE(avg.ok) << avg.message;
   EXPECT_EQ(host(gspread), dspread);
 
