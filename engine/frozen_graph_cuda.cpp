@@ -265,16 +265,11 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       step->y = add(out);
       steps.push_back(std::move(step));
     } else if (s.kind == PlanStep::Kind::MaxPool) {
-      auto step = std::make_unique<MaxPoolStep>();
       if (!map) refuse(s, "pools " + shape_str(xs));
-      step->geom =
-          kernels::PoolGeometry{xs[2],
-                                xs[3],
-                                kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding),
-                                kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding),
-                                s.kernel,
-                                s.stride,
-                                s.padding};
+      auto step = std::make_unique<MaxPoolStep>();
+      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding),
+                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding);
+      step->geom = kernels::PoolGeometry{xs[2], xs[3], oh, ow, s.kernel, s.stride, s.padding};
       if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * s.padding > s.kernel)
         refuse(s, "window does not fit");
       step->x = x;
