@@ -67,18 +67,19 @@ foreach(out k.h5 k_sym.h5 k_hard.h5)
                --arch lenet5 --out ${WORK}/${out})
   expect_unchanged(${WORK}/k.h5 ${k_hash})
 endforeach()
-# experiment: the JSON and the chart must not replace a model of the zoo, nor each other.
+# experiment: its results folder must not be a model of the zoo, nor the zoo itself.
 file(MAKE_DIRECTORY ${WORK}/zoo/positive ${WORK}/zoo/negative)
 file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/target.h5)
 file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/positive/p.h5)
 file(COPY_FILE ${REPO}/weights/resnet20-fashion-mnist.h5 ${WORK}/zoo/negative/n.h5)
 file(SHA256 ${WORK}/zoo/negative/n.h5 n_hash)
-expect_usage("--out .*would overwrite .*n\\.h5 \\(--zoo\\)" --device cpu experiment
-             --zoo ${WORK}/zoo --methods random --n 2 --init random --out ${WORK}/zoo/negative/n.h5)
+expect_usage("--out .*n\\.h5 is a file, not a folder" --device cpu experiment
+             --zoo ${WORK}/zoo --methods random --n 2 --modes RR --out ${WORK}/zoo/negative/n.h5)
 expect_unchanged(${WORK}/zoo/negative/n.h5 ${n_hash})
-expect_usage("--plot .*would overwrite .*e\\.json \\(--out\\)" --device cpu experiment
-             --zoo ${WORK}/zoo --methods random --n 2 --init random --out ${WORK}/e.json
-             --plot ${WORK}/e.json)
+expect_usage("--out .*zoo: not empty, and not a results folder \\(no results\\.json\\)" --device cpu
+             experiment --zoo ${WORK}/zoo --methods random --n 2 --modes RR --out ${WORK}/zoo)
+expect_usage("--resume needs --out" --device cpu experiment --zoo ${WORK}/zoo --methods random
+             --n 2 --modes RR --resume)
 # zoo: a model it would train must not land on the target (a zoo made over an old one).
 file(SHA256 ${WORK}/zoo/positive/p.h5 p_hash)
 file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/positive/ftll.h5)
@@ -106,9 +107,6 @@ expect_usage("--out .*missing/fp\\.h5: folder .*does not exist" --device cpu ext
              --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/missing/fp.h5)
 expect_no_work("extract into a missing folder")
 expect_usage("--out .* is a folder" convert --keras ${WORK}/k.h5 --arch lenet5 --out ${WORK}/zoo)
-expect_usage("--plot .*missing/a\\.svg: folder .*does not exist" --device cpu experiment
-             --zoo ${WORK}/zoo --methods random --n 2 --init random --plot ${WORK}/missing/a.svg)
-expect_no_work("experiment with its chart in a missing folder")
 expect_usage("--out .*m\\.h5 is a file, not a folder" --device cpu zoo --target ${WORK}/m.h5
              --out ${WORK}/m.h5 --positives ftll --negatives rf:1 --epochs 1 --limit 64)
 expect_no_work("zoo into a file")
@@ -172,8 +170,14 @@ expect_usage("^--n must be a number" extract --model ${WORK}/m.h5 --out ${WORK}/
 expect_usage("^--k must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --k -1)
 expect_usage("^--eps must be in \\(0, 1\\]" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
              --eps 2)
-expect_usage("^--k must be at least 0" experiment --zoo ${WORK}/zoo --k 1,-1)
-expect_usage("^--eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo --eps 0.1,2)
+expect_usage("^--grid ipguard k must be at least 0" experiment --zoo ${WORK}/zoo
+             --grid "ipguard:k=1,-1")
+expect_usage("^--grid fgsm eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo
+             --grid "random fgsm:eps=0.1,2")
+expect_usage("^--grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --grid "cwl2:eps=1")
+expect_usage("^--modes: unknown mode 'XX'" experiment --zoo ${WORK}/zoo --modes TL,XX)
+expect_usage("^--converged must be paper, until or both" experiment --zoo ${WORK}/zoo
+             --converged sometimes)
 expect_usage("^--threshold must be between 0 and 1" verify --fingerprint ${WORK}/m.h5
              --suspect ${WORK}/m.h5 --threshold 2)
 expect_usage("^--seed must be at least 0" --seed -1 info ${WORK}/m.h5)
