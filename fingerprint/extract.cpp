@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "engine/ops/boundary.h"
 #include "engine/random.h"
+#include "engine/replay.h"
 #include "models/frozen_network.h"
 
 namespace ipg {
@@ -61,6 +64,7 @@ struct Search {
   // Device side, per row of the batch (`rows`: their chunk rows).
   std::vector<int64_t> rows;
   std::unique_ptr<FrozenNetwork> f;
+  std::string replay_note;  // why a recording was refused (the loop then ran directly)
   Tensor x0, x, m, v, src, dst, active, loss, dz;
 
   Tensor gather(const Tensor& host) const {
@@ -141,30 +145,83 @@ struct Search {
   }
 };
 
-// IPGuard: Adam on Eq. 5 until every row's loss is 0 or the budget is spent.
+// IPGuard: Adam on Eq. 5 until every row's loss is 0 or the budget is spent. Iteration t:
+// update with the gradient of loss(t), then loss(t + 1) (loss(1) comes first); the flags
+// are read after loss(t) for t = 1, 1 + check_every, ..., and the batch may be compacted
+// right after that iteration's update. With replay, the check_every - 1 iterations
+// between those points run as one recorded stretch (a CUDA graph on CUDA); Adam's step
+// count then lives on the device, the same coefficients read from a table.
 void run_ipguard(Search& s, ExtractProgress& pr,
                  const std::function<void(const ExtractProgress&)>& progress) {
   const ExtractOptions& o = *s.o;
-  int64_t t = 1;
-  for (; t <= o.iters; ++t) {
+  const int64_t every = o.check_every;
+  const bool replay = o.replay == ReplayMode::On ||
+                      (o.replay == ReplayMode::Auto && s.dev.is_cuda() && every > 1);
+  const float lr = static_cast<float>(o.lr);
+  Tensor table, step;  // replay: every iteration's Adam coefficients, the next one's index
+  if (replay) {
+    table = ops::adam_table(lr, 0.9f, 0.999f, 1e-8f, 0.f, 1, o.iters, s.dev);
+    step = Tensor::from_vector_i32({0}, {1}, s.dev);
+  }
+  auto loss = [&] {
     ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst,
                        static_cast<float>(o.k), Tensor(), s.loss, s.dz, &s.active);
-    if ((t - 1) % o.check_every == 0) {
-      pr.active = s.sync(t - 1);
-      pr.iteration = t - 1;
-      pr.batch_rows = static_cast<int64_t>(s.rows.size());
-      if (progress) progress(pr);
-      if (pr.active == 0) return;
-    }
+  };
+  auto update = [&](int64_t t) {
     const Tensor g = s.f->input_grad(s.dz);
-    ops::boundary_adam_step(
-        s.x, g, s.m, s.v, s.active,
-        kernels::adam_coeffs(static_cast<float>(o.lr), 0.9f, 0.999f, 1e-8f, 0.f, t), 0.f, 1.f);
-    if ((t - 1) % o.check_every == 0) s.maybe_compact(pr.active);
+    if (replay) {
+      ops::boundary_adam_step_at(s.x, g, s.m, s.v, s.active, table, step, 0.f, 1.f);
+      ops::boundary_step_advance(step);
+    } else {
+      ops::boundary_adam_step(s.x, g, s.m, s.v, s.active,
+                              kernels::adam_coeffs(lr, 0.9f, 0.999f, 1e-8f, 0.f, t), 0.f, 1.f);
+    }
+  };
+  std::unique_ptr<Replay> recording;
+  const FrozenNetwork* recorded_for = nullptr;  // the batch the recording's buffers belong to
+  bool can_record = replay;
+  loss();
+  for (int64_t t = 1; t <= o.iters;) {
+    pr.active = s.sync(t - 1);
+    pr.iteration = t - 1;
+    pr.batch_rows = static_cast<int64_t>(s.rows.size());
+    if (progress) progress(pr);
+    if (pr.active == 0) return;
+    update(t);
+    s.maybe_compact(pr.active);
+    loss();
+    ++t;
+    const int64_t stretch = std::min(every - 1, o.iters - t + 1);
+    // Only whole stretches are recorded (the last, shorter one runs directly).
+    if (can_record && stretch == every - 1 && stretch > 0 && s.f->fused()) {
+      if (!recording || recorded_for != s.f.get()) {
+        recording = std::make_unique<Replay>(s.dev);
+        recorded_for = s.f.get();
+        std::string why;
+        if (!recording->record(
+                [&update, &loss, stretch] {
+                  for (int64_t i = 0; i < stretch; ++i) {
+                    update(0);
+                    loss();
+                  }
+                },
+                &why)) {
+          recording.reset();
+          can_record = false;  // the same work would fail again: run it directly
+          s.replay_note = why;
+        }
+      }
+      if (recording) {
+        recording->replay();
+        t += stretch;
+        continue;
+      }
+    }
+    for (int64_t i = 0; i < stretch; ++i, ++t) {
+      update(t);
+      loss();
+    }
   }
-  // The last update's losses: rows that converged with it stop here.
-  ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst, static_cast<float>(o.k),
-                     Tensor(), s.loss, s.dz, &s.active);
   s.sync(o.iters);
 }
 
@@ -282,6 +339,12 @@ void run_cwl2(Search& s, ExtractProgress& pr,
 
 }  // namespace
 
+int64_t default_check_every(Device device) {
+  // Reading the flags back costs a synchronization: nothing on the CPU, a stall of the
+  // whole GPU pipeline (and the end of a replayed stretch) on CUDA.
+  return device.is_cuda() ? 10 : 1;
+}
+
 void validate(const ExtractOptions& o) {
   auto bad = [](const std::string& what) { throw std::invalid_argument(what); };
   if (o.method != "ipguard" && o.method != "cwl2" && o.method != "fgsm" && o.method != "igsm" &&
@@ -295,7 +358,7 @@ void validate(const ExtractOptions& o) {
   if (o.n < 1) bad("n must be at least 1");
   if (o.batch < 1) bad("batch must be at least 1");
   if (o.iters < 1) bad("iters must be at least 1");
-  if (o.check_every < 1) bad("check_every must be at least 1");
+  if (o.check_every < 0) bad("check_every must be 0 (the device's default) or more");
   if (!(o.compact_at >= 0 && o.compact_at <= 1)) bad("compact_at must be between 0 and 1");
   if (!(o.k >= 0) || !std::isfinite(o.k)) bad("k must be a finite number >= 0");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr must be positive");
@@ -303,8 +366,11 @@ void validate(const ExtractOptions& o) {
   if (!(o.alpha > 0) || !(o.alpha <= 1)) bad("alpha must be in (0, 1]");
 }
 
-Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
+Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
+                                const Tensor* train_images,
                                 const std::function<void(const ExtractProgress&)>& progress) {
+  ExtractOptions o = options;
+  if (o.check_every == 0) o.check_every = default_check_every(net.device());
   validate(o);
   const ModelConfig& cfg = net.config();
   const Shape image{cfg.in_channels, cfg.height, cfg.width};

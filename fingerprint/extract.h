@@ -31,6 +31,12 @@
 
 namespace ipg {
 
+// Whether the iterations between two reads of the converged flags run as one recorded
+// stretch (engine/replay.h: a CUDA graph on CUDA). Auto: on CUDA, for IPGuard, when
+// check_every > 1 and the network runs fused; On: wherever possible, the CPU included
+// (the CPU twin, which gives the same bits as Off: for tests); Off: never.
+enum class ReplayMode { Auto, Off, On };
+
 struct ExtractOptions {
   std::string method = "ipguard";       // ipguard | cwl2 | fgsm | igsm | random
   int64_t n = 100;                      // points
@@ -45,13 +51,19 @@ struct ExtractOptions {
   double eps = 0.03;                    // fgsm / igsm: L-inf bound around x0
   double alpha = 1.0 / 255;             // igsm: step size
   int64_t batch = 100;                  // candidates per chunk
-  int64_t check_every = 1;              // iterations between reads of the converged flags
+  // Iterations between reads of the converged flags (0: default_check_every of the
+  // network's device).
+  int64_t check_every = 0;
   // ipguard / igsm: the batch is compacted to the rows still searching when they are at
   // most this fraction of it (the finished ones would ride along through every remaining
   // iteration); 0: never, 1: whenever a row finished. Changes no point.
   double compact_at = 0.25;
+  ReplayMode replay = ReplayMode::Auto;
   uint64_t seed = 0;
 };
+
+// What check_every 0 means on a device: 1 on the CPU, 10 on CUDA.
+int64_t default_check_every(Device device);
 
 // Throws std::invalid_argument naming the first bad option.
 void validate(const ExtractOptions& o);

@@ -3,8 +3,11 @@
 // the loop); the fingerprint code makes its labels on the host and checks them there.
 #include "engine/ops/boundary.h"
 
+#include <cstring>
+#include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/dispatch.h"
 #include "engine/error.h"
@@ -98,6 +101,59 @@ void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, con
                                                  rows_of(active), c, lo, hi),
                 kernels::cuda::boundary_adam_step(x.data(), grad.data(), m.data(), v.data(), n, row,
                                                   rows_of(active), c, lo, hi, stream));
+}
+
+namespace {
+static_assert(sizeof(AdamCoeffs) == 6 * sizeof(float), "AdamCoeffs is six floats");
+const AdamCoeffs* coeffs_of(const Tensor& table) {
+  return reinterpret_cast<const AdamCoeffs*>(table.data());
+}
+}  // namespace
+
+void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
+                           const Tensor& active, const Tensor& table, const Tensor& step, float lo,
+                           float hi) {
+  const char* op = "boundary_adam_step_at";
+  detail::check_dtype(op, x, DType::F32);
+  if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
+  check_like(op, "grad", grad, x, DType::F32);
+  check_like(op, "m", m, x, DType::F32);
+  check_like(op, "v", v, x, DType::F32);
+  const int64_t n = x.dim(0), row = x.numel() / n;
+  check_rows(op, "active", active, n, DType::I32, x);
+  detail::check_dtype(op, table, DType::F32);
+  detail::check_dtype(op, step, DType::I32);
+  detail::check_same_device(op, x, table);
+  detail::check_same_device(op, x, step);
+  if (table.ndim() != 2 || table.dim(1) != 6 || step.numel() != 1)
+    throw ShapeError(std::string(op) + ": table must be [T, 6] and step [1], got " +
+                     shape_str(table.shape()) + " and " + shape_str(step.shape()));
+  IPG_ON_DEVICE(op, x.device(),
+                kernels::cpu::boundary_adam_step_at(x.data(), grad.data(), m.data(), v.data(), n,
+                                                    row, rows_of(active), coeffs_of(table),
+                                                    step.data_i32(), lo, hi),
+                kernels::cuda::boundary_adam_step_at(x.data(), grad.data(), m.data(), v.data(), n,
+                                                     row, rows_of(active), coeffs_of(table),
+                                                     step.data_i32(), lo, hi, stream));
+}
+
+void boundary_step_advance(Tensor& step) {
+  const char* op = "boundary_step_advance";
+  detail::check_dtype(op, step, DType::I32);
+  if (step.numel() != 1) throw ShapeError(std::string(op) + ": step must have one element");
+  IPG_ON_DEVICE(op, step.device(), kernels::cpu::boundary_step_advance(step.data_i32()),
+                kernels::cuda::boundary_step_advance(step.data_i32(), stream));
+}
+
+Tensor adam_table(float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int64_t first, int64_t count, Device dev) {
+  if (count < 1 || first < 1) throw std::invalid_argument("adam_table: needs count >= 1, first >= 1");
+  std::vector<float> rows(static_cast<size_t>(count) * 6);
+  for (int64_t i = 0; i < count; ++i) {
+    const AdamCoeffs c = kernels::adam_coeffs(lr, beta1, beta2, eps, weight_decay, first + i);
+    std::memcpy(rows.data() + i * 6, &c, sizeof c);
+  }
+  return Tensor::from_vector(rows, {count, 6}, dev);
 }
 
 void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const Tensor& active,

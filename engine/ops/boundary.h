@@ -25,6 +25,19 @@ void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, c
 void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, const Tensor& active,
                         const AdamCoeffs& c, float lo, float hi);
 
+// The same step with the coefficients in memory on x's device, for a loop that is
+// replayed (engine/replay.h): table float [T, 6] from adam_table, step int32 [1] the row
+// to use (0 <= step < T; not checked on the device: reading it would synchronize).
+void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
+                           const Tensor& active, const Tensor& table, const Tensor& step, float lo,
+                           float hi);
+// ++step[0] on its device.
+void boundary_step_advance(Tensor& step);
+// adam_coeffs(lr, beta1, beta2, eps, weight_decay, t) for t = first, ..., first + count - 1,
+// one row each: float [count, 6] on dev.
+Tensor adam_table(float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int64_t first, int64_t count, Device dev);
+
 // x [n, ...] -= alpha * sign(grad), kept within eps of x0 and in [lo, hi]; rows with
 // active[r] == 0 untouched.
 void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const Tensor& active,

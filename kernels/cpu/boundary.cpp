@@ -34,6 +34,14 @@ void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t ro
   }
 }
 
+void boundary_adam_step_at(float* x, const float* g, float* m, float* v, int64_t rows,
+                           int64_t row_len, const int32_t* active, const AdamCoeffs* table,
+                           const int32_t* step, float lo, float hi) {
+  boundary_adam_step(x, g, m, v, rows, row_len, active, table[*step], lo, hi);
+}
+
+void boundary_step_advance(int32_t* step) { ++*step; }
+
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
                         const int32_t* active, float alpha, float eps, float lo, float hi) {
 #pragma omp parallel for schedule(static) if (rows * row_len >= kParallelMin)

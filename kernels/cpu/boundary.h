@@ -23,6 +23,16 @@ void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t clas
 void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows, int64_t row_len,
                         const int32_t* active, const AdamCoeffs& c, float lo, float hi);
 
+// boundary_adam_step with this iteration's coefficients read from memory: table[*step]
+// (the host fills the table with adam_coeffs of every iteration). The arguments stay the
+// same from one iteration to the next, so a captured iteration can be replayed
+// (engine/replay.h); boundary_step_advance moves *step on.
+void boundary_adam_step_at(float* x, const float* g, float* m, float* v, int64_t rows,
+                           int64_t row_len, const int32_t* active, const AdamCoeffs* table,
+                           const int32_t* step, float lo, float hi);
+// ++*step.
+void boundary_step_advance(int32_t* step);
+
 // x [rows, row_len] one signed step of alpha along -g, within eps of x0 and in [lo, hi];
 // inactive rows untouched.
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,

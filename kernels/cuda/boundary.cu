@@ -26,6 +26,20 @@ void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t ro
   });
 }
 
+void boundary_adam_step_at(float* x, const float* g, float* m, float* v, int64_t rows,
+                           int64_t row_len, const int32_t* active, const AdamCoeffs* table,
+                           const int32_t* step, float lo, float hi, cudaStream_t stream) {
+  launch(rows * row_len, stream, [=] __device__(int64_t e) {
+    if (active && !active[e / row_len]) return;
+    const AdamCoeffs c = table[*step];  // the same word for every thread: one cached load
+    x[e] = boundary_adam_element(x[e], g[e], m + e, v + e, c, lo, hi);
+  });
+}
+
+void boundary_step_advance(int32_t* step, cudaStream_t stream) {
+  launch(1, stream, [=] __device__(int64_t) { ++*step; });
+}
+
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
                         const int32_t* active, float alpha, float eps, float lo, float hi,
                         cudaStream_t stream) {

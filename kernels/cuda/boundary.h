@@ -19,6 +19,11 @@ void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t ro
                         const int32_t* active, const AdamCoeffs& c, float lo, float hi,
                         cudaStream_t stream);
 
+void boundary_adam_step_at(float* x, const float* g, float* m, float* v, int64_t rows,
+                           int64_t row_len, const int32_t* active, const AdamCoeffs* table,
+                           const int32_t* step, float lo, float hi, cudaStream_t stream);
+void boundary_step_advance(int32_t* step, cudaStream_t stream);
+
 void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows, int64_t row_len,
                         const int32_t* active, float alpha, float eps, float lo, float hi,
                         cudaStream_t stream);

@@ -83,4 +83,34 @@ void memset_async(void* dst, int value, size_t bytes, cudaStream_t s) {
 
 void synchronize(cudaStream_t s) { IPG_CUDA_CHECK(cudaStreamSynchronize(s)); }
 
+void graph_capture_begin(cudaStream_t s) {
+  IPG_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+}
+
+cudaGraphExec_t graph_capture_end(cudaStream_t s, std::string* why) {
+  cudaGraph_t graph = nullptr;
+  const cudaError_t e = cudaStreamEndCapture(s, &graph);
+  if (e != cudaSuccess || graph == nullptr) {
+    (void)cudaGetLastError();  // clear the sticky-free error state of a failed capture
+    if (graph) cudaGraphDestroy(graph);
+    if (why) *why = std::string("capture failed: ") + cudaGetErrorString(e);
+    return nullptr;
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t ie = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (ie != cudaSuccess) {
+    (void)cudaGetLastError();
+    if (why) *why = std::string("instantiation failed: ") + cudaGetErrorString(ie);
+    return nullptr;
+  }
+  return exec;
+}
+
+void graph_launch(cudaGraphExec_t g, cudaStream_t s) { IPG_CUDA_CHECK(cudaGraphLaunch(g, s)); }
+
+void graph_destroy(cudaGraphExec_t g) {
+  if (g) cudaGraphExecDestroy(g);
+}
+
 }  // namespace ipg::kernels::cuda

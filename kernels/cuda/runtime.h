@@ -27,6 +27,16 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes, cudaStream_
 void memset_async(void* dst, int value, size_t bytes, cudaStream_t s);
 void synchronize(cudaStream_t s);
 
+// CUDA graphs: the work issued to a stream between begin and end is recorded, not run
+// (relaxed mode: the capturing thread may still call the runtime, e.g. our allocator's
+// cudaMalloc, though a loop worth capturing allocates nothing). graph_end returns null and
+// sets *why when the capture failed (an op synchronized or used another stream); the
+// stream is then usable again. graph_launch replays the whole recording on s.
+void graph_capture_begin(cudaStream_t s);
+cudaGraphExec_t graph_capture_end(cudaStream_t s, std::string* why);
+void graph_launch(cudaGraphExec_t g, cudaStream_t s);
+void graph_destroy(cudaGraphExec_t g);
+
 // Launch shape for one thread per element (grid-stride loops cover the rest).
 constexpr int kThreads = 256;
 inline unsigned blocks_for(long long n) {

@@ -189,6 +189,37 @@ TEST(BoundaryUpdate, AdamStepIsTheOptimizersClippedAndSkipsInactiveRows) {
   EXPECT_GT(clipped, 0);  // the box was exercised
 }
 
+// The table-driven step (what a replayed stretch runs) is the by-value step of the
+// iteration its counter names, and the counter moves on by one per advance.
+TEST(BoundaryUpdate, AdamStepAtReadsTheIterationsCoefficientsFromTheTable) {
+  Generator gen(13);
+  const Shape s{3, 1, 5, 5};
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen), x0 = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor active = Tensor::from_vector_i32({1, 1, 0}, {3});
+  Tensor xa = x0.clone(), ma = Tensor::zeros(s), va = Tensor::zeros(s);
+  Tensor xb = x0.clone(), mb = Tensor::zeros(s), vb = Tensor::zeros(s);
+  const Tensor table = ops::adam_table(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 6, Device::cpu());
+  ASSERT_EQ(table.shape(), (Shape{6, 6}));
+  Tensor step = Tensor::from_vector_i32({0}, {1});
+  for (int64_t t = 1; t <= 6; ++t) {
+    ops::boundary_adam_step(xa, g, ma, va, active,
+                            kernels::adam_coeffs(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, t), 0.f, 1.f);
+    ops::boundary_adam_step_at(xb, g, mb, vb, active, table, step, 0.f, 1.f);
+    ops::boundary_step_advance(step);
+    ASSERT_EQ(step.to_vector_i32()[0], t);
+  }
+  EXPECT_EQ(xa.to_vector(), xb.to_vector());
+  EXPECT_EQ(ma.to_vector(), mb.to_vector());
+  // Not the same as always using the first iteration's coefficients: the table matters.
+  Tensor xc = x0.clone(), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  Tensor first = Tensor::from_vector_i32({0}, {1});
+  for (int t = 0; t < 6; ++t) ops::boundary_adam_step_at(xc, g, mc, vc, active, table, first, 0.f, 1.f);
+  EXPECT_NE(xa.to_vector(), xc.to_vector());
+  Tensor bad_table = Tensor::zeros({6, 5});
+  EXPECT_THROW(ops::boundary_adam_step_at(xb, g, mb, vb, active, bad_table, step, 0.f, 1.f),
+               ShapeError);
+}
+
 TEST(BoundaryUpdate, SignStepsStayInTheBoxAndWithinEpsOfTheStart) {
   Generator gen(4);
   const Shape s{2, 1, 6, 6};
@@ -236,6 +267,17 @@ TEST(BoundaryCuda, LossAndUpdatesMatchTheCpu) {
     ops::boundary_adam_step(xg, g.to(gpu), mg, vg, active.to(gpu), c, 0.f, 1.f);
   }
   EXPECT_PARITY(xc, xg, 1e-6, 1e-5);
+  {  // the table-driven step and the counter on the device
+    Tensor xt = x0.to(gpu), mt = Tensor::zeros(s, gpu), vt = Tensor::zeros(s, gpu);
+    const Tensor table = ops::adam_table(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 3, gpu);
+    Tensor step = Tensor::from_vector_i32({0}, {1}, gpu);
+    for (int t = 0; t < 3; ++t) {
+      ops::boundary_adam_step_at(xt, g.to(gpu), mt, vt, active.to(gpu), table, step, 0.f, 1.f);
+      ops::boundary_step_advance(step);
+    }
+    EXPECT_EQ(step.cpu().to_vector_i32()[0], 3);
+    EXPECT_PARITY(xg, xt, 0, 0);
+  }
   Tensor sc = x0.clone(), sg = x0.to(gpu);
   ops::boundary_sign_step(sc, x0, g, active, 0.01f, 0.03f, 0.f, 1.f);
   ops::boundary_sign_step(sg, x0.to(gpu), g.to(gpu), active.to(gpu), 0.01f, 0.03f, 0.f, 1.f);

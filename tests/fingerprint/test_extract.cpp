@@ -11,6 +11,7 @@
 #include "engine/ops/index.h"
 #include "engine/random.h"
 #include "fingerprint/extract.h"
+#include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
@@ -141,8 +142,10 @@ TEST(Extract, CwL2PointsAreSuccessesAtTheirReportedDistance) {
     ++converged;
     const float* row = z.data() + r * 10;
     const int j = fp.target[r];
-    for (int t = 0; t < 10; ++t)
-      if (t != j) EXPECT_GT(row[j] - 0.01f, row[t] - 1e-4f) << "row " << r;
+    for (int t = 0; t < 10; ++t) {
+      if (t == j) continue;
+      EXPECT_GT(row[j] - 0.01f, row[t] - 1e-4f) << "row " << r;
+    }
     EXPECT_NEAR(fp.final_loss[r], d2, 1e-3 * (1 + d2)) << "row " << r;
     EXPECT_GT(d2, 0);
   }
@@ -201,6 +204,58 @@ TEST(Extract, CompactionChangesNoPoint) {
   }
 }
 
+// The recorded stretch between two reads of the flags (engine/replay.h; on the CPU its
+// twin) runs the same ops as the direct loop, Adam's coefficients read from a table on
+// the device: the same bits, with the batch compacted (and the stretch recorded again)
+// whenever a row finishes.
+void expect_same_bits(const Fingerprint& a, const Fingerprint& b) {
+  EXPECT_EQ(a.converged, b.converged);
+  EXPECT_EQ(a.iterations, b.iterations);
+  EXPECT_EQ(a.labels.to_vector_i32(), b.labels.to_vector_i32());
+  const std::vector<float> pa = a.points.to_vector(), pb = b.points.to_vector();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) ASSERT_EQ(pa[i], pb[i]) << "element " << i;
+}
+
+TEST(Extract, ReplayedStretchesGiveTheSameBits) {
+  auto net = lenet();
+  ExtractOptions o = small("ipguard");
+  o.check_every = 7;
+  o.compact_at = 1;
+  int64_t smallest = o.n;
+  auto watch = [&](const ExtractProgress& p) { smallest = std::min(smallest, p.batch_rows); };
+  o.replay = ReplayMode::Off;
+  const Fingerprint direct = extract_fingerprint(*net, o, nullptr);
+  o.replay = ReplayMode::On;
+  const Fingerprint replayed = extract_fingerprint(*net, o, nullptr, watch);
+  EXPECT_LT(smallest, o.n) << "no compaction: the recording was never made again";
+  int converged = 0;
+  for (uint8_t c : direct.converged) converged += c;
+  EXPECT_GE(converged, 3);
+  expect_same_bits(direct, replayed);
+}
+
+TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
+  IPG_REQUIRE_CUDA();
+  auto cpu = lenet(), gpu = lenet();
+  gpu->to(Device::cuda());
+  ExtractOptions o = small("ipguard");
+  o.check_every = 10;
+  o.replay = ReplayMode::Off;
+  const Fingerprint direct = extract_fingerprint(*gpu, o, nullptr);
+  o.replay = ReplayMode::On;  // a CUDA graph per stretch
+  const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr);
+  expect_same_bits(direct, replayed);
+  o.replay = ReplayMode::Off;
+  o.check_every = 1;
+  const Fingerprint on_cpu = extract_fingerprint(*cpu, o, nullptr);
+  EXPECT_EQ(on_cpu.converged, replayed.converged);
+  const std::vector<int32_t> a = on_cpu.labels.to_vector_i32(), b = replayed.labels.to_vector_i32();
+  int same = 0;
+  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+  EXPECT_GE(same * 100, 99 * int(a.size())) << same << " of " << a.size() << " labels agree";
+}
+
 TEST(Extract, BadOptionsAreRefused) {
   auto net = lenet();
   auto bad = [&](auto change) {
@@ -216,6 +271,7 @@ TEST(Extract, BadOptionsAreRefused) {
   bad([](ExtractOptions& o) { o.init = "train"; });  // no training images given
   bad([](ExtractOptions& o) { o.target = "most-likely"; });
   bad([](ExtractOptions& o) { o.compact_at = 1.5; });
+  bad([](ExtractOptions& o) { o.check_every = -1; });
 }
 
 }  // namespace

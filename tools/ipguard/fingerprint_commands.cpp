@@ -104,7 +104,6 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     }
     check_output_file("--out", xa->out, {{"--model", xa->model}, {"--data", data_file(xa->data)}});
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
-    if (dev.is_cuda()) o.check_every = 10;  // flags read back every 10 iterations on a GPU
     if (is_forest_file(xa->model))
       throw std::invalid_argument(xa->model +
                                   ": a random forest has no gradient to search along; extract "
