@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <map>
 #include <set>
 #include <sstream>
 
@@ -171,7 +170,15 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
   param("ARUC", "r = 100 thresholds; TPR at FPR <= 5%; AUC with ties counted 1/2");
   param("zoo manifest sha256", r.manifest_sha256.empty() ? "(no manifest)" : r.manifest_sha256);
   param("zoo identity sha256", r.zoo_identity);
-  std::map<std::string, std::set<std::string>> grids;
+  // Each key's values in the order the grid first runs them (parameters ascending, modes
+  // TL, TR, RL, RR), keys in method order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> grids;
+  auto add = [&grids](const std::string& key, const std::string& value) {
+    auto it = std::find_if(grids.begin(), grids.end(), [&](const auto& e) { return e.first == key; });
+    if (it == grids.end()) it = grids.insert(grids.end(), {key, {}});
+    if (std::find(it->second.begin(), it->second.end(), value) == it->second.end())
+      it->second.push_back(value);
+  };
   for (const Setting& p : r.planned) {
     std::string budget;
     switch (p.method) {
@@ -193,11 +200,11 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
         budget = "the initial points";
         break;
     }
+    add("modes", mode_suffix(p.mode));
+    add("convergence", convergence_name(p.convergence));
     const std::string key = method_name(p.method);
-    grids[key + " budget"].insert(budget);
-    if (p.method != Method::Random) grids[key + " " + param_name(p.method)].insert(g(p.param));
-    grids["modes"].insert(mode_suffix(p.mode));
-    grids["convergence"].insert(convergence_name(p.convergence));
+    if (p.method != Method::Random) add(key + " " + param_name(p.method), g(p.param));
+    add(key + " budget", budget);
   }
   for (const auto& [k, vals] : grids) {
     std::string v;

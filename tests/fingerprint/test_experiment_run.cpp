@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "fingerprint/experiment_report.h"
-#include "fingerprint/experiment_results.h"
+#include "fingerprint/experiment_folder.h"
 #include "fingerprint/experiment_tables.h"
 #include "fingerprint/fingerprint_file.h"
 #include "tests/fingerprint/tiny_zoo.h"

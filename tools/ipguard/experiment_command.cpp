@@ -1,6 +1,6 @@
 // `ipguard experiment`: the paper's whole evaluation over a zoo folder. Parses the grid into
 // typed settings (experiment_grid.h), runs them (fingerprint/experiment.h) with progress on
-// stderr, keeps the results folder (--out, --resume: fingerprint/experiment_results.h) and
+// stderr, keeps the results folder (--out, --resume: fingerprint/experiment_folder.h) and
 // prints Tables 4, 5 and 8 (or the results as JSON with --json).
 #include <omp.h>
 
@@ -9,7 +9,7 @@
 #include <iostream>
 
 #include "fingerprint/experiment_report.h"
-#include "fingerprint/experiment_results.h"
+#include "fingerprint/experiment_folder.h"
 #include "fingerprint/experiment_tables.h"
 #include "models/data/dataset.h"
 #include "tools/ipguard/build_info.h"
@@ -29,9 +29,10 @@ const char* const kHelp =
     "  ipguard:k=0.1,1,3,10,30,100 (1000 iters); cwl2:k=0,1,10 (9 binary steps x 200 iters);\n"
     "  fgsm:eps=0.01,0.03,0.1,0.3; igsm:eps=0.01,0.03,0.1,0.3 (1000 iters); random.\n"
     "  CW-L2 keeps Carlini's 9 binary steps but runs 200 Adam iterations per step instead of\n"
-    "  his 10,000: at 10,000 one setting alone takes about 15 minutes there (9 x 1,000 took\n"
-    "  76 s), so 200 is what lets its 12 settings share the budget with the other methods;\n"
-    "  fewer of its points converge than with the reference budget (the tables count them).\n"
+    "  his 10,000: 9 x 1,000 took 76 s per setting there, so his budget would take over 10\n"
+    "  minutes per setting; 200 lets its 12 settings (3 k x 4 modes) share the budget with\n"
+    "  the other methods. Fewer of its points converge than with his budget (the tables\n"
+    "  count them in every row).\n"
     "full: the paper's budgets, for a GPU: cwl2 9 x 10,000 iters, wider grids, and both\n"
     "  convergence policies.\n"
     "The zoo: DIR/target.h5, DIR/positive/*.h5, DIR/negative/*.h5, optional DIR/adaptive/*.h5\n"

@@ -1,0 +1,132 @@
+// The results folder and the recorded run (experiment_folder.h).
+#include "fingerprint/experiment_folder.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/sha256.h"
+#include "fingerprint/fingerprint_file.h"
+
+namespace ipg {
+
+namespace fs = std::filesystem;
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw std::runtime_error(path + ": cannot write");
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+ResultsFolder ResultsFolder::open(const std::string& dir, bool resume) {
+  ResultsFolder f;
+  f.dir_ = dir;
+  const fs::path root(dir);
+  const fs::path results = root / "results.json";
+  if (fs::exists(root) && !fs::is_directory(root))
+    throw std::invalid_argument(dir + " is a file, not a folder");
+  const bool empty = !fs::exists(root) || fs::is_empty(root);
+  if (!empty && !fs::exists(results))
+    throw std::invalid_argument(dir + ": not empty, and not a results folder (no results.json)");
+  if (!empty && !resume)
+    throw std::invalid_argument(dir +
+                                " holds an earlier run's results: --resume to continue it, or "
+                                "choose another --out");
+  fs::create_directories(root / "fingerprints");
+  if (!empty) {
+    std::ifstream in(results, std::ios::binary);
+    if (!in) throw std::runtime_error(results.string() + ": cannot be read");
+    std::ostringstream s;
+    s << in.rdbuf();
+    f.previous_ = parse_results(s.str(), results.string());
+  }
+  return f;
+}
+
+std::string ResultsFolder::results_path() const { return (fs::path(dir_) / "results.json").string(); }
+
+std::optional<SettingResult> ResultsFolder::reusable(const Setting& s) const {
+  if (!previous_) return std::nullopt;
+  const SettingResult* r = previous_->find(s);
+  if (!r || r->fingerprint_file.empty()) return std::nullopt;
+  const fs::path p = fs::path(dir_) / r->fingerprint_file;
+  try {
+    if (sha256_file(p.string()) != r->fingerprint_sha256) return std::nullopt;
+    load_fingerprint(p.string());  // the seal and every field
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return *r;
+}
+
+void ResultsFolder::save_fingerprint_of(SettingResult& r, const Fingerprint& fp) const {
+  r.fingerprint_file = "fingerprints/" + setting_id(r.setting) + ".h5";
+  const std::string path = (fs::path(dir_) / r.fingerprint_file).string();
+  save_fingerprint(fp, path);
+  r.fingerprint_sha256 = sha256_file(path);
+}
+
+void ResultsFolder::write(const ExperimentRecord& r) const {
+  write_file_atomically(results_path(), results_text(r));
+}
+
+void ResultsFolder::write_file(const std::string& name, const std::string& text) const {
+  write_file_atomically((fs::path(dir_) / name).string(), text);
+}
+
+std::vector<std::string> ResultsFolder::remove_stale_fingerprints(const ExperimentRecord& r) const {
+  std::set<std::string> used;
+  for (const SettingResult& s : r.results) used.insert(s.fingerprint_file);
+  std::vector<std::string> removed;
+  const fs::path dir = fs::path(dir_) / "fingerprints";
+  if (!fs::is_directory(dir)) return removed;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = "fingerprints/" + e.path().filename().string();
+    if (e.is_regular_file() && e.path().extension() == ".h5" && !used.count(name)) {
+      fs::remove(e.path());
+      removed.push_back(name);
+    }
+  }
+  return removed;
+}
+
+std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
+                                      const Tensor* train_images, Device device,
+                                      const ResultsFolder* folder,
+                                      const std::function<void(const ExperimentProgress&)>& progress) {
+  rec.results.clear();
+  ExperimentHooks hooks;
+  hooks.progress = [&](const ExperimentProgress& e) {
+    if (e.phase == ExperimentProgress::Phase::Done) {
+      rec.results.push_back(*e.result);
+      if (folder) folder->write(rec);  // after every setting: an interrupted run resumes here
+    }
+    if (progress) progress(e);
+  };
+  if (folder) {
+    hooks.reuse = [folder](const Setting& s) { return folder->reusable(s); };
+    hooks.on_result = [folder](SettingResult& r, const Fingerprint& fp) {
+      folder->save_fingerprint_of(r, fp);
+    };
+  }
+  run_experiment(zoo, rec.planned, rec.options, train_images, device, hooks);
+  if (!folder) return {};
+  std::vector<std::string> removed = folder->remove_stale_fingerprints(rec);
+  folder->write(rec);
+  return removed;
+}
+
+}  // namespace ipg

@@ -1,0 +1,59 @@
+// An experiment's results folder (`ipguard experiment --out DIR`):
+//   DIR/results.json            the record (experiment_results.h), rewritten after every
+//                               setting through a temporary name and a rename
+//   DIR/fingerprints/<id>.h5    each setting's fingerprint (fingerprint_file.h, sealed)
+//   DIR/report.html             the tables and figures (experiment_report.h)
+// Resuming reads results.json back (its checksum checked): a setting recorded there whose
+// fingerprint file is intact (loads, and has the recorded sha256) is not redone.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fingerprint/experiment_results.h"
+
+namespace ipg {
+
+// The results folder. open() checks `dir` before any work: a missing or empty folder is
+// created; a folder holding results.json is an earlier run's (resumed with `resume`,
+// refused without); any other non-empty folder or a file is refused. Refusals throw
+// std::invalid_argument naming the folder.
+class ResultsFolder {
+ public:
+  static ResultsFolder open(const std::string& dir, bool resume);
+  const std::string& dir() const { return dir_; }
+  std::string results_path() const;
+  // The earlier run's record (resume of a folder that has one), checksum checked.
+  const std::optional<ExperimentRecord>& previous() const { return previous_; }
+  // A finished result of the earlier run for `s` whose fingerprint file is intact.
+  std::optional<SettingResult> reusable(const Setting& s) const;
+  // Saves the fingerprint as fingerprints/<id>.h5 and sets the result's file fields.
+  void save_fingerprint_of(SettingResult& r, const Fingerprint& fp) const;
+  // Writes results.json (temporary name + rename).
+  void write(const ExperimentRecord& r) const;
+  // Writes any file of the folder (report.html) the same way.
+  void write_file(const std::string& name, const std::string& text) const;
+  // Deletes fingerprint files no result of `r` refers to (settings of an earlier run that
+  // this run's grid no longer has); returns their names.
+  std::vector<std::string> remove_stale_fingerprints(const ExperimentRecord& r) const;
+
+ private:
+  std::string dir_;
+  std::optional<ExperimentRecord> previous_;
+};
+
+// Runs rec.planned with rec.options (run_experiment) and records each result in
+// rec.results as it finishes. With a folder: settings its earlier run finished are reused,
+// each new fingerprint is saved, results.json is rewritten after every setting, and at the
+// end fingerprint files of settings no longer planned are removed (their names returned).
+std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
+                                      const Tensor* train_images, Device device,
+                                      const ResultsFolder* folder,
+                                      const std::function<void(const ExperimentProgress&)>& progress = {});
+
+// Writes `text` to `path` through a temporary name in the same folder and a rename.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace ipg
