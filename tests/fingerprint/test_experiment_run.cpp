@@ -16,6 +16,7 @@
 #include "fingerprint/experiment_folder.h"
 #include "fingerprint/experiment_tables.h"
 #include "fingerprint/fingerprint_file.h"
+#include "models/model_file.h"
 #include "tests/fingerprint/tiny_zoo.h"
 
 namespace ipg {
@@ -29,8 +30,9 @@ std::vector<Setting> grid() {
   s[0].method = Method::IPGuard;
   s[0].param = 3;
   s[1].method = Method::Random;
-  s[2].method = Method::FGSM;  // few of its points succeed: until-converged draws more
-  s[2].param = 0.05;
+  s[2].method = Method::FGSM;  // about a quarter of its points succeed: more are drawn
+  s[2].param = 0.1;
+  s[2].mode.target = TargetLabel::Random;
   s[2].convergence = Convergence::UntilConverged;
   return s;
 }
@@ -209,11 +211,26 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   const SettingResult& fgsm = rec.results[2];
   EXPECT_EQ(fgsm.points, 30);
   EXPECT_TRUE(fgsm.converged == 30 || fgsm.drawn == 90) << fgsm.converged << " " << fgsm.drawn;
-  EXPECT_GT(fgsm.drawn, fgsm.points);  // FGSM at eps 0.05 fails on some training images
+  EXPECT_GT(fgsm.drawn, fgsm.points);  // FGSM at eps 0.1 fails on most training images
+  EXPECT_GT(fgsm.converged, 0);
+  EXPECT_GT(fgsm.origin.back(), 30);  // successes of later rounds among the points
   const Fingerprint fp = load_fingerprint((out / fgsm.fingerprint_file).string());
   int64_t ok = 0;
   for (uint8_t c : fp.converged) ok += c;
   EXPECT_EQ(ok, fgsm.converged);
+  // Each point's start, drawn again from its round (what the report shows beside it): FGSM
+  // moved every pixel by at most eps from it; Random's points are their starts.
+  auto target = load_model((*root_ / "zoo" / "target.h5").string());
+  const Tensor starts = start_images(*target, fgsm, options(), &train_->images, 30);
+  const std::vector<float> x = fp.points.to_vector(), x0 = starts.to_vector();
+  ASSERT_EQ(x.size(), x0.size());
+  float moved = 0;
+  for (size_t i = 0; i < x.size(); ++i) moved = std::max(moved, std::abs(x[i] - x0[i]));
+  EXPECT_LE(moved, 0.1f + 1e-6f);
+  EXPECT_GT(moved, 0.09f);  // and it did move them
+  const Fingerprint random_fp = load_fingerprint((out / rec.results[1].fingerprint_file).string());
+  EXPECT_EQ(start_images(*target, rec.results[1], options(), &train_->images, 30).to_vector(),
+            random_fp.points.to_vector());
 
   // results.json: the checksum holds, and the numbers are the record's.
   const json j = json::parse(read(out / "results.json"));
