@@ -222,7 +222,8 @@ def twin_model_boundary_step(p, dev, ctx):
         t.requires_grad_(False)
     src, dst = y, (y + 1) % 10  # bench_models' 10 classes
     x.requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=0.01)
+    # capturable: Adam's step count stays on the GPU, as a CUDA-graph capture needs.
+    opt = torch.optim.Adam([x], lr=0.01, capturable=bool(ctx.get("capturable")))
     k = 0.01
 
     def run():
@@ -248,6 +249,26 @@ def twin_model_train_step(p, dev, ctx):
         opt.step()
         opt.zero_grad(set_to_none=True)
     return run, None
+
+
+# Families that also run as a captured CUDA graph on a GPU (torch.cuda.graphs): the
+# fingerprint loop's fixed-shape iteration, whose strongest PyTorch peer is the graphed one.
+GRAPHED = {"model_input_grad", "model_boundary_step"}
+
+
+def graphed(run):
+    """run() captured once as a CUDA graph after a warm-up on a side stream (the recipe of
+    PyTorch's CUDA-graphs notes); returns the replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            run()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        run()
+    return g.replay
 
 
 def simple(make):
@@ -532,7 +553,8 @@ def main():
             continue
         mine = ours.get(case, {})
         row = {"case": case, "ours_s": mine.get("seconds"), "roofline": mine.get("roofline"),
-               "torch_s": None, "ratio": None, "labels": None}
+               "torch_s": None, "ratio": None, "labels": None, "torch_graph_s": None,
+               "ratio_graph": None}
         if mine.get("error"):
             row["ours_error"] = mine["error"]
         if torch is not None and family in TWINS:
@@ -547,6 +569,17 @@ def main():
                 continue
             if row["ours_s"]:
                 row["ratio"] = row["ours_s"] / row["torch_s"]
+            if dev.startswith("cuda") and family in GRAPHED:
+                try:
+                    run_g, _ = TWINS[family](params, dev, dict(ctx, capturable=True))
+                    row["torch_graph_s"] = time_torch(graphed(run_g), dev, args.repetitions,
+                                                      args.min_time)
+                    if row["ours_s"]:
+                        row["ratio_graph"] = row["ours_s"] / row["torch_graph_s"]
+                except Exception as e:
+                    row["torch_graph_error"] = "%s: %s" % (type(e).__name__, e)
+                    print("compare_torch: %s: PyTorch CUDA-graph side failed: %s" %
+                          (case, row["torch_graph_error"]), file=sys.stderr)
             ours_labels = mine.get("label", "")
             if labels is not None and ours_labels.startswith("labels="):
                 theirs = labels()
@@ -557,14 +590,16 @@ def main():
         rows.append(row)
 
     name_w = max([len(r["case"]) for r in rows] + [4])
-    print("%-*s %12s %12s %8s %9s %8s" % (name_w, "case", "ours", "pytorch", "ours/pt",
-                                         "roofline", "labels"))
+    print("%-*s %12s %12s %8s %12s %8s %9s %8s" % (
+        name_w, "case", "ours", "pytorch", "ours/pt", "pt graph", "ours/ptg", "roofline",
+        "labels"))
     for r in rows:
         ratio = "%.2f" % r["ratio"] if r["ratio"] else "-"
+        ratio_g = "%.2f" % r["ratio_graph"] if r["ratio_graph"] else "-"
         roof = "%.3f" % r["roofline"] if r["roofline"] is not None else "-"
-        print("%-*s %12s %12s %8s %9s %8s" % (name_w, r["case"], fmt_time(r["ours_s"]),
-                                             fmt_time(r["torch_s"]), ratio, roof,
-                                             r["labels"] or "-"))
+        print("%-*s %12s %12s %8s %12s %8s %9s %8s" % (
+            name_w, r["case"], fmt_time(r["ours_s"]), fmt_time(r["torch_s"]), ratio,
+            fmt_time(r["torch_graph_s"]), ratio_g, roof, r["labels"] or "-"))
     ratios = [r["ratio"] for r in rows if r["ratio"]]
     if ratios:
         geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))

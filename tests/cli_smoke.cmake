@@ -77,6 +77,16 @@ if(NOT last_out MATCHES "\"matching_rate\": 1" OR NOT last_out MATCHES "\"same_f
 endif()
 expect_exit(0 --device cpu verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/rf.h5)
 expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --method igsm --init random --n 4 --iters 20 --out ${WORK}/fp_igsm.h5)
+# compare: a fingerprint against a re-extraction with the same seed (the same bits) and
+# against another method's (different points, shape mismatch: n differs).
+expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp_again.h5)
+expect_exit(0 --json compare ${WORK}/fp.h5 ${WORK}/fp_again.h5 --min-agreement 1)
+if(NOT last_out MATCHES "\"identical_points\": 8" OR NOT last_out MATCHES "\"label_agreement\": 1")
+  message(FATAL_ERROR "compare of two same-seed extractions: ${last_out}")
+endif()
+expect_exit(1 compare ${WORK}/fp.h5 ${WORK}/fp_igsm.h5)   # 8 points against 4
+expect_exit(1 compare ${WORK}/fp.h5 ${WORK}/tiny.h5)      # not a fingerprint
+expect_exit(2 compare ${WORK}/fp.h5)
 expect_exit(2 extract --model ${WORK}/tiny.h5 --method nosuch --out ${WORK}/x.h5)
 expect_exit(1 extract --model ${WORK}/rf.h5 --out ${WORK}/x.h5)      # a forest has no gradient
 expect_exit(1 verify --fingerprint ${WORK}/tiny.h5 --suspect ${WORK}/tiny.h5)  # not a fingerprint

@@ -333,13 +333,17 @@ def write(a):
                    dev, doc.get("torch"), doc.get("threads")), "",
                "Medians of %s runs; ours/pytorch below 1 means ours is faster." % (
                    doc.get("repetitions")), "",
-               "| case | ours (us) | pytorch (us) | ours/pytorch | labels |",
-               "|---|---|---|---|---|"]
+               "| case | ours (us) | pytorch eager (us) | ours/eager | pytorch CUDA graph (us) "
+               "| ours/graph | labels |",
+               "|---|---|---|---|---|---|---|"]
         for r in doc["cases"]:
-            md.append("| %s | %s | %s | %s | %s |" % (
+            md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 r["case"], "%.1f" % (r["ours_s"] * 1e6) if r["ours_s"] else "-",
                 "%.1f" % (r["torch_s"] * 1e6) if r["torch_s"] else "-",
-                "%.2f" % r["ratio"] if r["ratio"] else "-", r["labels"] or ""))
+                "%.2f" % r["ratio"] if r["ratio"] else "-",
+                "%.1f" % (r["torch_graph_s"] * 1e6) if r.get("torch_graph_s") else
+                (r.get("torch_graph_error", "-")[:60] if r.get("torch_graph_error") else "-"),
+                "%.2f" % r["ratio_graph"] if r.get("ratio_graph") else "-", r["labels"] or ""))
     san = os.path.join(work, "sanitizer.txt")
     if os.path.exists(san):
         lines = [line.rstrip() for line in open(san, errors="replace")

@@ -1,6 +1,7 @@
-// `ipguard extract` and `ipguard verify`: thin wrappers over fingerprint/.
+// `ipguard extract`, `ipguard verify` and `ipguard compare`: thin wrappers over fingerprint/.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -197,6 +198,71 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                 << (same_file ? "; this is the target model's own file" : "") << "\n";
     }
     return 0;
+  };
+
+  // compare: two fingerprints of the same target and options (e.g. one extracted on the
+  // CPU, one on CUDA): how far their points and labels agree.
+  struct CompareArgs {
+    std::string a, b;
+    double min_agreement = 0;
+  };
+  auto ca = std::make_shared<CompareArgs>();
+  CLI::App* cmp = app.add_subcommand(
+      "compare", "how far two fingerprints agree (labels, converged sets, points), e.g. the "
+                 "same extraction on two devices");
+  cmp->add_option("first", ca->a, "fingerprint file (HDF5)")->required();
+  cmp->add_option("second", ca->b, "fingerprint file (HDF5)")->required();
+  Bounds fraction;
+  fraction.lo = 0;
+  fraction.hi = 1;
+  bounded(cmp->add_option("--min-agreement", ca->min_agreement,
+                          "exit 1 when fewer than this fraction of the labels agree")
+              ->capture_default_str(),
+          fraction);
+  runners[cmp] = [&g, ca]() {
+    const Fingerprint a = load_fingerprint(ca->a), b = load_fingerprint(ca->b);
+    if (a.points.shape() != b.points.shape())
+      throw std::invalid_argument("the fingerprints have different shapes: " +
+                                  shape_str(a.points.shape()) + " and " +
+                                  shape_str(b.points.shape()));
+    const std::vector<int32_t> la = a.labels.to_vector_i32(), lb = b.labels.to_vector_i32();
+    const std::vector<float> pa = a.points.to_vector(), pb = b.points.to_vector();
+    const int64_t n = a.size(), per = n ? int64_t(pa.size()) / n : 0;
+    int64_t same_labels = 0, both = 0, only_a = 0, only_b = 0, same_points = 0;
+    double max_diff = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      same_labels += la[size_t(r)] == lb[size_t(r)];
+      const bool ca_ = a.converged[size_t(r)] != 0, cb = b.converged[size_t(r)] != 0;
+      both += ca_ && cb;
+      only_a += ca_ && !cb;
+      only_b += cb && !ca_;
+      double row = 0;
+      for (int64_t e = r * per; e < (r + 1) * per; ++e)
+        row = std::max(row, double(std::fabs(pa[size_t(e)] - pb[size_t(e)])));
+      same_points += row == 0;
+      max_diff = std::max(max_diff, row);
+    }
+    const double agreement = n ? double(same_labels) / double(n) : 1;
+    if (g.json) {
+      std::cout << nlohmann::json{{"first", ca->a},
+                                  {"second", ca->b},
+                                  {"points", n},
+                                  {"same_labels", same_labels},
+                                  {"label_agreement", agreement},
+                                  {"converged_both", both},
+                                  {"converged_first_only", only_a},
+                                  {"converged_second_only", only_b},
+                                  {"identical_points", same_points},
+                                  {"max_abs_point_difference", max_diff}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << n << " points: labels agree on " << same_labels << " (" << agreement * 100
+                << "%); converged in both " << both << ", only the first " << only_a
+                << ", only the second " << only_b << "; " << same_points
+                << " points identical, largest pixel difference " << max_diff << "\n";
+    }
+    return agreement >= ca->min_agreement ? 0 : kExitFailure;
   };
 }
 
