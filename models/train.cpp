@@ -17,6 +17,7 @@
 #include "engine/ops/loss.h"
 #include "engine/optim.h"
 #include "kernels/common/philox.h"
+#include "models/extraction.h"
 
 namespace ipg {
 
@@ -43,6 +44,16 @@ double schedule_lr(const TrainOptions& o, int epoch0, int64_t step, int64_t step
   if (o.schedule == "step") return o.lr * (t >= 0.75 ? 0.01 : t >= 0.5 ? 0.1 : 1.0);
   if (o.schedule == "cosine") return o.lr * 0.5 * (1.0 + std::cos(M_PI * t));
   throw std::invalid_argument("unknown schedule '" + o.schedule + "' (cosine, step, constant)");
+}
+
+// Rows index[begin..end) of a CPU float32 [n, k] tensor, as a new [end - begin, k] tensor.
+Tensor gather_rows_of(const Tensor& t, const std::vector<int64_t>& index, int64_t begin,
+                      int64_t end) {
+  const int64_t k = t.dim(1);
+  Tensor out = Tensor::empty({end - begin, k});
+  for (int64_t i = begin; i < end; ++i)
+    std::memcpy(out.data() + (i - begin) * k, t.data() + index[i] * k, sizeof(float) * k);
+  return out;
 }
 
 }  // namespace
@@ -103,6 +114,11 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
   if (opt.epochs < 1 || opt.batch < 1)
     throw std::invalid_argument("train: epochs and batch must be >= 1");
   if (train_set.size() == 0) throw std::invalid_argument("train: empty training set");
+  if (opt.soft_targets.defined() &&
+      opt.soft_targets.shape() != Shape{train_set.size(), int64_t{net.num_classes()}})
+    throw std::invalid_argument("train: soft targets " + shape_str(opt.soft_targets.shape()) +
+                                " do not match " + std::to_string(train_set.size()) +
+                                " images of " + std::to_string(net.num_classes()) + " classes");
   if (train_set.num_classes > net.num_classes())
     throw std::invalid_argument("train: dataset has " + std::to_string(train_set.num_classes) +
                                 " classes, the network " + std::to_string(net.num_classes()));
@@ -155,7 +171,14 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
             x, opt.crop_pad, opt.flip, augment_seed,
             static_cast<uint64_t>(epoch) * uint64_t(n) + uint64_t(s * opt.batch));
       const Tensor logits = net.logits(x);
-      const Tensor loss = ops::cross_entropy(logits, y);
+      const Tensor loss =
+          opt.soft_targets.defined()
+              ? distillation_loss(logits,
+                                  gather_rows_of(opt.soft_targets, order, s * opt.batch,
+                                                 std::min(n, (s + 1) * opt.batch))
+                                      .to(opt.device),
+                                  opt.temperature)
+              : ops::cross_entropy(logits, y);
       optimizer->zero_grad();
       loss.backward();
       optimizer->step();

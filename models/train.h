@@ -33,6 +33,12 @@ struct TrainOptions {
   bool flip = true;
   // Pruning masks (models/prune.h), applied before the first step and after every step.
   std::vector<ParamMask> masks;
+  // Knowledge distillation (models/extraction.h): when defined, float32 [n, classes] on the
+  // CPU, row i the teacher's soft labels of training image i, and the loss is
+  // distillation_loss at `temperature` instead of the cross-entropy with the labels (which
+  // then only count towards the reported train accuracy).
+  Tensor soft_targets;
+  float temperature = 1;
 };
 
 struct EpochReport {

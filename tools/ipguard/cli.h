@@ -49,6 +49,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners);
 
 #include "fingerprint/extract.h"
 #include "models/forest.h"
+#include "models/recipe.h"
 #include "models/train.h"
 
 namespace ipg {
@@ -56,28 +57,30 @@ struct Dataset;
 }  // namespace ipg
 
 namespace ipg::cli {
-// `train --arch rf` (tools/ipguard/forest_commands.cpp): fits, reports and saves a forest.
-// The result line (or JSON) goes to `report`.
-int train_forest(const GlobalOptions& g, const ForestOptions& options, const std::string& data,
-                 const Dataset& train_set, const Dataset& test_set, const std::string& out,
-                 std::ostream& report);
+// `train --arch rf` (tools/ipguard/forest_commands.cpp): fits, reports and saves the forest
+// of recipe r (models/recipe.h). The result line (or JSON) goes to `report`.
+int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& train_set,
+                 const Dataset& test_set, const std::string& out, std::ostream& report);
 // `info` on a forest file.
 int forest_info(const GlobalOptions& g, const std::string& path);
-// What `train` runs (tools/ipguard/model_commands.cpp); postprocess and zoo fill it too.
+// What `train` runs (tools/ipguard/model_commands.cpp); postprocess fills it too. The
+// work is models/recipe.h's; this adds the checks, the progress lines and the report.
 struct TrainArgs {
   std::string arch, data = "fashion-mnist", out, init, augment = "auto";
-  std::string init_flag = "--init";  // the option that named `init`, for error messages
+  std::string init_flag = "--init";  // the option that named `init` (or `teacher`)
   TrainOptions opt;
   int64_t limit = 0;
   bool reinit_last = false;
   double prune_weights = 0, prune_filters = 0;
   ForestOptions forest;
+  // An extraction (postprocess --attack distill:ARCH | label-only:ARCH): a fresh `arch`
+  // network taught by the network in `teacher`.
+  std::string teacher;
+  std::optional<Extraction> extraction;
+  float temperature = 4;
 };
 // Progress on stderr (unless --json), the result line (or JSON) on `report`.
 int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report);
-// Sets the options of a post-processing attack (ftll, ftal, rtll, rtal, wp:P, fp:C) on t;
-// throws UsageError for an unknown name or a fraction outside (0, 1).
-void apply_attack(TrainArgs& t, const std::string& attack);
 // Options of `extract` that `experiment` shares (what every setting extracts with).
 void add_extract_options(CLI::App* cmd, ExtractOptions& o);
 // "a,b,,c" -> {"a", "b", "c"}.

@@ -1,5 +1,4 @@
 // `ipguard train --arch rf` and `ipguard info` on a forest file.
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -7,38 +6,33 @@
 #include "models/data/dataset.h"
 #include "models/forest_file.h"
 #include "models/load.h"
+#include "models/recipe.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
 
 namespace ipg::cli {
 
-int train_forest(const GlobalOptions& g, const ForestOptions& options, const std::string& data,
-                 const Dataset& train_set, const Dataset& test_set, const std::string& out,
-                 std::ostream& report) {
+int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& train_set,
+                 const Dataset& test_set, const std::string& out, std::ostream& report) {
+  const ForestOptions& options = r.forest;
   if (!g.json)
     std::cerr << "training a random forest (" << options.trees << " trees, "
               << (options.max_depth > 0 ? "depth <= " + std::to_string(options.max_depth)
                                         : std::string("unlimited depth"))
               << ") on " << train_set.name << " (" << train_set.size() << " images), CPU\n";
-  const auto t0 = std::chrono::steady_clock::now();
-  auto forest = RandomForest::fit(train_set, options, [&](int done, int total) {
+  MakeCallbacks cb;
+  cb.trees = [&](int done, int total) {
     if (!g.json) std::fprintf(stderr, "  tree %d/%d\n", done, total);
-  });
-  const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double acc = evaluate(*forest, test_set, Device::cpu());
-  const ForestStats st = forest->stats();
-  Provenance p;
-  p.data = data;
-  p.seed = static_cast<int64_t>(g.seed);
-  p.accuracy = acc;
-  p.recipe = "random forest, " + std::to_string(options.trees) + " trees, gini, bootstrap, " +
-             "sqrt(features) per split" +
-             (options.max_depth > 0 ? ", depth <= " + std::to_string(options.max_depth) : "");
-  save_forest(*forest, out, p);
+  };
+  MadeModel m = make_model(r, train_set, test_set, Device::cpu(), cb);
+  const double acc = m.provenance.accuracy, fit_s = m.fit_seconds;
+  const RandomForest& forest = *m.forest;
+  const ForestStats st = forest.stats();
+  save_made_model(m, out);
   if (g.json) {
     report << nlohmann::json{{"model", out},
                              {"arch", "rf"},
-                             {"trees", forest->num_trees()},
+                             {"trees", forest.num_trees()},
                              {"nodes", st.nodes},
                              {"max_depth", st.max_depth},
                              {"fit_seconds", fit_s},
@@ -46,7 +40,7 @@ int train_forest(const GlobalOptions& g, const ForestOptions& options, const std
                   .dump(2)
            << "\n";
   } else {
-    report << "saved " << out << " (" << forest->num_trees() << " trees, " << st.nodes
+    report << "saved " << out << " (" << forest.num_trees() << " trees, " << st.nodes
            << " nodes, depth " << st.max_depth << ", fitted in " << fit_s << " s; test accuracy "
            << acc << ")\n";
   }

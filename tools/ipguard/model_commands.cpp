@@ -1,7 +1,6 @@
 // `ipguard train`, `ipguard eval` and `ipguard info`: thin wrappers over models/.
 #include <unistd.h>
 
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -10,6 +9,7 @@
 #include "models/forest_file.h"
 #include "models/load.h"
 #include "models/model_file.h"
+#include "models/recipe.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/output_check.h"
@@ -18,40 +18,26 @@ namespace ipg::cli {
 
 namespace {
 
-// Per-channel mean and standard deviation of a dataset's pixels (folded into the model).
-void channel_stats(const Dataset& d, std::vector<float>* mean, std::vector<float>* stdev) {
-  const int64_t n = d.images.dim(0), c = d.images.dim(1), hw = d.images.dim(2) * d.images.dim(3);
-  const float* p = d.images.data();
-  mean->assign(c, 0.f);
-  stdev->assign(c, 1.f);
-  for (int64_t ch = 0; ch < c; ++ch) {
-    double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t k = 0; k < hw; ++k) {
-        const double v = p[(i * c + ch) * hw + k];
-        s += v;
-        s2 += v * v;
-      }
-    const double cnt = double(n) * double(hw), m = s / cnt;
-    (*mean)[ch] = static_cast<float>(m);
-    (*stdev)[ch] = static_cast<float>(std::sqrt(std::max(1e-12, s2 / cnt - m * m)));
-  }
-}
-
-// A number as a person writes it (0.25, not 0.250000).
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-// The first `limit` rows of a dataset (all when limit <= 0), sharing storage.
-Dataset head(const Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.size()) return d;
-  Dataset h = d;
-  h.images = d.images.narrow0(0, limit);
-  h.labels = d.labels.narrow0(0, limit);
-  return h;
+// The recipe of `train` / `postprocess` (models/recipe.h): every model is made by it.
+ModelRecipe recipe_of(const GlobalOptions& g, const TrainArgs& ta) {
+  ModelRecipe r;
+  r.arch = ta.arch;
+  r.init = ta.init;
+  r.teacher = ta.teacher;
+  r.extraction = ta.extraction;
+  r.temperature = ta.temperature;
+  r.mods.reinit_last = ta.reinit_last;
+  r.mods.last_layer_only = ta.opt.last_layer_only;
+  r.mods.prune_weights = ta.prune_weights;
+  r.mods.prune_filters = ta.prune_filters;
+  r.data = ta.data;
+  r.limit = ta.limit;
+  r.augment = ta.augment;
+  r.seed = g.seed;
+  r.opt = ta.opt;
+  r.opt.last_layer_only = false;  // set by the modifications, which record it
+  r.forest = ta.forest;
+  return r;
 }
 
 }  // namespace
@@ -66,135 +52,56 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
   if (ta.arch == "rf" &&
       (ta.prune_weights > 0 || ta.prune_filters > 0 || ta.reinit_last || ta.opt.last_layer_only))
     throw UsageError("--arch rf: --reinit-last, --last-layer-only and --prune-* are for networks");
-  check_output_file("--out", ta.out, {{ta.init_flag, ta.init}, {"--data", data_file(ta.data)}});
+  const std::string input = ta.init.empty() ? ta.teacher : ta.init;
+  check_output_file("--out", ta.out, {{ta.init_flag, input}, {"--data", data_file(ta.data)}});
   const bool tty = ::isatty(2);
   const Device dev = resolve_device(g.device, &std::cerr);
-  const Dataset train_set = head(load_dataset(ta.data, Split::Train), ta.limit);
+  const Dataset train_set = first_rows(load_dataset(ta.data, Split::Train), ta.limit);
   const Dataset test_set = load_dataset(ta.data, Split::Test);
-  if (ta.arch == "rf") {
-    ForestOptions fo = ta.forest;
-    fo.seed = g.seed;
-    return train_forest(g, fo, ta.data, train_set, test_set, ta.out, report);
-  }
-  std::unique_ptr<Network> net;
-  Provenance base;
-  if (!ta.init.empty()) {
-    net = load_model(ta.init, &base);
-    const ModelConfig& c = net->config();
-    if (c.in_channels != train_set.images.dim(1) || c.height != train_set.images.dim(2) ||
-        c.width != train_set.images.dim(3))
-      throw std::invalid_argument("train: " + ta.init + " takes " + std::to_string(c.in_channels) +
-                                  "x" + std::to_string(c.height) + "x" + std::to_string(c.width) +
-                                  " input, " + train_set.name + " has " +
-                                  shape_str(train_set.images.shape()));
-  } else {
-    ModelConfig cfg;
-    cfg.arch = ta.arch;
-    cfg.in_channels = static_cast<int>(train_set.images.dim(1));
-    cfg.height = static_cast<int>(train_set.images.dim(2));
-    cfg.width = static_cast<int>(train_set.images.dim(3));
-    cfg.classes = train_set.num_classes;
-    cfg.seed = g.seed;
-    channel_stats(train_set, &cfg.mean, &cfg.std);
-    net = make_network(cfg);
-  }
-  const ModelConfig cfg = net->config();
-  std::string post;  // post-processing, for the recipe
-  if (ta.reinit_last) {
-    reinit_last_layer(*net, g.seed ^ 0x5EED1A57ull);
-    post += ", last layer re-initialized";
-  }
-  TrainOptions opt = ta.opt;
-  opt.seed = g.seed;
-  opt.device = dev;
-  opt.augment = ta.augment == "on" || (ta.augment == "auto" && ta.data.rfind("cifar", 0) == 0);
-  if (ta.prune_weights > 0) {
-    auto m = prune_weights(*net, ta.prune_weights);
-    opt.masks.insert(opt.masks.end(), m.begin(), m.end());
-    post += ", " + num(ta.prune_weights) + " of weights pruned";
-  }
-  if (ta.prune_filters > 0) {
-    auto m = prune_filters(*net, ta.prune_filters);
-    opt.masks.insert(opt.masks.end(), m.begin(), m.end());
-    post += ", " + num(ta.prune_filters) + " of filters pruned per layer";
-  }
-  if (opt.last_layer_only) post += ", last layer only";
-  if (opt.augment) post += ", crop+flip augmentation (pad " + std::to_string(opt.crop_pad) + ")";
-  if (!ta.init.empty()) post = ", from " + ta.init + post;
+  const ModelRecipe r = recipe_of(g, ta);
+  if (ta.arch == "rf") return train_forest(g, r, train_set, test_set, ta.out, report);
+  PreparedModel prepared = prepare_model(r, train_set, dev);
+  const TrainOptions opt = prepared.opt;
+  const ModelConfig cfg = prepared.net->config();
   if (!g.json)
-    std::cerr << (ta.init.empty() ? "training " : "fine-tuning ") << cfg.arch << " ("
-              << net->num_parameters() << " parameters) on " << train_set.name << " ("
-              << train_set.size() << " images), " << opt.epochs << " epochs, batch " << opt.batch
-              << ", " << dev.str() << "\n";
-  auto reports = train(
-      *net, train_set, &test_set, opt,
-      [&](const EpochReport& r) {
-        if (g.json) return;
-        std::fprintf(stderr,
-                     "%sepoch %d/%d  lr %.4f  loss %.4f  train acc %.4f  test acc %.4f  %.0f "
-                     "img/s  %.1f s\n",
-                     tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss,
-                     r.train_accuracy, r.test_accuracy, r.images_per_second, r.seconds);
-      },
-      [&](int epoch, int64_t done, int64_t total, double loss) {
-        if (!tty || g.json) return;
-        const int width = 30, fill = static_cast<int>(width * done / total);
-        std::fprintf(stderr, "\r\033[Kepoch %d [%.*s%*s] %lld/%lld  loss %.4f", epoch, fill,
-                     "##############################", width - fill, "", (long long)done,
-                     (long long)total, loss);
-      });
-  Provenance p;
-  p.data = ta.data;
-  p.seed = static_cast<int64_t>(g.seed);
-  p.epochs = opt.epochs;
-  p.accuracy = reports.back().test_accuracy;
-  p.recipe = opt.optimizer + " lr " + num(opt.lr) + " " + opt.schedule + ", batch " +
-             std::to_string(opt.batch) + ", weight decay " + num(opt.weight_decay) +
-             (ta.limit > 0 ? ", first " + std::to_string(ta.limit) + " images" : "") + post;
-  net->to(Device::cpu());
-  save_model(*net, ta.out, p);
-  nlohmann::json out = {
-      {"model", ta.out}, {"arch", cfg.arch}, {"test_accuracy", p.accuracy}, {"device", dev.str()}};
-  for (const auto& r : reports)
-    out["epochs"].push_back({{"epoch", r.epoch},
-                             {"loss", r.train_loss},
-                             {"train_accuracy", r.train_accuracy},
-                             {"test_accuracy", r.test_accuracy},
-                             {"seconds", r.seconds}});
+    std::cerr << (prepared.from_file ? "fine-tuning " : "training ") << cfg.arch << " ("
+              << prepared.net->num_parameters() << " parameters) on " << train_set.name << " ("
+              << train_set.size() << " images"
+              << (ta.extraction ? ", labelled by " + ta.teacher : std::string()) << "), "
+              << opt.epochs << " epochs, batch " << opt.batch << ", " << dev.str() << "\n";
+  MakeCallbacks cb;
+  cb.epoch = [&](const EpochReport& r) {
+    if (g.json) return;
+    std::fprintf(stderr,
+                 "%sepoch %d/%d  lr %.4f  loss %.4f  train acc %.4f  test acc %.4f  %.0f "
+                 "img/s  %.1f s\n",
+                 tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss,
+                 r.train_accuracy, r.test_accuracy, r.images_per_second, r.seconds);
+  };
+  cb.batch = [&](int epoch, int64_t done, int64_t total, double loss) {
+    if (!tty || g.json) return;
+    const int width = 30, fill = static_cast<int>(width * done / total);
+    std::fprintf(stderr, "\r\033[Kepoch %d [%.*s%*s] %lld/%lld  loss %.4f", epoch, fill,
+                 "##############################", width - fill, "", (long long)done,
+                 (long long)total, loss);
+  };
+  MadeModel m = train_prepared(std::move(prepared), r, test_set, cb);
+  save_made_model(m, ta.out);
+  nlohmann::json out = {{"model", ta.out},
+                        {"arch", cfg.arch},
+                        {"test_accuracy", m.provenance.accuracy},
+                        {"device", dev.str()}};
+  for (const auto& e : m.epochs)
+    out["epochs"].push_back({{"epoch", e.epoch},
+                             {"loss", e.train_loss},
+                             {"train_accuracy", e.train_accuracy},
+                             {"test_accuracy", e.test_accuracy},
+                             {"seconds", e.seconds}});
   if (g.json)
     report << out.dump(2) << "\n";
   else
-    report << "saved " << ta.out << " (test accuracy " << p.accuracy << ")\n";
+    report << "saved " << ta.out << " (test accuracy " << m.provenance.accuracy << ")\n";
   return 0;
-}
-
-void apply_attack(TrainArgs& t, const std::string& a) {
-  auto fraction = [&](const std::string& prefix) {
-    double f = 0;
-    try {
-      f = parse_number(a.substr(prefix.size()), "--attack " + a);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(e.what());
-    }
-    if (!(f > 0 && f < 1))
-      throw UsageError("--attack " + a + ": the fraction after '" + prefix + "' must be in (0, 1)");
-    return f;
-  };
-  if (a == "ftll") {
-    t.opt.last_layer_only = true;
-  } else if (a == "ftal") {
-  } else if (a == "rtll") {
-    t.reinit_last = true;
-    t.opt.last_layer_only = true;
-  } else if (a == "rtal") {
-    t.reinit_last = true;
-  } else if (a.rfind("wp:", 0) == 0) {
-    t.prune_weights = fraction("wp:");
-  } else if (a.rfind("fp:", 0) == 0) {
-    t.prune_filters = fraction("fp:");
-  } else {
-    throw UsageError("unknown --attack '" + a + "' (ftll, ftal, rtll, rtal, wp:P, fp:C)");
-  }
 }
 
 namespace {
@@ -293,23 +200,30 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
 
   // ---- postprocess ----
   // The paper's positive suspects (section 5.1.2) by name; the same training as
-  // `train --init` with the matching options.
+  // `train --init` with the matching options. Beyond the paper, extractions of the model
+  // (models/extraction.h): a fresh network distilled from it or trained on its labels.
   struct PostArgs {
     std::string model, attack, data = "fashion-mnist", out;
     TrainArgs train;
+    CLI::Option* lr = nullptr;
+    CLI::Option* temperature = nullptr;
   };
   auto pa = std::make_shared<PostArgs>();
   pa->train.opt.epochs = 2;
   pa->train.opt.lr = 0.01;
   CLI::App* post_cmd = app.add_subcommand(
-      "postprocess", "make a positive suspect: fine-tune, retrain the last layer, or prune");
+      "postprocess",
+      "make a positive suspect: fine-tune, retrain the last layer, or prune (or extract the "
+      "model into a fresh network)");
   post_cmd->add_option("--model", pa->model, "the model to post-process (HDF5 network)")
       ->required();
   post_cmd
       ->add_option("--attack", pa->attack,
                    "ftll | ftal | rtll | rtal (fine-tune / re-initialize then train the last "
                    "layer or all layers) | wp:P (prune fraction P of weights) | fp:C (prune "
-                   "fraction C of filters per layer), then retrain")
+                   "fraction C of filters per layer), then retrain | distill:ARCH (a fresh ARCH "
+                   "network on the model's soft labels) | label-only:ARCH (on its labels); "
+                   "ARCH 'same': the model's")
       ->required();
   data_spec(post_cmd->add_option("--data", pa->data, "training data (dataset spec)")
                 ->capture_default_str());
@@ -317,8 +231,14 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
   at_least(post_cmd->add_option("--epochs", pa->train.opt.epochs, "epochs of (re)training")
                ->capture_default_str(),
            1);
-  positive(
-      post_cmd->add_option("--lr", pa->train.opt.lr, "peak learning rate")->capture_default_str());
+  pa->lr = positive(post_cmd->add_option(
+      "--lr", pa->train.opt.lr,
+      "peak learning rate (default 0.01; for a fresh network 0.05 for label-only, 0.02 for "
+      "distill, whose T^2-scaled loss steps further)"));
+  pa->temperature =
+      positive(post_cmd->add_option("--temperature", pa->train.temperature,
+                                    "distill: the softmax temperature of the soft labels")
+                   ->capture_default_str());
   at_least(
       post_cmd->add_option("--batch", pa->train.opt.batch, "batch size")->capture_default_str(), 1);
   at_least(
@@ -326,11 +246,37 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
       0);
   runners[post_cmd] = [&g, pa]() {
     TrainArgs t = pa->train;
-    t.init = pa->model;
     t.init_flag = "--model";
     t.data = pa->data;
     t.out = pa->out;
-    apply_attack(t, pa->attack);
+    const std::string& a = pa->attack;
+    const size_t colon = a.find(':');
+    const std::string kind = a.substr(0, colon);
+    if (kind == "distill" || kind == "label-only") {
+      t.extraction = parse_extraction(kind);
+      t.teacher = pa->model;
+      t.arch = colon == std::string::npos ? "" : a.substr(colon + 1);
+      if (t.arch.empty()) throw UsageError("--attack " + a + ": give the student, " + kind + ":ARCH");
+      if (t.arch == "same") t.arch = read_model_info(pa->model).config.arch;
+      if (t.arch == "rf") throw UsageError("--attack " + a + ": the student is a network");
+      check_architecture("--attack " + kind, t.arch);
+      if (!pa->lr->count()) t.opt.lr = *t.extraction == Extraction::Distill ? 0.02f : 0.05f;
+    } else {
+      PostProcess p;
+      try {
+        p = parse_post_process(a);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError("--attack " + std::string(e.what()));
+      }
+      const Modifications m = modifications(p);
+      t.init = pa->model;
+      t.reinit_last = m.reinit_last;
+      t.opt.last_layer_only = m.last_layer_only;
+      t.prune_weights = m.prune_weights;
+      t.prune_filters = m.prune_filters;
+    }
+    if (pa->temperature->count() && t.extraction != Extraction::Distill)
+      throw UsageError("--temperature is for --attack distill:ARCH");
     return run_train(g, t, std::cout);
   };
 

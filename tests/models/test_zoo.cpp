@@ -1,0 +1,346 @@
+// The zoo builder (models/zoo.h): the sweeps' stopping rule with a stub accuracy, seeds
+// from names, duplicate detection by weights, the checks made
+// before any work, and tiny real builds (Fashion-MNIST, 1 epoch on 256 images): duplicates
+// counted once, an interrupted build resumed to the same manifest, a failing model named.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/hdf5.h"
+#include "engine/sha256.h"
+#include "models/forest_file.h"
+#include "models/recipe.h"
+#include "models/zoo.h"
+
+namespace ipg {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTarget = std::string(IPG_TEST_DATA_DIR) + "/../../weights/lenet5-fashion-mnist.h5";
+
+bool have_fashion_mnist() { return fs::exists(std::string(kFashionMnistDir)); }
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+}
+
+class ZooDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("ipg_zoo_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // 1 epoch on 256 images, one thread: seconds per model.
+  ZooOptions tiny(const std::string& name) const {
+    ZooOptions o;
+    o.target = kTarget;
+    o.out = path(name);
+    o.limit = 256;
+    o.epochs = 1;
+    o.batch = 64;
+    o.trees = 2;
+    o.seed = 5;
+    o.threads = 1;
+    return o;
+  }
+  fs::path dir_;
+};
+
+// ---- the stopping rule ----
+
+TEST(ZooSweep, ValuesAreThePapersSteps) {
+  const std::vector<double> wp = sweep_values(Attack::WeightPrune);
+  ASSERT_EQ(wp.size(), 9u);
+  for (int k = 1; k <= 9; ++k) EXPECT_EQ(wp[k - 1], k / 10.0);  // 0.3 itself, not 0.1 * 3
+  const std::vector<double> fp = sweep_values(Attack::FilterPrune);
+  ASSERT_EQ(fp.size(), 15u);
+  for (int k = 1; k <= 15; ++k) EXPECT_EQ(fp[k - 1], k / 16.0);
+  EXPECT_THROW(sweep_values(Attack::FTLL), std::invalid_argument);
+}
+
+TEST(ZooSweep, KeepsValuesUpToThreePointsAndStopsAtTheFirstBeyond) {
+  // Accuracy falls a point per step from 0.90: p = 0.1, 0.2, 0.3 lose 1, 2, 3 points (kept:
+  // "no larger than 3%"), p = 0.4 loses 4 (stops, not kept); nothing after it is measured.
+  std::vector<double> asked;
+  const SweepResult r =
+      run_sweep(sweep_values(Attack::WeightPrune), 0.90, 0.03, [&](double p) {
+        asked.push_back(p);
+        return 0.90 - 0.01 * double(asked.size());
+      });
+  EXPECT_EQ(r.kept, (std::vector<double>{0.1, 0.2, 0.3}));
+  ASSERT_TRUE(r.stopped_at.has_value());
+  EXPECT_EQ(*r.stopped_at, 0.4);
+  EXPECT_NEAR(r.stop_accuracy, 0.86, 1e-12);
+  EXPECT_EQ(asked, (std::vector<double>{0.1, 0.2, 0.3, 0.4}));
+}
+
+TEST(ZooSweep, ALossOfExactlyThreePointsIsKept) {
+  // 0.9049 - 0.8749 is 0.030000000000000027 in doubles: still "no larger than 3%".
+  const SweepResult r = run_sweep({0.1, 0.2}, 0.9049, 0.03, [](double p) {
+    return p < 0.15 ? 0.8749 : 0.8748;
+  });
+  EXPECT_EQ(r.kept, (std::vector<double>{0.1}));
+  EXPECT_EQ(r.stopped_at.value_or(-1), 0.2);
+}
+
+TEST(ZooSweep, AllKeptOrNoneKept) {
+  int calls = 0;
+  SweepResult all = run_sweep(sweep_values(Attack::FilterPrune), 0.9, 0.03, [&](double) {
+    ++calls;
+    return 0.95;  // better than the target: no loss at all
+  });
+  EXPECT_EQ(all.kept.size(), 15u);
+  EXPECT_FALSE(all.stopped_at.has_value());
+  EXPECT_EQ(calls, 15);
+  calls = 0;
+  SweepResult none = run_sweep(sweep_values(Attack::FilterPrune), 0.9, 0.03, [&](double) {
+    ++calls;
+    return 0.5;
+  });
+  EXPECT_TRUE(none.kept.empty());
+  EXPECT_EQ(none.stopped_at.value_or(-1), 1 / 16.0);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(ZooSeed, DependsOnTheGlobalSeedAndTheNameAlone) {
+  EXPECT_EQ(model_seed(1, "negative/lenet5-seed1"), model_seed(1, "negative/lenet5-seed1"));
+  EXPECT_NE(model_seed(1, "negative/lenet5-seed1"), model_seed(1, "negative/lenet5-seed2"));
+  EXPECT_NE(model_seed(1, "negative/lenet5-seed1"), model_seed(2, "negative/lenet5-seed1"));
+  EXPECT_LT(model_seed(7, "positive/wp"), uint64_t{1} << 31);
+}
+
+// ---- duplicates: by weights ----
+
+std::unique_ptr<Network> net(const std::string& arch, uint64_t seed) {
+  ModelConfig c;
+  c.arch = arch;
+  c.seed = seed;
+  c.mean = {0.3f};
+  c.std = {0.3f};
+  return make_network(c);
+}
+
+TEST(ZooDuplicates, IdenticalWeightsMatchAndAnyDifferenceDoesNot) {
+  auto a = net("lenet5", 1), b = net("lenet5", 1), c = net("lenet5", 2);
+  EXPECT_EQ(weights_sha256(*a), weights_sha256(*b));  // two identical networks
+  EXPECT_NE(weights_sha256(*a), weights_sha256(*c));  // two differing ones
+  // One weight one ulp apart.
+  Tensor& w = *b->named_parameters().back().second;
+  w.data()[0] = std::nextafter(w.data()[0], 1.f);
+  EXPECT_NE(weights_sha256(*a), weights_sha256(*b));
+  // The input normalization is part of the function too.
+  ModelConfig cfg = a->config();
+  cfg.mean = {0.31f};
+  EXPECT_NE(weights_sha256(*a), weights_sha256(*make_network(cfg)));
+}
+
+TEST(ZooDuplicates, BatchNormStatisticsCount) {
+  auto a = net("resnet20", 1), b = net("resnet20", 1);
+  EXPECT_EQ(weights_sha256(*a), weights_sha256(*b));
+  Tensor& stat = *b->named_buffers().front().second;
+  stat.data()[0] += 0.5f;
+  EXPECT_NE(weights_sha256(*a), weights_sha256(*b));
+}
+
+TEST_F(ZooDir, FileDigestIgnoresProvenance) {
+  auto a = net("lenet5", 3);
+  Provenance p1, p2;
+  p1.recipe = "one way";
+  p2.recipe = "another";
+  save_model(*a, path("a.h5"), p1);
+  save_model(*a, path("b.h5"), p2);
+  EXPECT_NE(sha256_file(path("a.h5")), sha256_file(path("b.h5")));
+  EXPECT_EQ(weights_sha256_file(path("a.h5")), weights_sha256_file(path("b.h5")));
+  EXPECT_EQ(weights_sha256_file(path("a.h5")), weights_sha256(*a));
+}
+
+// ---- bad input, before any work ----
+
+TEST_F(ZooDir, BadPlansAndTargetsAreRefusedBeforeAnything) {
+  ZooPlan plan;
+  plan.positives.push_back({parse_post_process("ftll"), false});
+  ZooOptions o = tiny("z");
+  EXPECT_NO_THROW(check_zoo(plan, o));
+  // Not a network: a text file, a random forest.
+  write_text(path("not.h5"), "not a model");
+  o.target = path("not.h5");
+  EXPECT_THROW(check_zoo(plan, o), std::invalid_argument);
+  ForestArrays fa;
+  fa.in_channels = 1;
+  fa.height = 28;
+  fa.width = 28;
+  fa.classes = 10;
+  fa.feature = {-1};
+  fa.threshold = {0};
+  fa.left = {-1};
+  fa.right = {-1};
+  fa.value = std::vector<float>(10, 0.1f);
+  fa.tree_offsets = {0, 1};
+  save_forest(RandomForest(fa), path("rf.h5"));
+  o.target = path("rf.h5");
+  try {
+    check_zoo(plan, o);
+    FAIL() << "a forest target was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("random forest"), std::string::npos) << e.what();
+  }
+  o.target = kTarget;
+  // Unknown architectures, a sweep and one of its values, a file planned twice.
+  ZooPlan bad = plan;
+  bad.negatives.push_back({"nosuch", 1});
+  EXPECT_THROW(check_zoo(bad, o), std::invalid_argument);
+  bad = plan;
+  bad.adaptive.push_back({Extraction::Distill, "rf"});
+  EXPECT_THROW(check_zoo(bad, o), std::invalid_argument);
+  bad = plan;
+  bad.positives.push_back({parse_post_process("wp:0.2"), false});
+  bad.positives.push_back({{Attack::WeightPrune, 0}, true});
+  EXPECT_THROW(check_zoo(bad, o), std::invalid_argument);
+  bad = plan;
+  bad.positives.push_back({parse_post_process("ftll"), false});
+  EXPECT_THROW(check_zoo(bad, o), std::invalid_argument);
+  // A zoo already there: only --resume continues it.
+  fs::create_directories(o.out);
+  write_text(o.out + "/manifest.json", "{}");
+  EXPECT_THROW(check_zoo(plan, o), std::invalid_argument);
+  o.resume = true;
+  EXPECT_NO_THROW(check_zoo(plan, o));
+  EXPECT_FALSE(fs::exists(o.out + "/positive"));  // nothing written by the checks
+}
+
+TEST(ZooParse, AttacksReadBackExactly) {
+  for (const char* s : {"ftll", "ftal", "rtll", "rtal", "wp:0.2", "fp:0.0625", "wp:0.3"})
+    EXPECT_EQ(to_string(parse_post_process(s)), s);
+  EXPECT_EQ(file_stem(parse_post_process("fp:0.0625")), "fp-0.0625");
+  EXPECT_EQ(parse_post_process("wp:0.3").param, 3 / 10.0);
+  for (const char* s : {"wp:0", "wp:1", "fp:1.5", "wp:", "wp:x", "nope", "ftll:0.1"})
+    EXPECT_THROW(parse_post_process(s), std::invalid_argument) << s;
+  EXPECT_EQ(exact_number(1 / 16.0), "0.0625");
+  EXPECT_EQ(exact_number(0.1), "0.1");
+}
+
+// ---- tiny real builds ----
+
+TEST_F(ZooDir, SamePruningIsADuplicateCountedOnceAndOtherPruningIsNot) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  // LeNet-5's convs have 6 and 16 filters: c = 1/16 and c = 0.1 both prune one filter of
+  // the second (floor(1.6) = 1) and none of the first; c = 2/16 prunes two. The values of
+  // one attack share a seed, so the first two are the same model.
+  ZooPlan plan;
+  for (const char* a : {"fp:0.0625", "fp:0.1", "fp:0.125"})
+    plan.positives.push_back({parse_post_process(a), false});
+  const ZooResult r = build_zoo(plan, tiny("z"));
+  const ZooManifest& m = r.manifest;
+  ASSERT_EQ(m.models.size(), 4u);
+  EXPECT_EQ(m.models[1].duplicate_of, "");
+  EXPECT_EQ(m.models[2].file, "positive/fp-0.1.h5");
+  EXPECT_EQ(m.models[2].duplicate_of, "positive/fp-0.0625.h5");
+  EXPECT_EQ(m.models[2].weights_sha256, m.models[1].weights_sha256);
+  EXPECT_EQ(m.models[3].duplicate_of, "");
+  EXPECT_NE(m.models[3].weights_sha256, m.models[1].weights_sha256);
+  // The second filter c = 2/16 prunes (conv2 filter 1 of the shipped target) is dead on
+  // the training images: the two models differ in its weights alone and label every test
+  // image with the same logits. Kept, and said so.
+  EXPECT_EQ(m.models[3].same_outputs_as, "positive/fp-0.0625.h5");
+  EXPECT_EQ(m.models[1].same_outputs_as, "");
+  EXPECT_EQ(r.same_outputs, 1);
+  EXPECT_EQ(r.duplicates, 1);
+  EXPECT_TRUE(fs::exists(path("z/positive/fp-0.0625.h5")));
+  EXPECT_FALSE(fs::exists(path("z/positive/fp-0.1.h5")));  // not kept
+  EXPECT_TRUE(fs::exists(path("z/positive/fp-0.125.h5")));
+  // What was written reads back and checks.
+  const ZooManifest back = read_manifest(path("z/manifest.json"));
+  EXPECT_EQ(manifest_text(back), manifest_text(m));
+  EXPECT_NO_THROW(verify_zoo_files(path("z"), back));
+  EXPECT_EQ(sha256_file(path("z/target.h5")), sha256_file(kTarget));  // bit-identical copy
+}
+
+ZooPlan resume_plan() {
+  ZooPlan plan;
+  plan.positives.push_back({parse_post_process("ftll"), false});
+  plan.positives.push_back({{Attack::WeightPrune, 0}, true});
+  plan.negatives.push_back({"same", 1});
+  plan.negatives.push_back({"rf", 1});
+  return plan;
+}
+
+TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  // A tight limit makes the WP sweep stop early (its stop is recorded too). Both builds
+  // go to the same folder (its path is in the commands), one after the other.
+  ZooOptions o = tiny("z");
+  o.max_accuracy_loss = 0.005;
+  const ZooResult one = build_zoo(resume_plan(), o);
+  ASSERT_EQ(one.manifest.sweeps.size(), 1u);
+  const std::string expected = read_text(path("z/manifest.json"));
+  fs::remove_all(o.out);
+
+  // The same build stopped after its second model (an exception out of the progress
+  // callback: the manifest as of the last model kept, as a kill would leave it).
+  int done = 0;
+  EXPECT_THROW(build_zoo(resume_plan(), o,
+                         [&](const ZooEvent& e) {
+                           if (e.kind == ZooEvent::Kind::Done && ++done == 2)
+                             throw std::runtime_error("interrupted");
+                         }),
+               std::runtime_error);
+  EXPECT_NE(read_text(path("z/manifest.json")), expected);
+  // Without --resume the folder is refused; with it, the rest is made.
+  EXPECT_THROW(build_zoo(resume_plan(), o), std::invalid_argument);
+  o.resume = true;
+  const ZooResult resumed = build_zoo(resume_plan(), o);
+  EXPECT_EQ(resumed.reused, 2);
+  EXPECT_EQ(resumed.made + resumed.reused, one.made);
+  EXPECT_EQ(read_text(path("z/manifest.json")), expected);
+
+  // A file changed behind the manifest's back is remade, and the manifest is the same.
+  const std::string ftll = path("z/positive/ftll.h5");
+  std::string bytes = read_text(ftll);
+  bytes[bytes.size() / 2] ^= 0x10;
+  write_text(ftll, bytes);
+  int made = 0;
+  const ZooResult again = build_zoo(resume_plan(), o, [&](const ZooEvent& e) {
+    if (e.kind == ZooEvent::Kind::Done) {
+      ++made;
+      EXPECT_EQ(e.file, "positive/ftll.h5");
+    }
+  });
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(again.reused, one.made - 1);
+  EXPECT_EQ(read_text(path("z/manifest.json")), expected);
+}
+
+TEST_F(ZooDir, AModelThatFailsToTrainIsNamed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  ZooPlan plan;
+  plan.positives.push_back({parse_post_process("ftal"), false});
+  ZooOptions o = tiny("z");
+  o.lr = 1e30f;  // the loss overflows at the second step
+  try {
+    build_zoo(plan, o);
+    FAIL() << "a diverging training passed";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("positive/ftal.h5: "), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ipg
