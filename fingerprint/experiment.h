@@ -90,7 +90,7 @@ struct ExperimentOptions {
   int64_t n = 100;             // fingerprint points
   int64_t batch = 100;         // candidates run together
   uint64_t seed = 0;           // every setting starts from the same draw
-  int64_t check_every = 1;     // extract.h; 10 on a GPU
+  int64_t check_every = 0;     // extract.h (0: the device's default)
   int64_t max_draws_factor = 10;  // until-converged: at most this many times n candidates
   int predict_batch = 500;
 };

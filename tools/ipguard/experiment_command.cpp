@@ -179,7 +179,6 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     options.batch = a->batch;
     options.seed = g.seed;
     options.max_draws_factor = a->max_draws;
-    if (dev.is_cuda()) options.check_every = 10;  // flags read back every 10 iterations on a GPU
 
     Progress progress;
     LoadedZoo loaded = load_zoo(zoo, dev, std::ref(progress));
