@@ -178,6 +178,10 @@ expect_usage("^--grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --
 expect_usage("^--modes: unknown mode 'XX'" experiment --zoo ${WORK}/zoo --modes TL,XX)
 expect_usage("^--converged must be paper, until or both" experiment --zoo ${WORK}/zoo
              --converged sometimes)
+expect_usage("--converged excludes --until-converged" experiment --zoo ${WORK}/zoo
+             --converged paper --until-converged)
+expect_usage("--grid excludes --methods" experiment --zoo ${WORK}/zoo --grid random
+             --methods random)
 expect_usage("^--threshold must be between 0 and 1" verify --fingerprint ${WORK}/m.h5
              --suspect ${WORK}/m.h5 --threshold 2)
 expect_usage("^--seed must be at least 0" --seed -1 info ${WORK}/m.h5)

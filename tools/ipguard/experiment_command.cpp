@@ -101,7 +101,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     std::string zoo, preset = "quick", grid, methods, modes, converged, data = "fashion-mnist",
                      out;
     int64_t n = 100, batch = 100, max_draws = 10;
-    bool resume = false;
+    bool resume = false, until_converged = false;
   };
   auto a = std::make_shared<Args>();
   // Parse-time checks: the text is parsed once against the quick preset (a bad value is a
@@ -133,11 +133,13 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                   "all, or a list of train/least-likely, train/random, random/least-likely, "
                   "random/random (or TL, TR, RL, RR); default: the preset's (all four)")
       ->check(checked([](const std::string& t) { parse_modes(t); }));
-  cmd->add_option("--converged", a->converged,
+  CLI::Option* converged_opt = cmd->add_option("--converged", a->converged,
                   "paper (keep unconverged candidates as they ended), until (draw new ones until "
                   "n converge, at most --max-draws x n), or both; default: the preset's "
                   "(quick: paper, full: both)")
       ->check(checked([](const std::string& t) { parse_convergence(t); }));
+  cmd->add_flag("--until-converged", a->until_converged, "the same as --converged until")
+      ->excludes(converged_opt);
   at_least(cmd->add_option("--max-draws", a->max_draws,
                            "until-converged: candidates drawn at most, as a multiple of n")
                ->capture_default_str(),
@@ -160,7 +162,9 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                                                                 : p.grids;
     const std::vector<Mode> modes = a->modes.empty() ? p.modes : parse_modes(a->modes);
     const std::vector<Convergence> policies =
-        a->converged.empty() ? p.convergence : parse_convergence(a->converged);
+        a->until_converged      ? parse_convergence("until")
+        : a->converged.empty() ? p.convergence
+                               : parse_convergence(a->converged);
     const std::vector<Setting> settings = expand(grids, modes, policies);
     if (a->resume && a->out.empty()) throw UsageError("--resume needs --out (the folder to resume)");
 
