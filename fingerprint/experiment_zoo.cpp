@@ -8,15 +8,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "engine/sha256.h"
+#include "models/zoo_manifest.h"
 
 namespace ipg {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 const char* group_name(SuspectGroup g) {
   switch (g) {
@@ -65,14 +64,8 @@ std::vector<std::string> files_in(const fs::path& root, SuspectGroup g) {
   return out;
 }
 
-bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-// A manifest's file name: relative, no "..", no empty or "." parts, under one of the
-// folders the contract names (or target.h5 itself).
+// A manifest's file name: relative, no "..", no empty or "." parts (read_manifest checks
+// this too; the reader opens nothing outside the folder whatever the manifest says).
 bool safe_file(const std::string& f) {
   if (f.empty() || f.front() == '/' || f.find('\\') != std::string::npos) return false;
   for (const auto& part : fs::path(f))
@@ -80,121 +73,72 @@ bool safe_file(const std::string& f) {
   return true;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) bad(p.string() + ": cannot be read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-const json& field(const json& obj, const char* key, const std::string& where) {
-  const auto it = obj.find(key);
-  if (it == obj.end()) bad(where + ": no \"" + key + "\"");
-  return *it;
-}
-
-std::string string_field(const json& obj, const char* key, const std::string& where) {
-  const json& v = field(obj, key, where);
-  if (!v.is_string()) bad(where + ": \"" + key + "\" is not a string");
-  return v.get<std::string>();
-}
-
-void read_manifest(const fs::path& root, Zoo& z) {
+// The manifest (models/zoo_manifest.h read_manifest: JSON, format, version, every field's
+// type, its own sha256), then the target's sha256 (fatal), each kept file's (a problem),
+// groups and duplicates.
+void from_manifest(const fs::path& root, Zoo& z) {
   const fs::path mpath = root / "manifest.json";
   const std::string where = mpath.string();
-  json j;
+  ZooManifest m;
   try {
-    j = json::parse(read_text(mpath));
-  } catch (const json::exception& e) {
-    bad(where + ": not valid JSON (" + e.what() + ")");
+    m = read_manifest(where);
+    std::ifstream in(mpath, std::ios::binary);
+    z.manifest_sha256 = nlohmann::json::parse(in).at("sha256").get<std::string>();
+  } catch (const std::exception& e) {
+    bad(e.what());
   }
-  if (!j.is_object()) bad(where + ": not a JSON object");
-  if (!j.contains("format") || j["format"] != "ipguard-zoo")
-    bad(where + ": not an ipguard zoo manifest (format is not \"ipguard-zoo\")");
-  if (!j.contains("version") || j["version"] != 1)
-    bad(where + ": unsupported manifest version (this reader knows version 1)");
-  const std::string listed = string_field(j, "sha256", where);
-  json body = j;
-  body.erase("sha256");
-  const std::string actual = sha256_hex(body.dump());
-  if (listed != actual)
-    bad(where + ": manifest checksum mismatch (corrupted or modified): it lists " + listed +
-        ", its content hashes to " + actual);
-  z.manifest_sha256 = listed;
-  const json& models = field(j, "models", where);
-  if (!models.is_array()) bad(where + ": \"models\" is not an array");
   std::set<std::string> kept, seen;
   bool have_target = false;
-  struct Dup {
-    std::string file, of;
-    SuspectGroup group;
-  };
-  std::vector<Dup> dups;
-  for (size_t i = 0; i < models.size(); ++i) {
-    const json& e = models[i];
-    const std::string at = where + ": models[" + std::to_string(i) + "]";
-    if (!e.is_object()) bad(at + " is not an object");
-    const std::string file = string_field(e, "file", at);
-    const std::string group = string_field(e, "group", at);
-    const std::string sha = string_field(e, "sha256", at);
-    if (!safe_file(file)) bad(at + ": file '" + file + "' is not a path inside the zoo folder");
-    if (!seen.insert(file).second) bad(at + ": " + file + " is listed twice");
-    if (!is_hex64(sha)) bad(at + ": sha256 of " + file + " is not 64 lowercase hex digits");
-    std::string dup_of;
-    if (e.contains("duplicate_of") && !e["duplicate_of"].is_null()) {
-      if (!e["duplicate_of"].is_string()) bad(at + ": \"duplicate_of\" is not a string or null");
-      dup_of = e["duplicate_of"].get<std::string>();
-    }
-    if (group == "target") {
-      if (have_target) bad(at + ": a second target");
-      if (file != "target.h5") bad(at + ": the target's file must be target.h5, not " + file);
+  for (const ZooEntry& e : m.models) {
+    if (!safe_file(e.file)) bad(where + ": " + e.file + " is not a path inside the zoo folder");
+    if (!seen.insert(e.file).second) bad(where + ": " + e.file + " is listed twice");
+    if (e.group == "target") {
+      if (have_target) bad(where + ": a second target (" + e.file + ")");
+      if (e.file != "target.h5") bad(where + ": the target's file must be target.h5, not " + e.file);
       have_target = true;
-      z.target = model_at(root, file, SuspectGroup::Positive);
-      const fs::path p = root / file;
-      if (!fs::is_regular_file(p)) bad(p.string() + ": missing (the zoo's target)");
-      const std::string got = sha256_file(p.string());
-      if (got != sha)
-        bad(p.string() + ": sha256 " + got + ", the manifest lists " + sha +
+      z.target = model_at(root, e.file, SuspectGroup::Positive);
+      if (!fs::is_regular_file(z.target.path)) bad(z.target.path + ": missing (the zoo's target)");
+      const std::string got = sha256_file(z.target.path);
+      if (got != e.sha256)
+        bad(z.target.path + ": sha256 " + got + ", the manifest lists " + e.sha256 +
             " (the target was changed or replaced)");
       z.target.sha256 = got;
       continue;
     }
     SuspectGroup g;
-    if (group == "positive")
+    if (e.group == "positive")
       g = SuspectGroup::Positive;
-    else if (group == "negative")
+    else if (e.group == "negative")
       g = SuspectGroup::Negative;
-    else if (group == "adaptive")
+    else if (e.group == "adaptive")
       g = SuspectGroup::Adaptive;
     else
-      bad(at + ": unknown group '" + group + "' (target, positive, negative, adaptive)");
-    if (!dup_of.empty()) {
-      dups.push_back({file, dup_of, g});
+      bad(where + ": " + e.file + ": unknown group '" + e.group +
+          "' (target, positive, negative, adaptive)");
+    if (!e.duplicate_of.empty()) {  // its file is not kept: counted once, as the other
+      z.duplicates.push_back({e.file, e.duplicate_of, g});
       continue;
     }
-    kept.insert(file);
-    ZooModel m = model_at(root, file, g);
-    m.sha256 = sha;
-    const fs::path p = root / file;
-    if (!fs::is_regular_file(p)) {
-      z.problems.push_back({file, "missing (the manifest lists it)"});
+    kept.insert(e.file);
+    ZooModel mod = model_at(root, e.file, g);
+    mod.sha256 = e.sha256;
+    if (!fs::is_regular_file(mod.path)) {
+      z.problems.push_back({e.file, "missing (the manifest lists it)"});
       continue;
     }
-    const std::string got = sha256_file(p.string());
-    if (got != sha) {
+    const std::string got = sha256_file(mod.path);
+    if (got != e.sha256) {
       z.problems.push_back(
-          {file, "sha256 " + got + ", the manifest lists " + sha + " (changed or replaced)"});
+          {e.file, "sha256 " + got + ", the manifest lists " + e.sha256 + " (changed or replaced)"});
       continue;
     }
-    z.suspects.push_back(m);
+    z.suspects.push_back(mod);
   }
   if (!have_target) bad(where + ": lists no target (group \"target\")");
-  for (const Dup& d : dups) {
-    if (!kept.count(d.of) && d.of != "target.h5")
-      bad(where + ": " + d.file + " is a duplicate of " + d.of + ", which it does not list");
-    z.duplicates.push_back({d.file, d.of, d.group});
-  }
+  for (const ZooDuplicate& d : z.duplicates)
+    if (!kept.count(d.duplicate_of) && d.duplicate_of != "target.h5")
+      bad(where + ": " + d.file + " is a duplicate of " + d.duplicate_of +
+          ", which it does not list as kept");
   for (SuspectGroup g : kGroups)
     for (const std::string& f : files_in(root, g))
       if (!seen.count(f)) z.unlisted.push_back(f);
@@ -221,7 +165,7 @@ Zoo scan_zoo(const std::string& dir) {
   Zoo z;
   z.dir = dir;
   if (fs::exists(root / "manifest.json"))
-    read_manifest(root, z);
+    from_manifest(root, z);
   else
     read_layout(root, z);
   std::stable_sort(z.suspects.begin(), z.suspects.end(), [](const ZooModel& a, const ZooModel& b) {

@@ -7,10 +7,11 @@
 //                          target, reported apart from positives and negatives
 //   DIR/manifest.json      optional: {"format": "ipguard-zoo", "version": 1, "models":
 //                          [{"file", "group", "sha256", "duplicate_of", ...}], "sha256"}
-// With a manifest, it decides: its own sha256 (SHA-256 of the compact dump of the object
-// without that key) and the target's are checked (a mismatch is fatal), every listed file's
-// sha256 is checked, groups come from it, and a model listed as a duplicate of another is
-// counted once (its file is not kept). Without one, the folder layout decides.
+// With a manifest, it decides: it is read by models/zoo_manifest.h (every field's type and
+// its own sha256, the SHA-256 of the compact dump of the object without that key), the
+// target's sha256 is checked (a mismatch is fatal), every other listed file's sha256 is
+// checked, groups come from it, and a model listed as a duplicate of another is counted
+// once (its file is not kept). Without one, the folder layout decides.
 #pragma once
 
 #include <string>

@@ -10,6 +10,7 @@
 
 #include "engine/sha256.h"
 #include "fingerprint/experiment_zoo.h"
+#include "models/zoo_manifest.h"
 
 namespace ipg {
 namespace {
@@ -37,18 +38,36 @@ class ZooScan : public ::testing::Test {
     std::ofstream(dir_ / file, std::ios::binary) << bytes;
   }
   std::string sha(const std::string& file) { return sha256_file((dir_ / file).string()); }
-  json entry(const std::string& file, const std::string& group) {
-    return {{"file", file}, {"group", group}, {"sha256", sha(file)}, {"duplicate_of", nullptr},
-            {"kind", "network"}, {"arch", "lenet5"}};
+  ZooEntry entry(const std::string& file, const std::string& group) {
+    ZooEntry e;
+    e.file = file;
+    e.group = group;
+    e.kind = "network";
+    e.arch = "lenet5";
+    e.attack = group == "target" ? "target" : group == "positive" ? "ftll" : "independent";
+    e.sha256 = sha(file);
+    e.command = "ipguard ...";
+    e.weights_sha256 = std::string(64, 'a');
+    return e;
   }
-  // A manifest over the files of SetUp, sealed the contract's way, after `edit`.
-  void write_manifest(const std::function<void(json&)>& edit = {}, bool seal = true) {
-    json m = {{"format", "ipguard-zoo"}, {"version", 1}, {"sweeps", json::array()}};
-    m["models"] = {entry("target.h5", "target"), entry("positive/ftll.h5", "positive"),
-                   entry("positive/wp-0.2.h5", "positive"),
-                   entry("negative/lenet5-seed2.h5", "negative")};
+  // A manifest over the files of SetUp as `ipguard zoo` writes it (models/zoo_manifest.h),
+  // after `edit`.
+  void write(const std::function<void(ZooManifest&)>& edit = {}) {
+    ZooManifest m;
+    m.models = {entry("target.h5", "target"), entry("positive/ftll.h5", "positive"),
+                entry("positive/wp-0.2.h5", "positive"),
+                entry("negative/lenet5-seed2.h5", "negative")};
     if (edit) edit(m);
-    if (seal) m["sha256"] = sha256_hex(m.dump());
+    write_manifest(m, (dir_ / "manifest.json").string());
+  }
+  // The written manifest's JSON changed by `edit`, and sealed again unless `reseal` is false.
+  void tamper(const std::function<void(json&)>& edit, bool reseal) {
+    json m = json::parse(std::ifstream(dir_ / "manifest.json"));
+    edit(m);
+    if (reseal) {
+      m.erase("sha256");
+      m["sha256"] = sha256_hex(m.dump());
+    }
     std::ofstream(dir_ / "manifest.json") << m.dump(2);
   }
   std::string error_of(const std::string& dir) {
@@ -103,7 +122,7 @@ TEST_F(ZooScan, BadFoldersAreNamed) {
 
 TEST_F(ZooScan, ManifestDecidesGroupsAndChecksFiles) {
   put("negative/stray.h5", "not listed");
-  write_manifest([](json& m) { m["models"][2]["group"] = "adaptive"; });
+  write([](ZooManifest& m) { m.models[2].group = "adaptive"; });
   const Zoo z = scan_zoo(dir_.string());
   EXPECT_EQ(z.manifest_sha256.size(), 64u);
   EXPECT_EQ(z.group(SuspectGroup::Adaptive).size(), 1u);  // wp-0.2 as the manifest says
@@ -114,11 +133,11 @@ TEST_F(ZooScan, ManifestDecidesGroupsAndChecksFiles) {
 }
 
 TEST_F(ZooScan, DuplicatesAreCountedOnce) {
-  write_manifest([this](json& m) {
-    json dup = entry("positive/wp-0.2.h5", "positive");
-    dup["file"] = "positive/fp-0.0625.h5";  // its file not kept: identical weights
-    dup["duplicate_of"] = "positive/wp-0.2.h5";
-    m["models"].push_back(dup);
+  write([this](ZooManifest& m) {
+    ZooEntry dup = entry("positive/wp-0.2.h5", "positive");
+    dup.file = "positive/fp-0.0625.h5";  // its file not kept: identical weights
+    dup.duplicate_of = "positive/wp-0.2.h5";
+    m.models.push_back(dup);
   });
   const Zoo z = scan_zoo(dir_.string());
   EXPECT_EQ(z.group(SuspectGroup::Positive).size(), 2u);
@@ -128,7 +147,7 @@ TEST_F(ZooScan, DuplicatesAreCountedOnce) {
 }
 
 TEST_F(ZooScan, AChangedSuspectIsAProblemNamingItAndTheRestAreKept) {
-  write_manifest();
+  write();
   put("positive/wp-0.2.h5", "changed after the manifest");
   const Zoo z = scan_zoo(dir_.string());
   ASSERT_EQ(z.problems.size(), 1u);
@@ -138,24 +157,25 @@ TEST_F(ZooScan, AChangedSuspectIsAProblemNamingItAndTheRestAreKept) {
 }
 
 TEST_F(ZooScan, ManifestChecksumTargetAndPathsAreChecked) {
-  write_manifest([](json& m) { m["models"][1]["arch"] = "resnet20"; }, false);
-  {  // sealed, then an edit: the checksum no longer holds
-    json m = json::parse(std::ifstream(dir_ / "manifest.json"));
-    m["sha256"] = std::string(64, '0');
-    std::ofstream(dir_ / "manifest.json") << m.dump();
-  }
-  EXPECT_NE(error_of(dir_.string()).find("manifest checksum mismatch"), std::string::npos);
-  write_manifest();
+  write();
+  EXPECT_EQ(error_of(dir_.string()), "");
+  tamper([](json& m) { m["models"][1]["arch"] = "resnet20"; }, false);  // edited, not resealed
+  EXPECT_NE(error_of(dir_.string()).find("checksum mismatch"), std::string::npos);
+  write();
   put("target.h5", "replaced target");
   const std::string e = error_of(dir_.string());
   EXPECT_NE(e.find("target.h5: sha256"), std::string::npos) << e;
   put("target.h5", "target bytes");
-  write_manifest([](json& m) { m["models"][1]["file"] = "../outside.h5"; });
-  EXPECT_NE(error_of(dir_.string()).find("not a path inside the zoo folder"), std::string::npos);
-  write_manifest([](json& m) { m["format"] = "something-else"; });
-  EXPECT_NE(error_of(dir_.string()).find("not an ipguard zoo manifest"), std::string::npos);
+  write([](ZooManifest& m) { m.models[1].file = "../outside.h5"; });
+  EXPECT_NE(error_of(dir_.string()).find("not a path inside the zoo"), std::string::npos);
+  write([](ZooManifest& m) { m.models.erase(m.models.begin()); });
+  EXPECT_NE(error_of(dir_.string()).find("lists no target"), std::string::npos);
+  write();
+  tamper([](json& m) { m["format"] = "something-else"; }, true);
+  EXPECT_NE(error_of(dir_.string()).find("format is not 'ipguard-zoo'"), std::string::npos);
   std::ofstream(dir_ / "manifest.json") << "{ not json";
-  EXPECT_NE(error_of(dir_.string()).find("manifest.json: not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of(dir_.string()).find("manifest.json: manifest: not JSON"), std::string::npos)
+      << error_of(dir_.string());
 }
 
 }  // namespace
