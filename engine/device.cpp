@@ -4,6 +4,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "engine/allocator.h"
 #include "engine/error.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/runtime.h"
@@ -76,6 +77,19 @@ Device resolve_device(const std::string& flag, std::ostream* notice) {
 #endif
   }
   return d;
+}
+
+size_t device_free_bytes(Device d) {
+  if (!d.is_cuda()) return 0;
+#if IPG_HAS_CUDA
+  kernels::cuda::set_device(d.index);
+  size_t free_bytes = 0, total = 0;
+  kernels::cuda::memory_info(&free_bytes, &total);
+  const AllocatorStats st = CachingAllocator::for_device(d).stats();
+  return free_bytes + (st.reserved_bytes - st.in_use_bytes);
+#else
+  return 0;
+#endif
 }
 
 }  // namespace ipg

@@ -1,6 +1,8 @@
 // Where a tensor lives: the CPU or one CUDA device. Every op runs on its inputs' device.
 #pragma once
 
+#include <stddef.h>
+
 #include <iosfwd>
 #include <string>
 
@@ -33,6 +35,9 @@ bool cuda_built();
 bool cuda_available();
 // Why cuda_available() is false, in a few words ("" when it is true).
 std::string cuda_unavailable_reason();
+// Bytes a new allocation could still get on d: free device memory plus what our caching
+// allocator holds unused (CUDA); 0 for the CPU (no limit the fingerprint loop plans for).
+size_t device_free_bytes(Device d);
 
 // Resolves the --device flag: "auto" -> cuda:0 when available, else cpu (writing one
 // notice line to `notice` if non-null); "cpu"; "cuda[:N]" (throws DeviceError when CUDA

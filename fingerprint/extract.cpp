@@ -339,6 +339,24 @@ void run_cwl2(Search& s, ExtractProgress& pr,
 
 }  // namespace
 
+int64_t auto_batch(Network& net, int64_t n) {
+  const Device dev = net.device();
+  if (!dev.is_cuda()) return std::min<int64_t>(n, 100);
+  // The frozen graph's bytes per row, measured at a batch of two, plus the loop's own
+  // per-row tensors: points, starts, two Adam moments, the gradient, CW-L2's variables
+  // and best points (at most 9 images), the logits and their gradient.
+  const ModelConfig& cfg = net.config();
+  const Shape two{2, cfg.in_channels, cfg.height, cfg.width};
+  const size_t graph_row = FrozenNetwork(net, two).memory_bytes() / 2;
+  if (graph_row == 0) return std::min<int64_t>(n, 100);  // autodiff: nothing to measure
+  const size_t image = size_t(shape_numel(two) / 2) * sizeof(float);
+  const size_t per_row = graph_row + 9 * image + size_t(cfg.classes) * 2 * sizeof(float);
+  // Half of what is free: cuDNN workspaces, the caching allocator's rounding and whatever
+  // else shares the device keep the rest.
+  const int64_t fit = int64_t(device_free_bytes(dev) / 2 / per_row);
+  return std::max<int64_t>(1, std::min(n, fit));
+}
+
 int64_t default_check_every(Device device) {
   // Reading the flags back costs a synchronization: nothing on the CPU, a stall of the
   // whole GPU pipeline (and the end of a replayed stretch) on CUDA.
@@ -356,7 +374,7 @@ void validate(const ExtractOptions& o) {
   if (o.target != "least-likely" && o.target != "random")
     bad("target must be least-likely or random");
   if (o.n < 1) bad("n must be at least 1");
-  if (o.batch < 1) bad("batch must be at least 1");
+  if (o.batch < 0) bad("batch must be 0 (automatic) or more");
   if (o.iters < 1) bad("iters must be at least 1");
   if (o.check_every < 0) bad("check_every must be 0 (the device's default) or more");
   if (!(o.compact_at >= 0 && o.compact_at <= 1)) bad("compact_at must be between 0 and 1");
@@ -371,6 +389,7 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
                                 const std::function<void(const ExtractProgress&)>& progress) {
   ExtractOptions o = options;
   if (o.check_every == 0) o.check_every = default_check_every(net.device());
+  if (o.batch == 0 && o.n > 0) o.batch = auto_batch(net, o.n);
   validate(o);
   const ModelConfig& cfg = net.config();
   const Shape image{cfg.in_channels, cfg.height, cfg.width};

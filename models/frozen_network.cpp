@@ -111,6 +111,15 @@ FrozenNetwork::FrozenNetwork(Network& net, const Shape& input, Mode mode)
 
 FrozenNetwork::~FrozenNetwork() = default;
 
+size_t FrozenNetwork::memory_bytes() const {
+  auto sum = [](const auto& m) { return m.values + m.gradients + m.workspace; };
+  if (graph_) return sum(graph_->memory());
+#if IPG_HAS_CUDA
+  if (cuda_graph_) return sum(cuda_graph_->memory());
+#endif
+  return 0;
+}
+
 Tensor FrozenNetwork::logits(const Tensor& x) {
   if (x.shape() != input_)
     throw ShapeError(net_.arch() + ": frozen for input " + shape_str(input_) + ", got " +

@@ -37,6 +37,9 @@ class FrozenNetwork {
   const std::string& why_unfused() const { return why_; }
   // The fused steps (empty when unfused): one line per step.
   const std::string& plan_text() const { return plan_text_; }
+  // Bytes the fused graph holds for its batch (activations, gradient buffers, workspace;
+  // weights not counted); 0 when the autodiff graph runs.
+  size_t memory_bytes() const;
   const Shape& input_shape() const { return input_; }
 
   // [n, classes] logits of x, [0,1] pixels of the input shape.

@@ -83,6 +83,10 @@ void memset_async(void* dst, int value, size_t bytes, cudaStream_t s) {
 
 void synchronize(cudaStream_t s) { IPG_CUDA_CHECK(cudaStreamSynchronize(s)); }
 
+void memory_info(size_t* free_bytes, size_t* total_bytes) {
+  IPG_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+}
+
 void graph_capture_begin(cudaStream_t s) {
   IPG_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
 }

@@ -26,6 +26,8 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes, cudaStream_t 
 void copy_device_to_device(void* dst, const void* src, size_t bytes, cudaStream_t s);
 void memset_async(void* dst, int value, size_t bytes, cudaStream_t s);
 void synchronize(cudaStream_t s);
+// Free and total bytes of the current device (cudaMemGetInfo).
+void memory_info(size_t* free_bytes, size_t* total_bytes);
 
 // CUDA graphs: the work issued to a stream between begin and end is recorded, not run
 // (relaxed mode: the capturing thread may still call the runtime, e.g. our allocator's

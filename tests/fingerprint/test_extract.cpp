@@ -235,6 +235,29 @@ TEST(Extract, ReplayedStretchesGiveTheSameBits) {
   expect_same_bits(direct, replayed);
 }
 
+TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
+  auto net = lenet();
+  EXPECT_EQ(auto_batch(*net, 250), 100);
+  EXPECT_EQ(auto_batch(*net, 12), 12);
+  ExtractOptions o = small("ipguard");
+  o.n = 30;
+  o.batch = 0;
+  const Fingerprint automatic = extract_fingerprint(*net, o, nullptr);
+  o.batch = 7;  // chunks of 7: the same points (every row's arithmetic is its own)
+  const Fingerprint chunked = extract_fingerprint(*net, o, nullptr);
+  EXPECT_EQ(automatic.converged, chunked.converged);
+  EXPECT_EQ(automatic.labels.to_vector_i32(), chunked.labels.to_vector_i32());
+}
+
+// On a GPU the automatic batch holds far more than the CPU's 100: 10,000 LeNet-5
+// candidates in one batch (the target) on any recent GPU.
+TEST(ExtractCuda, AutomaticBatchFillsTheDevice) {
+  IPG_REQUIRE_CUDA();
+  auto net = lenet();
+  net->to(Device::cuda());
+  EXPECT_EQ(auto_batch(*net, 10000), 10000);
+}
+
 TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   IPG_REQUIRE_CUDA();
   auto cpu = lenet(), gpu = lenet();
@@ -272,6 +295,7 @@ TEST(Extract, BadOptionsAreRefused) {
   bad([](ExtractOptions& o) { o.target = "most-likely"; });
   bad([](ExtractOptions& o) { o.compact_at = 1.5; });
   bad([](ExtractOptions& o) { o.check_every = -1; });
+  bad([](ExtractOptions& o) { o.batch = -1; });
 }
 
 }  // namespace

@@ -67,8 +67,11 @@ void add_extract_options(CLI::App* cmd, ExtractOptions& o) {
                ->capture_default_str(),
            1);
   positive(cmd->add_option("--c0", o.c0, "cwl2: initial constant c")->capture_default_str());
-  at_least(cmd->add_option("--batch", o.batch, "candidates run together")->capture_default_str(),
-           1);
+  at_least(cmd->add_option("--batch", o.batch,
+                           "candidates run together (0: 100 on the CPU; on a GPU as many as "
+                           "fit in half its free memory)")
+               ->capture_default_str(),
+           0);
 }
 
 void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners) {
