@@ -111,6 +111,7 @@ struct SettingResult {
   std::vector<int64_t> origin;  // per point: its index among all candidates drawn
   double extract_seconds = 0, seconds_per_100 = 0;
   bool resumed = false;  // taken from an earlier run's results (its times too)
+  int threads = 0;       // the CPU threads it was timed with (0: not recorded)
   std::string fingerprint_file, fingerprint_sha256;  // set by whoever saves the fingerprint
   std::vector<double> rates(SuspectGroup g) const;
 };

@@ -112,6 +112,7 @@ std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
   hooks.progress = [&](const ExperimentProgress& e) {
     if (e.phase == ExperimentProgress::Phase::Done) {
       rec.results.push_back(*e.result);
+      if (!e.result->resumed) rec.results.back().threads = rec.threads;
       if (folder) folder->write(rec);  // after every setting: an interrupted run resumes here
     }
     if (progress) progress(e);

@@ -103,6 +103,7 @@ json result_json(const SettingResult& r) {
   j["extract_seconds"] = r.extract_seconds;
   j["seconds_per_100"] = r.seconds_per_100;
   j["timed_in_earlier_run"] = r.resumed;
+  j["threads"] = r.threads;
   j["rates"] = {{"positive", rates_json(r.positive)},
                 {"negative", rates_json(r.negative)},
                 {"adaptive", rates_json(r.adaptive)}};
@@ -125,6 +126,7 @@ SettingResult result_from(const json& j) {
   r.extract_seconds = j.at("extract_seconds").get<double>();
   r.seconds_per_100 = j.at("seconds_per_100").get<double>();
   r.resumed = j.at("timed_in_earlier_run").get<bool>();
+  r.threads = j.at("threads").get<int>();
   const json& rates = j.at("rates");
   r.positive = rates_from(rates.at("positive"));
   r.negative = rates_from(rates.at("negative"));

@@ -181,9 +181,8 @@ std::vector<TextTable> table5(const ExperimentRecord& r) {
 TextTable table8(const ExperimentRecord& r) {
   TextTable t;
   t.title = "Table 8: seconds to extract 100 fingerprint points at each method's best setting (" +
-            r.device + ", " + std::to_string(r.threads) + (r.threads == 1 ? " thread" : " threads") +
-            ", one run)";
-  t.header = {"method", "policy", "best", "mode", "seconds/100", "ARUC", "converged"};
+            r.device + ")";
+  t.header = {"method", "policy", "best", "mode", "seconds/100", "threads", "ARUC", "converged"};
   bool resumed = false;
   for (Method m : methods_in(r.results))
     for (Convergence c : policies_in(r.results)) {
@@ -192,8 +191,8 @@ TextTable table8(const ExperimentRecord& r) {
       resumed = resumed || b->resumed;
       t.rows.push_back({method_name(m), c == Convergence::Paper ? "paper" : "until-conv",
                         param_cell(b->setting), mode_suffix(b->setting.mode),
-                        fixed(b->seconds_per_100, 2) + (b->resumed ? "*" : ""), fixed(b->aruc, 3),
-                        converged_cell(*b)});
+                        fixed(b->seconds_per_100, 2) + (b->resumed ? "*" : ""),
+                        std::to_string(b->threads), fixed(b->aruc, 3), converged_cell(*b)});
     }
   if (resumed) t.notes.push_back("* timed in the earlier run this one resumed");
   return t;

@@ -4,9 +4,9 @@
 //            and the TPR at FPR <= 5% of that same setting, and how many points converged
 //   Table 5  every suspect's matching rate at each method's best setting (best ARUC over
 //            its parameters and modes); negatives as a [min, max] range per family
-//   Table 8  seconds per 100 fingerprint points at each method's best setting, all timed in
-//            one run on one device (a resumed setting's time comes from the earlier run and
-//            is marked)
+//   Table 8  seconds per 100 fingerprint points at each method's best setting, timed on one
+//            device with the thread count shown (a resumed setting's time comes from the
+//            earlier run and is marked)
 // Ties in ARUC go to the setting run first.
 #pragma once
 

@@ -88,6 +88,7 @@ class ExperimentRun : public ::testing::Test {
     ExperimentRecord rec = new_record(zoo, loaded);
     rec.version = "test";
     rec.device = "cpu";
+    rec.threads = 3;  // what the CLI reads from OpenMP: recorded with every timing
     rec.data = "fashion-mnist";
     rec.options = options();
     rec.planned = planned;
@@ -254,6 +255,8 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
     for (const json& s : j["settings"])
       if (s["method"] == row[0]) {
         EXPECT_NEAR(std::stod(row[4]), s["seconds_per_100"].get<double>(), 0.005) << row[0];
+        EXPECT_EQ(row[5], "3");
+        EXPECT_EQ(s["threads"], 3);
       }
   const auto t5 = html_rows(html, "table5-0");  // paper's points: ipguard, random columns
   for (const json& r : j["settings"][0]["rates"]["positive"]) {
