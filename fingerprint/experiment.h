@@ -88,7 +88,7 @@ ExtractOptions extract_options(const Setting& s, const ExtractOptions& common);
 
 struct ExperimentOptions {
   int64_t n = 100;             // fingerprint points
-  int64_t batch = 100;         // candidates run together
+  int64_t batch = 0;           // candidates run together (0: extract.h's auto_batch)
   uint64_t seed = 0;           // every setting starts from the same draw
   int64_t check_every = 0;     // extract.h (0: the device's default)
   int64_t max_draws_factor = 10;  // until-converged: at most this many times n candidates

@@ -163,7 +163,8 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
   };
   param("points per fingerprint (n)", std::to_string(r.options.n));
   param("seed", std::to_string(r.options.seed));
-  param("candidates per batch", std::to_string(r.options.batch));
+  param("candidates per batch", r.options.batch == 0 ? "auto (100 on the CPU; what fits on a GPU)"
+                                                    : std::to_string(r.options.batch));
   param("device, threads", r.device + ", " + std::to_string(r.threads));
   param("training data (init T)", r.data);
   param("until-converged cap", std::to_string(r.options.max_draws_factor) + " x n candidates");

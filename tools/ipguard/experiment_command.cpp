@@ -100,7 +100,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   struct Args {
     std::string zoo, preset = "quick", grid, methods, modes, converged, data = "fashion-mnist",
                      out;
-    int64_t n = 100, batch = 100, max_draws = 10;
+    int64_t n = 100, batch = 0, max_draws = 10;
     bool resume = false, until_converged = false;
   };
   auto a = std::make_shared<Args>();
@@ -145,8 +145,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                ->capture_default_str(),
            1);
   at_least(cmd->add_option("--n", a->n, "points per fingerprint")->capture_default_str(), 1);
-  at_least(cmd->add_option("--batch", a->batch, "candidates run together")->capture_default_str(),
-           1);
+  at_least(cmd->add_option("--batch", a->batch,
+                           "candidates run together (0: 100 on the CPU; on a GPU as many as fit "
+                           "in half its free memory)")
+               ->capture_default_str(),
+           0);
   data_spec(cmd->add_option("--data", a->data, "training images for the T (train) modes")
                 ->capture_default_str());
   cmd->add_option("--out", a->out,
