@@ -159,8 +159,8 @@ expect_usage("^--threads must be a whole number" --threads 1.5 info ${WORK}/m.h5
 expect_exit(0 --threads 1 info ${WORK}/m.h5)   # in range: accepted
 expect_exit(0 --threads 0 info ${WORK}/m.h5)
 expect_usage("^--n must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 0)
-expect_usage("^--batch must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
-             --batch 0)
+expect_usage("^--batch must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
+             --batch -1)   # 0: automatic (extract.h auto_batch)
 expect_usage("^--batch must be at least 1" train --arch lenet5 --batch 0 --out ${WORK}/x.h5)
 expect_usage("^--batch must be at least 1" eval --model ${WORK}/m.h5 --batch 0)
 expect_usage("^--epochs must be at least 1" postprocess --model ${WORK}/m.h5 --attack ftll
