@@ -86,16 +86,24 @@ void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, c
                                    k, w, loss.data(), dlogits.data(), a, stream));
 }
 
-void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, const Tensor& active,
-                        const AdamCoeffs& c, float lo, float hi) {
-  const char* op = "boundary_adam_step";
+namespace {
+// The checks both Adam steps share; returns the row count.
+int64_t check_adam_operands(const char* op, const Tensor& x, const Tensor& grad, const Tensor& m,
+                            const Tensor& v, const Tensor& active) {
   detail::check_dtype(op, x, DType::F32);
   if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
   check_like(op, "grad", grad, x, DType::F32);
   check_like(op, "m", m, x, DType::F32);
   check_like(op, "v", v, x, DType::F32);
-  const int64_t n = x.dim(0), row = x.numel() / n;
-  check_rows(op, "active", active, n, DType::I32, x);
+  check_rows(op, "active", active, x.dim(0), DType::I32, x);
+  return x.dim(0);
+}
+}  // namespace
+
+void boundary_adam_step(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v, const Tensor& active,
+                        const AdamCoeffs& c, float lo, float hi) {
+  const char* op = "boundary_adam_step";
+  const int64_t n = check_adam_operands(op, x, grad, m, v, active), row = x.numel() / n;
   IPG_ON_DEVICE(op, x.device(),
                 kernels::cpu::boundary_adam_step(x.data(), grad.data(), m.data(), v.data(), n, row,
                                                  rows_of(active), c, lo, hi),
@@ -114,13 +122,7 @@ void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
                            const Tensor& active, const Tensor& table, const Tensor& step, float lo,
                            float hi) {
   const char* op = "boundary_adam_step_at";
-  detail::check_dtype(op, x, DType::F32);
-  if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
-  check_like(op, "grad", grad, x, DType::F32);
-  check_like(op, "m", m, x, DType::F32);
-  check_like(op, "v", v, x, DType::F32);
-  const int64_t n = x.dim(0), row = x.numel() / n;
-  check_rows(op, "active", active, n, DType::I32, x);
+  const int64_t n = check_adam_operands(op, x, grad, m, v, active), row = x.numel() / n;
   detail::check_dtype(op, table, DType::F32);
   detail::check_dtype(op, step, DType::I32);
   detail::check_same_device(op, x, table);
