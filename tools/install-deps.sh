@@ -13,7 +13,9 @@ set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config
           libhdf5-dev libdnnl-dev ocl-icd-opencl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
-          clang libclang-rt-14-dev libomp-dev xz-utils)
+          clang libclang-rt-14-dev libomp-dev xz-utils
+          libcpp-httplib-dev libonnx-dev libprotobuf-dev protobuf-compiler
+          pybind11-dev python3-dev python3-numpy)
 list=0
 for arg in "$@"; do
   case "$arg" in
