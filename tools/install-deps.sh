@@ -15,7 +15,8 @@ packages=(cmake ninja-build g++ make pkg-config
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
           clang libclang-rt-14-dev libomp-dev xz-utils
           libcpp-httplib-dev libonnx-dev libprotobuf-dev protobuf-compiler
-          pybind11-dev python3-dev python3-numpy)
+          pybind11-dev python3-dev python3-numpy
+          libopenmpi-dev openmpi-bin)
 list=0
 for arg in "$@"; do
   case "$arg" in
