@@ -45,7 +45,9 @@ struct ZooOptions {
   std::string out;     // the zoo folder (created)
   std::string data = "fashion-mnist";
   int64_t limit = 0;  // every model trains on the first `limit` training images (0: all)
-  int epochs = 2;
+  int epochs = 2;        // post-processing (fine-tuning the target's copies)
+  int fresh_epochs = 0;  // fresh networks (negatives, extractions); 0: `epochs`. A paper-scale
+                         // zoo trains negatives as long as the target and fine-tunes briefly.
   int batch = 128;
   float lr = 0.01f;        // post-processing: fine-tuning a trained network
   float fresh_lr = 0.05f;  // negatives and label-only extractions: fresh networks

@@ -97,8 +97,10 @@ std::string float_word(float v) {
   return buf;
 }
 
-std::string epochs_on(const ZooOptions& o) {
-  return std::to_string(o.epochs) + (o.epochs == 1 ? " epoch on " : " epochs on ");
+int fresh_epochs(const ZooOptions& o) { return o.fresh_epochs > 0 ? o.fresh_epochs : o.epochs; }
+
+std::string epochs_on(int epochs) {
+  return std::to_string(epochs) + (epochs == 1 ? " epoch on " : " epochs on ");
 }
 
 // "ipguard --device D --threads N --seed S" + the subcommand's words.
@@ -108,18 +110,18 @@ std::string command(const ZooOptions& o, uint64_t seed, const std::string& rest)
 }
 
 // The options every trained model shares, as the command spells them.
-std::string training_words(const ZooOptions& o, float lr) {
-  return " --data " + shell_word(o.data) + " --epochs " + std::to_string(o.epochs) + " --lr " +
+std::string training_words(const ZooOptions& o, int epochs, float lr) {
+  return " --data " + shell_word(o.data) + " --epochs " + std::to_string(epochs) + " --lr " +
          float_word(lr) + " --batch " + std::to_string(o.batch) +
          (o.limit > 0 ? " --limit " + std::to_string(o.limit) : "");
 }
 
-ModelRecipe base_recipe(const ZooOptions& o, uint64_t seed, float lr) {
+ModelRecipe base_recipe(const ZooOptions& o, uint64_t seed, int epochs, float lr) {
   ModelRecipe r;
   r.data = o.data;
   r.limit = o.limit;
   r.seed = seed;
-  r.opt.epochs = o.epochs;
+  r.opt.epochs = epochs;
   r.opt.batch = o.batch;
   r.opt.lr = lr;
   return r;
@@ -142,14 +144,14 @@ Planned plan_positive(const ZooOptions& o, const TargetInfo& t, const PostProces
   const bool pruning = m.param.has_value();
   const uint64_t seed =
       model_seed(o.seed, pruning ? "positive/" + m.attack : m.file.substr(0, m.file.size() - 3));
-  m.recipe = base_recipe(o, seed, o.lr);
+  m.recipe = base_recipe(o, seed, o.epochs, o.lr);
   m.recipe.init = o.target;
   m.recipe.mods = modifications(p);
   m.command = command(o, seed,
                       "postprocess --model " + shell_word(o.target) + " --attack " +
-                          to_string(p) + training_words(o, o.lr) + " --out " +
+                          to_string(p) + training_words(o, o.epochs, o.lr) + " --out " +
                           shell_word(out_path(o, m.file)));
-  m.description = to_string(p) + " of the target, " + epochs_on(o) + images(o);
+  m.description = to_string(p) + " of the target, " + epochs_on(o.epochs) + images(o);
   return m;
 }
 
@@ -160,7 +162,7 @@ Planned plan_negative(const ZooOptions& o, const std::string& arch, int i) {
   m.attack = "independent";
   m.arch = arch;
   const uint64_t seed = model_seed(o.seed, m.file.substr(0, m.file.size() - 3));
-  m.recipe = base_recipe(o, seed, o.fresh_lr);
+  m.recipe = base_recipe(o, seed, fresh_epochs(o), o.fresh_lr);
   m.recipe.arch = arch;
   if (arch == "rf") {
     m.recipe.forest.trees = o.trees;
@@ -172,9 +174,10 @@ Planned plan_negative(const ZooOptions& o, const std::string& arch, int i) {
     m.description = "a random forest of " + std::to_string(o.trees) + " trees on " + images(o);
   } else {
     m.command = command(o, seed,
-                        "train --arch " + arch + training_words(o, o.fresh_lr) + " --out " +
+                        "train --arch " + arch + training_words(o, fresh_epochs(o), o.fresh_lr) +
+                            " --out " +
                             shell_word(out_path(o, m.file)));
-    m.description = "a fresh " + arch + ", " + epochs_on(o) + images(o);
+    m.description = "a fresh " + arch + ", " + epochs_on(fresh_epochs(o)) + images(o);
   }
   return m;
 }
@@ -189,7 +192,7 @@ Planned plan_adaptive(const ZooOptions& o, const TargetInfo& t, const AdaptiveSp
     m.param = std::strtod(float_word(o.temperature).c_str(), nullptr);
   const uint64_t seed = model_seed(o.seed, m.file.substr(0, m.file.size() - 3));
   const float lr = a.kind == Extraction::Distill ? o.distill_lr : o.fresh_lr;
-  m.recipe = base_recipe(o, seed, lr);
+  m.recipe = base_recipe(o, seed, fresh_epochs(o), lr);
   m.recipe.arch = m.arch;
   m.recipe.teacher = o.target;
   m.recipe.extraction = a.kind;
@@ -200,12 +203,13 @@ Planned plan_adaptive(const ZooOptions& o, const TargetInfo& t, const AdaptiveSp
                           (a.kind == Extraction::Distill
                                ? " --temperature " + float_word(o.temperature)
                                : "") +
-                          training_words(o, lr) + " --out " + shell_word(out_path(o, m.file)));
+                          training_words(o, fresh_epochs(o), lr) + " --out " +
+                          shell_word(out_path(o, m.file)));
   m.description = (a.kind == Extraction::Distill
                        ? "a fresh " + m.arch + " distilled from the target at temperature " +
                              float_word(o.temperature)
                        : "a fresh " + m.arch + " trained on the target's labels") +
-                  ", " + epochs_on(o) + images(o);
+                  ", " + epochs_on(fresh_epochs(o)) + images(o);
   return m;
 }
 
@@ -251,10 +255,11 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
   } catch (const FileError& e) {
     throw invalid_argument("--target " + o.target + " is not a network file: " + e.what());
   }
-  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || !(o.fresh_lr > 0) || !(o.distill_lr > 0) ||
-      o.trees < 1 ||
-      !(o.temperature > 0) || !(o.max_accuracy_loss >= 0) || o.limit < 0)
-    throw invalid_argument("zoo: epochs, batch, trees >= 1; lr, temperature > 0; limit >= 0");
+  if (o.epochs < 1 || o.fresh_epochs < 0 || o.batch < 1 || !(o.lr > 0) || !(o.fresh_lr > 0) ||
+      !(o.distill_lr > 0) || o.trees < 1 || !(o.temperature > 0) ||
+      !(o.max_accuracy_loss >= 0) || o.limit < 0)
+    throw invalid_argument(
+        "zoo: epochs, batch, trees >= 1; train epochs >= 0; lr, temperature > 0; limit >= 0");
   const std::vector<std::string> nets = network_names();
   auto known = [&](const std::string& a) {
     return std::find(nets.begin(), nets.end(), a) != nets.end();

@@ -15,6 +15,7 @@
 #include "models/forest_file.h"
 #include "models/recipe.h"
 #include "models/zoo.h"
+#include "models/zoo_plan.h"
 
 namespace ipg {
 namespace {
@@ -340,6 +341,33 @@ TEST_F(ZooDir, AModelThatFailsToTrainIsNamed) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("positive/ftal.h5: "), std::string::npos) << e.what();
   }
+}
+
+// Fresh networks train for --train-epochs, copies fine-tune for --epochs (a paper-scale
+// zoo trains its negatives as long as the target), and 0 keeps the one count for both.
+TEST(ZooPlanEpochs, FreshNetworksAndCopiesHaveTheirOwnEpochs) {
+  ZooOptions o;
+  o.target = kTarget;
+  o.out = "zoo";
+  o.epochs = 3;
+  o.fresh_epochs = 40;
+  const zoo_detail::TargetInfo t{"lenet5", 10};
+  const zoo_detail::Planned pos = zoo_detail::plan_positive(o, t, parse_post_process("ftal"));
+  const zoo_detail::Planned neg = zoo_detail::plan_negative(o, "resnet20", 1);
+  const zoo_detail::Planned ada =
+      zoo_detail::plan_adaptive(o, t, AdaptiveSpec{Extraction::LabelOnly, "same"});
+  EXPECT_EQ(pos.recipe.opt.epochs, 3);
+  EXPECT_EQ(neg.recipe.opt.epochs, 40);
+  EXPECT_EQ(ada.recipe.opt.epochs, 40);
+  // The recorded commands make the same models.
+  EXPECT_NE(pos.command.find(" --epochs 3 "), std::string::npos) << pos.command;
+  EXPECT_NE(neg.command.find(" --epochs 40 "), std::string::npos) << neg.command;
+  EXPECT_NE(ada.command.find(" --epochs 40 "), std::string::npos) << ada.command;
+  o.fresh_epochs = 0;
+  EXPECT_EQ(zoo_detail::plan_negative(o, "resnet20", 1).recipe.opt.epochs, 3);
+  o.fresh_epochs = -1;
+  ZooPlan plan;
+  EXPECT_THROW(check_zoo(plan, o), std::invalid_argument);
 }
 
 }  // namespace

@@ -170,9 +170,16 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                   "beyond the paper, extractions of the target: distill:ARCH (soft labels at "
                   "--temperature), label-only:ARCH (its labels); ARCH 'same': the target's "
                   "(default: none)");
-  at_least(cmd->add_option("--epochs", a->o.epochs, "epochs for every model trained")
+  at_least(cmd->add_option("--epochs", a->o.epochs,
+                           "epochs of post-processing, and of every model trained unless "
+                           "--train-epochs is given")
                ->capture_default_str(),
            1);
+  at_least(cmd->add_option("--train-epochs", a->o.fresh_epochs,
+                           "epochs of fresh networks (negatives, distillation, label-only); 0: "
+                           "--epochs (a paper-scale zoo trains them as long as the target)")
+               ->capture_default_str(),
+           0);
   at_least(cmd->add_option("--limit", a->o.limit, "train on the first N images only (0: all)"),
            0);
   at_least(cmd->add_option("--batch", a->o.batch, "batch size")->capture_default_str(), 1);
