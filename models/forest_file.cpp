@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/hdf5.h"
+#include "models/onnx_model.h"
 
 namespace ipg {
 
@@ -122,6 +123,7 @@ std::unique_ptr<RandomForest> load_forest(const std::string& path, Provenance* p
 }
 
 bool is_forest_file(const std::string& path) {
+  if (is_onnx_file(path)) return false;  // not HDF5: an ONNX network (models/onnx_model.h)
   const h5::File f(path);
   return f.has_attr("format") && f.attr_string("format") == kModelFormat && f.has_attr("arch") &&
          f.attr_string("arch") == kArch;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/hdf5.h"
+#include "models/onnx_model.h"
 
 namespace ipg {
 
@@ -127,6 +128,8 @@ void check_fits(const ModelConfig& cfg, const std::string& path) {
 }  // namespace
 
 void save_model(Network& net, const std::string& path, const Provenance& p) {
+  if (net.arch() == kOnnxArch)
+    throw std::invalid_argument(path + ": an ONNX model cannot be saved as a native model file");
   h5::FileWriter w(path);
   const ModelConfig& cfg = net.config();
   write_model_attributes(w, cfg, p);
@@ -136,6 +139,12 @@ void save_model(Network& net, const std::string& path, const Provenance& p) {
 }
 
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance) {
+  // An ONNX file (models/onnx_model.h) has no provenance of ours.
+  if (is_onnx_file(path)) {
+    auto net = load_onnx_model(path);
+    if (provenance) *provenance = Provenance{};
+    return net;
+  }
   const h5::File f(path);
   ModelConfig cfg = read_model_attributes(f);
   // Read (and so checked) whether or not the caller wants it: eval and info accept the

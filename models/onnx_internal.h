@@ -1,0 +1,106 @@
+// Internal pieces of the ONNX reader (models/onnx_model.h), shared by its source files:
+// host-side constants and the constant folding done at load time (onnx_const.cpp), the
+// protobuf checks (onnx_proto.cpp) and the runtime operators (onnx_ops.cpp). Not part of
+// the models layer's interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace onnx {
+class AttributeProto;
+class GraphProto;
+class ModelProto;
+class NodeProto;
+class TensorProto;
+}  // namespace onnx
+
+namespace ipg::onnx_detail {
+
+// In a constant shape (the output of Shape on a value computed from the input): the batch
+// size, known only when the network runs. Reshape resolves it; arithmetic on it is refused.
+constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
+
+// Limits that keep a hostile file from asking for more than it could ever hold.
+constexpr int64_t kMaxFileBytes = int64_t(1) << 30;    // 1 GiB
+constexpr int64_t kMaxNodes = 100000;
+constexpr int64_t kMaxElements = int64_t(1) << 26;    // per tensor (per input row at run time)
+constexpr int kMaxRank = 8;
+
+// A constant: an initializer, a Constant node, or a value folded from them at load time.
+// Float data are float32 (float, double and float16 initializers are refused unless
+// float32); integer data are int64 (int32 and int64 are accepted).
+struct HostTensor {
+  bool is_int = false;
+  Shape shape;
+  std::vector<float> f;
+  std::vector<int64_t> i;
+  int64_t numel() const;
+  double value(size_t k) const { return is_int ? double(i[k]) : double(f[k]); }
+};
+
+// Thrown while loading: the loader adds the file, node index and name.
+struct OnnxError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int64_t checked_numel(const Shape& s, const std::string& what);
+std::string shape_text(const Shape& s);
+
+// TensorProto -> HostTensor, checking the type, dims and the data's size.
+HostTensor read_tensor(const onnx::TensorProto& t, const std::string& what);
+
+// Attributes of a node, with the default when absent; a present attribute of the wrong
+// type is an OnnxError naming it.
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const char* name);
+int64_t attr_int(const onnx::NodeProto& n, const char* name, int64_t def);
+float attr_float(const onnx::NodeProto& n, const char* name, float def);
+std::string attr_string(const onnx::NodeProto& n, const char* name, const std::string& def);
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const char* name,
+                               const std::vector<int64_t>& def);
+// Every attribute of n must be one of `known` (else "attribute X is not supported").
+void check_attrs(const onnx::NodeProto& n, const std::vector<const char*>& known);
+
+// Constant folding: evaluates node n on constant inputs (absent optional inputs are
+// nullptr). Returns false when the operator has no constant evaluation here (the
+// caller then treats it as a runtime operator).
+bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*>& in,
+                   std::vector<HostTensor>& out);
+
+// Host tensor <-> engine tensor (float32; integer constants become float).
+Tensor to_tensor(const HostTensor& h);
+HostTensor from_tensor(const Tensor& t);
+
+// A value while loading or running: a constant, or a tensor computed from the input
+// (its shape known from the load-time run on one row, dim 0 being the batch).
+struct Value {
+  bool known = false;     // produced yet
+  bool is_const = false;
+  HostTensor c;           // is_const
+  Shape shape;            // !is_const: the shape seen at load time (batch 1)
+};
+
+// A runtime operator: its input values' tensors (constants it needs are captured) ->
+// its output tensor.
+using RunFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Makes the runtime operator for node n. in: the node's input values (nullptr for an
+// absent optional input); constant operands the op needs as tensors are made through
+// `keep` (which registers them with the network so they move with it between devices)
+// and captured by the returned function. runtime_inputs: filled with the indices (into
+// n's inputs) of the values the function takes at run time, in order. Throws OnnxError
+// for an unsupported operator, attribute or operand.
+using KeepFn = std::function<Tensor*(const HostTensor&, const std::string& name)>;
+RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
+              std::vector<int>& runtime_inputs, int64_t declared_batch);
+
+// The operators the reader takes, for the "not supported" message.
+const std::vector<std::string>& supported_ops();
+
+}  // namespace ipg::onnx_detail

@@ -1,0 +1,204 @@
+// ONNX models (models/onnx_model.h): our architectures exported by torch.onnx.export from
+// their PyTorch twins agree with the HDF5 path; a MobileNetV2-style network not in our zoo
+// matches PyTorch's goldens (labels, logits, input gradients); the frozen network runs the
+// ONNX graphs (fused where the planner lowers every op, autodiff where not); a final
+// Softmax is dropped; the normalization sidecar; detection by content.
+// Files: tests/data/onnx/, made by tests/golden/make_onnx_golden.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/hdf5.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "engine/random.h"
+#include "models/frozen_network.h"
+#include "models/load.h"
+#include "models/model_file.h"
+#include "models/onnx_model.h"
+
+namespace ipg {
+namespace {
+
+const std::string kData = IPG_TEST_DATA_DIR;
+const std::string kOnnx = kData + "/onnx/";
+const std::string kWeights = std::string(IPG_TEST_DATA_DIR) + "/../../weights/";
+
+// Largest |a - b| over 1 + max |b|.
+double rel_gap(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const auto va = a.cpu().to_vector(), vb = b.cpu().to_vector();
+  double gap = 0, scale = 0;
+  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
+    gap = std::max(gap, std::fabs(double(va[i]) - double(vb[i])));
+    scale = std::max(scale, std::fabs(double(vb[i])));
+  }
+  return gap / (1 + scale);
+}
+
+// d sum(logits * r) / dx through autodiff.
+Tensor input_grad(Network& net, const Tensor& x, const Tensor& r) {
+  Tensor xi = x.detach();
+  xi.set_requires_grad(true);
+  const Tensor loss = ops::sum(ops::mul(net.logits(xi), r));
+  loss.backward();
+  return xi.grad();
+}
+
+class OnnxArch : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(OnnxArch, AgreesWithTheHdf5Twin) {
+  const std::string arch = GetParam();
+  auto h5 = load_model(kWeights + arch + "-fashion-mnist.h5");
+  auto onnx = load_model(kOnnx + arch + "-fashion-mnist.onnx");
+  EXPECT_EQ(onnx->arch(), kOnnxArch);
+  const ModelConfig &a = h5->config(), &b = onnx->config();
+  EXPECT_EQ(std::vector<int>({a.in_channels, a.height, a.width, a.classes}),
+            std::vector<int>({b.in_channels, b.height, b.width, b.classes}));
+  Generator gen(11);
+  const Tensor x = Tensor::uniform({16, a.in_channels, a.height, a.width}, 0.f, 1.f, gen);
+  const Tensor r = Tensor::normal({16, a.classes}, 0.f, 1.f, gen);
+  Tensor la, lb;
+  {
+    NoGradGuard ng;
+    la = h5->logits(x);
+    lb = onnx->logits(x);
+  }
+  EXPECT_LT(rel_gap(lb, la), 1e-4);
+  EXPECT_EQ(h5->labels(x).to_vector_i32(), onnx->labels(x).to_vector_i32());
+  EXPECT_LT(rel_gap(input_grad(*onnx, x, r), input_grad(*h5, x, r)), 1e-4);
+}
+
+// The traced plan picks the ONNX graph up: every op of these two is lowered, and the
+// fused graph computes the autodiff graph's logits and input gradients.
+TEST_P(OnnxArch, FrozenNetworkFusesIt) {
+  auto onnx = load_model(kOnnx + std::string(GetParam()) + "-fashion-mnist.onnx");
+  const ModelConfig& c = onnx->config();
+  const Shape shape{6, c.in_channels, c.height, c.width};
+  FrozenNetwork fused(*onnx, shape);
+  EXPECT_TRUE(fused.fused()) << fused.why_unfused();
+  FrozenNetwork plain(*onnx, shape, FrozenNetwork::Mode::Autodiff);
+  Generator gen(5);
+  const Tensor x = Tensor::uniform(shape, 0.f, 1.f, gen);
+  const Tensor g = Tensor::normal({6, c.classes}, 0.f, 1.f, gen);
+  EXPECT_LT(rel_gap(fused.logits(x), plain.logits(x)), 1e-4);
+  EXPECT_LT(rel_gap(fused.input_grad(g).clone(), plain.input_grad(g)), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shipped, OnnxArch, ::testing::Values("lenet5", "resnet20"));
+
+struct Golden {
+  Tensor x, r, logits, grad_x;
+};
+Golden read_golden() {
+  const h5::File f(kOnnx + "mobilenet.golden.h5");
+  Golden g;
+  g.x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
+  g.r = f.dataset("r").read(DType::F32, {4, 10});
+  g.logits = f.dataset("logits").read(DType::F32, {4, 10});
+  g.grad_x = f.dataset("grad_x").read(DType::F32, {4, 3, 16, 16});
+  return g;
+}
+
+// Argmax of float rows.
+std::vector<int32_t> argmax_rows(const Tensor& t) {
+  const auto v = t.to_vector();
+  const int64_t k = t.dim(1);
+  std::vector<int32_t> out;
+  for (int64_t r = 0; r < t.dim(0); ++r)
+    out.push_back(int32_t(std::max_element(v.begin() + r * k, v.begin() + (r + 1) * k) -
+                          (v.begin() + r * k)));
+  return out;
+}
+
+TEST(OnnxMobileNet, MatchesPyTorch) {
+  const Golden g = read_golden();
+  auto net = load_model(kOnnx + "mobilenet.onnx");
+  EXPECT_EQ(net->config().classes, 10);
+  Tensor logits;
+  {
+    NoGradGuard ng;
+    logits = net->logits(g.x);
+  }
+  EXPECT_LT(rel_gap(logits, g.logits), 1e-4);
+  const auto labels = net->labels(g.x).to_vector_i32();
+  EXPECT_EQ(labels, argmax_rows(g.logits));
+  // The goldens were drawn to have several labels: a network answering one class fails.
+  EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 3u);
+  EXPECT_LT(rel_gap(input_grad(*net, g.x, g.r), g.grad_x), 1e-4);
+}
+
+// What the planner does not lower (clamp, concat by selection, ...) runs through
+// autodiff, with the same gradients.
+TEST(OnnxMobileNet, FrozenNetworkGivesPyTorchsGradients) {
+  const Golden g = read_golden();
+  auto net = load_model(kOnnx + "mobilenet.onnx");
+  FrozenNetwork frozen(*net, g.x.shape());
+  EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
+  EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
+}
+
+TEST(OnnxMobileNet, FinalSoftmaxIsDroppedWithANotice) {
+  std::vector<std::string> notices;
+  const auto old = h5::set_notice_sink([&](const std::string& s) { notices.push_back(s); });
+  auto soft = load_model(kOnnx + "mobilenet-softmax.onnx");
+  h5::set_notice_sink(old);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("Softmax"), std::string::npos) << notices[0];
+  const Golden g = read_golden();
+  NoGradGuard ng;
+  EXPECT_LT(rel_gap(soft->logits(g.x), g.logits), 1e-4);  // logits, not probabilities
+}
+
+TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
+  const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_sidecar";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "m.onnx").string();
+  std::filesystem::copy_file(kOnnx + "mobilenet.onnx", path,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(path + ".json") << R"({"mean": [0.1, 0.2, 0.3], "std": [0.5, 0.25, 2]})";
+  auto with = load_model(path);
+  EXPECT_EQ(with->config().mean, std::vector<float>({0.1f, 0.2f, 0.3f}));
+  EXPECT_EQ(with->config().std, std::vector<float>({0.5f, 0.25f, 2.f}));
+  auto plain = load_model(kOnnx + "mobilenet.onnx");
+  const Golden g = read_golden();
+  const Tensor mean = Tensor::from_vector({0.1f, 0.2f, 0.3f}, {1, 3, 1, 1});
+  const Tensor inv = Tensor::from_vector({2.f, 4.f, 0.5f}, {1, 3, 1, 1});
+  NoGradGuard ng;
+  EXPECT_LT(rel_gap(with->logits(g.x), plain->logits(ops::mul(ops::sub(g.x, mean), inv))), 1e-5);
+  std::ofstream(path + ".json") << R"({"mean": [0.1]})";
+  EXPECT_THROW(load_model(path), FileError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(OnnxFiles, DetectedByContent) {
+  EXPECT_TRUE(is_onnx_file(kOnnx + "mobilenet.onnx"));
+  EXPECT_FALSE(is_onnx_file(kOnnx + "mobilenet.golden.h5"));
+  EXPECT_FALSE(is_onnx_file(kWeights + "lenet5-fashion-mnist.h5"));
+  const auto renamed = std::filesystem::temp_directory_path() / "ipg_onnx_renamed.model";
+  std::filesystem::copy_file(kOnnx + "mobilenet.onnx", renamed,
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_TRUE(is_onnx_file(renamed.string()));
+  // Suspects load through load_classifier, info through read_model_info.
+  auto c = load_classifier(renamed.string());
+  EXPECT_EQ(c->num_classes(), 10);
+  const ModelInfo info = read_model_info(renamed.string());
+  EXPECT_EQ(info.config.arch, kOnnxArch);
+  EXPECT_GT(info.num_parameters, 1000);
+  std::filesystem::remove(renamed);
+}
+
+TEST(OnnxFiles, NotSavedAsNativeOrPostProcessed) {
+  auto net = load_model(kOnnx + "mobilenet.onnx");
+  const auto out = std::filesystem::temp_directory_path() / "ipg_onnx_saved.h5";
+  EXPECT_THROW(save_model(*net, out.string()), std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_THROW(net->last_layer_parameters(), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ipg

@@ -1,0 +1,279 @@
+// The ONNX reader against damaged and hostile files, and single operators against a
+// direct computation: graphs built here with libonnx's protobuf classes. Every bad file
+// must give one FileError naming the file and what is wrong, never a crash.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/hdf5.h"
+#include "engine/random.h"
+#include "models/onnx_model.h"
+#include "onnx/onnx_pb.h"
+
+namespace ipg {
+namespace {
+
+const std::string kOnnx = std::string(IPG_TEST_DATA_DIR) + "/onnx/";
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A graph with input "x" [n, c, h, w], output "y", opset 13.
+struct Builder {
+  onnx::ModelProto m;
+  onnx::GraphProto* g;
+  explicit Builder(int c = 2, int h = 6, int w = 6) {
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(13);
+    g = m.mutable_graph();
+    auto* in = g->add_input();
+    in->set_name("x");
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_param("n");
+    for (int d : {c, h, w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    g->add_output()->set_name("y");
+  }
+  onnx::NodeProto* node(const std::string& op, std::vector<std::string> in,
+                        std::vector<std::string> out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(op + "_" + std::to_string(g->node_size() - 1));
+    for (auto& s : in) n->add_input(s);
+    for (auto& s : out) n->add_output(s);
+    return n;
+  }
+  onnx::TensorProto* init(const std::string& name, std::vector<int64_t> dims,
+                          std::vector<float> v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : dims) t->add_dims(d);
+    for (float f : v) t->add_float_data(f);
+    return t;
+  }
+  onnx::TensorProto* init_i64(const std::string& name, std::vector<int64_t> v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(int64_t(v.size()));
+    for (auto x : v) t->add_int64_data(x);
+    return t;
+  }
+  std::string bytes() const { return m.SerializeAsString(); }
+};
+
+void attr_ints(onnx::NodeProto* n, const char* name, std::vector<int64_t> v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+void attr_int(onnx::NodeProto* n, const char* name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+// A valid small classifier: flatten then a Gemm to 3 classes.
+Builder classifier() {
+  Builder b(1, 2, 2);
+  b.node("Flatten", {"x"}, {"f"});
+  b.init("W", {3, 4}, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1});
+  attr_int(b.node("Gemm", {"f", "W"}, {"y"}), "transB", 1);
+  return b;
+}
+
+std::string load_error(const std::string& bytes) {
+  try {
+    load_onnx_bytes(bytes, "t.onnx");
+  } catch (const FileError& e) {
+    return e.what();
+  }
+  return "(loaded)";
+}
+
+#define EXPECT_ERROR(bytes, needle)                                                  \
+  do {                                                                               \
+    const std::string msg_ = load_error(bytes);                                      \
+    EXPECT_NE(msg_.find(needle), std::string::npos) << msg_;                         \
+    EXPECT_EQ(msg_.rfind("t.onnx: ", 0), 0u) << msg_;                                \
+  } while (0)
+
+TEST(OnnxMalformed, TheValidBaseLoads) {
+  auto net = load_onnx_bytes(classifier().bytes(), "t.onnx");
+  EXPECT_EQ(net->config().classes, 3);
+  const Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 9}, {2, 1, 2, 2});
+  NoGradGuard ng;
+  EXPECT_EQ(net->logits(x).to_vector(), std::vector<float>({1, 2, 7, 5, 6, 16}));
+}
+
+TEST(OnnxMalformed, TruncatedFilesAreRefused) {
+  const std::string full = read_bytes(kOnnx + "mobilenet.onnx");
+  ASSERT_GT(full.size(), 1000u);
+  for (size_t cut : {size_t(0), size_t(1), size_t(7), size_t(100), full.size() / 3,
+                     full.size() / 2, full.size() - 200, full.size() - 1}) {
+    const std::string msg = load_error(full.substr(0, cut));
+    EXPECT_EQ(msg.rfind("t.onnx: ", 0), 0u) << "cut at " << cut << ": " << msg;
+  }
+  EXPECT_ERROR(std::string("\x08\x07\x12\xff\xff\xff\xff\x0f", 8), "not a valid ONNX model");
+  EXPECT_ERROR(std::string(), "not an ONNX model");
+}
+
+TEST(OnnxMalformed, WrongInitializerTypesAndSizes) {
+  Builder b = classifier();
+  b.g->mutable_initializer(0)->set_data_type(onnx::TensorProto::DOUBLE);
+  EXPECT_ERROR(b.bytes(), "initializer 'W': element type DOUBLE is not supported");
+  b = classifier();
+  b.g->mutable_initializer(0)->add_float_data(1.f);
+  EXPECT_ERROR(b.bytes(), "13 floats of data for shape [3, 4]");
+  b = classifier();
+  b.g->mutable_initializer(0)->clear_float_data();
+  b.g->mutable_initializer(0)->set_raw_data(std::string(47, '\0'));
+  EXPECT_ERROR(b.bytes(), "47 bytes of data");
+  b = classifier();
+  b.g->mutable_initializer(0)->set_float_data(2, NAN);
+  EXPECT_ERROR(b.bytes(), "NaN/Inf");
+  b = classifier();  // a weight of the right type and count but the wrong shape
+  b.g->mutable_initializer(0)->set_dims(1, 2);
+  b.g->mutable_initializer(0)->mutable_float_data()->Truncate(6);
+  EXPECT_ERROR(b.bytes(), "node 1 'Gemm_1': weights [3, 2] do not fit the input [1, 4]");
+}
+
+TEST(OnnxMalformed, HugeDimensions) {
+  Builder b = classifier();
+  b.g->mutable_initializer(0)->set_dims(0, int64_t(1) << 40);
+  EXPECT_ERROR(b.bytes(), "more than");
+  b = classifier();
+  b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(2)->set_dim_value(int64_t(1) << 33);
+  EXPECT_ERROR(b.bytes(), "implausible image shape");
+  b = classifier();  // a ConstantOfShape asking for 2^62 elements
+  b.init_i64("big", {int64_t(1) << 31, int64_t(1) << 31});
+  b.node("ConstantOfShape", {"big"}, {"c"});
+  EXPECT_ERROR(b.bytes(), "node 2 'ConstantOfShape_2': ConstantOfShape: shape [2147483648, 2147483648] has more than");
+  b = classifier();  // a Pad of the input by 10^6 rows
+  b.init_i64("p", {0, 0, 1000000, 0, 0, 0, 0, 0});
+  b.node("Pad", {"x", "p"}, {"q"});
+  EXPECT_ERROR(b.bytes(), "out of range");
+}
+
+TEST(OnnxMalformed, CyclesAndDanglingNames) {
+  Builder b = classifier();
+  b.node("Relu", {"b"}, {"a"});
+  b.node("Relu", {"a"}, {"b"});
+  EXPECT_ERROR(b.bytes(), "the graph has a cycle through this node");
+  b = classifier();
+  b.node("Relu", {"nowhere"}, {"a"});
+  EXPECT_ERROR(b.bytes(), "node 2 'Relu_2': input 'nowhere' is not produced by any node");
+  b = classifier();
+  b.node("Relu", {"x"}, {"f"});
+  EXPECT_ERROR(b.bytes(), "output 'f' is defined twice");
+  b = classifier();
+  b.g->mutable_output(0)->set_name("z");
+  EXPECT_ERROR(b.bytes(), "the graph output 'z' is not produced");
+}
+
+TEST(OnnxMalformed, UnsupportedOperatorsAndAttributes) {
+  Builder b(1, 2, 2);
+  b.node("Relu", {"x"}, {"r"});
+  b.node("Resize", {"r"}, {"s"})->set_name("Resize_12");
+  b.node("Flatten", {"s"}, {"y"});
+  EXPECT_ERROR(b.bytes(), "node 1 'Resize_12': operator Resize is not supported (supported: Add, ");
+  b = classifier();
+  attr_int(b.g->mutable_node(0), "mystery", 1);
+  EXPECT_ERROR(b.bytes(), "node 0 'Flatten_0': attribute 'mystery' is not supported");
+  b = classifier();
+  b.g->mutable_node(1)->set_domain("com.microsoft");
+  EXPECT_ERROR(b.bytes(), "operator com.microsoft.Gemm is not supported");
+  b = classifier();
+  b.m.mutable_opset_import(0)->set_version(99);
+  EXPECT_ERROR(b.bytes(), "opset 99");
+  b = classifier();  // a graph ending in images, not logits
+  b.g->mutable_node(1)->set_op_type("Relu");
+  b.g->mutable_node(1)->clear_attribute();
+  b.g->mutable_node(1)->mutable_input()->RemoveLast();
+  b.g->mutable_node(1)->set_input(0, "x");
+  EXPECT_ERROR(b.bytes(), "is not [n, classes] logits");
+}
+
+// Grouped, dilated, "same"-padded convolution against a direct loop.
+TEST(OnnxOps, GroupedDilatedSamePaddedConv) {
+  const int c = 4, h = 7, w = 6, m = 6, g = 2, k = 3, d = 2;
+  Builder b(c, h, w);
+  Generator gen(3);
+  const Tensor wt = Tensor::normal({m, c / g, k, k}, 0.f, 1.f, gen);
+  const Tensor bias = Tensor::normal({m}, 0.f, 1.f, gen);
+  b.init("W", {m, c / g, k, k}, wt.to_vector());
+  b.init("B", {m}, bias.to_vector());
+  auto* conv = b.node("Conv", {"x", "W", "B"}, {"c"});
+  attr_int(conv, "group", g);
+  attr_ints(conv, "dilations", {d, d});
+  auto* ap = conv->add_attribute();
+  ap->set_name("auto_pad");
+  ap->set_type(onnx::AttributeProto::STRING);
+  ap->set_s("SAME_UPPER");
+  b.node("Flatten", {"c"}, {"y"});
+  auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+  const Tensor x = Tensor::normal({2, c, h, w}, 0.f, 1.f, gen);
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = net->logits(x);
+  }
+  ASSERT_EQ(y.shape(), Shape({2, int64_t(m) * h * w}));
+  const auto xv = x.to_vector(), wv = wt.to_vector(), bv = bias.to_vector(), yv = y.to_vector();
+  const int pad = (k - 1) * d / 2;  // total 4: 2 before, 2 after
+  double worst = 0;
+  for (int n = 0; n < 2; ++n)
+    for (int o = 0; o < m; ++o)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) {
+          double s = bv[size_t(o)];
+          for (int ci = 0; ci < c / g; ++ci)
+            for (int a = 0; a < k; ++a)
+              for (int e = 0; e < k; ++e) {
+                const int ii = i - pad + a * d, jj = j - pad + e * d;
+                if (ii < 0 || ii >= h || jj < 0 || jj >= w) continue;
+                const int cin = (o / (m / g)) * (c / g) + ci;
+                s += double(wv[size_t(((o * (c / g) + ci) * k + a) * k + e)]) *
+                     xv[size_t(((n * c + cin) * h + ii) * w + jj)];
+              }
+          worst = std::max(worst, std::fabs(s - yv[size_t(((n * m + o) * h + i) * w + j)]));
+        }
+  EXPECT_LT(worst, 1e-4);
+}
+
+// Gemm without transB, with alpha and beta, and a MatMul: y = alpha x B + beta C.
+TEST(OnnxOps, GemmAlphaBetaAndMatMul) {
+  Builder b(1, 1, 3);
+  b.node("Flatten", {"x"}, {"f"});
+  b.init("B", {3, 2}, {1, 2, 3, 4, 5, 6});
+  b.init("C", {2}, {10, 20});
+  auto* gm = b.node("Gemm", {"f", "B", "C"}, {"g"});
+  auto* al = gm->add_attribute();
+  al->set_name("alpha");
+  al->set_type(onnx::AttributeProto::FLOAT);
+  al->set_f(2.f);
+  auto* be = gm->add_attribute();
+  be->set_name("beta");
+  be->set_type(onnx::AttributeProto::FLOAT);
+  be->set_f(0.5f);
+  b.init("M", {2, 2}, {1, 0, 1, -1});
+  b.node("MatMul", {"g", "M"}, {"y"});
+  auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+  NoGradGuard ng;
+  // x = [1, 2, 3]: x B = [22, 28]; 2 x B + 0.5 C = [49, 66]; times M = [115, -66].
+  EXPECT_EQ(net->logits(Tensor::from_vector({1, 2, 3}, {1, 1, 1, 3})).to_vector(),
+            std::vector<float>({115, -66}));
+}
+
+}  // namespace
+}  // namespace ipg
