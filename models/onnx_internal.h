@@ -1,7 +1,8 @@
 // Internal pieces of the ONNX reader (models/onnx_model.h), shared by its source files:
-// host-side constants and the constant folding done at load time (onnx_const.cpp), the
-// protobuf checks (onnx_proto.cpp) and the runtime operators (onnx_ops.cpp). Not part of
-// the models layer's interface.
+// host-side constants and attributes (onnx_tensor.cpp), the constant folding done at
+// load time (onnx_fold.cpp) and the runtime operators (onnx_ops.cpp; the layers with
+// weights and windows: onnx_layers.cpp). The file checks and the network are in
+// onnx_model.cpp. Not part of the models layer's interface.
 #pragma once
 
 #include <cstdint>
@@ -99,6 +100,23 @@ using RunFn = std::function<Tensor(const std::vector<Tensor>&)>;
 using KeepFn = std::function<Tensor*(const HostTensor&, const std::string& name)>;
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
               std::vector<int>& runtime_inputs, int64_t declared_batch);
+
+// Operand helpers of the runtime operators (onnx_layers.cpp). constant: input k, which
+// must be present and constant ("what" names it in the error); present: whether input k
+// is given; to_int: a size or amount in [0, 4096]; map_shape: an [n, C, H, W] value's
+// load-time shape.
+const HostTensor& constant(const std::vector<const Value*>& in, size_t k, const char* what);
+bool present(const std::vector<const Value*>& in, size_t k);
+int to_int(int64_t v, const char* what);
+const Shape& map_shape(const Value& v, const char* op);
+
+// The layers of make_op (onnx_layers.cpp): Conv, MaxPool/AveragePool, Gemm/MatMul with
+// constant weights, Concat along dimension 1.
+RunFn make_conv(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep);
+RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, bool max);
+RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep);
+RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in,
+                  const KeepFn& keep);
 
 // The operators the reader takes, for the "not supported" message.
 const std::vector<std::string>& supported_ops();

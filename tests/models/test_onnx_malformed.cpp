@@ -204,9 +204,10 @@ TEST(OnnxMalformed, UnsupportedOperatorsAndAttributes) {
   EXPECT_ERROR(b.bytes(), "is not [n, classes] logits");
 }
 
-// Grouped, dilated, "same"-padded convolution against a direct loop.
-TEST(OnnxOps, GroupedDilatedSamePaddedConv) {
-  const int c = 4, h = 7, w = 6, m = 6, g = 2, k = 3, d = 2;
+// Grouped, dilated, strided, "same"-padded convolution against a direct loop. The
+// columns' total padding is odd (3: SAME_UPPER puts 1 before, 2 after).
+TEST(OnnxReaderOps, GroupedDilatedSamePaddedConv) {
+  const int c = 4, h = 7, w = 6, m = 6, g = 2, k = 3, d = 2, s = 2, oh = 4, ow = 3;
   Builder b(c, h, w);
   Generator gen(3);
   const Tensor wt = Tensor::normal({m, c / g, k, k}, 0.f, 1.f, gen);
@@ -216,6 +217,7 @@ TEST(OnnxOps, GroupedDilatedSamePaddedConv) {
   auto* conv = b.node("Conv", {"x", "W", "B"}, {"c"});
   attr_int(conv, "group", g);
   attr_ints(conv, "dilations", {d, d});
+  attr_ints(conv, "strides", {s, s});
   auto* ap = conv->add_attribute();
   ap->set_name("auto_pad");
   ap->set_type(onnx::AttributeProto::STRING);
@@ -228,31 +230,31 @@ TEST(OnnxOps, GroupedDilatedSamePaddedConv) {
     NoGradGuard ng;
     y = net->logits(x);
   }
-  ASSERT_EQ(y.shape(), Shape({2, int64_t(m) * h * w}));
+  ASSERT_EQ(y.shape(), Shape({2, int64_t(m) * oh * ow}));
   const auto xv = x.to_vector(), wv = wt.to_vector(), bv = bias.to_vector(), yv = y.to_vector();
-  const int pad = (k - 1) * d / 2;  // total 4: 2 before, 2 after
+  const int pad_top = 2, pad_left = 1;  // totals (4-1)*2+5-7 = 4 and (3-1)*2+5-6 = 3
   double worst = 0;
   for (int n = 0; n < 2; ++n)
     for (int o = 0; o < m; ++o)
-      for (int i = 0; i < h; ++i)
-        for (int j = 0; j < w; ++j) {
-          double s = bv[size_t(o)];
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          double acc = bv[size_t(o)];
           for (int ci = 0; ci < c / g; ++ci)
             for (int a = 0; a < k; ++a)
               for (int e = 0; e < k; ++e) {
-                const int ii = i - pad + a * d, jj = j - pad + e * d;
+                const int ii = i * s - pad_top + a * d, jj = j * s - pad_left + e * d;
                 if (ii < 0 || ii >= h || jj < 0 || jj >= w) continue;
                 const int cin = (o / (m / g)) * (c / g) + ci;
-                s += double(wv[size_t(((o * (c / g) + ci) * k + a) * k + e)]) *
+                acc += double(wv[size_t(((o * (c / g) + ci) * k + a) * k + e)]) *
                      xv[size_t(((n * c + cin) * h + ii) * w + jj)];
               }
-          worst = std::max(worst, std::fabs(s - yv[size_t(((n * m + o) * h + i) * w + j)]));
+          worst = std::max(worst, std::fabs(acc - yv[size_t(((n * m + o) * oh + i) * ow + j)]));
         }
   EXPECT_LT(worst, 1e-4);
 }
 
 // Gemm without transB, with alpha and beta, and a MatMul: y = alpha x B + beta C.
-TEST(OnnxOps, GemmAlphaBetaAndMatMul) {
+TEST(OnnxReaderOps, GemmAlphaBetaAndMatMul) {
   Builder b(1, 1, 3);
   b.node("Flatten", {"x"}, {"f"});
   b.init("B", {3, 2}, {1, 2, 3, 4, 5, 6});

@@ -1,0 +1,243 @@
+// ONNX reader, run time: the layers with weights or windows (Conv, MaxPool and
+// AveragePool, Gemm and MatMul, Concat) as engine ops. Constant operands are prepared once
+// here (a Gemm's weight transposed and scaled, a grouped or dilated convolution's weight
+// expanded to a plain one) and captured as tensors the network owns.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/pool.h"
+#include "models/onnx_internal.h"
+#include "onnx/onnx_pb.h"
+
+namespace ipg::onnx_detail {
+
+const HostTensor& constant(const std::vector<const Value*>& in, size_t k, const char* what) {
+  if (k >= in.size() || !in[k]) throw OnnxError(std::string(what) + " (input " + std::to_string(k) + ") is missing");
+  if (!in[k]->is_const)
+    throw OnnxError(std::string(what) + " computed from the input is not supported (a constant is)");
+  return in[k]->c;
+}
+
+bool present(const std::vector<const Value*>& in, size_t k) { return k < in.size() && in[k]; }
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > 4096) throw OnnxError(std::string(what) + " " + std::to_string(v) + " is out of range");
+  return int(v);
+}
+
+// Runtime [n, C, H, W] input: its load-time shape.
+const Shape& map_shape(const Value& v, const char* op) {
+  if (v.shape.size() != 4)
+    throw OnnxError(std::string(op) + " needs an [n, C, H, W] input, got " + shape_text(v.shape));
+  return v.shape;
+}
+
+namespace {
+
+struct Window {
+  int kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
+  int pt = 0, pl = 0, pb = 0, pr = 0;
+};
+
+// kernel_shape, strides, dilations, pads and auto_pad of a Conv or pool over a 4-D input.
+Window window(const onnx::NodeProto& n, const Shape& x, int64_t kh, int64_t kw) {
+  Window w;
+  const auto ks = attr_ints(n, "kernel_shape", {kh, kw});
+  if (ks.size() != 2 || (kh > 0 && (ks[0] != kh || ks[1] != kw)))
+    throw OnnxError("kernel_shape " + shape_text(ks) + " does not match the 2-D weights");
+  w.kh = to_int(ks[0], "kernel size");
+  w.kw = to_int(ks[1], "kernel size");
+  const auto st = attr_ints(n, "strides", {1, 1});
+  const auto dl = attr_ints(n, "dilations", {1, 1});
+  if (st.size() != 2 || dl.size() != 2) throw OnnxError("strides/dilations need two values");
+  w.sh = to_int(st[0], "stride");
+  w.sw = to_int(st[1], "stride");
+  w.dh = to_int(dl[0], "dilation");
+  w.dw = to_int(dl[1], "dilation");
+  if (!w.kh || !w.kw || !w.sh || !w.sw || !w.dh || !w.dw)
+    throw OnnxError("kernel, strides and dilations must be positive");
+  const std::string ap = attr_string(n, "auto_pad", "NOTSET");
+  if (ap == "NOTSET") {
+    const auto p = attr_ints(n, "pads", {0, 0, 0, 0});
+    if (p.size() != 4) throw OnnxError("pads needs four values");
+    w.pt = to_int(p[0], "padding");
+    w.pl = to_int(p[1], "padding");
+    w.pb = to_int(p[2], "padding");
+    w.pr = to_int(p[3], "padding");
+  } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+    auto same = [&](int64_t size, int k, int s, int d, int& begin, int& end) {
+      const int64_t total =
+          std::max<int64_t>((size + s - 1) / s * s - s + (int64_t(k) - 1) * d + 1 - size, 0);
+      begin = int(ap == "SAME_UPPER" ? total / 2 : total - total / 2);
+      end = int(total - begin);
+    };
+    same(x[2], w.kh, w.sh, w.dh, w.pt, w.pb);
+    same(x[3], w.kw, w.sw, w.dw, w.pl, w.pr);
+  } else if (ap != "VALID") {
+    throw OnnxError("auto_pad " + ap + " is not supported");
+  }
+  return w;
+}
+
+void check_out(const Shape& x, const Window& w, int64_t channels) {
+  const int64_t eh = (int64_t(w.kh) - 1) * w.dh + 1, ew = (int64_t(w.kw) - 1) * w.dw + 1;
+  const int64_t h = x[2] + w.pt + w.pb, wd = x[3] + w.pl + w.pr;
+  if (h < eh || wd < ew)
+    throw OnnxError("the window " + std::to_string(eh) + "x" + std::to_string(ew) +
+                    " is larger than the padded input " + shape_text(x));
+  checked_numel({channels, (h - eh) / w.sh + 1, (wd - ew) / w.sw + 1}, "output");
+}
+
+Tensor pad_if(const Tensor& x, const Window& w, bool asym) {
+  return asym ? ops::zero_pad2d(x, w.pt, w.pb, w.pl, w.pr) : x;
+}
+
+}  // namespace
+
+RunFn make_conv(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
+  check_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
+  const Shape& x = map_shape(*in.at(0), "Conv");
+  HostTensor w = constant(in, 1, "a Conv weight");
+  if (w.is_int || w.shape.size() != 4) throw OnnxError("Conv weight must be a 4-D float tensor");
+  const int64_t m = w.shape[0], cg = w.shape[1], g = attr_int(n, "group", 1);
+  if (g < 1 || m % g || cg * g != x[1])
+    throw OnnxError("Conv weight " + shape_text(w.shape) + " with group " + std::to_string(g) +
+                    " does not fit the input " + shape_text(x));
+  const Window win = window(n, x, w.shape[2], w.shape[3]);
+  if (win.sh != win.sw) throw OnnxError("unequal strides are not supported");
+  check_out(x, win, m);
+  // Dilations and groups as a plain convolution: the kernel spread out with zeros, and a
+  // grouped weight as its block-diagonal full weight (exact: the added terms are zeros).
+  const int64_t kh = (w.shape[2] - 1) * win.dh + 1, kw = (w.shape[3] - 1) * win.dw + 1;
+  const int64_t c = x[1];
+  HostTensor full;
+  full.shape = {m, c, kh, kw};
+  full.f.assign(size_t(checked_numel(full.shape, "Conv weight (groups and dilations expanded)")), 0.f);
+  const int64_t mg = m / g;
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t i = 0; i < cg; ++i)
+      for (int64_t a = 0; a < w.shape[2]; ++a)
+        for (int64_t b = 0; b < w.shape[3]; ++b)
+          full.f[size_t(((o * c + (o / mg) * cg + i) * kh + a * win.dh) * kw + b * win.dw)] =
+              w.f[size_t(((o * cg + i) * w.shape[2] + a) * w.shape[3] + b)];
+  if (kh != kw) throw OnnxError("non-square kernels are not supported");
+  Tensor* weight = keep(full, "weight");
+  Tensor* bias = nullptr;
+  if (present(in, 2)) {
+    const HostTensor& b = constant(in, 2, "a Conv bias");
+    if (b.is_int || b.shape != Shape{m}) throw OnnxError("Conv bias must be float [" + std::to_string(m) + "]");
+    bias = keep(b, "bias");
+  }
+  const bool sym = win.pt == win.pb && win.pl == win.pr && win.pt == win.pl;
+  return [weight, bias, win, sym](const std::vector<Tensor>& v) {
+    return ops::conv2d(pad_if(v[0], win, !sym), *weight, bias ? *bias : Tensor(), win.sh,
+                       sym ? win.pt : 0);
+  };
+}
+
+RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, bool max) {
+  check_attrs(n, {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads",
+                  "storage_order", "strides"});
+  if (n.output_size() > 1 && !n.output(1).empty()) throw OnnxError("the Indices output is not supported");
+  if (!find_attr(n, "kernel_shape")) throw OnnxError("kernel_shape is required");
+  const Shape& x = map_shape(*in.at(0), max ? "MaxPool" : "AveragePool");
+  const Window win = window(n, x, 0, 0);
+  if (attr_int(n, "ceil_mode", 0)) throw OnnxError("ceil_mode 1 is not supported");
+  if (win.dh != 1 || win.dw != 1) throw OnnxError("dilated pooling is not supported");
+  if (win.kh != win.kw || win.sh != win.sw) throw OnnxError("non-square windows are not supported");
+  check_out(x, win, x[1]);
+  const bool sym = win.pt == win.pb && win.pl == win.pr && win.pt == win.pl;
+  const bool cip = attr_int(n, "count_include_pad", 0) != 0;
+  if (2 * std::max({win.pt, win.pb, win.pl, win.pr}) > win.kh)
+    throw OnnxError("padding above half the kernel is not supported");
+  if (!sym && (max || !cip)) throw OnnxError("asymmetric padding is supported for AveragePool with count_include_pad only");
+  if (max) return [win](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], win.kh, win.sh, win.pt); };
+  return [win, sym, cip](const std::vector<Tensor>& v) {
+    return ops::avg_pool2d(pad_if(v[0], win, !sym), win.kh, win.sh, sym ? win.pt : 0, cip);
+  };
+}
+
+// y = x W^T + b from a Gemm or a MatMul with a constant right operand.
+RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
+  const bool is_gemm = n.op_type() == "Gemm";
+  if (is_gemm) check_attrs(n, {"alpha", "beta", "transA", "transB"});
+  else check_attrs(n, {});
+  const Value& a = *in.at(0);
+  if (!present(in, 1)) throw OnnxError("the second operand is missing");
+  if (a.is_const || !in[1]->is_const)
+    throw OnnxError("only a product of a value computed from the input with constant weights is supported");
+  if (a.shape.size() != 2) throw OnnxError("the first operand must be 2-D, got " + shape_text(a.shape));
+  if (is_gemm && attr_int(n, "transA", 0)) throw OnnxError("transA 1 is not supported");
+  const HostTensor& b = in[1]->c;
+  if (b.is_int || b.shape.size() != 2) throw OnnxError("the weights must be a 2-D float tensor");
+  const bool tb = is_gemm && attr_int(n, "transB", 0);
+  const int64_t k = tb ? b.shape[1] : b.shape[0], out = tb ? b.shape[0] : b.shape[1];
+  if (k != a.shape[1])
+    throw OnnxError("weights " + shape_text(b.shape) + " do not fit the input " + shape_text(a.shape));
+  const float alpha = is_gemm ? attr_float(n, "alpha", 1.f) : 1.f;
+  const float beta = is_gemm ? attr_float(n, "beta", 1.f) : 1.f;
+  HostTensor w;
+  w.shape = {out, k};
+  w.f.resize(size_t(out * k));
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < k; ++i)
+      w.f[size_t(o * k + i)] = alpha * b.f[size_t(tb ? o * k + i : i * out + o)];
+  Tensor* weight = keep(w, "weight");
+  Tensor* bias = nullptr;
+  if (is_gemm && present(in, 2)) {
+    const HostTensor& c = constant(in, 2, "Gemm's C");
+    const bool vec = c.shape == Shape{out} || c.shape == Shape{1, out};
+    const bool scalar = c.numel() == 1 && c.shape.size() <= 2;
+    if (c.is_int || !(vec || scalar)) throw OnnxError("Gemm's C must be [" + std::to_string(out) + "] or a scalar");
+    HostTensor bv;
+    bv.shape = {out};
+    for (int64_t o = 0; o < out; ++o) bv.f.push_back(beta * c.f[size_t(vec ? o : 0)]);
+    bias = keep(bv, "bias");
+  }
+  return [weight, bias](const std::vector<Tensor>& v) {
+    return ops::linear(v[0], *weight, bias ? *bias : Tensor());
+  };
+}
+
+// Concatenation along the channels (or features) as a sum of products with selection
+// weights (ones on a shifted diagonal): exact, and made of the convolutions and linear
+// layers the frozen network's planner already lowers.
+RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
+  check_attrs(n, {"axis"});
+  if (in.empty()) throw OnnxError("no inputs");
+  const size_t r = in[0]->shape.size();
+  int64_t axis = attr_int(n, "axis", 1);
+  if (axis < 0) axis += int64_t(r);
+  if ((r != 4 && r != 2) || axis != 1) throw OnnxError("only concatenation along dimension 1 of 2-D or 4-D values is supported");
+  int64_t total = 0;
+  for (const Value* v : in) {
+    if (!v || v->is_const) throw OnnxError("every input must be computed from the input");
+    if (v->shape.size() != r) throw OnnxError("inputs of different ranks");
+    for (size_t d = 2; d < r; ++d)
+      if (v->shape[d] != in[0]->shape[d]) throw OnnxError("shapes " + shape_text(in[0]->shape) + " and " + shape_text(v->shape) + " do not concatenate");
+    total += v->shape[1];
+  }
+  std::vector<Tensor*> sel;
+  int64_t offset = 0;
+  for (const Value* v : in) {
+    HostTensor s;
+    s.shape = r == 4 ? Shape{total, v->shape[1], 1, 1} : Shape{total, v->shape[1]};
+    s.f.assign(size_t(checked_numel(s.shape, "Concat selection")), 0.f);
+    for (int64_t j = 0; j < v->shape[1]; ++j) s.f[size_t((offset + j) * v->shape[1] + j)] = 1.f;
+    offset += v->shape[1];
+    sel.push_back(keep(s, "select" + std::to_string(sel.size())));
+  }
+  return [sel, r](const std::vector<Tensor>& v) {
+    Tensor y;
+    for (size_t k = 0; k < v.size(); ++k) {
+      const Tensor part = r == 4 ? ops::conv2d(v[k], *sel[k], Tensor()) : ops::linear(v[k], *sel[k]);
+      y = k ? ops::add(y, part) : part;
+    }
+    return y;
+  };
+}
+
+}  // namespace ipg::onnx_detail

@@ -1,0 +1,51 @@
+// ONNX models on CUDA: the MobileNetV2-style export against PyTorch's goldens and the
+// ResNet20 export's frozen network (the CUDA lowering of its plan) against the CPU, logits
+// and input gradients. Skipped visibly without a GPU.
+#include <gtest/gtest.h>
+
+#include "engine/autograd.h"
+#include "engine/hdf5.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "engine/random.h"
+#include "models/frozen_network.h"
+#include "models/model_file.h"
+#include "tests/support/parity.h"
+
+namespace ipg {
+namespace {
+
+const std::string kOnnx = std::string(IPG_TEST_DATA_DIR) + "/onnx/";
+
+TEST(OnnxCuda, MobileNetMatchesPyTorch) {
+  IPG_REQUIRE_CUDA();
+  const h5::File f(kOnnx + "mobilenet.golden.h5");
+  const Tensor x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
+  const Tensor r = f.dataset("r").read(DType::F32, {4, 10});
+  auto net = load_model(kOnnx + "mobilenet.onnx");
+  net->to(Device::cuda());
+  Tensor xi = x.to(Device::cuda());
+  xi.set_requires_grad(true);
+  const Tensor logits = net->logits(xi);
+  ops::sum(ops::mul(logits, r.to(Device::cuda()))).backward();
+  EXPECT_PARITY(f.dataset("logits").read(DType::F32, {4, 10}), logits.detach().cpu(), 1e-4, 1e-4);
+  EXPECT_PARITY(f.dataset("grad_x").read(DType::F32, {4, 3, 16, 16}), xi.grad().cpu(), 1e-4, 1e-3);
+}
+
+TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {
+  IPG_REQUIRE_CUDA();
+  const std::string path = kOnnx + "resnet20-fashion-mnist.onnx";
+  auto cpu = load_model(path), gpu = load_model(path);
+  gpu->to(Device::cuda());
+  const Shape shape{8, 1, 28, 28};
+  FrozenNetwork fc(*cpu, shape), fg(*gpu, shape);
+  EXPECT_TRUE(fg.fused()) << fg.why_unfused();
+  Generator gen(9);
+  const Tensor x = Tensor::uniform(shape, 0.f, 1.f, gen);
+  const Tensor g = Tensor::normal({8, 10}, 0.f, 1.f, gen);
+  EXPECT_PARITY(fc.logits(x), fg.logits(x.to(Device::cuda())).cpu(), 1e-3, 1e-3);
+  EXPECT_PARITY(fc.input_grad(g).clone(), fg.input_grad(g.to(Device::cuda())).cpu(), 1e-3, 1e-2);
+}
+
+}  // namespace
+}  // namespace ipg
