@@ -19,7 +19,7 @@
 // std are 0 and 1 unless a sidecar file "<model>.json" next to the model (e.g.
 // "m.onnx.json") says {"mean": [...], "std": [...]} (one value per input channel), for a
 // graph that expects normalized input. The model digest a fingerprint records is the
-// ONNX file's SHA-256 (plus nothing from the sidecar): an ONNX file is not ours to seal,
+// ONNX file's SHA-256 (the sidecar is not part of it): an ONNX file is not ours to seal,
 // its integrity is its digest.
 //
 // The network is for inference and fingerprinting: its arch is "onnx"; it cannot be
