@@ -232,6 +232,21 @@ class Planner {
 
   void conv(int i) {
     const Node& n = node(i);
+    // The fused lowerings take one stride and one padding for both axes, no dilation and
+    // no groups; anything else is refused by name rather than planned wrongly.
+    const trace::Attrs& a = n.attrs;
+    if (a.groups != 1) throw Refused{where(i) + ": grouped convolution (groups " +
+                                     std::to_string(a.groups) + ") has no fused lowering"};
+    if (a.dilation[0] != 1 || a.dilation[1] != 1)
+      throw Refused{where(i) + ": dilated convolution (dilation " + std::to_string(a.dilation[0]) +
+                    "x" + std::to_string(a.dilation[1]) + ") has no fused lowering"};
+    if (a.stride_w != a.stride || a.pad[0] != a.padding || a.pad[1] != a.padding ||
+        a.pad[2] != a.padding || a.pad[3] != a.padding)
+      throw Refused{where(i) + ": convolution with unequal strides or paddings (stride " +
+                    std::to_string(a.stride) + "x" + std::to_string(a.stride_w) + ", pads " +
+                    std::to_string(a.pad[0]) + "/" + std::to_string(a.pad[1]) + "/" +
+                    std::to_string(a.pad[2]) + "/" + std::to_string(a.pad[3]) +
+                    ") has no fused lowering"};
     Chain c;
     PlanStep& s = c.step;
     s.kind = PlanStep::Kind::Conv;

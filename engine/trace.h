@@ -24,7 +24,8 @@ namespace ipg::trace {
 
 enum class Op {
   Opaque,         // an op the trace knows only by name
-  Conv2d,         // inputs x, weight, bias (-1: none); stride, padding
+  Conv2d,         // inputs x, weight, bias (-1: none); stride (rows), stride_w, padding
+                  // (top), pad, dilation, groups
   BatchNorm,      // inputs x, gamma, beta; running_mean, running_var, eps, training
   Add, Sub, Mul, Div,  // inputs a, b (broadcasting)
   Relu,           // input x
@@ -39,6 +40,10 @@ const char* op_name(Op op);
 struct Attrs {
   int stride = 1, padding = 0, kernel = 0;
   int pad[4] = {0, 0, 0, 0};  // top, bottom, left, right
+  // Conv2d only: the column stride, the dilations (rows, columns) and the channel groups.
+  int stride_w = 1;
+  int dilation[2] = {1, 1};
+  int groups = 1;
   float eps = 0;
   bool training = false;
   Tensor running_mean, running_var;

@@ -1,4 +1,4 @@
-// Clamp: dispatch to kernels/{cpu,cuda}/clamp.
+// Clamp and HardSigmoid: dispatch to kernels/{cpu,cuda}/clamp.
 #include "engine/ops/clamp.h"
 
 #include "engine/autograd.h"
@@ -27,6 +27,28 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
                     kernels::cpu::clamp_backward(x.data(), gout.data(), dx, lo, hi, n),
                     kernels::cuda::clamp_backward(x.data(), gout.data(), dx, lo, hi, n, stream));
     });
+  }
+  return y;
+}
+
+Tensor hard_sigmoid(const Tensor& x, float alpha, float beta) {
+  detail::check_dtype("hard_sigmoid", x, DType::F32);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  const int64_t n = x.numel();
+  IPG_ON_DEVICE("hard_sigmoid", x.device(),
+                kernels::cpu::hard_sigmoid_forward(x.data(), y.data(), alpha, beta, n),
+                kernels::cuda::hard_sigmoid_forward(x.data(), y.data(), alpha, beta, n, stream));
+  if (autograd::needs_graph({x})) {
+    autograd::attach(y, "hard_sigmoid", {x},
+                     [x = x.detach(), alpha, beta](const Tensor& gout, GradSink& sink) {
+                       float* dx = sink.at(0).data();
+                       const int64_t n = gout.numel();
+                       IPG_ON_DEVICE("hard_sigmoid_backward", gout.device(),
+                                     kernels::cpu::hard_sigmoid_backward(x.data(), gout.data(), dx,
+                                                                         alpha, beta, n),
+                                     kernels::cuda::hard_sigmoid_backward(
+                                         x.data(), gout.data(), dx, alpha, beta, n, stream));
+                     });
   }
   return y;
 }

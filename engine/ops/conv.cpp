@@ -5,10 +5,12 @@
 // the backward-data pass alone.
 #include "engine/ops/conv.h"
 
+#include <algorithm>
 #include <string>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/pool.h"
 #include "engine/trace.h"
 #include "kernels/cpu/conv2d.h"
 #if IPG_HAS_CUDA
@@ -68,19 +70,29 @@ void run_backward_bias(const Conv2dShape& s, Device dev, const float* dy, float*
                 kernels::cuda::conv2d_backward_bias(s, dy, db, stream));
 }
 
-[[noreturn]] void shape_error(const std::string& what, const Tensor& x, const Tensor& weight) {
-  throw ShapeError("conv2d: " + what + " (input " + shape_str(x.shape()) + ", weight " +
-                   shape_str(weight.shape()) + ")");
+std::string geometry_str(const Conv2dParams& p) {
+  return "stride " + std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
+         ", pads (top " + std::to_string(p.pad_top) + ", left " + std::to_string(p.pad_left) +
+         ", bottom " + std::to_string(p.pad_bottom) + ", right " + std::to_string(p.pad_right) +
+         "), dilation " + std::to_string(p.dilation_h) + "x" + std::to_string(p.dilation_w) +
+         ", groups " + std::to_string(p.groups);
 }
 
-Conv2dShape check_shapes(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride,
-                         int padding) {
+[[noreturn]] void shape_error(const std::string& what, const Tensor& x, const Tensor& weight,
+                              const Conv2dParams& p) {
+  throw ShapeError("conv2d: " + what + " (input " + shape_str(x.shape()) + ", weight " +
+                   shape_str(weight.shape()) + ", " + geometry_str(p) + ")");
+}
+
+// p's pads must be symmetric per axis here (conv2d pads the excess beforehand).
+Conv2dShape check_shapes(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Conv2dParams& p) {
   if (!x.defined() || !weight.defined())
     throw std::invalid_argument("conv2d: input and weight must be defined tensors");
   if (x.ndim() != 4)
     throw ShapeError("conv2d: input must be 4-D [n, c_in, h, w], got " + shape_str(x.shape()));
   if (weight.ndim() != 4)
-    throw ShapeError("conv2d: weight must be 4-D [c_out, c_in, kh, kw], got " +
+    throw ShapeError("conv2d: weight must be 4-D [c_out, c_in / groups, kh, kw], got " +
                      shape_str(weight.shape()));
   detail::check_dtype("conv2d", x, DType::F32);
   detail::check_dtype("conv2d", weight, DType::F32);
@@ -93,24 +105,42 @@ Conv2dShape check_shapes(const Tensor& x, const Tensor& weight, const Tensor& bi
   s.c_out = weight.dim(0);
   s.kh = weight.dim(2);
   s.kw = weight.dim(3);
-  s.stride = stride;
-  s.padding = padding;
-  if (stride <= 0) shape_error("stride must be positive, got " + std::to_string(stride), x, weight);
-  if (padding < 0)
-    shape_error("padding must be non-negative, got " + std::to_string(padding), x, weight);
+  s.stride = p.stride_h;
+  s.stride_w = p.stride_w;
+  s.padding = p.pad_top;
+  s.pad_w = p.pad_left;
+  s.dilation_h = p.dilation_h;
+  s.dilation_w = p.dilation_w;
+  s.groups = p.groups;
+  if (p.stride_h <= 0 || p.stride_w <= 0) shape_error("strides must be positive", x, weight, p);
+  if (p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0)
+    shape_error("padding (pads) must be non-negative", x, weight, p);
+  if (p.dilation_h <= 0 || p.dilation_w <= 0)
+    shape_error("dilations must be positive", x, weight, p);
+  if (p.groups <= 0) shape_error("groups must be positive", x, weight, p);
   if (s.c_out == 0 || s.kh == 0 || s.kw == 0 || weight.dim(1) == 0)
-    shape_error("weight has an empty dimension", x, weight);
-  if (weight.dim(1) != s.c_in)
-    shape_error("input has " + std::to_string(s.c_in) + " channels but the weight expects " +
-                    std::to_string(weight.dim(1)) + " (weight is [c_out, c_in, kh, kw])",
-                x, weight);
-  if (s.h == 0 || s.w == 0) shape_error("input has an empty spatial dimension", x, weight);
-  if (s.kh > s.h + 2 * s.padding || s.kw > s.w + 2 * s.padding)
+    shape_error("weight has an empty dimension", x, weight, p);
+  if (s.c_in % p.groups != 0 || s.c_out % p.groups != 0)
+    shape_error("input channels (" + std::to_string(s.c_in) + ") and output channels (" +
+                    std::to_string(s.c_out) + ") must both divide into " +
+                    std::to_string(p.groups) + " groups",
+                x, weight, p);
+  if (weight.dim(1) != s.c_in_group())
+    shape_error("input has " + std::to_string(s.c_in) + " channels in " +
+                    std::to_string(p.groups) + " group(s), " + std::to_string(s.c_in_group()) +
+                    " per group, but the weight expects " + std::to_string(weight.dim(1)) +
+                    " (weight is [c_out, c_in / groups, kh, kw])",
+                x, weight, p);
+  if (s.h == 0 || s.w == 0) shape_error("input has an empty spatial dimension", x, weight, p);
+  if (s.kh_eff() > s.h + 2 * s.ph() || s.kw_eff() > s.w + 2 * s.pw())
     shape_error("kernel " + std::to_string(s.kh) + "x" + std::to_string(s.kw) +
-                    " is larger than the input padded by " + std::to_string(padding) + " (" +
-                    std::to_string(s.h + 2 * s.padding) + "x" +
-                    std::to_string(s.w + 2 * s.padding) + ")",
-                x, weight);
+                    (p.dilation_h != 1 || p.dilation_w != 1
+                         ? " (dilated: " + std::to_string(s.kh_eff()) + "x" +
+                               std::to_string(s.kw_eff()) + ")"
+                         : std::string()) +
+                    " is larger than the padded input (" + std::to_string(s.h + 2 * s.ph()) +
+                    "x" + std::to_string(s.w + 2 * s.pw()) + ")",
+                x, weight, p);
   if (bias.defined()) {
     detail::check_dtype("conv2d", bias, DType::F32);
     detail::check_same_device("conv2d", x, bias);
@@ -123,8 +153,20 @@ Conv2dShape check_shapes(const Tensor& x, const Tensor& weight, const Tensor& bi
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
-  const Conv2dShape s = check_shapes(x, weight, bias, stride, padding);
+Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params) {
+  Conv2dParams p = params;
+  Tensor x = x_in;
+  // cuDNN pads symmetrically per axis; the excess on one side becomes an explicit zero pad
+  // (in the trace too, where the planner refuses it by name as an uneven padding).
+  const int ph = std::min(p.pad_top, p.pad_bottom), pw = std::min(p.pad_left, p.pad_right);
+  if (x.defined() && x.ndim() == 4 && ph >= 0 && pw >= 0 &&
+      (p.pad_top != p.pad_bottom || p.pad_left != p.pad_right)) {
+    x = zero_pad2d(x, p.pad_top - ph, p.pad_bottom - ph, p.pad_left - pw, p.pad_right - pw);
+    p.pad_top = p.pad_bottom = ph;
+    p.pad_left = p.pad_right = pw;
+  }
+  const Conv2dShape s = check_shapes(x, weight, bias, p);
   const Device dev = x.device();
   Tensor y = Tensor::empty({s.n, s.c_out, s.h_out(), s.w_out()}, dev);
   if (y.numel() == 0) return y;
@@ -144,12 +186,23 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
                      });
     if (trace::active()) {
       trace::Attrs a;
-      a.stride = stride;
-      a.padding = padding;
+      a.stride = p.stride_h;
+      a.stride_w = p.stride_w;
+      a.padding = p.pad_top;
+      a.pad[0] = p.pad_top, a.pad[1] = p.pad_bottom, a.pad[2] = p.pad_left, a.pad[3] = p.pad_right;
+      a.dilation[0] = p.dilation_h, a.dilation[1] = p.dilation_w;
+      a.groups = p.groups;
       trace::describe(y, trace::Op::Conv2d, a);
     }
   }
   return y;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
+  Conv2dParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = padding;
+  return conv2d(x, weight, bias, p);
 }
 
 }  // namespace ipg::ops

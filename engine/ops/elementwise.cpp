@@ -177,6 +177,8 @@ Tensor exp(const Tensor& x) { return unary("exp", UnaryOp::Exp, x); }
 Tensor log(const Tensor& x) { return unary("log", UnaryOp::Log, x); }
 Tensor abs(const Tensor& x) { return unary("abs", UnaryOp::Abs, x); }
 Tensor sqrt(const Tensor& x) { return unary("sqrt", UnaryOp::Sqrt, x); }
+Tensor sigmoid(const Tensor& x) { return unary("sigmoid", UnaryOp::Sigmoid, x); }
+Tensor hard_swish(const Tensor& x) { return unary("hard_swish", UnaryOp::HardSwish, x); }
 
 Tensor affine(const Tensor& x, float a, float b) {
   detail::check_dtype("affine", x, DType::F32);

@@ -27,6 +27,11 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor sqrt(const Tensor& x);
+// 1 / (1 + e^-x); gradient y (1 - y).
+Tensor sigmoid(const Tensor& x);
+// x * min(max(x + 3, 0), 6) / 6 (ONNX HardSwish, PyTorch hardswish); gradient 0 below -3,
+// (2x + 3) / 6 on [-3, 3], 1 above. (hard_sigmoid is in clamp.h.)
+Tensor hard_swish(const Tensor& x);
 
 // In place, outside the graph: dst += src (same shape and device). For gradient
 // accumulation and optimizer code.

@@ -60,10 +60,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
 }
 
 Tensor softmax(const Tensor& logits) {
-  if (logits.ndim() != 2)
-    throw ShapeError("softmax: expected [n, k] logits, got " + shape_str(logits.shape()));
+  if (logits.ndim() < 1)
+    throw ShapeError("softmax: expected at least one dimension, got " + shape_str(logits.shape()));
   detail::check_dtype("softmax", logits, DType::F32);
-  const int64_t rows = logits.dim(0), cols = logits.dim(1);
+  // Along the last axis: any leading dimensions are rows.
+  const int64_t cols = logits.dim(logits.ndim() - 1);
+  const int64_t rows = cols == 0 ? 0 : logits.numel() / cols;
   Tensor y = Tensor::empty(logits.shape(), logits.device());
   IPG_ON_DEVICE("softmax", logits.device(),
                 kernels::cpu::softmax_forward(logits.data(), y.data(), rows, cols),

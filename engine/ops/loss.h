@@ -13,7 +13,8 @@ namespace ipg::ops {
 // reads one int back (a stream sync).
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
 
-// Row softmax of [n, k] logits; differentiable.
+// Softmax along the last axis (ONNX Softmax, axis -1): [..., k] -> [..., k], each row
+// shifted by its max; differentiable.
 Tensor softmax(const Tensor& logits);
 
 }  // namespace ipg::ops

@@ -9,7 +9,11 @@ namespace ipg::kernels {
 
 // Unary ops. The derivative takes both the input x and the output y so each op can use
 // whichever is cheaper (tanh: 1 - y^2).
-enum class UnaryOp : int { Relu, Neg, Sign, Tanh, Atanh, Square, Exp, Log, Abs, Sqrt };
+enum class UnaryOp : int {
+  Relu, Neg, Sign, Tanh, Atanh, Square, Exp, Log, Abs, Sqrt,
+  Sigmoid,    // 1 / (1 + e^-x), without overflow for large |x|
+  HardSwish,  // x * min(max(x + 3, 0), 6) / 6 (MobileNetV3, ONNX HardSwish)
+};
 
 IPG_HD float unary_apply(UnaryOp op, float x) {
   switch (op) {
@@ -33,6 +37,13 @@ IPG_HD float unary_apply(UnaryOp op, float x) {
       return fabsf(x);
     case UnaryOp::Sqrt:
       return sqrtf(x);
+    case UnaryOp::Sigmoid: {
+      // e^-|x| never overflows; the two branches are the same function.
+      const float e = expf(-fabsf(x));
+      return x >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+    }
+    case UnaryOp::HardSwish:
+      return x <= -3.f ? 0.f : (x >= 3.f ? x : x * (x + 3.f) / 6.f);
   }
   return 0.f;
 }
@@ -60,6 +71,11 @@ IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
       return (x > 0.f) ? 1.f : ((x < 0.f) ? -1.f : 0.f);
     case UnaryOp::Sqrt:
       return 0.5f / y;
+    case UnaryOp::Sigmoid:
+      return y * (1.f - y);
+    case UnaryOp::HardSwish:
+      // PyTorch's one-sided choices at the kinks: 0 below -3, the middle piece up to 3.
+      return x < -3.f ? 0.f : (x <= 3.f ? (2.f * x + 3.f) / 6.f : 1.f);
   }
   return 0.f;
 }

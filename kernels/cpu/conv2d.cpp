@@ -50,20 +50,27 @@ using dnnl_plan::user_scratchpad;
 using Pass = ConvPass;
 
 struct Descs {
-  memory::dims strides, padding;
+  memory::dims strides, dilates, padding_l, padding_r;
   memory::desc x_user, w_user, b_user, y_user;  // the caller's plain layouts
   memory::desc x_any, w_any, b_any, y_any;      // what the primitive may choose from
 };
 
 Descs make_descs(const Conv2dShape& s, bool with_bias) {
   const auto f32 = memory::data_type::f32;
-  const memory::dims xd{s.n, s.c_in, s.h, s.w}, wd{s.c_out, s.c_in, s.kh, s.kw},
-      yd{s.n, s.c_out, s.h_out(), s.w_out()}, bd{s.c_out};
+  const memory::dims xd{s.n, s.c_in, s.h, s.w}, yd{s.n, s.c_out, s.h_out(), s.w_out()},
+      bd{s.c_out};
+  // Grouped weights are [groups, c_out/groups, c_in/groups, kh, kw] to oneDNN: the same
+  // bytes as our [c_out, c_in/groups, kh, kw].
+  const bool grouped = s.groups > 1;
+  const memory::dims wd = grouped ? memory::dims{s.groups, s.c_out / s.groups, s.c_in_group(),
+                                                 s.kh, s.kw}
+                                  : memory::dims{s.c_out, s.c_in, s.kh, s.kw};
   Descs d;
-  d.strides = {s.stride, s.stride};
-  d.padding = {s.padding, s.padding};
+  d.strides = {s.sh(), s.sw()};
+  d.dilates = {s.dilation_h - 1, s.dilation_w - 1};  // oneDNN counts the gaps: 0 is none
+  d.padding_l = d.padding_r = {s.ph(), s.pw()};
   d.x_user = memory::desc(xd, f32, Tag::nchw);
-  d.w_user = memory::desc(wd, f32, Tag::oihw);
+  d.w_user = memory::desc(wd, f32, grouped ? Tag::goihw : Tag::oihw);
   d.y_user = memory::desc(yd, f32, Tag::nchw);
   d.x_any = memory::desc(xd, f32, s.c_in <= kPlainInputChannels ? Tag::nchw : Tag::any);
   d.w_any = memory::desc(wd, f32, Tag::any);
@@ -78,10 +85,10 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool with_b
       with_bias
           ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                             dnnl::algorithm::convolution_direct, d.x_any, d.w_any,
-                                            d.b_any, d.y_any, d.strides, d.padding, d.padding)
+                                            d.b_any, d.y_any, d.strides, d.dilates, d.padding_l, d.padding_r)
           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
                                             dnnl::algorithm::convolution_direct, d.x_any, d.w_any,
-                                            d.y_any, d.strides, d.padding, d.padding);
+                                            d.y_any, d.strides, d.dilates, d.padding_l, d.padding_r);
   return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
 }
 
@@ -98,8 +105,8 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
     plan->add(DNNL_ARG_DST, Role::Output, d.y_user, fwd.dst_desc());
   } else if (pass == Pass::BackwardData) {
     const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.x_any,
-                                                     d.w_any, d.y_any, d.strides, d.padding,
-                                                     d.padding);
+                                                     d.w_any, d.y_any, d.strides, d.dilates,
+                                                     d.padding_l, d.padding_r);
     const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(),
                                                              fwd);
     plan->primitive = dnnl::convolution_backward_data(pd);
@@ -110,10 +117,10 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
   } else {
     const auto desc = with_bias ? dnnl::convolution_backward_weights::desc(
                                       dnnl::algorithm::convolution_direct, d.x_any, d.w_any,
-                                      d.b_any, d.y_any, d.strides, d.padding, d.padding)
+                                      d.b_any, d.y_any, d.strides, d.dilates, d.padding_l, d.padding_r)
                                 : dnnl::convolution_backward_weights::desc(
                                       dnnl::algorithm::convolution_direct, d.x_any, d.w_any,
-                                      d.y_any, d.strides, d.padding, d.padding);
+                                      d.y_any, d.strides, d.dilates, d.padding_l, d.padding_r);
     const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(),
                                                                 cpu_engine(), fwd);
     plan->primitive = dnnl::convolution_backward_weights(pd);
@@ -129,12 +136,13 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
 // Plans live for the process; the map never erases, so returned references stay valid.
 const Plan& plan_for(Pass pass, const Conv2dShape& s, bool with_bias) {
   static std::mutex mu;
-  static std::map<std::array<int64_t, 11>, std::unique_ptr<Plan>> plans;
-  std::array<int64_t, 11> key{};
+  constexpr size_t kGeometry = Conv2dShape::kKeySize;
+  static std::map<std::array<int64_t, kGeometry + 2>, std::unique_ptr<Plan>> plans;
+  std::array<int64_t, kGeometry + 2> key{};
   const auto geometry = s.key();
   std::copy(geometry.begin(), geometry.end(), key.begin());
-  key[9] = static_cast<int64_t>(pass);
-  key[10] = with_bias;
+  key[kGeometry] = static_cast<int64_t>(pass);
+  key[kGeometry + 1] = with_bias;
   std::lock_guard<std::mutex> lock(mu);
   auto it = plans.find(key);
   if (it == plans.end()) {
@@ -177,7 +185,11 @@ namespace {
 // stride 1 (the common case, fastest), and this scatter form for any geometry, where
 // each thread owns whole dx planes (sample, input channel) and adds every dy row into
 // them (output channel, kernel row, kernel column, output row).
-bool direct_backward_data(const Conv2dShape& s) { return s.c_in <= kPlainInputChannels; }
+// Square geometry only (no groups, no dilation): grouped or dilated first layers go to
+// oneDNN.
+bool direct_backward_data(const Conv2dShape& s) {
+  return s.c_in <= kPlainInputChannels && s.square();
+}
 
 // Integer division rounding down / up (b > 0), for negative numerators too.
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }

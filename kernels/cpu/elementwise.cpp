@@ -48,6 +48,10 @@ void with_unary(UnaryOp op, F&& f) {
       return f(UnaryTag<UnaryOp::Abs>{});
     case UnaryOp::Sqrt:
       return f(UnaryTag<UnaryOp::Sqrt>{});
+    case UnaryOp::Sigmoid:
+      return f(UnaryTag<UnaryOp::Sigmoid>{});
+    case UnaryOp::HardSwish:
+      return f(UnaryTag<UnaryOp::HardSwish>{});
   }
 }
 

@@ -55,6 +55,11 @@ struct FusedConv::Impl {
 FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual,
                      bool relu)
     : impl_(std::make_unique<Impl>()) {
+  // The planner lowers only square convolutions (engine/plan.cpp refuses the others).
+  if (!s.square())
+    throw std::invalid_argument(describe(ConvPass::Forward, s) +
+                                ": a fused convolution needs one stride and padding, no "
+                                "dilation and no groups");
   Impl& m = *impl_;
   m.s = s;
   m.residual = residual;

@@ -93,14 +93,17 @@ std::unique_ptr<ConvPlan> make_plan(ConvPass pass, const Conv2dShape& s, cudnnHa
                                              to_int(s.n, what), to_int(s.c_in, what),
                                              to_int(s.h, what), to_int(s.w, what)));
   IPG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                             to_int(s.c_out, what), to_int(s.c_in, what),
+                                             to_int(s.c_out, what), to_int(s.c_in_group(), what),
                                              to_int(s.kh, what), to_int(s.kw, what)));
   IPG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                              to_int(s.n, what), to_int(s.c_out, what),
                                              to_int(s.h_out(), what), to_int(s.w_out(), what)));
-  const int pad = to_int(s.padding, what), stride = to_int(s.stride, what);
-  IPG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv.get(), pad, pad, stride, stride, 1, 1,
-                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  IPG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+      p->conv.get(), to_int(s.ph(), what), to_int(s.pw(), what), to_int(s.sh(), what),
+      to_int(s.sw(), what), to_int(s.dilation_h, what), to_int(s.dilation_w, what),
+      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  // Grouped (depthwise: groups == c_in): the filter above holds c_in / groups channels.
+  IPG_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv.get(), to_int(s.groups, what)));
   IPG_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv.get(), CUDNN_FMA_MATH));
 
   const auto x = p->x.get(), y = p->y.get();
@@ -170,14 +173,15 @@ cudnnHandle_t cudnn_handle(cudaStream_t stream) {
 // timing the same shape twice on a busy device.
 const ConvPlan& conv_plan(ConvPass pass, const Conv2dShape& s, cudaStream_t stream) {
   static std::mutex mu;
-  static std::map<std::array<int64_t, 11>, std::unique_ptr<ConvPlan>> plans;
+  constexpr size_t kGeometry = Conv2dShape::kKeySize;
+  static std::map<std::array<int64_t, kGeometry + 2>, std::unique_ptr<ConvPlan>> plans;
   int device = 0;
   IPG_CUDA_CHECK(cudaGetDevice(&device));
-  std::array<int64_t, 11> key{};
+  std::array<int64_t, kGeometry + 2> key{};
   const auto geometry = s.key();
   std::copy(geometry.begin(), geometry.end(), key.begin());
-  key[9] = static_cast<int64_t>(pass);
-  key[10] = device;
+  key[kGeometry] = static_cast<int64_t>(pass);
+  key[kGeometry + 1] = device;
   std::lock_guard<std::mutex> lock(mu);
   auto it = plans.find(key);
   if (it == plans.end()) it = plans.emplace(key, make_plan(pass, s, cudnn_handle(stream))).first;

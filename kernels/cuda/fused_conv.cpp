@@ -54,6 +54,11 @@ struct FusedConv::Impl {
   Impl(const Conv2dShape& shape, const float* w, const float* b, bool with_residual, bool relu,
        cudaStream_t stream)
       : s(shape), residual(with_residual) {
+    // The planner lowers only square convolutions (engine/plan.cpp refuses the others).
+    if (!s.square())
+      throw std::invalid_argument(describe(ConvPass::Forward, s) +
+                                  ": a fused convolution needs one stride and padding, no "
+                                  "dilation and no groups");
     handle = cudnn_handle(stream);
     fwd = &conv_plan(ConvPass::Forward, s, stream);
     bwd = &conv_plan(ConvPass::BackwardData, s, stream);
