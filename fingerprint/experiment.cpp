@@ -320,6 +320,47 @@ LoadedZoo load_zoo(Zoo& zoo, Device device,
   return z;
 }
 
+SettingResult run_setting(LoadedZoo& zoo, const Setting& s, size_t i, size_t count,
+                          const ExperimentOptions& options, const Tensor* train_images,
+                          Device device, Fingerprint& fp,
+                          const std::function<void(const ExperimentProgress&)>& progress) {
+  ExperimentProgress pr;
+  pr.settings = count;
+  pr.setting = i;
+  pr.current = &s;
+  SettingResult r;
+  r.setting = s;
+  const auto t0 = std::chrono::steady_clock::now();
+  fp = extract_setting(*zoo.target, s, options, train_images, r, [&](const ExperimentProgress& e) {
+    ExperimentProgress p = e;
+    p.setting = i;
+    p.settings = count;
+    if (progress) progress(p);
+  });
+  r.extract_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds_per_100 = r.extract_seconds * 100.0 / static_cast<double>(r.points);
+  pr.phase = ExperimentProgress::Phase::Labeling;
+  pr.suspects = zoo.suspects.size();
+  for (size_t k = 0; k < zoo.suspects.size(); ++k) {
+    LoadedSuspect& su = zoo.suspects[k];
+    pr.suspect = k;
+    pr.file = su.model->file;
+    if (progress) progress(pr);
+    const std::vector<int32_t> got = predict(*su.classifier, fp.points, device, options.predict_batch);
+    const SuspectRate rate{su.model->file,
+                           matching_rate(fp.labels, Tensor::from_vector_i32(got, {fp.size()}))};
+    (su.model->group == SuspectGroup::Positive   ? r.positive
+     : su.model->group == SuspectGroup::Negative ? r.negative
+                                                 : r.adaptive)
+        .push_back(rate);
+  }
+  const auto p = r.rates(SuspectGroup::Positive), q = r.rates(SuspectGroup::Negative);
+  r.aruc = aruc(p, q, 100);
+  r.auc = auc(p, q);
+  r.tpr_at_fpr5 = tpr_at_fpr(p, q, 0.05);
+  return r;
+}
+
 std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Setting>& settings,
                                           const ExperimentOptions& options,
                                           const Tensor* train_images, Device device,
@@ -336,39 +377,9 @@ std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Sett
       old->resumed = true;
       results.push_back(*old);
     } else {
-      SettingResult r;
-      r.setting = s;
-      const auto t0 = std::chrono::steady_clock::now();
-      const Fingerprint fp = extract_setting(
-          *zoo.target, s, options, train_images, r, [&](const ExperimentProgress& e) {
-            ExperimentProgress p = e;
-            p.setting = i;
-            p.settings = settings.size();
-            if (hooks.progress) hooks.progress(p);
-          });
-      r.extract_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      r.seconds_per_100 = r.extract_seconds * 100.0 / static_cast<double>(r.points);
-      pr.phase = ExperimentProgress::Phase::Labeling;
-      pr.suspects = zoo.suspects.size();
-      for (size_t k = 0; k < zoo.suspects.size(); ++k) {
-        LoadedSuspect& su = zoo.suspects[k];
-        pr.suspect = k;
-        pr.file = su.model->file;
-        if (hooks.progress) hooks.progress(pr);
-        const std::vector<int32_t> got =
-            predict(*su.classifier, fp.points, device, options.predict_batch);
-        const SuspectRate rate{su.model->file,
-                               matching_rate(fp.labels, Tensor::from_vector_i32(got, {fp.size()}))};
-        (su.model->group == SuspectGroup::Positive   ? r.positive
-         : su.model->group == SuspectGroup::Negative ? r.negative
-                                                     : r.adaptive)
-            .push_back(rate);
-      }
-      const auto p = r.rates(SuspectGroup::Positive), q = r.rates(SuspectGroup::Negative);
-      r.aruc = aruc(p, q, 100);
-      r.auc = auc(p, q);
-      r.tpr_at_fpr5 = tpr_at_fpr(p, q, 0.05);
+      Fingerprint fp;
+      SettingResult r =
+          run_setting(zoo, s, i, settings.size(), options, train_images, device, fp, hooks.progress);
       if (hooks.on_result) hooks.on_result(r, fp);
       results.push_back(std::move(r));
     }

@@ -164,6 +164,14 @@ std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Sett
                                           const Tensor* train_images, Device device,
                                           const ExperimentHooks& hooks = {});
 
+// One new setting of run_experiment (index of count, for progress): its extraction,
+// every suspect's matching rate and the metrics; the fingerprint in `fp`. What a process
+// given a share of the settings runs (tools/ipguard/mpi_experiment.cpp).
+SettingResult run_setting(LoadedZoo& zoo, const Setting& s, size_t index, size_t count,
+                          const ExperimentOptions& options, const Tensor* train_images,
+                          Device device, Fingerprint& fp,
+                          const std::function<void(const ExperimentProgress&)>& progress = {});
+
 // One setting's extraction with its convergence policy: the fingerprint, and in `result`
 // points, converged, drawn, rounds and origin.
 Fingerprint extract_setting(Network& target, const Setting& s, const ExperimentOptions& options,

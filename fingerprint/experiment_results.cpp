@@ -219,6 +219,12 @@ ExperimentRecord record_from(const json& j) {
 
 }  // namespace
 
+std::string setting_result_text(const SettingResult& r) { return result_json(r).dump(); }
+
+SettingResult parse_setting_result(const std::string& text) {
+  return result_from(json::parse(text));
+}
+
 std::string results_text(const ExperimentRecord& r) {
   json j = record_json(r);
   j["sha256"] = sha256_hex(j.dump());

@@ -44,6 +44,12 @@ ExperimentRecord new_record(const Zoo& zoo, const LoadedZoo& loaded);
 std::string results_text(const ExperimentRecord& r);
 ExperimentRecord parse_results(const std::string& text, const std::string& where);
 
+// One result as the JSON text results.json holds it, and back (std::runtime_error, or
+// nlohmann's exceptions, on text that is not one): how a result travels between the
+// processes of a distributed run (tools/ipguard/mpi_experiment.cpp).
+std::string setting_result_text(const SettingResult& r);
+SettingResult parse_setting_result(const std::string& text);
+
 // Why `old` (read back from results.json) cannot be resumed by a run recorded as `now`:
 // the first difference in the zoo, the suspects or the options that change results; ""
 // when they agree. (The thread count is not compared: see resume_warning.)

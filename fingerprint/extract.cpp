@@ -387,6 +387,13 @@ void validate(const ExtractOptions& o) {
 Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
                                 const Tensor* train_images,
                                 const std::function<void(const ExtractProgress&)>& progress) {
+  return extract_fingerprint(net, options, train_images, progress, {});
+}
+
+Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
+                                const Tensor* train_images,
+                                const std::function<void(const ExtractProgress&)>& progress,
+                                const std::function<bool(int64_t, int64_t)>& run_chunk) {
   ExtractOptions o = options;
   if (o.check_every == 0) o.check_every = default_check_every(net.device());
   if (o.batch == 0 && o.n > 0) o.batch = auto_batch(net, o.n);
@@ -420,13 +427,22 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
   fp.seed = o.seed;
   fp.arch = cfg.arch;
   fp.created = utc_timestamp();
-  fp.points = Tensor::empty(start.shape());
+  fp.points = Tensor::zeros(start.shape());
   std::vector<int32_t> labels;
 
   const Device dev = net.device();
   const int64_t per = shape_numel(image);
   for (int64_t first = 0; first < o.n; first += o.batch) {
     const int64_t rows = std::min(o.batch, o.n - first);
+    if (run_chunk && !run_chunk(first, rows)) {  // another process's share: zeros
+      labels.insert(labels.end(), rows, 0);
+      fp.source.insert(fp.source.end(), rows, 0);
+      fp.target.insert(fp.target.end(), rows, 0);
+      fp.iterations.insert(fp.iterations.end(), rows, 0);
+      fp.final_loss.insert(fp.final_loss.end(), rows, 0.f);
+      fp.converged.insert(fp.converged.end(), rows, 0);
+      continue;
+    }
     Search s;
     s.o = &o;
     s.net = &net;

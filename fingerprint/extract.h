@@ -89,4 +89,13 @@ struct ExtractProgress {
 Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
                                 const std::function<void(const ExtractProgress&)>& progress = {});
 
+// The same extraction, searching only the chunks (first candidate, rows: o.batch, resolved
+// as above, at a time) for which run_chunk is true; the rows of the other chunks keep
+// zeros. A chunk's rows depend on the seed and the chunk alone (CW-L2's early abort reads
+// the whole chunk's loss: chunks, not rows, are the unit to share out), so chunks run
+// apart and put together give the whole extraction's bits (tools/ipguard/mpi_extract.cpp).
+Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
+                                const std::function<void(const ExtractProgress&)>& progress,
+                                const std::function<bool(int64_t first, int64_t rows)>& run_chunk);
+
 }  // namespace ipg

@@ -32,7 +32,6 @@ struct RemoteOptions {
   double backoff_s = 0.5;       // wait before retry r (1-based): backoff_s * 2^(r-1)
   int64_t max_queries = 0;      // points that may be sent, retries included; 0: no cap
   double max_rate_per_s = 0;    // points per second at most; 0: no limit
-  int64_t max_batch_bytes = 0;  // 0: no cap beyond the protocol's (models/oip.h)
 };
 
 class RemoteError : public std::runtime_error {

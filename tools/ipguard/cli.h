@@ -119,5 +119,9 @@ Bounds k_bounds();
 Bounds unit_step_bounds();
 // zoo: a target's positive and negative suspects in a folder.
 void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// serve: a model over the Open Inference Protocol (tools/ipguard/serve_command.cpp).
+void add_serve(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// verify (tools/ipguard/verify_command.cpp), registered by add_fingerprint_commands.
+void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners);
 
 }  // namespace ipg::cli

@@ -98,6 +98,21 @@ std::string bounds_error(const std::string& name, const std::string& text, const
   return name + " must be " + describe(b) + ", not " + shown;
 }
 
+// The extraction options' bounds, shared by the CLI and the Python module (tools/python).
+Bounds k_bounds() {
+  Bounds b;
+  b.lo = 0;
+  return b;
+}
+
+Bounds unit_step_bounds() {  // eps and alpha: a step within the [0, 1] pixel range
+  Bounds b;
+  b.lo = 0;
+  b.lo_open = true;
+  b.hi = 1;
+  return b;
+}
+
 CLI::Option* bounded(CLI::Option* o, const Bounds& b) {
   const std::string name = o->get_name();
   return o->check(throwing([name, b](const std::string& t) { return bounds_error(name, t, b); }));

@@ -15,6 +15,7 @@
 #include "tools/ipguard/build_info.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/experiment_grid.h"
+#include "tools/ipguard/mpi_run.h"
 
 namespace ipg::cli {
 
@@ -172,8 +173,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     if (a->resume && a->out.empty()) throw UsageError("--resume needs --out (the folder to resume)");
 
     Zoo zoo = scan_zoo(a->zoo);
+    // Under mpirun every rank runs this; only rank 0 keeps the folder and reports.
+    Communicator& comm = world();
+    const bool lead = comm.rank() == 0;
     std::optional<ResultsFolder> folder;
-    if (!a->out.empty()) {
+    if (!a->out.empty() && lead) {
       try {
         folder = ResultsFolder::open(a->out, a->resume);
       } catch (const std::invalid_argument& e) {
@@ -190,10 +194,10 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     Progress progress;
     LoadedZoo loaded = load_zoo(zoo, dev, std::ref(progress));
     for (const ZooProblem& q : zoo.problems)
-      std::cerr << "ipguard experiment: left out " << q.file << ": " << q.reason
+      if (lead) std::cerr << "ipguard experiment: left out " << q.file << ": " << q.reason
                 << " (the other suspects are evaluated)\n";
     for (const std::string& u : zoo.unlisted)
-      std::cerr << "ipguard experiment: ignored " << u << " (not in the zoo's manifest)\n";
+      if (lead) std::cerr << "ipguard experiment: ignored " << u << " (not in the zoo's manifest)\n";
     ExperimentRecord rec = new_record(zoo, loaded);
     rec.version = IPG_VERSION;
     rec.commit = build_commit();
@@ -217,14 +221,19 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     });
     if (need_train) train_set = load_dataset(a->data, Split::Train);
     const Tensor* train_images = need_train ? &train_set.images : nullptr;
-    std::cerr << zoo.group(SuspectGroup::Positive).size() << " positive, "
+    if (lead)
+      std::cerr << zoo.group(SuspectGroup::Positive).size() << " positive, "
               << zoo.group(SuspectGroup::Negative).size() << " negative and "
               << zoo.group(SuspectGroup::Adaptive).size() << " adaptive suspects; "
               << settings.size() << " settings of " << options.n << " points (" << grid_text(grids)
               << ")\n";
 
-    const std::vector<std::string> removed =
-        run_recorded(rec, loaded, train_images, dev, folder ? &*folder : nullptr, std::ref(progress));
+    const std::vector<std::string> removed = run_recorded_on_ranks(
+        comm, rec, loaded, train_images, dev, folder ? &*folder : nullptr, std::ref(progress));
+    if (!lead) {
+      comm.barrier(kTagBarrier);  // wait for rank 0's report without spinning in MPI_Finalize
+      return 0;
+    }
     for (const std::string& f : removed)
       std::cerr << "ipguard experiment: removed " << f << " (not in this run's grid)\n";
 
@@ -241,11 +250,13 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     }
     if (g.json) {
       std::cout << results_text(rec);
-      return 0;
+    } else {
+      std::cout << render_text(table4(rec)) << "\n";
+      for (const TextTable& t : table5(rec)) std::cout << render_text(t) << "\n";
+      std::cout << render_text(table8(rec));
     }
-    std::cout << render_text(table4(rec)) << "\n";
-    for (const TextTable& t : table5(rec)) std::cout << render_text(t) << "\n";
-    std::cout << render_text(table8(rec));
+    std::cout << std::flush;
+    if (comm.distributed()) comm.barrier(kTagBarrier);
     return 0;
   };
 }

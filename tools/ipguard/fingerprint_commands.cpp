@@ -17,6 +17,7 @@
 #include "models/model_file.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/mpi_run.h"
 #include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
@@ -31,20 +32,6 @@ double median(std::vector<int32_t> v) {
 }
 
 }  // namespace
-
-Bounds k_bounds() {
-  Bounds b;
-  b.lo = 0;
-  return b;
-}
-
-Bounds unit_step_bounds() {  // eps and alpha: a step within the [0, 1] pixel range
-  Bounds b;
-  b.lo = 0;
-  b.lo_open = true;
-  b.hi = 1;
-  return b;
-}
 
 void add_extract_options(CLI::App* cmd, ExtractOptions& o) {
   at_least(cmd->add_option("--n", o.n, "number of points")->capture_default_str(), 1);
@@ -119,8 +106,10 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     if (o.init == "train") train_set = load_dataset(xa->data, Split::Train);
     const bool tty = !g.json && ::isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
-    Fingerprint fp = extract_fingerprint(
-        *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
+    // Under mpirun the chunks are shared over the ranks; rank 0 writes the file.
+    Communicator& comm = world();
+    Fingerprint fp = extract_on_ranks(
+        comm, *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
           if (!tty) return;
           std::fprintf(stderr, "\r  points %lld/%lld  iteration %lld  still searching %lld   ",
                        (long long)(p.done), (long long)o.n, (long long)p.iteration,
@@ -128,6 +117,10 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
           std::fflush(stderr);
         });
     if (tty) std::fprintf(stderr, "\n");
+    if (comm.rank() != 0) {
+      comm.barrier(kTagBarrier);
+      return 0;
+    }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fp.model_sha256 = sha256_file(xa->model);
@@ -147,61 +140,13 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                 << o.init << ", target " << o.target << "), " << converged << " converged, median "
                 << med << " iterations, " << seconds << " s on " << dev.str() << "\n";
     }
+    std::cout << std::flush;
+    if (comm.distributed()) comm.barrier(kTagBarrier);
     return 0;
   };
 
-  // ---- verify ----
-  struct VerifyArgs {
-    std::string fingerprint, suspect;
-    double threshold = 0.5;
-    int batch = 500;
-  };
-  auto va = std::make_shared<VerifyArgs>();
-  CLI::App* vf = app.add_subcommand(
-      "verify", "matching rate of a suspect model on a fingerprint, and the verdict");
-  vf->add_option("--fingerprint", va->fingerprint, "fingerprint file (HDF5)")->required();
-  vf->add_option("--suspect", va->suspect, "suspect model file (network or random forest)")
-      ->required();
-  Bounds rate;
-  rate.lo = 0;
-  rate.hi = 1;
-  bounded(vf->add_option("--threshold", va->threshold,
-                         "matching rate at or above which the suspect is called a copy")
-              ->capture_default_str(),
-          rate);
-  at_least(vf->add_option("--batch", va->batch, "batch size")->capture_default_str(), 1);
-  runners[vf] = [&g, va]() {
-    const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
-    const Fingerprint fp = load_fingerprint(va->fingerprint);
-    auto suspect = load_classifier(va->suspect);
-    const std::vector<int32_t> got = predict(*suspect, fp.points, dev, va->batch);
-    const Tensor labels = Tensor::from_vector_i32(got, {fp.size()});
-    const double rate = matching_rate(fp.labels, labels);
-    const int64_t matches = std::llround(rate * double(fp.size()));
-    const bool copy = rate >= va->threshold;
-    const std::string sha = sha256_file(va->suspect);
-    const bool same_file = !fp.model_sha256.empty() && sha == fp.model_sha256;
-    if (g.json) {
-      std::cout << nlohmann::json{{"fingerprint", va->fingerprint},
-                                  {"suspect", va->suspect},
-                                  {"points", fp.size()},
-                                  {"matches", matches},
-                                  {"matching_rate", rate},
-                                  {"threshold", va->threshold},
-                                  {"copy", copy},
-                                  {"same_file_as_target", same_file}}
-                       .dump(2)
-                << "\n";
-    } else {
-      std::cout << va->suspect << ": matching rate " << rate << " (" << matches << "/" << fp.size()
-                << ") -> "
-                << (copy ? "labels the fingerprint like the target: likely a copy"
-                         : "does not match the fingerprint")
-                << " (threshold " << va->threshold << ")"
-                << (same_file ? "; this is the target model's own file" : "") << "\n";
-    }
-    return 0;
-  };
+  // ---- verify: tools/ipguard/verify_command.cpp ----
+  add_verify(app, g, runners);
 
   // compare: two fingerprints of the same target and options (e.g. one extracted on the
   // CPU, one on CUDA): how far their points and labels agree.

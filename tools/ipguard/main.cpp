@@ -5,6 +5,7 @@
 
 #include "engine/threads.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/mpi_comm.h"
 
 int main(int argc, char** argv) {
   using namespace ipg::cli;
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   add_fingerprint_commands(app, g, runners);
   add_experiment(app, g, runners);
   add_zoo(app, g, runners);
+  add_serve(app, g, runners);
 
   try {
     app.parse(argc, argv);
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+  configure_rank(g);  // under mpirun: this rank's share of the node's cores and GPUs
   try {
     ipg::set_threads(g.threads);
   } catch (const std::exception& e) {
@@ -59,9 +62,11 @@ int main(int argc, char** argv) {
       return it->second();
     } catch (const UsageError& e) {  // found before the work started
       std::cerr << "ipguard " << sub->get_name() << ": " << e.what() << "\n";
+      end_run_after_error(kExitUsage);  // under mpirun the other ranks may wait for this one
       return kExitUsage;
     } catch (const std::exception& e) {
       std::cerr << "ipguard " << sub->get_name() << ": error: " << e.what() << "\n";
+      end_run_after_error(kExitFailure);
       return kExitFailure;
     }
   }

@@ -1,0 +1,233 @@
+// `ipguard verify`: the matching rate of a suspect on a fingerprint, and the verdict. The
+// suspect is a model file, a label API (http://HOST:PORT/v2/models/NAME, the Open
+// Inference Protocol: models/remote_classifier.h) or a command (--suspect-cmd,
+// tools/ipguard/suspect_command.h). With --report DIR every query and answer goes into an
+// evidence report (fingerprint/evidence.h); a verification cut short still writes it,
+// marked incomplete, and exits 1.
+#include <cmath>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "engine/sha256.h"
+#include "fingerprint/evidence.h"
+#include "fingerprint/verify.h"
+#include "models/load.h"
+#include "models/remote_classifier.h"
+#include "models/train.h"
+#include "tools/ipguard/cli.h"
+#include "tools/ipguard/suspect_command.h"
+
+namespace ipg::cli {
+
+namespace {
+
+struct VerifyArgs {
+  std::string fingerprint, suspect, suspect_cmd, report, evaluation;
+  double threshold = 0.5;
+  int batch = 500;
+  RemoteOptions remote;
+  double negatives_fpr = -1;
+};
+
+// The file suspect, a batch at a time, each batch one entry of the log.
+std::vector<int32_t> label_file(const VerifyArgs& va, const Tensor& points, Device dev,
+                                QueryLog& log) {
+  auto suspect = load_classifier(va.suspect);
+  const int64_t n = points.dim(0);
+  log.answers.assign(size_t(n), -1);
+  std::vector<int32_t> got;
+  for (int64_t b = 0; b < n; b += va.batch) {
+    const int64_t count = std::min<int64_t>(va.batch, n - b);
+    QueryRecord rec;
+    rec.first = b;
+    rec.count = count;
+    rec.sent = utc_timestamp_ms();
+    rec.labels = predict(*suspect, points.narrow0(b, count), dev, va.batch);
+    rec.answered = utc_timestamp_ms();
+    rec.ok = true;
+    rec.output_datatype = "labels";
+    rec.output_shape = {count};
+    log.points_sent += count;
+    for (int64_t i = 0; i < count; ++i) log.answers[size_t(b + i)] = rec.labels[size_t(i)];
+    got.insert(got.end(), rec.labels.begin(), rec.labels.end());
+    log.queries.push_back(std::move(rec));
+  }
+  return got;
+}
+
+int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd) {
+  const bool remote = is_remote_address(va.suspect);
+  const bool by_cmd = !va.suspect_cmd.empty();
+  if (va.suspect.empty() == !by_cmd)
+    throw UsageError("give one of --suspect (a model file or an http:// address) or --suspect-cmd");
+  if (!remote)
+    for (const char* o : {"--query-batch", "--timeout", "--retries", "--max-queries", "--max-rate"})
+      if (cmd.count(o)) throw UsageError(std::string(o) + " is for a suspect at an http:// address");
+  if (!va.report.empty()) {
+    try {
+      check_report_dir(va.report);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
+  const Fingerprint fp = load_fingerprint(va.fingerprint);
+  const std::string fp_sha = va.report.empty() ? "" : sha256_file(va.fingerprint);
+  if (remote && va.remote.max_queries > 0 && va.remote.max_queries < fp.size())
+    throw UsageError("--max-queries " + std::to_string(va.remote.max_queries) + " is below the " +
+                     std::to_string(fp.size()) + " points of the fingerprint: every point is asked once");
+  std::optional<EvidenceFpr> fpr;
+  if (!va.evaluation.empty()) fpr = evaluation_fpr(va.evaluation, fp_sha, va.threshold);
+  if (va.negatives_fpr >= 0) {
+    fpr = EvidenceFpr{};
+    fpr->value = va.negatives_fpr;
+    fpr->source = "--negatives-fpr";
+  }
+
+  QueryLog log;
+  log.suspect = by_cmd ? va.suspect_cmd : va.suspect;
+  std::vector<int32_t> got;
+  std::string failure;
+  const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
+  if (remote || by_cmd) {
+    if (!g.json)
+      std::cerr << "verify: asking " << log.suspect << " for " << fp.size() << " labels"
+                << (remote ? " in batches of " + std::to_string(va.remote.batch) : "") << "\n";
+    try {
+      if (remote) {
+        auto suspect = open_remote_classifier(va.suspect, va.remote, &log);
+        got = suspect->labels(fp.points).to_vector_i32();
+      } else {
+        got = run_suspect_command(va.suspect_cmd, fp.points, log);
+      }
+    } catch (const RemoteError& e) {
+      failure = e.what();
+    } catch (const SuspectCommandError& e) {
+      failure = e.what();
+    }
+  } else {
+    got = label_file(va, fp.points, dev, log);
+  }
+  const std::string sha = remote || by_cmd ? "" : sha256_file(va.suspect);
+
+  if (!va.report.empty()) {
+    EvidenceInput in;
+    in.tool_version = IPG_VERSION;
+    in.fingerprint_file = va.fingerprint;
+    in.fingerprint_sha256 = fp_sha;
+    in.fingerprint = &fp;
+    in.suspect_kind = remote ? "address" : by_cmd ? "command" : "file";
+    in.suspect = log.suspect;
+    in.suspect_sha256 = sha;
+    in.log = &log;
+    in.complete = failure.empty();
+    in.error = failure;
+    in.threshold = va.threshold;
+    in.fpr = fpr;
+    write_evidence(va.report, in);
+    if (!g.json)
+      std::cerr << "verify: evidence " << (failure.empty() ? "" : "(incomplete) ") << "in "
+                << va.report << "/evidence.json and evidence.html\n";
+  }
+  if (!failure.empty()) throw std::runtime_error(failure);
+
+  const Tensor labels = Tensor::from_vector_i32(got, {fp.size()});
+  const double rate = matching_rate(fp.labels, labels);
+  const int64_t matches = std::llround(rate * double(fp.size()));
+  const bool copy = rate >= va.threshold;
+  const bool same_file = !sha.empty() && !fp.model_sha256.empty() && sha == fp.model_sha256;
+  if (g.json) {
+    nlohmann::json j{{"fingerprint", va.fingerprint},
+                     {"suspect", log.suspect},
+                     {"points", fp.size()},
+                     {"matches", matches},
+                     {"matching_rate", rate},
+                     {"threshold", va.threshold},
+                     {"copy", copy},
+                     {"same_file_as_target", same_file}};
+    if (remote || by_cmd) {
+      j["suspect_kind"] = remote ? "address" : "command";
+      j["points_sent"] = log.points_sent;
+    }
+    if (!va.report.empty()) j["report"] = va.report;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << log.suspect << ": matching rate " << rate << " (" << matches << "/" << fp.size()
+              << ") -> "
+              << (copy ? "labels the fingerprint like the target: likely a copy"
+                       : "does not match the fingerprint")
+              << " (threshold " << va.threshold << ")"
+              << (same_file ? "; this is the target model's own file" : "") << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
+  auto va = std::make_shared<VerifyArgs>();
+  CLI::App* vf = app.add_subcommand(
+      "verify", "matching rate of a suspect model on a fingerprint, and the verdict");
+  vf->add_option("--fingerprint", va->fingerprint, "fingerprint file (HDF5)")->required();
+  vf->add_option("--suspect", va->suspect,
+                 "suspect model file (network or random forest), or the address of a label "
+                 "API: http://HOST:PORT/v2/models/NAME (Open Inference Protocol, e.g. ipguard "
+                 "serve, Triton, KServe)");
+  vf->add_option("--suspect-cmd", va->suspect_cmd,
+                 "a command that labels the points: run through /bin/sh with the path of a "
+                 "float32 .npy [n,C,H,W] in $IPG_POINTS; prints n integer labels (one per line, "
+                 "or a JSON array) and exits 0");
+  Bounds rate;
+  rate.lo = 0;
+  rate.hi = 1;
+  bounded(vf->add_option("--threshold", va->threshold,
+                         "matching rate at or above which the suspect is called a copy")
+              ->capture_default_str(),
+          rate);
+  at_least(vf->add_option("--batch", va->batch, "batch size")->capture_default_str(), 1);
+  RemoteOptions& r = va->remote;
+  at_least(vf->add_option("--query-batch", r.batch, "http suspect: points per request")
+               ->capture_default_str(),
+           1);
+  positive(vf->add_option("--timeout", r.timeout_s, "http suspect: seconds to wait for each answer")
+               ->capture_default_str());
+  at_least(vf->add_option("--retries", r.retries,
+                          "http suspect: extra tries of a request after a connection failure, "
+                          "timeout or 5xx (backoff 0.5 s, doubling)")
+               ->capture_default_str(),
+           0);
+  at_least(vf->add_option("--max-queries", r.max_queries,
+                          "http suspect: points that may be sent, retries included (0: no cap; "
+                          "at least the fingerprint's points)")
+               ->capture_default_str(),
+           0);
+  Bounds per_s;
+  per_s.lo = 0;
+  per_s.note = "0: no limit";
+  bounded(vf->add_option("--max-rate", r.max_rate_per_s,
+                         "http suspect: points per second at most (0: no limit)")
+              ->capture_default_str(),
+          per_s);
+  CLI::Option* report = vf->add_option(
+      "--report", va->report,
+      "write the evidence (DIR/evidence.json, DIR/evidence.html) into DIR, a new or empty folder");
+  Bounds fraction;
+  fraction.lo = 0;
+  fraction.hi = 1;
+  CLI::Option* nf = bounded(
+      vf->add_option("--negatives-fpr", va->negatives_fpr,
+                     "report: the false-positive rate of --threshold on negative models, as known")
+          ->needs(report),
+      fraction);
+  vf->add_option("--evaluation", va->evaluation,
+                 "report: results.json of ipguard experiment that saved this fingerprint: the "
+                 "false-positive rate of --threshold on its negatives")
+      ->needs(report)
+      ->excludes(nf);
+  vf->footer(
+      "A verification cut short (no answer in time, a dropped connection, an HTTP error or a\n"
+      "malformed answer after the retries) exits 1; with --report its report is written with\n"
+      "the answers received and marked incomplete.");
+  runners[vf] = [&g, va, vf]() { return run_verify(g, *va, *vf); };
+}
+
+}  // namespace ipg::cli

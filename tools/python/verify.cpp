@@ -1,0 +1,133 @@
+// ipguard.verify: a suspect's matching rate on a fingerprint (paper section 4.3), the
+// suspect being a loaded model, a model file, a label API address (Open Inference
+// Protocol) or any Python callable f(points) -> labels.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/sha256.h"
+#include "fingerprint/verify.h"
+#include "models/load.h"
+#include "models/train.h"
+#include "tools/python/bindings.h"
+#include "tools/python/fingerprint.h"
+#ifdef IPG_PY_REMOTE
+#include "models/remote_classifier.h"
+#endif
+
+namespace ipg::py {
+
+namespace {
+
+bool is_address(const std::string& s) {
+  return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0;
+}
+
+// Labels of `points` by a Python callable, `batch` rows per call; each answer must be a
+// 1-D integer array (or sequence) of one label per row, each in [0, classes) when the
+// number of classes is known (classes > 0). Needs the GIL.
+std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points, int batch) {
+  const int64_t n = points.dim(0);
+  std::vector<int32_t> out;
+  out.reserve(size_t(n));
+  pyb::module_ np = pyb::module_::import("numpy");
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t len = std::min<int64_t>(batch, n - start);
+    const pyb::object got = f(to_numpy(points.narrow0(start, len)));
+    const pyb::array a = np.attr("asarray")(got);
+    const char kind = a.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+      throw std::invalid_argument("suspect: the callable returned " +
+                                  std::string(pyb::str(a.dtype())) +
+                                  " labels; expected integers (one class index per point)");
+    if (a.ndim() != 1 || a.shape(0) != len)
+      throw std::invalid_argument("suspect: the callable returned an array of shape " +
+                                  std::string(pyb::str(np.attr("shape")(a))) + " for " +
+                                  std::to_string(len) + " points; expected (" +
+                                  std::to_string(len) + ",)");
+    const pyb::array_t<int64_t> v = np.attr("asarray")(a, "int64");
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t label = v.at(i);
+      if (label < 0 || label > INT32_MAX)
+        throw std::invalid_argument("suspect: the callable returned label " +
+                                    std::to_string(label) + " for point " +
+                                    std::to_string(start + i) + "; labels are class indices >= 0");
+      out.push_back(int32_t(label));
+    }
+  }
+  return out;
+}
+
+std::vector<int32_t> address_labels(const std::string& url, const Tensor& points, int batch) {
+#ifdef IPG_PY_REMOTE
+  RemoteOptions options;
+  options.batch = batch;
+  pyb::gil_scoped_release nogil;
+  std::unique_ptr<Classifier> remote = open_remote_classifier(url, options);
+  const Tensor labels = remote->labels(points);
+  return labels.cpu().to_vector_i32();
+#else
+  (void)points;
+  (void)batch;
+  PyErr_SetString(PyExc_NotImplementedError,
+                  (url + ": this build has no label API client (models/remote_classifier)").c_str());
+  throw pyb::error_already_set();
+#endif
+}
+
+pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double threshold, int batch,
+                 const std::string& device) {
+  if (!(threshold >= 0 && threshold <= 1))
+    throw std::invalid_argument("threshold must be between 0 and 1, not " + std::to_string(threshold));
+  if (batch < 1) throw std::invalid_argument("batch must be at least 1, not " + std::to_string(batch));
+  const std::shared_ptr<PyFingerprint> f = fingerprint_arg(fp_arg);
+  const Fingerprint& fp = f->fp;
+  std::vector<int32_t> got;
+  std::string suspect_file;
+  if (pyb::isinstance<Model>(suspect) ||
+      (pyb::isinstance<pyb::str>(suspect) && !is_address(suspect.cast<std::string>()))) {
+    const std::shared_ptr<Model> model = resolve_model(suspect, device);
+    suspect_file = model->path;
+    pyb::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(model->mutex);
+    got = predict(*model->classifier, fp.points, model->device, batch);
+  } else if (pyb::isinstance<pyb::str>(suspect)) {
+    got = address_labels(suspect.cast<std::string>(), fp.points, batch);
+  } else if (PyCallable_Check(suspect.ptr())) {
+    got = callable_labels(suspect, fp.points, batch);
+  } else {
+    throw pyb::type_error("suspect must be an ipguard.Model, a model file path, an address "
+                          "http://HOST:PORT/v2/models/NAME or a callable f(points) -> labels, "
+                          "not " +
+                          std::string(pyb::str(pyb::type::handle_of(suspect).attr("__name__"))));
+  }
+  const Tensor labels = Tensor::from_vector_i32(got, {fp.size()});
+  const double rate = matching_rate(fp.labels, labels);
+  const int64_t matches = std::llround(rate * double(fp.size()));
+  pyb::dict d;
+  d["matching_rate"] = rate;
+  d["matches"] = matches;
+  d["points"] = fp.size();
+  d["threshold"] = threshold;
+  d["copy"] = rate >= threshold;
+  d["labels"] = to_numpy(got);
+  if (!suspect_file.empty())
+    d["same_file_as_target"] = !fp.model_sha256.empty() && sha256_file(suspect_file) == fp.model_sha256;
+  return d;
+}
+
+}  // namespace
+
+void register_verify(pyb::module_& m) {
+  m.def("verify", &verify, pyb::arg("fingerprint"), pyb::arg("suspect"),
+        pyb::arg("threshold") = 0.5, pyb::arg("batch") = 500, pyb::arg("device") = "cpu",
+        "The suspect's matching rate on the fingerprint (an ipguard.Fingerprint or a file). "
+        "suspect: an ipguard.Model, a model file (loaded on `device`), an address "
+        "http://HOST:PORT/v2/models/NAME of an Open Inference Protocol server, or a callable "
+        "f(points: float32 [b, C, H, W]) -> b integer labels (called `batch` points at a "
+        "time; e.g. a PyTorch model wrapped in a lambda). Returns a dict: matching_rate, "
+        "matches, points, threshold, copy (matching_rate >= threshold), labels (the "
+        "suspect's), and for files same_file_as_target.");
+}
+
+}  // namespace ipg::py
