@@ -1,12 +1,14 @@
 """ipguard.verify: models, files and Python callables as suspects; the matching rate is the
 fraction of fingerprint labels the suspect gives; bad answers are refused."""
 import os
+import re
+import subprocess
 import tempfile
 import unittest
 
 import numpy as np
 
-from common import FOREST, LENET, ipguard, main
+from common import FOREST, IPGUARD_BIN, LENET, RESNET, ipguard, main
 
 
 class VerifyTest(unittest.TestCase):
@@ -83,6 +85,25 @@ class VerifyTest(unittest.TestCase):
         # NotImplementedError), not a crash or a hang.
         with self.assertRaises((NotImplementedError, RuntimeError)):
             ipguard.verify(self.fp, "http://127.0.0.1:1/v2/models/nothing")
+
+    def test_an_address_served_by_ipguard_serve_matches_the_file(self):
+        if not IPGUARD_BIN:
+            self.skipTest("IPGUARD_BIN is not set (ctest sets it)")
+        # A real server process on a free port (it prints its address once listening).
+        server = subprocess.Popen([IPGUARD_BIN, "--device", "cpu", "--threads", "1", "serve",
+                                   "--model", RESNET, "--port", "0", "--name", "suspect"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = server.stdout.readline()
+            match = re.search(r"http://\S+", line)
+            self.assertIsNotNone(match, "ipguard serve printed: " + line)
+            by_api = ipguard.verify(self.fp, match.group(0), batch=4)
+            by_file = ipguard.verify(self.fp, RESNET)
+            self.assertEqual(by_api["matches"], by_file["matches"])
+            np.testing.assert_array_equal(by_api["labels"], by_file["labels"])
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
 
 
 if __name__ == "__main__":
