@@ -104,6 +104,7 @@ class VerifyTest(unittest.TestCase):
         finally:
             server.terminate()
             server.wait(timeout=60)
+            server.stdout.close()
 
 
 if __name__ == "__main__":
