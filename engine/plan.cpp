@@ -45,6 +45,7 @@ class Planner {
     pv_.assign(nv, -1);
     pv_[size_t(g.input)] = 0;
     pad_.assign(nv, {-1, 0});
+    unsqueezed_.assign(nv, -1);
     done_.assign(g.nodes.size(), false);
   }
 
@@ -80,6 +81,7 @@ class Planner {
   std::vector<bool> live_, done_;
   std::vector<int> pv_;                    // trace value -> plan value
   std::vector<std::pair<int, int>> pad_;   // zero pad absorbed: (source value, amount)
+  std::vector<int> unsqueezed_;            // [n, k, 1, 1] view of a [n, k] value: that value
   std::map<int, Chain> tails_;             // chains waiting for their last node
   Plan plan_;
 
@@ -405,6 +407,22 @@ class Planner {
     const int x = n.inputs[0];
     const Shape& in = shape(x);
     const Shape& out = shape(n.output);
+    // [n, k] -> [n, k, 1, 1] -> [n, k], as an imported graph's GlobalAveragePool (keeping
+    // dims) and Flatten trace: the round trip is the [n, k] value itself. The 4-D view gets
+    // no plan value, so any other reader of it is refused (it runs unfused, never wrongly).
+    if (in.size() == 2 && out == Shape{in[0], in[1], 1, 1}) {
+      unsqueezed_[size_t(n.output)] = x;
+      done_[size_t(i)] = true;
+      return;
+    }
+    if (unsqueezed_[size_t(x)] >= 0) {
+      const int src = unsqueezed_[size_t(x)];
+      if (out != shape(src))
+        throw Refused{where(i) + ": reshapes an unsqueezed [n, k] value other than back to [n, k]"};
+      pv_[size_t(n.output)] = lowered(src, i);
+      done_[size_t(i)] = true;
+      return;
+    }
     const int px = lowered(x, i);
     if (in.size() == 4 && out.size() == 2 && out[0] == in[0] && out[1] == in[1] * in[2] * in[3]) {
       Chain c;

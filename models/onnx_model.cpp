@@ -12,6 +12,8 @@
 
 #include "engine/autograd.h"
 #include "engine/hdf5.h"
+#include "engine/sha256.h"
+#include "models/onnx_export.h"
 #include "models/onnx_internal.h"
 #include "onnx/onnx_pb.h"
 
@@ -167,6 +169,16 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
   if (opset < 1 || opset > 21)
     fail(display, "opset " + std::to_string(opset) + " of the default domain is not supported (1-21)");
   const onnx::GraphProto& g = model.graph();
+  // A file ipguard wrote (models/onnx_export.h) ends its metadata with its digest: the
+  // SHA-256 of the model without that entry.
+  const int props = model.metadata_props_size();
+  if (props > 0 && model.metadata_props(props - 1).key() == kOnnxDigestKey) {
+    onnx::ModelProto rest = model;
+    rest.mutable_metadata_props()->RemoveLast();
+    if (sha256_hex(rest.SerializeAsString()) != model.metadata_props(props - 1).value())
+      fail(display, std::string("its SHA-256 differs from the one recorded when it was written (") +
+                        kOnnxDigestKey + "): the file is damaged");
+  }
   if (g.node_size() > kMaxNodes) fail(display, std::to_string(g.node_size()) + " nodes is above the limit");
   if (g.sparse_initializer_size() > 0) fail(display, "sparse initializers are not supported");
 

@@ -36,3 +36,27 @@ expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/
 if(NOT last_err MATCHES "cut.onnx: ")
   message(FATAL_ERROR "a truncated ONNX suspect gave:\n${last_err}")
 endif()
+
+# ONNX out: the shipped ResNet20 written as ONNX by `convert --to-onnx` labels the
+# fingerprint as its HDF5 original does, and a byte flipped inside its weights is refused
+# (the graph digest); --out equal to the input is refused before any work.
+set(R20 ${REPO}/weights/resnet20-fashion-mnist.h5)
+expect_exit(0 --json convert --to-onnx ${R20} --out ${WORK}/r20.onnx)
+if(NOT last_out MATCHES "\"arch\": \"resnet20\"")
+  message(FATAL_ERROR "convert --to-onnx:\n${last_out}")
+endif()
+expect_exit(0 --device cpu --seed 4 extract --model ${R20} --out ${WORK}/fp-r20.h5
+            --init random --n 20 --iters 200)
+expect_exit(0 --device cpu --json verify --fingerprint ${WORK}/fp-r20.h5 --suspect ${WORK}/r20.onnx)
+if(NOT last_out MATCHES "\"matching_rate\": 1(\\.0)?[,\n]")
+  message(FATAL_ERROR "the ONNX export of the target does not match its fingerprint:\n${last_out}")
+endif()
+file(SIZE ${WORK}/r20.onnx onnx_size)
+math(EXPR middle "${onnx_size} / 2")
+# The byte's complement (never the byte itself).
+execute_process(COMMAND bash -c "cp '${WORK}/r20.onnx' '${WORK}/flip.onnx' && b=$(od -An -tu1 -j ${middle} -N1 '${WORK}/flip.onnx') && printf \"\\\\$(printf %o $((255 - b)))\" | dd of='${WORK}/flip.onnx' bs=1 seek=${middle} conv=notrunc status=none")
+expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp-r20.h5 --suspect ${WORK}/flip.onnx)
+if(NOT last_err MATCHES "flip.onnx: .*damaged")
+  message(FATAL_ERROR "a flipped byte in an exported ONNX file gave:\n${last_err}")
+endif()
+expect_exit(2 convert --to-onnx ${WORK}/r20.onnx --out ${WORK}/r20.onnx)

@@ -1,7 +1,8 @@
 // `ipguard convert --keras in.h5 --arch resnet50|vgg16 --out m.h5`: a thin wrapper over
 // models/keras_import. `ipguard convert --upgrade old.h5 --out new.h5`: a model, forest or
 // fingerprint file of an older format version re-saved at the current one, sealed
-// (docs/file-integrity.md).
+// (docs/file-integrity.md). `ipguard convert --to-onnx m.h5 --out m.onnx`: a network as an
+// ONNX model (models/onnx_export.h), for ONNX runtimes.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,7 @@
 #include "fingerprint/fingerprint_file.h"
 #include "models/keras_import.h"
 #include "models/load.h"
+#include "models/onnx_export.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/output_check.h"
 
@@ -16,20 +18,26 @@ namespace ipg::cli {
 
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   struct Args {
-    std::string keras, upgrade, out;
+    std::string keras, upgrade, to_onnx, out;
     KerasImportOptions opt;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "convert",
-      "import Keras .h5 weights into an ipguard model file (--keras), or re-save an older "
-      "model, forest or fingerprint file at the current format version (--upgrade)");
+      "import Keras .h5 weights into an ipguard model file (--keras), re-save an older "
+      "model, forest or fingerprint file at the current format version (--upgrade), or write "
+      "a network as an ONNX model (--to-onnx)");
   // Declared first: CLI11 checks excludes and needs in this order, so that --upgrade with
   // --keras is refused as a conflict, not as --keras missing its --arch.
   CLI::Option* upgrade = cmd->add_option(
       "--upgrade", a->upgrade,
       "a model, forest or fingerprint file to re-save at the current format version, with "
       "its integrity digest (version-1 files load with a notice until then)");
+  CLI::Option* to_onnx = cmd->add_option(
+      "--to-onnx", a->to_onnx,
+      "a network model file (HDF5 or ONNX) to write as an ONNX model (opset 13; [0, 1] pixels "
+      "in, normalization included; logits out)");
+  upgrade->excludes(to_onnx);
   CLI::Option* keras =
       cmd->add_option("--keras", a->keras, "Keras weights (save_weights or model.save .h5)");
   CLI::Option* arch =
@@ -38,7 +46,7 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
           ->check(CLI::IsMember({"resnet50", "vgg16", "vgg16-imagenet", "lenet5"}));
   keras->needs(arch);
   arch->needs(keras);
-  cmd->add_option("--out", a->out, "the file to write (HDF5)")->required();
+  cmd->add_option("--out", a->out, "the file to write (HDF5; ONNX with --to-onnx)")->required();
   Bounds side;  // make_network's limit on an input side
   side.lo = 0;
   side.hi = 4096;
@@ -58,8 +66,28 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                       "(ResNet50/VGG16: BGR, x255, minus the ImageNet mean) | none")
           ->capture_default_str()
           ->check(CLI::IsMember({"caffe", "none"}));
-  for (CLI::Option* o : {keras, arch, height, width, preprocess}) upgrade->excludes(o);
+  for (CLI::Option* o : {keras, arch, height, width, preprocess}) {
+    upgrade->excludes(o);
+    to_onnx->excludes(o);
+  }
   runners[cmd] = [&g, a]() {
+    if (!a->to_onnx.empty()) {
+      check_output_file("--out", a->out, {{"--to-onnx", a->to_onnx}});
+      const std::unique_ptr<Network> net = load_model(a->to_onnx);
+      save_onnx(*net, a->out);
+      if (g.json) {
+        std::cout << nlohmann::json{{"model", a->to_onnx},
+                                    {"onnx", a->out},
+                                    {"arch", net->arch()},
+                                    {"opset", 13}}
+                         .dump(2)
+                  << "\n";
+      } else {
+        std::cout << "wrote " << a->to_onnx << " (" << net->arch() << ") as ONNX -> " << a->out
+                  << "\n";
+      }
+      return 0;
+    }
     if (!a->upgrade.empty()) {
       check_output_file("--out", a->out, {{"--upgrade", a->upgrade}});
       // A fingerprint file says so in its root attribute format (fingerprint_file.h);
@@ -96,7 +124,7 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       return 0;
     }
     if (a->keras.empty())
-      throw UsageError("give --keras FILE --arch NAME, or --upgrade FILE (and --out)");
+      throw UsageError("give --keras FILE --arch NAME, --upgrade FILE or --to-onnx FILE (and --out)");
     check_output_file("--out", a->out, {{"--keras", a->keras}});
     KerasImportOptions opt = a->opt;
     if (opt.width == 0) opt.width = opt.height;

@@ -1,0 +1,169 @@
+// ONNX out (models/onnx_export.h): every architecture written as ONNX and read back by the
+// ONNX reader computes the same logits and input gradients as the network itself (with
+// non-trivial batch-norm statistics and input normalization, so both are really
+// exported); the graph digest catches a flipped byte; a network exports the same bytes
+// twice.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/hdf5.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "engine/random.h"
+#include "models/frozen_network.h"
+#include "models/onnx_export.h"
+#include "models/onnx_model.h"
+
+namespace ipg {
+namespace {
+
+// Largest |a - b| over 1 + max |b|.
+double rel_gap(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const auto va = a.cpu().to_vector(), vb = b.cpu().to_vector();
+  double gap = 0, scale = 0;
+  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
+    const double d = std::fabs(double(va[i]) - double(vb[i]));
+    gap = std::isnan(d) ? INFINITY : std::max(gap, d);
+    scale = std::max(scale, std::fabs(double(vb[i])));
+  }
+  return gap / (1 + scale);
+}
+
+// d sum(logits * r) / dx through autodiff.
+Tensor input_grad(Network& net, const Tensor& x, const Tensor& r) {
+  Tensor xi = x.detach();
+  xi.set_requires_grad(true);
+  ops::sum(ops::mul(net.logits(xi), r)).backward();
+  return xi.grad();
+}
+
+struct ArchCase {
+  const char* arch;
+  int channels, side;
+};
+
+std::unique_ptr<Network> random_network(const ArchCase& c) {
+  ModelConfig cfg;
+  cfg.arch = c.arch;
+  cfg.in_channels = c.channels;
+  cfg.height = cfg.width = c.side;
+  cfg.classes = 10;
+  cfg.seed = 11;
+  cfg.mean.assign(size_t(c.channels), 0.45f);
+  cfg.std.assign(size_t(c.channels), 0.27f);
+  auto net = make_network(cfg);
+  // Running statistics away from (0, 1), so folding them wrongly shows.
+  Generator gen(5);
+  for (auto& [name, t] : net->named_buffers()) {
+    if (t->dtype() != DType::F32) continue;
+    const bool var = name.find("var") != std::string::npos;
+    *t = var ? Tensor::uniform(t->shape(), 0.5f, 1.5f, gen) : Tensor::normal(t->shape(), 0.f, 0.2f, gen);
+  }
+  net->eval();
+  return net;
+}
+
+class OnnxExport : public ::testing::TestWithParam<ArchCase> {};
+
+TEST_P(OnnxExport, ReadBackComputesWhatTheNetworkComputes) {
+  const ArchCase c = GetParam();
+  auto net = random_network(c);
+  const std::string bytes = onnx_export_bytes(*net);
+  EXPECT_EQ(onnx_export_bytes(*net), bytes) << "the export is not deterministic";
+  auto back = load_onnx_bytes(bytes, std::string(c.arch) + ".onnx");
+  EXPECT_EQ(back->num_classes(), 10);
+  back->eval();
+
+  // Batch 3: not the batch size the export traced (2).
+  Generator gen(9);
+  const Tensor x = Tensor::uniform({3, c.channels, c.side, c.side}, 0.f, 1.f, gen);
+  const Tensor r = Tensor::normal({3, 10}, 0.f, 1.f, gen);
+  Tensor want, got;
+  {
+    NoGradGuard no_grad;
+    want = net->logits(x);
+    got = back->logits(x);
+  }
+  EXPECT_LT(rel_gap(got, want), 1e-4) << c.arch;
+  net->set_requires_grad(false);
+  back->set_requires_grad(false);
+  EXPECT_LT(rel_gap(input_grad(*back, x, r), input_grad(*net, x, r)), 1e-3) << c.arch;
+}
+
+// The fingerprint loop's traced plan takes the exported graph as it takes the network:
+// fully fused, the same steps (the reader's own identity normalization merges into the
+// first affine step, which the step's provenance shows; the reader may order a residual
+// block's two convolutions the other way, so steps are compared without their operands).
+TEST(OnnxExportPlan, FusesLikeTheNetwork) {
+  for (const ArchCase& c : {ArchCase{"lenet5", 1, 28}, ArchCase{"resnet20", 3, 32}}) {
+    auto net = random_network(c);
+    auto back = load_onnx_bytes(onnx_export_bytes(*net), "x.onnx");
+    const Shape in = {4, c.channels, c.side, c.side};
+    FrozenNetwork a(*net, in), b(*back, in);
+    ASSERT_TRUE(a.fused()) << a.why_unfused();
+    EXPECT_TRUE(b.fused()) << c.arch << ": " << b.why_unfused();
+    auto steps = [](std::string t) {  // the steps without what they were made from
+      std::string out;
+      for (size_t at = 0; at < t.size();) {
+        const size_t eol = t.find('\n', at);
+        const std::string line = t.substr(at, eol - at);
+        const std::string step = line.substr(0, line.find("  <- "));
+        const size_t open = step.find('('), close = step.find(')');
+        out += open == std::string::npos ? step : step.substr(0, open) + step.substr(close + 1);
+        out += "\n";
+        at = eol == std::string::npos ? t.size() : eol + 1;
+      }
+      return out;
+    };
+    EXPECT_EQ(steps(b.plan_text()), steps(a.plan_text())) << c.arch;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryArchitecture, OnnxExport,
+                         ::testing::Values(ArchCase{"lenet5", 1, 28}, ArchCase{"resnet20", 3, 32},
+                                           ArchCase{"wrn-22-4", 3, 32}, ArchCase{"resnet50", 3, 32},
+                                           ArchCase{"vgg16", 3, 32},
+                                           ArchCase{"vgg16-imagenet", 3, 32}),
+                         [](const auto& info) {
+                           std::string n = info.param.arch;
+                           for (char& ch : n)
+                             if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(OnnxExportIntegrity, AFlippedByteIsAnErrorNeverAnotherModel) {
+  auto net = random_network({"lenet5", 1, 28});
+  const std::string bytes = onnx_export_bytes(*net);
+  Generator gen(3);
+  const Tensor x = Tensor::uniform({2, 1, 28, 28}, 0.f, 1.f, gen);
+  Tensor want;
+  {
+    NoGradGuard no_grad;
+    want = load_onnx_bytes(bytes, "ok.onnx")->logits(x);
+  }
+  // Bytes across the whole file: weights, the graph's structure, the metadata, the digest.
+  // A flip is refused with the file's name, or (a byte naming the digest's key, say) loads
+  // the very same model: never a different one.
+  int refused = 0, tried = 0;
+  for (size_t at = 0; at < bytes.size(); at += bytes.size() / 211 + 1) {
+    std::string bad = bytes;
+    bad[at] = char(~bad[at]);
+    ++tried;
+    try {
+      auto m = load_onnx_bytes(bad, "flipped.onnx");
+      NoGradGuard no_grad;
+      EXPECT_EQ(m->logits(x).to_vector(), want.to_vector())
+          << "byte " << at << " of " << bytes.size() << " flipped: loaded as another model";
+    } catch (const FileError& e) {
+      EXPECT_NE(std::string(e.what()).find("flipped.onnx: "), std::string::npos) << e.what();
+      ++refused;
+    }
+  }
+  EXPECT_GE(refused, tried - 2) << "the digest should refuse nearly every flip";
+}
+
+}  // namespace
+}  // namespace ipg
