@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -35,7 +36,11 @@ int64_t decode_item(const std::string& s) {
 class Server {
  public:
   Server(Communicator& comm, const std::vector<int64_t>& items, const QueueCallbacks& cb)
-      : comm_(comm), items_(items), cb_(cb), working_(static_cast<size_t>(comm.size())) {}
+      : comm_(comm),
+        items_(items),
+        cb_(cb),
+        working_(static_cast<size_t>(comm.size())),
+        did_(static_cast<size_t>(comm.size()), 0) {}
 
   // The next item for `rank` (-1: none left).
   int64_t take(int rank) {
@@ -54,6 +59,15 @@ class Server {
   void done(int64_t item, int rank, const std::string& result) {
     std::lock_guard<std::mutex> lock(done_mu_);
     cb_.done(item, rank, result);
+    ++did_[static_cast<size_t>(rank)];
+  }
+
+  // "rank 0 did 3, rank 1 did 2": how the queue balanced the items (read after serving).
+  std::string shares() const {
+    std::string text;
+    for (size_t r = 0; r < did_.size(); ++r)
+      text += (r ? ", rank " : "rank ") + std::to_string(r) + " did " + std::to_string(did_[r]);
+    return text;
   }
 
   // Serves the other ranks until each was told there is nothing left (or `stop_`).
@@ -110,14 +124,22 @@ class Server {
   std::mutex mu_, done_mu_;
   size_t next_ = 0;
   std::vector<std::string> working_;
+  std::vector<int64_t> did_;  // results received per rank
   std::atomic<bool> stop_{false};
 };
+
+// IPG_MPI_TEST_EXIT_AFTER (mpi_queue.h); 0 when unset.
+int test_exit_after() {
+  const char* v = std::getenv("IPG_MPI_TEST_EXIT_AFTER");
+  return v ? std::max(0, std::atoi(v)) : 0;
+}
 
 void work_as_rank0(Communicator& comm, const std::vector<int64_t>& items, const QueueCallbacks& cb) {
   Server server(comm, items, cb);
   std::thread serving([&server] { server.serve(); });
+  const bool serve_only = test_exit_after() > 0;
   try {
-    for (int64_t item = server.take(0); item >= 0; item = server.take(0))
+    for (int64_t item = serve_only ? -1 : server.take(0); item >= 0; item = server.take(0))
       server.done(item, 0, cb.work(item));
   } catch (const std::exception& e) {
     // The serving thread must leave MPI before this thread calls it.
@@ -126,16 +148,18 @@ void work_as_rank0(Communicator& comm, const std::vector<int64_t>& items, const 
     comm.abort(std::string("failed: ") + e.what(), 1);
   }
   serving.join();
+  note(std::to_string(items.size()) + " work items over " + std::to_string(comm.size()) +
+       " ranks: " + server.shares());
 }
 
 void work_as_worker(Communicator& comm, const QueueCallbacks& cb) {
-  const char* exit_after = std::getenv("IPG_MPI_TEST_EXIT_AFTER");
-  const int limit = exit_after ? std::atoi(exit_after) : 0;
-  int sent = 0;
+  const int limit = test_exit_after();
+  int handed = 0;
   comm.send(0, kTagReady, "");
   for (;;) {
     const int64_t item = decode_item(comm.receive(0, kTagAssign));
     if (item < 0) return;
+    if (limit > 0 && ++handed > limit) _exit(3);  // the test of a rank that dies mid-item
     std::string result;
     try {
       result = cb.work(item);
@@ -145,7 +169,6 @@ void work_as_worker(Communicator& comm, const QueueCallbacks& cb) {
       std::_Exit(1);
     }
     comm.send(0, kTagResult, encode_item(item) + result);
-    if (limit > 0 && ++sent >= limit) _exit(3);  // the test of a rank that dies
   }
 }
 

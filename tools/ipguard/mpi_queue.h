@@ -28,8 +28,10 @@ struct QueueCallbacks {
 
 // Every rank calls this with the same items (rank 0's list is the one used). Returns when
 // every item's result reached rank 0 (on rank 0) or no item is left to take (elsewhere).
-// Test hook: IPG_MPI_TEST_EXIT_AFTER=K makes every rank but 0 exit (code 3, without a
-// word) right after sending its K-th result, to test the report and --resume.
+// Test hook, for the report of a rank that dies and --resume: IPG_MPI_TEST_EXIT_AFTER=K
+// (K >= 1) makes rank 0 serve without taking items itself and every other rank exit (code
+// 3, without a word) when it is handed its (K+1)-th item: with 2 ranks exactly K results
+// reach rank 0 and one item is in flight when the run stops, whatever the machine's speed.
 void run_queue(Communicator& comm, const std::vector<int64_t>& items, const QueueCallbacks& cb);
 
 }  // namespace ipg::cli

@@ -12,6 +12,7 @@
 
 #include "models/zoo.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/mpi_comm.h"
 #include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
@@ -209,6 +210,17 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                 "listed sha256 are kept, the rest made");
   runners[cmd] = [&g, a]() {
     namespace fs = std::filesystem;
+    // The zoo's models are not shared over MPI ranks (docs/mpi.md): its sweeps stop at the
+    // first value past the accuracy limit and duplicates are judged in order, so a run on
+    // ranks needs more than a queue. Refused before any work, with one line from rank 0
+    // and a plain exit on every rank (no abort: nothing is waiting).
+    if (world().distributed()) {
+      if (world().rank() == 0)
+        std::cerr << "ipguard zoo: zoo runs as one process (its models are not shared over "
+                     "MPI ranks); start it without mpirun, or with -np 1, and share the "
+                     "experiment over the ranks instead\n";
+      return kExitUsage;
+    }
     ZooOptions o = a->o;
     // Everything is checked before anything is written or trained.
     check_output_dir("--out", o.out);

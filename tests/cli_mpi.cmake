@@ -1,0 +1,163 @@
+# Runs over MPI ranks (docs/mpi.md) against one process, on the CPU with 2 ranks: extract
+# (points, labels and per-candidate fields identical), experiment (results.json identical
+# but for times; every fingerprint identical), a rank that dies mid-run reported with what
+# was unfinished and the run completed by --resume to the same results, and zoo refused.
+# Every run uses --threads 1 (CPU results depend on the thread count, not on the ranks).
+# Run by ctest (skipped, exit 77, without MPI or mpirun) as:
+#   cmake -DIPGUARD=<path> -DREPO=<source dir> -DWORK=<folder> -DMPIRUN=<path> -P cli_mpi.cmake
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
+set(TARGET ${REPO}/weights/lenet5-fashion-mnist.h5)
+set(SHIPPED ${REPO}/weights/zoo-lenet5-fashion-mnist)
+
+# Open MPI refuses to start as root without these, and refuses 2 ranks on 1 core without
+# --oversubscribe (other launchers take -np alone).
+set(ENV{OMPI_ALLOW_RUN_AS_ROOT} 1)
+set(ENV{OMPI_ALLOW_RUN_AS_ROOT_CONFIRM} 1)
+execute_process(COMMAND ${MPIRUN} --version OUTPUT_VARIABLE mpi_version ERROR_QUIET)
+set(LAUNCH ${MPIRUN} -np 2)
+if(mpi_version MATCHES "Open MPI")
+  list(APPEND LAUNCH --oversubscribe)
+endif()
+
+# Like expect_exit, through the launcher with 2 ranks; `code` "nonzero": any failure.
+function(expect_mpi_exit code)
+  execute_process(COMMAND ${LAUNCH} ${IPGUARD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  if((code STREQUAL "nonzero" AND rc EQUAL 0) OR (NOT code STREQUAL "nonzero" AND NOT rc EQUAL code))
+    message(FATAL_ERROR "mpirun -np 2 ipguard ${ARGN}: exit ${rc}, expected ${code}\n${out}\n${err}")
+  endif()
+  set(last_out "${out}" PARENT_SCOPE)
+  set(last_err "${err}" PARENT_SCOPE)
+endfunction()
+
+# The run was shared: rank 0's note counts every item once, over 2 ranks.
+function(expect_shared items what)
+  if(NOT last_err MATCHES "ipguard: ${items} work items over 2 ranks: rank 0 did ([0-9]+), rank 1 did ([0-9]+)")
+    message(FATAL_ERROR "${what}: no note of the work shared over 2 ranks:\n${last_err}")
+  endif()
+  math(EXPR total "${CMAKE_MATCH_1} + ${CMAKE_MATCH_2}")
+  if(NOT total EQUAL items)
+    message(FATAL_ERROR "${what}: the ranks did ${total} items of ${items}:\n${last_err}")
+  endif()
+endfunction()
+
+# Two fingerprint files hold the same points, labels and converged flags, bit for bit.
+function(expect_same_fingerprint a b)
+  expect_exit(0 --json compare ${a} ${b})
+  foreach(key points same_labels identical_points converged_first_only converged_second_only
+          max_abs_point_difference)
+    string(JSON ${key} GET "${last_out}" ${key})
+  endforeach()
+  if(points EQUAL 0 OR NOT same_labels EQUAL points OR NOT identical_points EQUAL points OR
+     NOT converged_first_only EQUAL 0 OR NOT converged_second_only EQUAL 0 OR
+     NOT max_abs_point_difference EQUAL 0)
+    message(FATAL_ERROR "${a} and ${b} differ:\n${last_out}")
+  endif()
+endfunction()
+
+# results.json without what differs between two runs of the same work even in one
+# process: the times (and whether a setting was timed in an earlier run of a resumed
+# folder), the fingerprint files' SHA-256 (each file records when it was made; their
+# contents are compared with expect_same_fingerprint) and the file's own checksum.
+function(results_without_times dir out_var)
+  file(READ ${dir}/results.json j)
+  string(JSON j SET "${j}" sha256 "\"\"")
+  string(JSON n LENGTH "${j}" settings)
+  if(n GREATER 0)
+    math(EXPR last "${n} - 1")
+    foreach(i RANGE ${last})
+      foreach(key extract_seconds seconds_per_100)
+        string(JSON j SET "${j}" settings ${i} ${key} 0)
+      endforeach()
+      string(JSON j SET "${j}" settings ${i} timed_in_earlier_run false)
+      string(JSON j SET "${j}" settings ${i} fingerprint_sha256 "\"\"")
+    endforeach()
+  endif()
+  set(${out_var} "${j}" PARENT_SCOPE)
+endfunction()
+
+# ---- extract: 100 points in chunks of 10, shared over the ranks ----
+set(EXTRACT extract --model ${TARGET} --n 100 --batch 10 --iters 200)
+expect_exit(0 --device cpu --threads 1 --seed 5 ${EXTRACT} --out ${WORK}/one.h5)
+expect_mpi_exit(0 --device cpu --threads 1 --seed 5 ${EXTRACT} --out ${WORK}/two.h5)
+expect_shared(10 "extract")
+expect_same_fingerprint(${WORK}/one.h5 ${WORK}/two.h5)
+file(GLOB leftovers ${WORK}/*.tmp*)
+if(leftovers)
+  message(FATAL_ERROR "extract on ranks left temporary files: ${leftovers}")
+endif()
+
+# ---- experiment over a small zoo: 6 settings ----
+file(MAKE_DIRECTORY ${WORK}/zoo/positive ${WORK}/zoo/negative)
+file(COPY_FILE ${TARGET} ${WORK}/zoo/target.h5)
+foreach(f positive/ftll.h5 positive/wp-0.5.h5 negative/lenet5-seed1.h5 negative/rf-seed1.h5)
+  file(COPY_FILE ${SHIPPED}/${f} ${WORK}/zoo/${f})
+endforeach()
+set(EXPERIMENT experiment --zoo ${WORK}/zoo --grid "ipguard:k=0.1:iters=30 fgsm:eps=0.1 random"
+    --modes RL,RR --n 10)
+expect_exit(0 --device cpu --threads 1 --seed 2 ${EXPERIMENT} --out ${WORK}/r1)
+expect_mpi_exit(0 --device cpu --threads 1 --seed 2 ${EXPERIMENT} --out ${WORK}/r2)
+expect_shared(6 "experiment")
+if(NOT last_out MATCHES "Table 4")
+  message(FATAL_ERROR "experiment on ranks printed no tables:\n${last_out}")
+endif()
+results_without_times(${WORK}/r1 one)
+results_without_times(${WORK}/r2 two)
+string(JSON planned LENGTH "${one}" planned)
+string(JSON done LENGTH "${one}" settings)
+if(NOT planned EQUAL 6 OR NOT done EQUAL 6)
+  message(FATAL_ERROR "one process: ${done} of ${planned} settings, expected 6 of 6")
+endif()
+if(NOT one STREQUAL two)
+  message(FATAL_ERROR "results.json on 2 ranks differs from one process's (times aside):\n"
+                      "${two}\n---\n${one}")
+endif()
+file(GLOB fingerprints RELATIVE ${WORK}/r1/fingerprints ${WORK}/r1/fingerprints/*.h5)
+list(LENGTH fingerprints n_fingerprints)
+if(NOT n_fingerprints EQUAL 6 OR NOT EXISTS ${WORK}/r2/report.html)
+  message(FATAL_ERROR "expected 6 fingerprints and report.html: ${fingerprints}")
+endif()
+foreach(f ${fingerprints})
+  expect_same_fingerprint(${WORK}/r1/fingerprints/${f} ${WORK}/r2/fingerprints/${f})
+endforeach()
+
+# ---- a rank dies mid-run: reported with its setting, then --resume completes the run ----
+# The test hook (tools/ipguard/mpi_queue.h) has rank 0 only serve and rank 1 exit when it
+# is handed its third setting: exactly 2 settings are recorded, the third is in flight.
+set(ENV{IPG_MPI_TEST_EXIT_AFTER} 2)
+expect_mpi_exit(nonzero --device cpu --threads 1 --seed 2 ${EXPERIMENT} --out ${WORK}/r3)
+unset(ENV{IPG_MPI_TEST_EXIT_AFTER})
+if(NOT last_err MATCHES "the run was stopped" OR
+   NOT last_err MATCHES "rank 1 was working on setting fgsm eps=0\\.1 RL")
+  message(FATAL_ERROR "the stopped run did not report its unfinished setting:\n${last_err}")
+endif()
+results_without_times(${WORK}/r3 partial)
+string(JSON n_partial LENGTH "${partial}" settings)
+if(NOT n_partial EQUAL 2)
+  message(FATAL_ERROR "the stopped run recorded ${n_partial} settings, expected 2:\n${partial}")
+endif()
+expect_mpi_exit(0 --device cpu --threads 1 --seed 2 ${EXPERIMENT} --out ${WORK}/r3 --resume)
+math(EXPR missing "6 - ${n_partial}")
+expect_shared(${missing} "the resumed experiment")
+string(REGEX MATCHALL "resumed: done in the earlier run" resumed "${last_err}")
+list(LENGTH resumed n_resumed)
+if(NOT n_resumed EQUAL n_partial)
+  message(FATAL_ERROR "resume reused ${n_resumed} settings, ${n_partial} were recorded:\n${last_err}")
+endif()
+results_without_times(${WORK}/r3 three)
+if(NOT three STREQUAL one)
+  message(FATAL_ERROR "resumed after a rank died, results.json differs from one process's "
+                      "(times aside):\n${three}\n---\n${one}")
+endif()
+foreach(f ${fingerprints})
+  expect_same_fingerprint(${WORK}/r1/fingerprints/${f} ${WORK}/r3/fingerprints/${f})
+endforeach()
+
+# ---- zoo is one process: refused on ranks, before any work ----
+expect_mpi_exit(nonzero --device cpu zoo --target ${TARGET} --out ${WORK}/z --positives ftll
+                --negatives rf:1 --epochs 1 --limit 64)
+if(NOT last_err MATCHES "zoo runs as one process" OR EXISTS ${WORK}/z)
+  message(FATAL_ERROR "zoo on 2 ranks was not refused before any work:\n${last_err}")
+endif()
