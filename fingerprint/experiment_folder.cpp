@@ -1,7 +1,6 @@
 // The results folder and the recorded run (experiment_folder.h).
 #include "fingerprint/experiment_folder.h"
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,21 +14,6 @@
 namespace ipg {
 
 namespace fs = std::filesystem;
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw std::runtime_error(path + ": cannot write");
-    }
-  }
-  fs::rename(tmp, path);
-}
 
 ResultsFolder ResultsFolder::open(const std::string& dir, bool resume) {
   ResultsFolder f;

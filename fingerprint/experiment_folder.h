@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/atomic_file.h"  // write_file_atomically, used with the folder
 #include "fingerprint/experiment_results.h"
 
 namespace ipg {
@@ -52,8 +53,5 @@ std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
                                       const Tensor* train_images, Device device,
                                       const ResultsFolder* folder,
                                       const std::function<void(const ExperimentProgress&)>& progress = {});
-
-// Writes `text` to `path` through a temporary name in the same folder and a rename.
-void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace ipg

@@ -1,15 +1,10 @@
 // ONNX out (onnx_export.h): the network's eval-mode trace, one ONNX node per traced op.
 #include "models/onnx_export.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <stdexcept>
 
-#include "engine/hdf5.h"
+#include "engine/atomic_file.h"
 #include "engine/sha256.h"
 #include "engine/trace.h"
 #include "onnx/onnx_pb.h"
@@ -216,24 +211,7 @@ std::string onnx_export_bytes(Network& net) {
 }
 
 void save_onnx(Network& net, const std::string& path) {
-  const std::string bytes = onnx_export_bytes(net);
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw FileError(path + ": cannot write");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw FileError(path + ": cannot write (" + ec.message() + ")");
-  }
+  write_file_atomically(path, onnx_export_bytes(net));
 }
 
 }  // namespace ipg

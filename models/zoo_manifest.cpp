@@ -2,13 +2,13 @@
 // and the check of every listed file.
 #include "models/zoo_manifest.h"
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/atomic_file.h"
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
 
@@ -97,23 +97,7 @@ std::string manifest_text(const ZooManifest& m) {
 }
 
 void write_manifest(const ZooManifest& m, const std::string& path) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << manifest_text(m);
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw FileError(path + ": cannot write");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw FileError(path + ": cannot rename " + tmp + " into place");
-  }
+  write_file_atomically(path, manifest_text(m));
 }
 
 ZooManifest read_manifest(const std::string& path) {
