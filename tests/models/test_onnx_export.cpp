@@ -15,6 +15,7 @@
 #include "models/frozen_network.h"
 #include "models/onnx_export.h"
 #include "models/onnx_model.h"
+#include "tests/support/arch_cases.h"
 
 namespace ipg {
 namespace {
@@ -40,28 +41,12 @@ Tensor input_grad(Network& net, const Tensor& x, const Tensor& r) {
   return xi.grad();
 }
 
-struct ArchCase {
-  const char* arch;
-  int channels, side;
-};
+using testing::ArchCase;
 
+// Seeded weights, randomized batch-norm statistics and a non-trivial normalization, so
+// folding them wrongly or dropping them shows.
 std::unique_ptr<Network> random_network(const ArchCase& c) {
-  ModelConfig cfg;
-  cfg.arch = c.arch;
-  cfg.in_channels = c.channels;
-  cfg.height = cfg.width = c.side;
-  cfg.classes = 10;
-  cfg.seed = 11;
-  cfg.mean.assign(size_t(c.channels), 0.45f);
-  cfg.std.assign(size_t(c.channels), 0.27f);
-  auto net = make_network(cfg);
-  // Running statistics away from (0, 1), so folding them wrongly shows.
-  Generator gen(5);
-  for (auto& [name, t] : net->named_buffers()) {
-    if (t->dtype() != DType::F32) continue;
-    const bool var = name.find("var") != std::string::npos;
-    *t = var ? Tensor::uniform(t->shape(), 0.5f, 1.5f, gen) : Tensor::normal(t->shape(), 0.f, 0.2f, gen);
-  }
+  auto net = testing::build_arch(c);
   net->eval();
   return net;
 }
@@ -73,7 +58,7 @@ TEST_P(OnnxExport, ReadBackComputesWhatTheNetworkComputes) {
   auto net = random_network(c);
   const std::string bytes = onnx_export_bytes(*net);
   EXPECT_EQ(onnx_export_bytes(*net), bytes) << "the export is not deterministic";
-  auto back = load_onnx_bytes(bytes, std::string(c.arch) + ".onnx");
+  auto back = load_onnx_bytes(bytes, c.arch + ".onnx");
   EXPECT_EQ(back->num_classes(), 10);
   back->eval();
 
@@ -127,12 +112,7 @@ INSTANTIATE_TEST_SUITE_P(EveryArchitecture, OnnxExport,
                                            ArchCase{"wrn-22-4", 3, 32}, ArchCase{"resnet50", 3, 32},
                                            ArchCase{"vgg16", 3, 32},
                                            ArchCase{"vgg16-imagenet", 3, 32}),
-                         [](const auto& info) {
-                           std::string n = info.param.arch;
-                           for (char& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+                         [](const auto& info) { return testing::arch_case_name(info.param); });
 
 TEST(OnnxExportIntegrity, AFlippedByteIsAnErrorNeverAnotherModel) {
   auto net = random_network({"lenet5", 1, 28});
