@@ -1,0 +1,129 @@
+// The search state of extract_fingerprint (extract.cpp) and the methods' loops over it
+// (extract_loops.cpp): internal to the fingerprint library.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fingerprint/extract.h"
+#include "models/frozen_network.h"
+
+namespace ipg::extract_detail {
+
+inline int argmax_row(const float* z, int64_t c) {
+  return static_cast<int>(std::max_element(z, z + c) - z);
+}
+inline int argmin_row(const float* z, int64_t c) {
+  return static_cast<int>(std::min_element(z, z + c) - z);
+}
+
+// The candidates of a chunk still searching, as one batch on the device. When few rows
+// are left (a quarter of the batch), the batch is compacted to them: the finished ones
+// would otherwise ride along through every remaining iteration.
+struct Search {
+  const ExtractOptions* o = nullptr;
+  Network* net = nullptr;
+  Device dev;
+  Shape image;
+  int64_t classes = 0;
+  // Host side, per chunk row.
+  Tensor x0_h, x_h;  // [rows, C, H, W]: initial and current points
+  std::vector<int32_t> src_h, dst_h, iterations, active_h;
+  std::vector<float> distance;  // cwl2: squared L2 of the point from its start
+  // Device side, per row of the batch (`rows`: their chunk rows).
+  std::vector<int64_t> rows;
+  std::unique_ptr<FrozenNetwork> f;
+  std::string replay_note;  // why a recording was refused (the loop then ran directly)
+  Tensor x0, x, m, v, src, dst, active, loss, dz;
+
+  Tensor gather(const Tensor& host) const {
+    const int64_t per = shape_numel(image);
+    Tensor t = Tensor::empty({static_cast<int64_t>(rows.size()), image[0], image[1], image[2]});
+    for (size_t w = 0; w < rows.size(); ++w)
+      std::copy_n(host.data() + rows[w] * per, per, t.data() + static_cast<int64_t>(w) * per);
+    return t.to(dev);
+  }
+  Tensor gather_i32(const std::vector<int32_t>& host) const {
+    std::vector<int32_t> v;
+    for (int64_t r : rows) v.push_back(host[static_cast<size_t>(r)]);
+    return Tensor::from_vector_i32(v, {static_cast<int64_t>(v.size())}, dev);
+  }
+  // Loads the batch for `keep` (chunk rows), saving the current points first; the Adam
+  // moments follow their rows.
+  void load(const std::vector<int64_t>& keep) {
+    const int64_t per = shape_numel(image);
+    save();
+    std::vector<int64_t> old = rows;
+    Tensor m_old = m.defined() ? m.cpu().clone() : Tensor(),
+           v_old = v.defined() ? v.cpu().clone() : Tensor();
+    rows = keep;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    const Shape in{n, image[0], image[1], image[2]};
+    f = std::make_unique<FrozenNetwork>(*net, in);
+    x0 = gather(x0_h);
+    x = gather(x_h);
+    m = Tensor::zeros(in);
+    v = Tensor::zeros(in);
+    if (m_old.defined()) {  // carry the moments of the rows that stay
+      for (size_t w = 0; w < rows.size(); ++w) {
+        const auto it = std::find(old.begin(), old.end(), rows[w]);
+        if (it == old.end()) continue;  // a row coming back (the final pass): no moments
+        const int64_t from = it - old.begin();
+        std::copy_n(m_old.data() + from * per, per, m.data() + static_cast<int64_t>(w) * per);
+        std::copy_n(v_old.data() + from * per, per, v.data() + static_cast<int64_t>(w) * per);
+      }
+    }
+    m = m.to(dev);
+    v = v.to(dev);
+    src = gather_i32(src_h);
+    dst = gather_i32(dst_h);
+    active = gather_i32(active_h);
+    loss = dz = Tensor();
+  }
+  // Takes the batch's flags `a` (one per batch row); rows that stopped since the last
+  // call ran `updates` updates. Returns how many are still searching.
+  int64_t record(const std::vector<int32_t>& a, int64_t updates) {
+    int64_t live = 0;
+    for (size_t w = 0; w < rows.size(); ++w) {
+      int32_t& h = active_h[static_cast<size_t>(rows[w])];
+      if (h && !a[w]) iterations[static_cast<size_t>(rows[w])] = static_cast<int32_t>(updates);
+      h = a[w];
+      live += a[w] != 0;
+    }
+    return live;
+  }
+  // Reads the flags back from the device (the loop's one synchronization).
+  int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
+  // Compacts to the rows still searching when they are o->compact_at of the batch or
+  // fewer (not below 8 rows: a smaller batch saves too little to pay for the new plan).
+  void maybe_compact(int64_t live) {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    if (live == 0 || live == n || n < 8 || static_cast<double>(live) > o->compact_at * n) return;
+    std::vector<int64_t> keep;
+    for (int64_t r : rows)
+      if (active_h[static_cast<size_t>(r)]) keep.push_back(r);
+    load(keep);
+  }
+  // Copies the batch's current points into x_h.
+  void save() {
+    if (!x.defined()) return;
+    const int64_t per = shape_numel(image);
+    const Tensor xh = x.cpu();
+    for (size_t w = 0; w < rows.size(); ++w)
+      std::copy_n(xh.data() + static_cast<int64_t>(w) * per, per, x_h.data() + rows[w] * per);
+  }
+};
+
+// Each method's search of a loaded chunk (extract_loops.cpp): rows' points in s.x, their
+// flags in s.active_h, their iteration counts in s.iterations (CW-L2: s.distance too).
+void run_ipguard(Search& s, ExtractProgress& pr,
+                 const std::function<void(const ExtractProgress&)>& progress);
+void run_igsm(Search& s, ExtractProgress& pr,
+              const std::function<void(const ExtractProgress&)>& progress);
+void run_cwl2(Search& s, ExtractProgress& pr,
+              const std::function<void(const ExtractProgress&)>& progress);
+
+}  // namespace ipg::extract_detail
