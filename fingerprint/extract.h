@@ -31,10 +31,12 @@
 
 namespace ipg {
 
-// Whether the iterations between two reads of the converged flags run as one recorded
-// stretch (engine/replay.h: a CUDA graph on CUDA). Auto: on CUDA, for IPGuard, when
-// check_every > 1 and the network runs fused; On: wherever possible, the CPU included
-// (the CPU twin, which gives the same bits as Off: for tests); Off: never.
+// Whether the iterations between two reads back run as one recorded stretch
+// (engine/replay.h: a CUDA graph on CUDA): IPGuard's and IGSM's between two reads of the
+// converged flags (check_every), CW-L2's between two reads of its loss for the early
+// abort (iters / 10). Auto: on CUDA, when check_every > 1 and the network runs fused; On:
+// wherever possible, the CPU included (the CPU twin, which gives the same bits as Off: for
+// tests); Off: never.
 enum class ReplayMode { Auto, Off, On };
 
 struct ExtractOptions {
@@ -80,6 +82,7 @@ struct ExtractProgress {
   int64_t active = 0;      // of them still searching
   int64_t iteration = 0;
   int64_t batch_rows = 0;  // rows in the device batch now (fewer than chunk_rows once compacted)
+  int64_t replays = 0;     // stretches of this chunk run as replays so far (ExtractOptions::replay)
 };
 
 // net: on the device to run on (its weights are read once per chunk; evaluation mode is

@@ -12,18 +12,78 @@ namespace ipg::extract_detail {
 
 using kernels::BoundaryLoss;
 
+namespace {
+
+// Whether the options ask for recorded stretches on this device (ExtractOptions::replay).
+bool wants_replay(const ExtractOptions& o, Device dev) {
+  return o.replay == ReplayMode::On ||
+         (o.replay == ReplayMode::Auto && dev.is_cuda() && o.check_every > 1);
+}
+
+// The iterations between two reads of the flags, `length` of them, run as one recorded
+// stretch (engine/replay.h: a CUDA graph on CUDA) when enabled and the network runs fused;
+// recorded again when the batch was compacted (a new frozen network and buffers); run
+// directly when shorter (the last one) or when recording failed (then never tried again:
+// the same work would fail again; Search::replay_note says why).
+class Stretches {
+ public:
+  Stretches(Search& s, bool enabled, int64_t length) : s_(s), enabled_(enabled), length_(length) {}
+
+  // Runs iterations first, ..., first + count - 1 of `iteration` (which must not depend on
+  // its argument when recorded: replayed, it gets 0).
+  void run(int64_t first, int64_t count, const std::function<void(int64_t)>& iteration) {
+    if (enabled_ && count == length_ && count > 0 && s_.f->fused()) {
+      if (!recording_ || recorded_for_ != s_.f.get()) {
+        recording_ = std::make_unique<Replay>(s_.dev);
+        recorded_for_ = s_.f.get();
+        std::string why;
+        // The body keeps its own copy of `iteration`: it runs again at every replay.
+        if (!recording_->record([iteration, count] {
+              for (int64_t i = 0; i < count; ++i) iteration(0);
+            }, &why)) {
+          recording_.reset();
+          enabled_ = false;
+          s_.replay_note = why;
+        }
+      }
+      if (recording_) {
+        recording_->replay();
+        ++s_.replays;
+        return;
+      }
+    }
+    for (int64_t i = 0; i < count; ++i) iteration(first + i);
+  }
+
+ private:
+  Search& s_;
+  bool enabled_;
+  int64_t length_;
+  std::unique_ptr<Replay> recording_;
+  const FrozenNetwork* recorded_for_ = nullptr;  // the batch the recording's buffers belong to
+};
+
+// The loss buffers a recorded stretch writes, allocated before it is recorded (a recording
+// may not allocate): boundary_loss keeps buffers of the right shape.
+void ensure_loss_buffers(Search& s) {
+  const int64_t n = static_cast<int64_t>(s.rows.size());
+  if (!s.loss.defined()) s.loss = Tensor::empty({n}, s.dev);
+  if (!s.dz.defined()) s.dz = Tensor::empty({n, s.classes}, s.dev);
+}
+
+}  // namespace
+
 // IPGuard: Adam on Eq. 5 until every row's loss is 0 or the budget is spent. Iteration t:
 // update with the gradient of loss(t), then loss(t + 1) (loss(1) comes first); the flags
 // are read after loss(t) for t = 1, 1 + check_every, ..., and the batch may be compacted
 // right after that iteration's update. With replay, the check_every - 1 iterations
-// between those points run as one recorded stretch (a CUDA graph on CUDA); Adam's step
-// count then lives on the device, the same coefficients read from a table.
+// between those points run as one recorded stretch; Adam's step count then lives on the
+// device, the same coefficients read from a table.
 void run_ipguard(Search& s, ExtractProgress& pr,
                  const std::function<void(const ExtractProgress&)>& progress) {
   const ExtractOptions& o = *s.o;
   const int64_t every = o.check_every;
-  const bool replay = o.replay == ReplayMode::On ||
-                      (o.replay == ReplayMode::Auto && s.dev.is_cuda() && every > 1);
+  const bool replay = wants_replay(o, s.dev);
   const float lr = static_cast<float>(o.lr);
   Tensor table, step;  // replay: every iteration's Adam coefficients, the next one's index
   if (replay) {
@@ -44,14 +104,13 @@ void run_ipguard(Search& s, ExtractProgress& pr,
                               kernels::adam_coeffs(lr, 0.9f, 0.999f, 1e-8f, 0.f, t), 0.f, 1.f);
     }
   };
-  std::unique_ptr<Replay> recording;
-  const FrozenNetwork* recorded_for = nullptr;  // the batch the recording's buffers belong to
-  bool can_record = replay;
+  Stretches stretches(s, replay, every - 1);
   loss();
   for (int64_t t = 1; t <= o.iters;) {
     pr.active = s.sync(t - 1);
     pr.iteration = t - 1;
     pr.batch_rows = static_cast<int64_t>(s.rows.size());
+    pr.replays = s.replays;
     if (progress) progress(pr);
     if (pr.active == 0) return;
     update(t);
@@ -59,65 +118,55 @@ void run_ipguard(Search& s, ExtractProgress& pr,
     loss();
     ++t;
     const int64_t stretch = std::min(every - 1, o.iters - t + 1);
-    // Only whole stretches are recorded (the last, shorter one runs directly).
-    if (can_record && stretch == every - 1 && stretch > 0 && s.f->fused()) {
-      if (!recording || recorded_for != s.f.get()) {
-        recording = std::make_unique<Replay>(s.dev);
-        recorded_for = s.f.get();
-        std::string why;
-        if (!recording->record(
-                [&update, &loss, stretch] {
-                  for (int64_t i = 0; i < stretch; ++i) {
-                    update(0);
-                    loss();
-                  }
-                },
-                &why)) {
-          recording.reset();
-          can_record = false;  // the same work would fail again: run it directly
-          s.replay_note = why;
-        }
-      }
-      if (recording) {
-        recording->replay();
-        t += stretch;
-        continue;
-      }
-    }
-    for (int64_t i = 0; i < stretch; ++i, ++t) {
-      update(t);
+    stretches.run(t, stretch, [&update, &loss](int64_t i) {
+      update(i);
       loss();
-    }
+    });
+    t += stretch;
   }
   s.sync(o.iters);
 }
 
-// IGSM: signed steps of the cross-entropy to j until the row is labeled j.
+// IGSM: signed steps of the cross-entropy to j until the row is labeled j. The flags are
+// read at iterations 1, 1 + check_every, ... (from that iteration's logits, before its
+// step), the batch compacted after that step; the check_every - 1 iterations between run
+// as one recorded stretch with replay.
 void run_igsm(Search& s, ExtractProgress& pr,
               const std::function<void(const ExtractProgress&)>& progress) {
   const ExtractOptions& o = *s.o;
-  for (int64_t t = 1; t <= o.iters; ++t) {
-    const Tensor z = s.f->logits(s.x);
-    if ((t - 1) % o.check_every == 0) {  // success: labeled j; those rows stop here
-      const Tensor zh = z.cpu();
-      std::vector<int32_t> a = s.active.cpu().to_vector_i32();
-      for (size_t w = 0; w < s.rows.size(); ++w)
-        if (a[w] && argmax_row(zh.data() + static_cast<int64_t>(w) * s.classes, s.classes) ==
-                        s.dst_h[static_cast<size_t>(s.rows[w])])
-          a[w] = 0;
-      s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
-      pr.active = s.record(a, t - 1);
-      pr.iteration = t - 1;
-      pr.batch_rows = static_cast<int64_t>(s.rows.size());
-      if (progress) progress(pr);
-      if (pr.active == 0) return;
-    }
+  const int64_t every = o.check_every;
+  auto step = [&](const Tensor& z) {
     ops::boundary_loss(BoundaryLoss::CrossEntropy, z, s.src, s.dst, 0.f, Tensor(), s.loss, s.dz,
                        nullptr);
     const Tensor g = s.f->input_grad(s.dz);
     ops::boundary_sign_step(s.x, s.x0, g, s.active, static_cast<float>(o.alpha),
                             static_cast<float>(o.eps), 0.f, 1.f);
-    if ((t - 1) % o.check_every == 0) s.maybe_compact(pr.active);
+  };
+  auto iteration = [&](int64_t) { step(s.f->logits(s.x)); };
+  Stretches stretches(s, wants_replay(o, s.dev), every - 1);
+  for (int64_t t = 1; t <= o.iters;) {
+    const Tensor z = s.f->logits(s.x);
+    // Success: labeled j; those rows stop here.
+    const Tensor zh = z.cpu();
+    std::vector<int32_t> a = s.active.cpu().to_vector_i32();
+    for (size_t w = 0; w < s.rows.size(); ++w)
+      if (a[w] && argmax_row(zh.data() + static_cast<int64_t>(w) * s.classes, s.classes) ==
+                      s.dst_h[static_cast<size_t>(s.rows[w])])
+        a[w] = 0;
+    s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
+    pr.active = s.record(a, t - 1);
+    pr.iteration = t - 1;
+    pr.batch_rows = static_cast<int64_t>(s.rows.size());
+    pr.replays = s.replays;
+    if (progress) progress(pr);
+    if (pr.active == 0) return;
+    step(z);
+    s.maybe_compact(pr.active);
+    ++t;
+    const int64_t stretch = std::min(every - 1, o.iters - t + 1);
+    ensure_loss_buffers(s);  // after a compaction the batch has none yet
+    stretches.run(t, stretch, iteration);
+    t += stretch;
   }
 }
 
@@ -145,24 +194,54 @@ void run_cwl2(Search& s, ExtractProgress& pr,
   std::vector<double> c(static_cast<size_t>(n), o.c0), lo(c.size(), 0.0), hi(c.size(), 1e10);
   Tensor l2, success;
   int64_t iterations = 0;
+  // The search's buffers live across the binary steps, each step starting them afresh in
+  // place: a recorded stretch keeps pointing at them. With replay the Adam coefficients
+  // come from a table, the step's iteration count from the device.
+  const bool replay = wants_replay(o, dev);
+  const float lr = static_cast<float>(o.lr);
+  Tensor table, counter;
+  if (replay) {
+    table = ops::adam_table(lr, 0.9f, 0.999f, 1e-8f, 0.f, 1, o.iters, dev);
+    counter = Tensor::from_vector_i32({0}, {1}, dev);
+  }
+  const Tensor zeros = Tensor::zeros(in, dev), none = Tensor::full({n}, kNone, dev);
+  Tensor weight = Tensor::empty({n}, dev), u = u0.clone(), x = x0s.clone(), m = zeros.clone(),
+         v = zeros.clone(), step_l2 = none.clone(), step_x = x0s.clone();
+  // Iteration `it` (0-based) of a binary step: the forward pass at x, its loss and
+  // bookkeeping, then the Adam step of u.
+  auto iteration = [&](int64_t it) {
+    const Tensor z = s.f->logits(x);
+    ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, static_cast<float>(o.k),
+                       weight, s.loss, s.dz, nullptr);
+    ops::boundary_cw_track(x, x0s, z, s.dst, static_cast<float>(o.k), l2, success, step_l2,
+                           step_x);
+    const Tensor g = s.f->input_grad(s.dz);
+    if (replay) {
+      ops::boundary_cw_step_at(u, x, x0s, g, m, v, table, counter);
+      ops::boundary_step_advance(counter);
+    } else {
+      ops::boundary_cw_step(u, x, x0s, g, m, v,
+                            kernels::adam_coeffs(lr, 0.9f, 0.999f, 1e-8f, 0.f, it + 1));
+    }
+  };
+  // The loss is read back every `every` iterations (abort early); the ones between run as
+  // one recorded stretch with replay.
+  const int64_t every = std::max<int64_t>(1, o.iters / 10);
+  Stretches stretches(s, replay, every - 1);
   for (int64_t step = 0; step < o.binary_steps; ++step) {
     if (o.binary_steps >= 10 && step == o.binary_steps - 1) c = hi;  // the reference's repeat
     std::vector<float> cf(c.begin(), c.end());
-    const Tensor weight = Tensor::from_vector(cf, {n}, dev);
-    Tensor u = u0.clone(), x = x0s.clone(), m = Tensor::zeros(in, dev), v = Tensor::zeros(in, dev);
-    Tensor step_l2 = Tensor::full({n}, kNone, dev), step_x = x0s.clone();
+    weight.copy_from(Tensor::from_vector(cf, {n}));
+    u.copy_from(u0);
+    x.copy_from(x0s);
+    m.copy_from(zeros);
+    v.copy_from(zeros);
+    step_l2.copy_from(none);
+    step_x.copy_from(x0s);
+    if (replay) counter.copy_from(Tensor::from_vector_i32({0}, {1}));
     double prev = 1e6;
-    const int64_t every = std::max<int64_t>(1, o.iters / 10);
-    for (int64_t it = 0; it < o.iters; ++it) {
-      const Tensor z = s.f->logits(x);
-      ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, static_cast<float>(o.k),
-                         weight, s.loss, s.dz, nullptr);
-      ops::boundary_cw_track(x, x0s, z, s.dst, static_cast<float>(o.k), l2, success, step_l2,
-                             step_x);
-      const Tensor g = s.f->input_grad(s.dz);
-      ops::boundary_cw_step(
-          u, x, x0s, g, m, v,
-          kernels::adam_coeffs(static_cast<float>(o.lr), 0.9f, 0.999f, 1e-8f, 0.f, it + 1));
+    for (int64_t it = 0; it < o.iters;) {
+      iteration(it);
       ++iterations;
       if (o.abort_early && it % every == 0) {  // the batch's loss stalled: next step
         const std::vector<float> a = l2.cpu().to_vector(), b = s.loss.cpu().to_vector();
@@ -171,6 +250,11 @@ void run_cwl2(Search& s, ExtractProgress& pr,
         if (total > prev * 0.9999) break;
         prev = total;
       }
+      ++it;
+      const int64_t stretch = std::min(every - 1, o.iters - it);
+      stretches.run(it, stretch, iteration);
+      it += stretch;
+      iterations += stretch;
     }
     // Merge the step's successes and move each row's bounds on c.
     const std::vector<float> sl2 = step_l2.cpu().to_vector();
@@ -193,6 +277,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     }
     pr.iteration = iterations;
     pr.active = n - found;
+    pr.replays = s.replays;
     if (progress) progress(pr);
   }
   s.x = best_x.to(dev);

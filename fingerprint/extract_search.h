@@ -37,6 +37,7 @@ struct Search {
   std::vector<int64_t> rows;
   std::unique_ptr<FrozenNetwork> f;
   std::string replay_note;  // why a recording was refused (the loop then ran directly)
+  int64_t replays = 0;      // stretches run as replays
   Tensor x0, x, m, v, src, dst, active, loss, dz;
 
   Tensor gather(const Tensor& host) const {

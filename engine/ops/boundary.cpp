@@ -116,13 +116,8 @@ static_assert(sizeof(AdamCoeffs) == 6 * sizeof(float), "AdamCoeffs is six floats
 const AdamCoeffs* coeffs_of(const Tensor& table) {
   return reinterpret_cast<const AdamCoeffs*>(table.data());
 }
-}  // namespace
-
-void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
-                           const Tensor& active, const Tensor& table, const Tensor& step, float lo,
-                           float hi) {
-  const char* op = "boundary_adam_step_at";
-  const int64_t n = check_adam_operands(op, x, grad, m, v, active), row = x.numel() / n;
+// An Adam coefficient table [T, 6] and its step [1] on x's device.
+void check_table(const char* op, const Tensor& x, const Tensor& table, const Tensor& step) {
   detail::check_dtype(op, table, DType::F32);
   detail::check_dtype(op, step, DType::I32);
   detail::check_same_device(op, x, table);
@@ -130,6 +125,15 @@ void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
   if (table.ndim() != 2 || table.dim(1) != 6 || step.numel() != 1)
     throw ShapeError(std::string(op) + ": table must be [T, 6] and step [1], got " +
                      shape_str(table.shape()) + " and " + shape_str(step.shape()));
+}
+}  // namespace
+
+void boundary_adam_step_at(Tensor& x, const Tensor& grad, Tensor& m, Tensor& v,
+                           const Tensor& active, const Tensor& table, const Tensor& step, float lo,
+                           float hi) {
+  const char* op = "boundary_adam_step_at";
+  const int64_t n = check_adam_operands(op, x, grad, m, v, active), row = x.numel() / n;
+  check_table(op, x, table, step);
   IPG_ON_DEVICE(op, x.device(),
                 kernels::cpu::boundary_adam_step_at(x.data(), grad.data(), m.data(), v.data(), n,
                                                     row, rows_of(active), coeffs_of(table),
@@ -174,9 +178,10 @@ void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const T
                                                   rows_of(active), alpha, eps, lo, hi, stream));
 }
 
-void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
-                      Tensor& v, const AdamCoeffs& c) {
-  const char* op = "boundary_cw_step";
+namespace {
+// boundary_cw_step's operand checks; the batch's rows.
+int64_t check_cw_operands(const char* op, const Tensor& u, const Tensor& x, const Tensor& x0s,
+                          const Tensor& grad, const Tensor& m, const Tensor& v) {
   detail::check_dtype(op, u, DType::F32);
   if (u.ndim() < 1 || u.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
   for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"x", &x},
@@ -185,12 +190,33 @@ void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& gra
                                 {"m", &m},
                                 {"v", &v}})
     check_like(op, name, *t, u, DType::F32);
-  const int64_t n = u.dim(0), row = u.numel() / n;
+  return u.dim(0);
+}
+}  // namespace
+
+void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
+                      Tensor& v, const AdamCoeffs& c) {
+  const char* op = "boundary_cw_step";
+  const int64_t n = check_cw_operands(op, u, x, x0s, grad, m, v), row = u.numel() / n;
   IPG_ON_DEVICE(op, u.device(),
                 kernels::cpu::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
                                                m.data(), v.data(), n, row, c),
                 kernels::cuda::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
                                                 m.data(), v.data(), n, row, c, stream));
+}
+
+void boundary_cw_step_at(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
+                         Tensor& v, const Tensor& table, const Tensor& step) {
+  const char* op = "boundary_cw_step_at";
+  const int64_t n = check_cw_operands(op, u, x, x0s, grad, m, v), row = u.numel() / n;
+  check_table(op, u, table, step);
+  IPG_ON_DEVICE(op, u.device(),
+                kernels::cpu::boundary_cw_step_at(u.data(), x.data(), x0s.data(), grad.data(),
+                                                  m.data(), v.data(), n, row, coeffs_of(table),
+                                                  step.data_i32()),
+                kernels::cuda::boundary_cw_step_at(u.data(), x.data(), x0s.data(), grad.data(),
+                                                   m.data(), v.data(), n, row, coeffs_of(table),
+                                                   step.data_i32(), stream));
 }
 
 void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,

@@ -48,6 +48,10 @@ void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const T
 // gradient at the current pixels is grad; then x = tanh(u)/2 + 1/2 (written).
 void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
                       Tensor& v, const AdamCoeffs& c);
+// The same step with the coefficients in memory (table and step as boundary_adam_step_at):
+// CW-L2's iterations replayed.
+void boundary_cw_step_at(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
+                         Tensor& v, const Tensor& table, const Tensor& step);
 
 // CW-L2's bookkeeping after the forward pass at x with logits [n, classes]: l2 [n] (squared
 // distance to x0s) and success [n] (int32: the target, lowered by kappa, is the first

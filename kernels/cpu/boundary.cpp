@@ -63,6 +63,12 @@ void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, floa
   }
 }
 
+void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+                         const int32_t* step) {
+  boundary_cw_step(u, x, x0s, g, m, v, rows, row_len, table[*step]);
+}
+
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
                        float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
                        int32_t* success, float* best_l2, float* best_x) {

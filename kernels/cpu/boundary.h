@@ -43,6 +43,11 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
 // pixels x = tanh(u)/2 + 1/2. Every row steps (CW-L2 has no per-row stop).
 void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
                       int64_t rows, int64_t row_len, const AdamCoeffs& c);
+// The same with this iteration's coefficients read from memory, table[*step] (as
+// boundary_adam_step_at): CW-L2's iterations replayed.
+void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+                         const int32_t* step);
 
 // CW-L2's bookkeeping after a forward pass at pixels x with logits z [rows, classes]:
 // l2[r] = ||x_r - x0s_r||^2, success[r] = boundary_cw_success; where a row succeeds with

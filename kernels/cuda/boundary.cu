@@ -57,6 +57,16 @@ void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, floa
   });
 }
 
+void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
+                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+                         const int32_t* step, cudaStream_t stream) {
+  launch(rows * row_len, stream, [=] __device__(int64_t e) {
+    const AdamCoeffs c = table[*step];  // the same word for every thread: one cached load
+    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
+    x[e] = boundary_cw_pixel(u[e]);
+  });
+}
+
 namespace {
 
 // One block of kCwLanes threads per row: lane l sums the elements e = l mod kCwLanes in

@@ -329,6 +329,61 @@ TEST(BoundaryCw, TrackKeepsTheClosestSuccess) {
   EXPECT_EQ(best_x.to_vector(), (std::vector<float>{1, 0, 0, 0.5f, 1, 1}));
 }
 
+// CW-L2's table-driven step (a replayed stretch) is the by-value step of the iteration
+// its counter names.
+TEST(BoundaryCw, StepAtReadsTheIterationsCoefficientsFromTheTable) {
+  Generator gen(21);
+  const Shape s{3, 1, 5, 5};
+  const Tensor u0 = Tensor::uniform(s, -2.f, 2.f, gen), x0s = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen);
+  Tensor ua = u0.clone(), xa = Tensor::empty(s), ma = Tensor::zeros(s), va = Tensor::zeros(s);
+  Tensor ub = u0.clone(), xb = Tensor::empty(s), mb = Tensor::zeros(s), vb = Tensor::zeros(s);
+  const Tensor table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 5, Device::cpu());
+  Tensor step = Tensor::from_vector_i32({0}, {1});
+  for (int64_t t = 1; t <= 5; ++t) {
+    ops::boundary_cw_step(ua, xa, x0s, g, ma, va,
+                          kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, t));
+    ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, table, step);
+    ops::boundary_step_advance(step);
+  }
+  EXPECT_EQ(ua.to_vector(), ub.to_vector());
+  EXPECT_EQ(xa.to_vector(), xb.to_vector());
+  EXPECT_EQ(va.to_vector(), vb.to_vector());
+  // The first iteration's coefficients every time give other values: the table matters.
+  Tensor uc = u0.clone(), xc = Tensor::empty(s), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  const Tensor first = Tensor::from_vector_i32({0}, {1});
+  for (int t = 0; t < 5; ++t) ops::boundary_cw_step_at(uc, xc, x0s, g, mc, vc, table, first);
+  EXPECT_NE(ua.to_vector(), uc.to_vector());
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, Tensor::zeros({5, 5}), step),
+               ShapeError);
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, table, Tensor::zeros({1})),
+               std::invalid_argument);
+}
+
+TEST(BoundaryCwCuda, StepAtMatchesTheCpu) {
+  IPG_REQUIRE_CUDA();
+  const Device gpu = Device::cuda();
+  Generator gen(22);
+  const Shape s{4, 3, 8, 8};
+  const Tensor u0 = Tensor::uniform(s, -2.f, 2.f, gen), x0s = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen);
+  Tensor uc = u0.clone(), xc = Tensor::empty(s), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  Tensor ug = u0.to(gpu), xg = Tensor::empty(s, gpu), mg = Tensor::zeros(s, gpu),
+         vg = Tensor::zeros(s, gpu);
+  const Tensor table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 3, Device::cpu());
+  Tensor sc = Tensor::from_vector_i32({0}, {1}), sg = sc.to(gpu);
+  const Tensor tg = table.to(gpu);
+  for (int t = 0; t < 3; ++t) {
+    ops::boundary_cw_step_at(uc, xc, x0s, g, mc, vc, table, sc);
+    ops::boundary_step_advance(sc);
+    ops::boundary_cw_step_at(ug, xg, x0s.to(gpu), g.to(gpu), mg, vg, tg, sg);
+    ops::boundary_step_advance(sg);
+  }
+  EXPECT_PARITY(uc, ug, 1e-6, 1e-5);
+  EXPECT_PARITY(xc, xg, 1e-6, 1e-5);
+  EXPECT_EQ(sg.cpu().to_vector_i32()[0], 3);
+}
+
 TEST(BoundaryCwCuda, StepAndTrackMatchTheCpu) {
   IPG_REQUIRE_CUDA();
   const Device gpu = Device::cuda();

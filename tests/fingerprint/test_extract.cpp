@@ -3,6 +3,8 @@
 // batch compaction not changing any point, and refused options.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -235,6 +237,43 @@ TEST(Extract, ReplayedStretchesGiveTheSameBits) {
   expect_same_bits(direct, replayed);
 }
 
+// IGSM's and CW-L2's stretches between two reads (of the flags; of CW-L2's loss for its
+// early abort) recorded and replayed give the direct loop's bits; the progress reports
+// count the replays, so a loop that never replayed fails here.
+TEST(Extract, ReplayedIgsmAndCwl2GiveTheSameBits) {
+  auto net = lenet();
+  for (const char* method : {"igsm", "cwl2"}) {
+    SCOPED_TRACE(method);
+    ExtractOptions o = small(method);
+    o.check_every = 4;   // igsm: 3 iterations per stretch
+    o.iters = 60;        // cwl2: the loss is read every 6 iterations, 5 per stretch
+    o.binary_steps = 3;
+    o.target = "random";
+    o.c0 = 1e3;          // cwl2, seeded weights: logits barely move, c must be large
+    o.lr = 0.1;
+    o.eps = 0.3;         // igsm: room and step enough for rows to succeed (and compact)
+    o.alpha = 0.01;
+    o.compact_at = 1;
+    int64_t replays = 0;
+    auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
+    o.replay = ReplayMode::Off;
+    const Fingerprint direct = extract_fingerprint(*net, o, nullptr, watch);
+    EXPECT_EQ(replays, 0);
+    o.replay = ReplayMode::On;
+    const Fingerprint replayed = extract_fingerprint(*net, o, nullptr, watch);
+    EXPECT_GT(replays, 0) << "no stretch was replayed";
+    expect_same_bits(direct, replayed);
+    int converged = 0;
+    for (uint8_t c : direct.converged) converged += c;
+    EXPECT_GE(converged, 3);
+    // Bit for bit (NaN for rows without a distance).
+    ASSERT_EQ(direct.final_loss.size(), replayed.final_loss.size());
+    EXPECT_EQ(std::memcmp(direct.final_loss.data(), replayed.final_loss.data(),
+                          direct.final_loss.size() * sizeof(float)),
+              0);
+  }
+}
+
 TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
   auto net = lenet();
   EXPECT_EQ(auto_batch(*net, 250), 100);
@@ -277,6 +316,36 @@ TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   int same = 0;
   for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
   EXPECT_GE(same * 100, 99 * int(a.size())) << same << " of " << a.size() << " labels agree";
+}
+
+// On CUDA IGSM's and CW-L2's stretches run as CUDA graphs: the same bits as the same
+// iterations run directly, and the CPU's converged set and labels (>= 99%).
+TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
+  IPG_REQUIRE_CUDA();
+  auto cpu = lenet(), gpu = lenet();
+  gpu->to(Device::cuda());
+  for (const char* method : {"igsm", "cwl2"}) {
+    SCOPED_TRACE(method);
+    ExtractOptions o = small(method);
+    o.check_every = 10;
+    o.iters = 100;
+    o.binary_steps = 3;
+    o.eps = 0.1;
+    int64_t replays = 0;
+    auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
+    o.replay = ReplayMode::Off;
+    const Fingerprint direct = extract_fingerprint(*gpu, o, nullptr);
+    o.replay = ReplayMode::On;
+    const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr, watch);
+    EXPECT_GT(replays, 0) << "no CUDA graph was replayed";
+    expect_same_bits(direct, replayed);
+    o.replay = ReplayMode::Off;
+    const Fingerprint on_cpu = extract_fingerprint(*cpu, o, nullptr);
+    const std::vector<int32_t> a = on_cpu.labels.to_vector_i32(), b = replayed.labels.to_vector_i32();
+    int same = 0;
+    for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+    EXPECT_GE(same * 100, 99 * int(a.size())) << same << " of " << a.size() << " labels agree";
+  }
 }
 
 TEST(Extract, BadOptionsAreRefused) {
