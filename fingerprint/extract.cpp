@@ -47,15 +47,17 @@ Tensor initial_points(const ExtractOptions& o, const Shape& image, const Tensor*
 int64_t auto_batch(Network& net, int64_t n) {
   const Device dev = net.device();
   if (!dev.is_cuda()) return std::min<int64_t>(n, 100);
-  // The frozen graph's bytes per row, measured at a batch of two, plus the loop's own
-  // per-row tensors: points, starts, two Adam moments, the gradient, CW-L2's variables
-  // and best points (at most 9 images), the logits and their gradient.
+  // The frozen graph's bytes per row, measured at a batch of two, three times over (the
+  // extraction keeps its plans: the full chunk's, the last chunk's and the compaction
+  // buckets', which at compact_at 0.25 add up to less than one full chunk), plus the
+  // loop's own per-row tensors: points, starts, two Adam moments, the gradient, CW-L2's
+  // variables and best points (at most 9 images), the logits and their gradient.
   const ModelConfig& cfg = net.config();
   const Shape two{2, cfg.in_channels, cfg.height, cfg.width};
   const size_t graph_row = FrozenNetwork(net, two).memory_bytes() / 2;
   if (graph_row == 0) return std::min<int64_t>(n, 100);  // autodiff: nothing to measure
   const size_t image = size_t(shape_numel(two) / 2) * sizeof(float);
-  const size_t per_row = graph_row + 9 * image + size_t(cfg.classes) * 2 * sizeof(float);
+  const size_t per_row = 3 * graph_row + 9 * image + size_t(cfg.classes) * 2 * sizeof(float);
   // Half of what is free: cuDNN workspaces, the caching allocator's rounding and whatever
   // else shares the device keep the rest.
   const int64_t fit = int64_t(device_free_bytes(dev) / 2 / per_row);
@@ -137,6 +139,7 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
 
   const Device dev = net.device();
   const int64_t per = shape_numel(image);
+  PlanCache plans;
   for (int64_t first = 0; first < o.n; first += o.batch) {
     const int64_t rows = std::min(o.batch, o.n - first);
     if (run_chunk && !run_chunk(first, rows)) {  // another process's share: zeros
@@ -149,6 +152,7 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
       continue;
     }
     Search s;
+    s.plans = &plans;
     s.o = &o;
     s.net = &net;
     s.dev = dev;
@@ -229,6 +233,7 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
     }
     pr.done = first + rows;
     pr.active = 0;
+    pr.plans = static_cast<int64_t>(plans.size());
     if (progress) progress(pr);
   }
   fp.labels = Tensor::from_vector_i32(labels, {o.n});

@@ -83,6 +83,8 @@ struct ExtractProgress {
   int64_t iteration = 0;
   int64_t batch_rows = 0;  // rows in the device batch now (fewer than chunk_rows once compacted)
   int64_t replays = 0;     // stretches of this chunk run as replays so far (ExtractOptions::replay)
+  int64_t plans = 0;       // frozen networks built so far (one per batch size: every chunk
+                           // and compaction of a size shares it)
 };
 
 // net: on the device to run on (its weights are read once per chunk; evaluation mode is

@@ -33,9 +33,9 @@ class Stretches {
   // its argument when recorded: replayed, it gets 0).
   void run(int64_t first, int64_t count, const std::function<void(int64_t)>& iteration) {
     if (enabled_ && count == length_ && count > 0 && s_.f->fused()) {
-      if (!recording_ || recorded_for_ != s_.f.get()) {
+      if (!recording_ || recorded_for_ != s_.f) {
         recording_ = std::make_unique<Replay>(s_.dev);
-        recorded_for_ = s_.f.get();
+        recorded_for_ = s_.f;
         std::string why;
         // The body keeps its own copy of `iteration`: it runs again at every replay.
         if (!recording_->record([iteration, count] {
@@ -111,6 +111,7 @@ void run_ipguard(Search& s, ExtractProgress& pr,
     pr.iteration = t - 1;
     pr.batch_rows = static_cast<int64_t>(s.rows.size());
     pr.replays = s.replays;
+    pr.plans = static_cast<int64_t>(s.plans->size());
     if (progress) progress(pr);
     if (pr.active == 0) return;
     update(t);
@@ -158,6 +159,7 @@ void run_igsm(Search& s, ExtractProgress& pr,
     pr.iteration = t - 1;
     pr.batch_rows = static_cast<int64_t>(s.rows.size());
     pr.replays = s.replays;
+    pr.plans = static_cast<int64_t>(s.plans->size());
     if (progress) progress(pr);
     if (pr.active == 0) return;
     step(z);
@@ -278,6 +280,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     pr.iteration = iterations;
     pr.active = n - found;
     pr.replays = s.replays;
+    pr.plans = static_cast<int64_t>(s.plans->size());
     if (progress) progress(pr);
   }
   s.x = best_x.to(dev);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,11 @@ inline int argmin_row(const float* z, int64_t c) {
   return static_cast<int>(std::min_element(z, z + c) - z);
 }
 
+// The frozen networks of one extraction by batch rows: built once per batch size and
+// reused by every chunk and compaction of that size (building one traces, plans and
+// checks the network, and on CUDA searches cuDNN's algorithms: too slow to repeat).
+using PlanCache = std::map<int64_t, std::unique_ptr<FrozenNetwork>>;
+
 // The candidates of a chunk still searching, as one batch on the device. When few rows
 // are left (a quarter of the batch), the batch is compacted to them: the finished ones
 // would otherwise ride along through every remaining iteration.
@@ -35,7 +41,8 @@ struct Search {
   std::vector<float> distance;  // cwl2: squared L2 of the point from its start
   // Device side, per row of the batch (`rows`: their chunk rows).
   std::vector<int64_t> rows;
-  std::unique_ptr<FrozenNetwork> f;
+  PlanCache* plans = nullptr;
+  FrozenNetwork* f = nullptr;  // plans' network for the batch's rows
   std::string replay_note;  // why a recording was refused (the loop then ran directly)
   int64_t replays = 0;      // stretches run as replays
   Tensor x0, x, m, v, src, dst, active, loss, dz;
@@ -63,7 +70,9 @@ struct Search {
     rows = keep;
     const int64_t n = static_cast<int64_t>(rows.size());
     const Shape in{n, image[0], image[1], image[2]};
-    f = std::make_unique<FrozenNetwork>(*net, in);
+    std::unique_ptr<FrozenNetwork>& plan = (*plans)[n];
+    if (!plan) plan = std::make_unique<FrozenNetwork>(*net, in);
+    f = plan.get();
     x0 = gather(x0_h);
     x = gather(x_h);
     m = Tensor::zeros(in);
@@ -98,15 +107,28 @@ struct Search {
   }
   // Reads the flags back from the device (the loop's one synchronization).
   int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
-  // Compacts to the rows still searching when they are o->compact_at of the batch or
-  // fewer (not below 8 rows: a smaller batch saves too little to pay for the new plan).
+  // Compacts when the rows still searching are o->compact_at of the batch or fewer: to
+  // compact_rows(live) rows, the searching ones and, to fill the bucket, finished ones
+  // (inactive rows ride along unchanged), so that compactions of any chunk share a few
+  // batch sizes and their plans.
   void maybe_compact(int64_t live) {
     const int64_t n = static_cast<int64_t>(rows.size());
-    if (live == 0 || live == n || n < 8 || static_cast<double>(live) > o->compact_at * n) return;
-    std::vector<int64_t> keep;
+    if (live == 0 || live == n || static_cast<double>(live) > o->compact_at * n) return;
+    const int64_t bucket = compact_rows(live);
+    if (bucket >= n) return;
+    std::vector<int64_t> keep, ballast;
     for (int64_t r : rows)
-      if (active_h[static_cast<size_t>(r)]) keep.push_back(r);
+      (active_h[static_cast<size_t>(r)] ? keep : ballast).push_back(r);
+    for (size_t b = 0; static_cast<int64_t>(keep.size()) < bucket; ++b) keep.push_back(ballast[b]);
+    std::sort(keep.begin(), keep.end());  // chunk order, as the rows were
     load(keep);
+  }
+  // The batch size a compaction to `live` searching rows takes: the next power of two, at
+  // least 8 (a smaller batch saves too little to pay for a plan).
+  static int64_t compact_rows(int64_t live) {
+    int64_t b = 8;
+    while (b < live) b *= 2;
+    return b;
   }
   // Copies the batch's current points into x_h.
   void save() {

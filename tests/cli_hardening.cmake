@@ -239,7 +239,7 @@ expect_usage("--upgrade excludes --keras" convert --upgrade ${WORK}/v1.h5 --kera
              --arch lenet5 --out ${WORK}/u.h5)
 expect_usage("--upgrade excludes --arch" convert --upgrade ${WORK}/v1.h5 --arch lenet5
              --out ${WORK}/u.h5)
-expect_usage("give --keras FILE --arch NAME, or --upgrade FILE" convert --out ${WORK}/u.h5)
+expect_usage("give --keras FILE --arch NAME, --upgrade FILE or --to-onnx FILE" convert --out ${WORK}/u.h5)
 if(EXISTS ${WORK}/u.h5 OR EXISTS ${WORK}/missing)
   message(FATAL_ERROR "a refused convert --upgrade left an output behind")
 endif()

@@ -274,6 +274,32 @@ TEST(Extract, ReplayedIgsmAndCwl2GiveTheSameBits) {
   }
 }
 
+// Chunks and compactions share plans by batch size: 5 chunks of 12, each compacted
+// (whenever a row finishes) to power-of-two buckets, build a plan per size, not per load.
+TEST(Extract, ChunksAndCompactionsShareTheirPlans) {
+  auto net = lenet();
+  ExtractOptions o = small("ipguard");
+  o.n = 60;
+  o.batch = 12;
+  o.compact_at = 1;
+  int64_t plans = 0, smallest = o.batch;
+  auto watch = [&](const ExtractProgress& p) {
+    plans = std::max(plans, p.plans);
+    smallest = std::min(smallest, p.batch_rows);
+  };
+  const Fingerprint fp = extract_fingerprint(*net, o, nullptr, watch);
+  EXPECT_EQ(smallest, 8) << "no compaction to the smallest bucket";
+  EXPECT_EQ(plans, 2) << "sizes 12 and 8 each need one plan";
+  // A compacted batch keeps finished rows as ballast: their points are unchanged, so the
+  // fingerprint is the one extracted without compaction (to rounding: other batch sizes).
+  o.compact_at = 0;
+  const Fingerprint whole = extract_fingerprint(*net, o, nullptr);
+  EXPECT_EQ(fp.converged, whole.converged);
+  EXPECT_EQ(fp.labels.to_vector_i32(), whole.labels.to_vector_i32());
+  const std::vector<float> a = fp.points.to_vector(), b = whole.points.to_vector();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f) << "element " << i;
+}
+
 TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
   auto net = lenet();
   EXPECT_EQ(auto_batch(*net, 250), 100);
