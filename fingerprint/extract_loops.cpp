@@ -63,6 +63,19 @@ class Stretches {
   const FrozenNetwork* recorded_for_ = nullptr;  // the batch the recording's buffers belong to
 };
 
+// Fills pr from the search (active rows, iteration) and calls progress; returns active.
+int64_t report(const Search& s, ExtractProgress& pr,
+               const std::function<void(const ExtractProgress&)>& progress, int64_t active,
+               int64_t iteration) {
+  pr.active = active;
+  pr.iteration = iteration;
+  pr.batch_rows = static_cast<int64_t>(s.rows.size());
+  pr.replays = s.replays;
+  pr.plans = static_cast<int64_t>(s.plans->size());
+  if (progress) progress(pr);
+  return active;
+}
+
 // The loss buffers a recorded stretch writes, allocated before it is recorded (a recording
 // may not allocate): boundary_loss keeps buffers of the right shape.
 void ensure_loss_buffers(Search& s) {
@@ -107,13 +120,7 @@ void run_ipguard(Search& s, ExtractProgress& pr,
   Stretches stretches(s, replay, every - 1);
   loss();
   for (int64_t t = 1; t <= o.iters;) {
-    pr.active = s.sync(t - 1);
-    pr.iteration = t - 1;
-    pr.batch_rows = static_cast<int64_t>(s.rows.size());
-    pr.replays = s.replays;
-    pr.plans = static_cast<int64_t>(s.plans->size());
-    if (progress) progress(pr);
-    if (pr.active == 0) return;
+    if (report(s, pr, progress, s.sync(t - 1), t - 1) == 0) return;
     update(t);
     s.maybe_compact(pr.active);
     loss();
@@ -155,13 +162,7 @@ void run_igsm(Search& s, ExtractProgress& pr,
                       s.dst_h[static_cast<size_t>(s.rows[w])])
         a[w] = 0;
     s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
-    pr.active = s.record(a, t - 1);
-    pr.iteration = t - 1;
-    pr.batch_rows = static_cast<int64_t>(s.rows.size());
-    pr.replays = s.replays;
-    pr.plans = static_cast<int64_t>(s.plans->size());
-    if (progress) progress(pr);
-    if (pr.active == 0) return;
+    if (report(s, pr, progress, s.record(a, t - 1), t - 1) == 0) return;
     step(z);
     s.maybe_compact(pr.active);
     ++t;
@@ -277,11 +278,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
       }
       found += best_l2[r] < kNone;
     }
-    pr.iteration = iterations;
-    pr.active = n - found;
-    pr.replays = s.replays;
-    pr.plans = static_cast<int64_t>(s.plans->size());
-    if (progress) progress(pr);
+    report(s, pr, progress, n - found, iterations);
   }
   s.x = best_x.to(dev);
   for (int64_t r = 0; r < n; ++r) {
