@@ -116,6 +116,8 @@ void check_architecture(const std::string& flag, const std::string& arch);
 // The values of --k and of --eps (and --alpha) that extraction accepts (validate() in
 // fingerprint/extract.h); experiment checks its lists of them with these too.
 Bounds k_bounds();
+// [0, 1], both ends included: rates, fractions, accuracy losses.
+Bounds unit_interval_bounds();
 Bounds unit_step_bounds();
 // zoo: a target's positive and negative suspects in a folder.
 void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);

@@ -105,6 +105,13 @@ Bounds k_bounds() {
   return b;
 }
 
+Bounds unit_interval_bounds() {
+  Bounds b;
+  b.lo = 0;
+  b.hi = 1;
+  return b;
+}
+
 Bounds unit_step_bounds() {  // eps and alpha: a step within the [0, 1] pixel range
   Bounds b;
   b.lo = 0;

@@ -160,13 +160,10 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                  "same extraction on two devices");
   cmp->add_option("first", ca->a, "fingerprint file (HDF5)")->required();
   cmp->add_option("second", ca->b, "fingerprint file (HDF5)")->required();
-  Bounds fraction;
-  fraction.lo = 0;
-  fraction.hi = 1;
   bounded(cmp->add_option("--min-agreement", ca->min_agreement,
                           "exit 1 when fewer than this fraction of the labels agree")
               ->capture_default_str(),
-          fraction);
+          unit_interval_bounds());
   runners[cmp] = [&g, ca]() {
     const Fingerprint a = load_fingerprint(ca->a), b = load_fingerprint(ca->b);
     if (a.points.shape() != b.points.shape())

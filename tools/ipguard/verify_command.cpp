@@ -176,13 +176,10 @@ void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                  "a command that labels the points: run through /bin/sh with the path of a "
                  "float32 .npy [n,C,H,W] in $IPG_POINTS; prints n integer labels (one per line, "
                  "or a JSON array) and exits 0");
-  Bounds rate;
-  rate.lo = 0;
-  rate.hi = 1;
   bounded(vf->add_option("--threshold", va->threshold,
                          "matching rate at or above which the suspect is called a copy")
               ->capture_default_str(),
-          rate);
+          unit_interval_bounds());
   at_least(vf->add_option("--batch", va->batch, "batch size")->capture_default_str(), 1);
   RemoteOptions& r = va->remote;
   at_least(vf->add_option("--query-batch", r.batch, "http suspect: points per request")
@@ -210,14 +207,11 @@ void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   CLI::Option* report = vf->add_option(
       "--report", va->report,
       "write the evidence (DIR/evidence.json, DIR/evidence.html) into DIR, a new or empty folder");
-  Bounds fraction;
-  fraction.lo = 0;
-  fraction.hi = 1;
   CLI::Option* nf = bounded(
       vf->add_option("--negatives-fpr", va->negatives_fpr,
                      "report: the false-positive rate of --threshold on negative models, as known")
           ->needs(report),
-      fraction);
+      unit_interval_bounds());
   vf->add_option("--evaluation", va->evaluation,
                  "report: results.json of ipguard experiment that saved this fingerprint: the "
                  "false-positive rate of --threshold on its negatives")

@@ -197,14 +197,11 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
            1);
   positive(cmd->add_option("--temperature", a->o.temperature, "distillation temperature")
                ->capture_default_str());
-  Bounds loss;
-  loss.lo = 0;
-  loss.hi = 1;
   bounded(cmd->add_option("--max-loss", a->o.max_accuracy_loss,
                           "the sweeps stop at the first value losing more accuracy than this "
                           "(0.03: the paper's 3%)")
               ->capture_default_str(),
-          loss);
+          unit_interval_bounds());
   cmd->add_flag("--resume", a->o.resume,
                 "continue the zoo in --out: models in its manifest whose file still has the "
                 "listed sha256 are kept, the rest made");
