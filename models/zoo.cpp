@@ -3,6 +3,7 @@
 // rewritten after each.
 #include "models/zoo.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -11,6 +12,9 @@
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
 #include "models/data/dataset.h"
+#include "models/forest_file.h"
+#include "models/model_file.h"
+#include "models/zoo_work.h"
 #include "models/zoo_plan.h"
 
 namespace ipg {
@@ -46,8 +50,6 @@ class Builder {
                                   std::to_string(c.in_channels) + "x" + std::to_string(c.height) +
                                   "x" + std::to_string(c.width) + " input, " + train_.name +
                                   " has " + shape_str(train_.images.shape()));
-    target_.arch = c.arch;
-    target_.classes = c.classes;
     const std::string copy = (dir / "target.h5").string();
     const std::string sha = sha256_file(o_.target);
     // Never write over the input itself (a zoo rebuilt from its own target.h5).
@@ -76,7 +78,6 @@ class Builder {
     emit(ev);
   }
 
-  const zoo_detail::TargetInfo& target() const { return target_; }
   double target_accuracy() const { return result_.target_accuracy; }
 
   // Makes (or reuses) one model and keeps it; returns its accuracy.
@@ -171,6 +172,10 @@ class Builder {
     ev.planned = planned_;
     ev.description = p.description;
     emit(ev);
+    if (MadeModel m; take_staged(p, m)) {
+      seconds_ = -1;
+      return m;
+    }
     MakeCallbacks cb;
     cb.epoch = [&](const EpochReport& r) {
       ZooEvent e(ZooEvent::Kind::Epoch);
@@ -206,6 +211,27 @@ class Builder {
     }
   }
 
+  // The model another process made for p (ZooOptions::staged), loaded with every check
+  // into m; false when there is none (or a damaged one: p is then made here).
+  bool take_staged(const Planned& p, MadeModel& m) {
+    staged_path_.clear();
+    if (o_.staged.empty()) return false;
+    const std::string path = staged_model_path(o_.staged, p.command);
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return false;
+    try {
+      if (is_forest_file(path))
+        m.forest = load_forest(path, &m.provenance);
+      else
+        m.net = load_model(path, &m.provenance);
+    } catch (const FileError&) {
+      m = MadeModel();
+      return false;
+    }
+    staged_path_ = path;
+    return true;
+  }
+
   void keep(const Planned& p, MadeModel& m) {
     const std::string path = (fs::path(o_.out) / p.file).string();
     ZooEntry e;
@@ -220,7 +246,13 @@ class Builder {
     e.accuracy = m.provenance.accuracy;
     e.command = p.command;
     try {
-      save_made_model(m, path);
+      if (staged_path_.empty()) {
+        save_made_model(m, path);
+      } else {  // the very file that process wrote
+        const std::string tmp = path + ".tmp-staged";
+        fs::copy_file(staged_path_, tmp, fs::copy_options::overwrite_existing);
+        fs::rename(tmp, path);
+      }
       e.sha256 = sha256_file(path);
     } catch (const std::exception& x) {
       throw std::runtime_error(p.file + ": " + x.what());
@@ -297,11 +329,11 @@ class Builder {
   std::string manifest_path_;
   ZooManifest old_, manifest_;
   Dataset train_, test_;
-  zoo_detail::TargetInfo target_;
   std::map<std::string, std::string> kept_weights_;  // weights_sha256 -> file
   ZooResult result_;
   int index_ = 0, planned_ = 0;
   double seconds_ = 0;
+  std::string staged_path_;  // the staged file of the model being made ("" none)
 };
 
 }  // namespace
@@ -309,47 +341,40 @@ class Builder {
 ZooResult build_zoo(const ZooPlan& plan, const ZooOptions& o, const ZooProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   check_zoo(plan, o);
-  int planned = 0;
-  for (const PositiveSpec& p : plan.positives)
-    planned += p.sweep ? static_cast<int>(sweep_values(p.attack.attack).size()) : 1;
-  for (const NegativeSpec& n : plan.negatives) planned += n.count;
-  planned += static_cast<int>(plan.adaptive.size());
+  const std::vector<Planned> all =
+      zoo_detail::planned_models(plan, o, zoo_detail::read_target_info(o));
 
   const fs::path dir(o.out);
   fs::create_directories(dir / "positive");
   fs::create_directories(dir / "negative");
   if (!plan.adaptive.empty()) fs::create_directories(dir / "adaptive");
   Builder b(o, progress);
-  b.start(planned);
-  const zoo_detail::TargetInfo& target = b.target();
+  b.start(static_cast<int>(all.size()));
 
-  for (const PositiveSpec& spec : plan.positives) {
-    if (!spec.sweep) {
-      b.make_and_keep(zoo_detail::plan_positive(o, target, spec.attack));
+  for (size_t i = 0; i < all.size();) {
+    if (all[i].sweep.empty()) {
+      b.make_and_keep(all[i++]);
       continue;
     }
+    // A sweep: its values, in order, until the first that loses too much.
+    size_t end = i;
+    std::vector<double> values;
+    for (; end < all.size() && all[end].sweep == all[i].sweep; ++end) values.push_back(*all[end].param);
     ZooSweep sweep;
-    sweep.attack = attack_name(spec.attack.attack);
+    sweep.attack = all[i].sweep;
     sweep.target_accuracy = b.target_accuracy();
     sweep.max_accuracy_loss = o.max_accuracy_loss;
-    const SweepResult r = run_sweep(
-        sweep_values(spec.attack.attack), b.target_accuracy(), o.max_accuracy_loss,
-        [&](double v) {
-          PostProcess p = spec.attack;
-          p.param = v;
-          return b.sweep_value(zoo_detail::plan_positive(o, target, p), sweep);
+    const size_t first = i;
+    const SweepResult r =
+        run_sweep(values, b.target_accuracy(), o.max_accuracy_loss, [&](double v) {
+          const size_t k = first + static_cast<size_t>(
+                                       std::find(values.begin(), values.end(), v) - values.begin());
+          return b.sweep_value(all[k], sweep);
         });
     sweep.kept = r.kept;
     b.add_sweep(sweep);
+    i = end;
   }
-  std::map<std::string, int> per_arch;  // negatives numbered per architecture
-  for (const NegativeSpec& n : plan.negatives) {
-    const std::string arch = n.arch == "same" ? target.arch : n.arch;
-    for (int i = 0; i < n.count; ++i)
-      b.make_and_keep(zoo_detail::plan_negative(o, arch, ++per_arch[arch]));
-  }
-  for (const AdaptiveSpec& a : plan.adaptive)
-    b.make_and_keep(zoo_detail::plan_adaptive(o, target, a));
   return b.finish(t0);
 }
 

@@ -63,6 +63,9 @@ struct ZooOptions {
   Device device = Device::cpu();
   int threads = 0;  // recorded in the commands (CPU results depend on it); 0: OpenMP's now
   bool resume = false;  // continue a zoo whose manifest.json exists (else refused)
+  // A folder of models made by other processes (models/zoo_work.h; "": none): a planned
+  // model whose file is there (staged_model_path) is taken as made, not made again.
+  std::string staged;
 };
 
 // The values a sweep tries, in order: WP p = 0.1, 0.2, ..., 0.9; FP c = 1/16, ..., 15/16.
@@ -123,7 +126,7 @@ struct ZooEvent {
   const EpochReport* report = nullptr;
   double accuracy = -1;
   double param = 0;
-  double seconds = 0;
+  double seconds = 0;  // Done: making it took; -1: made by another process (ZooOptions::staged)
   std::string duplicate_of;
   std::string same_outputs_as;
 };

@@ -213,33 +213,41 @@ Planned plan_adaptive(const ZooOptions& o, const TargetInfo& t, const AdaptiveSp
   return m;
 }
 
-}  // namespace zoo_detail
-
-std::vector<std::string> zoo_files(const ZooPlan& plan, const ZooOptions& o) {
-  zoo_detail::TargetInfo t;
+TargetInfo read_target_info(const ZooOptions& o) {
   const ModelInfo info = read_model_info(o.target);
-  t.arch = info.config.arch;
-  t.classes = info.config.classes;
-  std::vector<std::string> files = {"target.h5", "manifest.json"};
+  return {info.config.arch, info.config.classes};
+}
+
+std::vector<Planned> planned_models(const ZooPlan& plan, const ZooOptions& o, const TargetInfo& t) {
+  std::vector<Planned> all;
   for (const PositiveSpec& p : plan.positives) {
     if (!p.sweep) {
-      files.push_back(zoo_detail::plan_positive(o, t, p.attack).file);
+      all.push_back(plan_positive(o, t, p.attack));
       continue;
     }
     for (double v : sweep_values(p.attack.attack)) {
       PostProcess q = p.attack;
       q.param = v;
-      files.push_back(zoo_detail::plan_positive(o, t, q).file);
+      all.push_back(plan_positive(o, t, q));
+      all.back().sweep = attack_name(p.attack.attack);
     }
   }
-  std::map<std::string, int> per_arch;
+  std::map<std::string, int> per_arch;  // negatives numbered per architecture
   for (const NegativeSpec& n : plan.negatives) {
     const std::string arch = n.arch == "same" ? t.arch : n.arch;
-    for (int i = 0; i < n.count; ++i)
-      files.push_back(zoo_detail::plan_negative(o, arch, ++per_arch[arch]).file);
+    for (int i = 0; i < n.count; ++i) all.push_back(plan_negative(o, arch, ++per_arch[arch]));
   }
-  for (const AdaptiveSpec& a : plan.adaptive)
-    files.push_back(zoo_detail::plan_adaptive(o, t, a).file);
+  for (const AdaptiveSpec& a : plan.adaptive) all.push_back(plan_adaptive(o, t, a));
+  return all;
+}
+
+}  // namespace zoo_detail
+
+std::vector<std::string> zoo_files(const ZooPlan& plan, const ZooOptions& o) {
+  std::vector<std::string> files = {"target.h5", "manifest.json"};
+  for (const zoo_detail::Planned& p :
+       zoo_detail::planned_models(plan, o, zoo_detail::read_target_info(o)))
+    files.push_back(p.file);
   return files;
 }
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/recipe.h"
 #include "models/zoo.h"
@@ -16,6 +17,7 @@ struct Planned {
   std::string attack;  // ftll ... fp | independent | distill | label-only
   std::string arch;    // resolved ("same" -> the target's)
   std::optional<double> param;
+  std::string sweep;  // "wp" or "fp" for a sweep's value (planned_models); "" otherwise
   ModelRecipe recipe;
   std::string command;      // "ipguard --device D --threads N --seed S <subcommand> ..."
   std::string description;  // for progress lines
@@ -31,6 +33,10 @@ Planned plan_positive(const ZooOptions& o, const TargetInfo& t, const PostProces
 // The i-th (1-based) independent model of `arch` (resolved).
 Planned plan_negative(const ZooOptions& o, const std::string& arch, int i);
 Planned plan_adaptive(const ZooOptions& o, const TargetInfo& t, const AdaptiveSpec& a);
+// Every model the plan may make, in build_zoo's order, every value of a sweep included.
+std::vector<Planned> planned_models(const ZooPlan& plan, const ZooOptions& o, const TargetInfo& t);
+// The target's architecture and class count, from its file.
+TargetInfo read_target_info(const ZooOptions& o);
 
 // A command without its device and thread count (from " --seed " on): what must match
 // for a resumed build to reuse a model made with another thread count's command.

@@ -1,7 +1,8 @@
 # Runs over MPI ranks (docs/mpi.md) against one process, on the CPU with 2 ranks: extract
 # (points, labels and per-candidate fields identical), experiment (results.json identical
 # but for times; every fingerprint identical), a rank that dies mid-run reported with what
-# was unfinished and the run completed by --resume to the same results, and zoo refused.
+# was unfinished and the run completed by --resume to the same results, and zoo (the same
+# manifest and model files as one process; after a rank died, --resume completes it).
 # Every run uses --threads 1 (CPU results depend on the thread count, not on the ranks).
 # Run by ctest (skipped, exit 77, without MPI or mpirun) as:
 #   cmake -DIPGUARD=<path> -DREPO=<source dir> -DWORK=<folder> -DMPIRUN=<path> -P cli_mpi.cmake
@@ -161,9 +162,76 @@ foreach(f ${fingerprints})
   expect_same_fingerprint(${WORK}/r1/fingerprints/${f} ${WORK}/r3/fingerprints/${f})
 endforeach()
 
-# ---- zoo is one process: refused on ranks, before any work ----
-expect_mpi_exit(nonzero --device cpu zoo --target ${TARGET} --out ${WORK}/z --positives ftll
-                --negatives rf:1 --epochs 1 --limit 64)
-if(NOT last_err MATCHES "zoo runs as one process" OR EXISTS ${WORK}/z)
-  message(FATAL_ERROR "zoo on 2 ranks was not refused before any work:\n${last_err}")
+# ---- zoo: models shared out, the same zoo as one process ----
+# A small plan with a WP sweep (it stops at a value; the values after it are skipped once
+# known), a post-processed copy, a network and a forest: 12 models at most.
+set(ZOO zoo --target ${TARGET} --positives ftll,wp:sweep --negatives lenet5:1,rf:1 --epochs 1
+    --limit 300 --trees 3)
+# The manifest without what names the folder (commands hold --out) and its own checksum:
+# every model's file and weights digest stay, so equal texts mean byte-identical models.
+function(manifest_of dir out_var)
+  file(READ ${dir}/manifest.json j)
+  string(JSON j SET "${j}" sha256 "\"\"")
+  string(REPLACE "${dir}/" "ZOO/" j "${j}")
+  set(${out_var} "${j}" PARENT_SCOPE)
+endfunction()
+# The zoo run was shared: the items made by the two ranks and those found not needed (sweep
+# values after its stop) add up to `items`.
+function(expect_zoo_shared items what)
+  if(NOT last_err MATCHES "ipguard: ${items} work items over 2 ranks: rank 0 did ([0-9]+), rank 1 did ([0-9]+)(, ([0-9]+) not needed)?")
+    message(FATAL_ERROR "${what}: no note of ${items} models shared over 2 ranks:\n${last_err}")
+  endif()
+  set(skipped 0)
+  if(CMAKE_MATCH_4)
+    set(skipped ${CMAKE_MATCH_4})
+  endif()
+  math(EXPR total "${CMAKE_MATCH_1} + ${CMAKE_MATCH_2} + ${skipped}")
+  if(NOT total EQUAL items OR CMAKE_MATCH_2 EQUAL 0)
+    message(FATAL_ERROR "${what}: the ranks did ${total} of ${items} models (each must do some):\n${last_err}")
+  endif()
+endfunction()
+# Rank 0 took every model from the ranks' staged files: none was made again after the queue.
+function(expect_zoo_staged what)
+  if(last_err MATCHES "  [a-z]+/[^:\n]+: accuracy [0-9.]+ \\([0-9.]+ s\\)" OR
+     NOT last_err MATCHES "made by an MPI rank, above")
+    message(FATAL_ERROR "${what}: rank 0 made a model again instead of taking the staged one:\n${last_err}")
+  endif()
+endfunction()
+expect_exit(0 --device cpu --threads 1 --seed 3 ${ZOO} --out ${WORK}/z1)
+manifest_of(${WORK}/z1 zoo_one)
+string(JSON n_stops LENGTH "${zoo_one}" sweeps)
+string(JSON stop GET "${zoo_one}" sweeps 0 stopped_at)
+if(NOT n_stops EQUAL 1 OR stop STREQUAL "null")
+  message(FATAL_ERROR "the test's WP sweep did not stop (the skipping goes untested):\n${zoo_one}")
+endif()
+expect_mpi_exit(0 --device cpu --threads 1 --seed 3 ${ZOO} --out ${WORK}/z2)
+expect_zoo_shared(12 "zoo")
+expect_zoo_staged("zoo")
+manifest_of(${WORK}/z2 zoo_two)
+if(NOT zoo_two STREQUAL zoo_one)
+  message(FATAL_ERROR "the zoo made on 2 ranks differs from one process's:\n${zoo_two}\n---\n${zoo_one}")
+endif()
+if(EXISTS ${WORK}/z2/.staged)
+  message(FATAL_ERROR "the zoo on ranks left its staging folder")
+endif()
+
+# ---- zoo: a rank dies; --resume makes only the models not staged ----
+# Rank 0 only serves; rank 1 makes 2 models and exits when handed its third.
+set(ENV{IPG_MPI_TEST_EXIT_AFTER} 2)
+expect_mpi_exit(nonzero --device cpu --threads 1 --seed 3 ${ZOO} --out ${WORK}/z3)
+unset(ENV{IPG_MPI_TEST_EXIT_AFTER})
+if(NOT last_err MATCHES "the run was stopped" OR NOT last_err MATCHES "rank 1 was working on model positive/")
+  message(FATAL_ERROR "the stopped zoo did not report its unfinished model:\n${last_err}")
+endif()
+file(GLOB staged ${WORK}/z3/.staged/*.h5)
+list(LENGTH staged n_staged)
+if(NOT n_staged EQUAL 2)
+  message(FATAL_ERROR "the stopped zoo staged ${n_staged} models, expected 2: ${staged}")
+endif()
+expect_mpi_exit(0 --device cpu --threads 1 --seed 3 ${ZOO} --out ${WORK}/z3 --resume)
+expect_zoo_shared(10 "the resumed zoo")
+expect_zoo_staged("the resumed zoo")
+manifest_of(${WORK}/z3 zoo_three)
+if(NOT zoo_three STREQUAL zoo_one)
+  message(FATAL_ERROR "resumed after a rank died, the zoo differs from one process's:\n${zoo_three}\n---\n${zoo_one}")
 endif()

@@ -46,6 +46,10 @@ class Server {
   int64_t take(int rank) {
     std::lock_guard<std::mutex> lock(mu_);
     working_[static_cast<size_t>(rank)].clear();
+    if (cb_.skip) {
+      std::lock_guard<std::mutex> results(done_mu_);
+      for (; next_ < items_.size() && cb_.skip(items_[next_]); ++next_) ++skipped_;
+    }
     if (next_ >= items_.size()) {
       publish();
       return -1;
@@ -67,6 +71,7 @@ class Server {
     std::string text;
     for (size_t r = 0; r < did_.size(); ++r)
       text += (r ? ", rank " : "rank ") + std::to_string(r) + " did " + std::to_string(did_[r]);
+    if (skipped_) text += ", " + std::to_string(skipped_) + " not needed";
     return text;
   }
 
@@ -123,6 +128,7 @@ class Server {
   const QueueCallbacks& cb_;
   std::mutex mu_, done_mu_;
   size_t next_ = 0;
+  int64_t skipped_ = 0;  // items skip() found moot
   std::vector<std::string> working_;
   std::vector<int64_t> did_;  // results received per rank
   std::atomic<bool> stop_{false};
@@ -176,7 +182,8 @@ void work_as_worker(Communicator& comm, const QueueCallbacks& cb) {
 
 void run_queue(Communicator& comm, const std::vector<int64_t>& items, const QueueCallbacks& cb) {
   if (!comm.distributed()) {
-    for (int64_t item : items) cb.done(item, 0, cb.work(item));
+    for (int64_t item : items)
+      if (!cb.skip || !cb.skip(item)) cb.done(item, 0, cb.work(item));
     return;
   }
   if (comm.rank() == 0)

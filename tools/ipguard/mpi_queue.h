@@ -24,6 +24,9 @@ struct QueueCallbacks {
   std::function<void(int64_t item, int rank, const std::string& result)> done;
   // A few words naming an item ("setting cwl2 k=1 TL"), for reports.
   std::function<std::string(int64_t item)> describe;
+  // Rank 0 only, optional: whether an item not yet handed out is no longer needed (the
+  // results so far made it moot); it is then never run. Called with no done() running.
+  std::function<bool(int64_t item)> skip;
 };
 
 // Every rank calls this with the same items (rank 0's list is the one used). Returns when

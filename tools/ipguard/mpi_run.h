@@ -8,6 +8,7 @@
 
 #include "fingerprint/experiment_folder.h"
 #include "fingerprint/extract.h"
+#include "models/zoo.h"
 #include "tools/ipguard/mpi_comm.h"
 
 namespace ipg::cli {
@@ -27,5 +28,12 @@ std::vector<std::string> run_recorded_on_ranks(
     Communicator& comm, ExperimentRecord& rec, LoadedZoo& zoo, const Tensor* train_images,
     Device device, const ResultsFolder* folder,
     const std::function<void(const ExperimentProgress&)>& progress);
+
+// build_zoo with the models shared out one at a time (any rank makes any model; rank 0
+// stages the files in <out>/.staged and skips sweep values past a stop), then build_zoo on
+// rank 0 over the staged files: the zoo one process makes, byte for byte. quiet: no line
+// per model made. Returns build_zoo's result on rank 0, an empty one elsewhere.
+ZooResult build_zoo_on_ranks(Communicator& comm, const ZooPlan& plan, const ZooOptions& o,
+                             const ZooProgress& progress, bool quiet);
 
 }  // namespace ipg::cli

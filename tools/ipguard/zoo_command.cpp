@@ -13,6 +13,7 @@
 #include "models/zoo.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/mpi_comm.h"
+#include "tools/ipguard/mpi_run.h"
 #include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
@@ -114,8 +115,12 @@ void print_event(const ZooEvent& e, bool tty) {
       if (tty && e.done == e.total) std::fprintf(stderr, "\n");
       break;
     case K::Done:
-      std::fprintf(stderr, "  %s: accuracy %.4f (%.1f s)\n", e.file.c_str(), e.accuracy,
-                   e.seconds);
+      if (e.seconds < 0)
+        std::fprintf(stderr, "  %s: accuracy %.4f (made by an MPI rank, above)\n", e.file.c_str(),
+                     e.accuracy);
+      else
+        std::fprintf(stderr, "  %s: accuracy %.4f (%.1f s)\n", e.file.c_str(), e.accuracy,
+                     e.seconds);
       if (!e.same_outputs_as.empty())
         std::fprintf(stderr,
                      "  %s: weights differ from %s's but its logits on every test image are "
@@ -207,32 +212,25 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                 "listed sha256 are kept, the rest made");
   runners[cmd] = [&g, a]() {
     namespace fs = std::filesystem;
-    // The zoo's models are not shared over MPI ranks (docs/mpi.md): its sweeps stop at the
-    // first value past the accuracy limit and duplicates are judged in order, so a run on
-    // ranks needs more than a queue. Refused before any work, with one line from rank 0
-    // and a plain exit on every rank (no abort: nothing is waiting).
-    if (world().distributed()) {
-      if (world().rank() == 0)
-        std::cerr << "ipguard zoo: zoo runs as one process (its models are not shared over "
-                     "MPI ranks); start it without mpirun, or with -np 1, and share the "
-                     "experiment over the ranks instead\n";
-      return kExitUsage;
-    }
+    // Under mpirun every rank runs this (models shared out: mpi_run.h); only rank 0 checks
+    // the folder, writes and reports.
+    Communicator& comm = world();
+    const bool lead = comm.rank() == 0;
     ZooOptions o = a->o;
     // Everything is checked before anything is written or trained.
-    check_output_dir("--out", o.out);
+    if (lead) check_output_dir("--out", o.out);
     ZooPlan plan;
     plan.positives = parse_positives(a->positives);
     plan.negatives = parse_negatives(a->negatives);
     plan.adaptive = parse_adaptive(a->adaptive);
     try {
-      check_zoo(plan, o);
+      if (lead) check_zoo(plan, o);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
     // Nothing written may replace the target or the data (a zoo made over an old one).
     const std::vector<Input> inputs = {{"--target", o.target}, {"--data", data_file(o.data)}};
-    for (const std::string& f : zoo_files(plan, o)) {
+    for (const std::string& f : lead ? zoo_files(plan, o) : std::vector<std::string>()) {
       const std::string path = (fs::path(o.out) / f).string();
       if (f == "target.h5")  // a rerun from the zoo's own copy leaves it as it is
         check_output_path("--out", path, {{"--data", data_file(o.data)}});
@@ -244,7 +242,11 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     const bool tty = ::isatty(2);
     ZooProgress progress;
     if (!g.json) progress = [tty](const ZooEvent& e) { print_event(e, tty); };
-    const ZooResult r = build_zoo(plan, o, progress);
+    const ZooResult r = build_zoo_on_ranks(comm, plan, o, progress, g.json);
+    if (!lead) {
+      comm.barrier(kTagBarrier);  // wait for rank 0's report without spinning in MPI_Finalize
+      return 0;
+    }
 
     int counts[3] = {0, 0, 0};  // kept positive, negative, adaptive
     for (const ZooEntry& e : r.manifest.models)
@@ -263,7 +265,8 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       j["same_outputs"] = r.same_outputs;
       j["target_accuracy"] = r.target_accuracy;
       j["seconds"] = r.seconds;
-      std::cout << j.dump(2) << "\n";
+      std::cout << j.dump(2) << "\n" << std::flush;
+      if (comm.distributed()) comm.barrier(kTagBarrier);
       return 0;
     }
     std::printf("%-34s %-9s %-10s %8s  %s\n", "file", "group", "attack", "accuracy", "note");
@@ -286,6 +289,8 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         "%.0f s\n",
         o.out.c_str(), counts[0], counts[1], counts[2], r.duplicates, r.same_outputs, r.made,
         r.reused, r.seconds);
+    std::fflush(stdout);
+    if (comm.distributed()) comm.barrier(kTagBarrier);
     return 0;
   };
 }
