@@ -198,7 +198,7 @@ Handle untimed_plist(hid_t cls, const std::string& where) {
 // is checked first, so that libhdf5 never parses a sealed file whose bytes changed.
 Handle open_read_only(const std::string& path, ByteSeal* seal) {
   quiet();
-  const std::string where = path + ": /: ";
+  const std::string where = path + ": ";  // the file itself, not an object in it
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) fail(where, "no such file");
