@@ -276,9 +276,13 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
 
 Value FrozenGraph::conv(Value x, const std::vector<float>& weight, const Shape& w,
                         const std::vector<float>& bias, int stride, int padding, bool relu,
-                        Value residual) {
+                        Value residual, int groups, int dilation_h, int dilation_w) {
   kc::ActShape in = st_->at(x).act;
-  if (w.size() != 4 || st_->at(x).features || in.c != w[1] ||
+  if (groups < 1 || dilation_h < 1 || dilation_w < 1)
+    throw std::invalid_argument("FrozenGraph::conv: groups " + std::to_string(groups) +
+                                ", dilation " + std::to_string(dilation_h) + "x" +
+                                std::to_string(dilation_w));
+  if (w.size() != 4 || st_->at(x).features || in.c != w[1] * groups || w[0] % groups != 0 ||
       int64_t(weight.size()) != shape_numel(w) || (!bias.empty() && int64_t(bias.size()) != w[0]))
     throw std::invalid_argument("FrozenGraph::conv: input " + shape_str(shape(x)) +
                                 " does not fit weight " + shape_str(w));
@@ -296,6 +300,9 @@ Value FrozenGraph::conv(Value x, const std::vector<float>& weight, const Shape& 
   s.c_out = w[0], s.kh = w[2], s.kw = w[3];
   s.stride = stride;
   s.padding = padding;
+  s.groups = groups;
+  s.dilation_h = dilation_h;
+  s.dilation_w = dilation_w;
   if (s.h_out() < 1 || s.w_out() < 1)
     throw std::invalid_argument("FrozenGraph::conv: kernel larger than the padded input");
   const kc::ActShape out{s.n, s.c_out, s.h_out(), s.w_out(), kc::channel_block(s.c_out)};
@@ -428,7 +435,8 @@ FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
     switch (s.kind) {
       case PlanStep::Kind::Affine: y = affine(x, s.scale, s.shift, s.relu); break;
       case PlanStep::Kind::Conv:
-        y = conv(x, s.weight, s.weight_shape, s.bias, s.stride, s.padding, s.relu, r);
+        y = conv(x, s.weight, s.weight_shape, s.bias, s.stride, s.padding, s.relu, r, s.groups,
+                 s.dilation_h, s.dilation_w);
         break;
       case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding); break;
       case PlanStep::Kind::GlobalAvgPool: y = global_avg_pool(x); break;

@@ -61,9 +61,10 @@ class FrozenGraph {
   // relu?(x W^T + b)
   Value linear(Value x, const nn::Linear& layer, bool relu);
   // The same from plain weights (host float32; conv: OIHW, bias folded; linear: [out, in]).
+  // A grouped conv's weight is [out, in / groups, kh, kw]; dilations of rows, columns.
   Value conv(Value x, const std::vector<float>& weight, const Shape& weight_shape,
              const std::vector<float>& bias, int stride, int padding, bool relu,
-             Value residual = kNone);
+             Value residual = kNone, int groups = 1, int dilation_h = 1, int dilation_w = 1);
   Value affine(Value x, const std::vector<float>& scale, const std::vector<float>& shift,
                bool relu);
   Value linear(Value x, const std::vector<float>& weight, const Shape& weight_shape,

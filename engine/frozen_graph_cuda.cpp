@@ -236,7 +236,9 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       steps.push_back(std::move(step));
     } else if (s.kind == PlanStep::Kind::Conv) {
       const Shape& w = s.weight_shape;
-      if (!map || w.size() != 4 || w[1] != xs[1] || int64_t(s.weight.size()) != shape_numel(w) ||
+      if (!map || w.size() != 4 || s.groups < 1 || w[1] * s.groups != xs[1] ||
+          w[0] % s.groups != 0 || s.dilation_h < 1 || s.dilation_w < 1 ||
+          int64_t(s.weight.size()) != shape_numel(w) ||
           (!s.bias.empty() && int64_t(s.bias.size()) != w[0]))
         refuse(s, "input " + shape_str(xs) + " does not fit weight " + shape_str(w));
       kernels::Conv2dShape cs;
@@ -244,6 +246,9 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       cs.c_out = w[0], cs.kh = w[2], cs.kw = w[3];
       cs.stride = s.stride;
       cs.padding = s.padding;
+      cs.groups = s.groups;
+      cs.dilation_h = s.dilation_h;
+      cs.dilation_w = s.dilation_w;
       if (cs.h_out() < 1 || cs.w_out() < 1) refuse(s, "kernel larger than the padded input");
       const Shape out{cs.n, cs.c_out, cs.h_out(), cs.w_out()};
       auto step = std::make_unique<ConvStep>();

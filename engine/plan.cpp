@@ -234,14 +234,13 @@ class Planner {
 
   void conv(int i) {
     const Node& n = node(i);
-    // The fused lowerings take one stride and one padding for both axes, no dilation and
-    // no groups; anything else is refused by name rather than planned wrongly.
+    // The fused lowerings take one stride and one padding for both axes (with any groups
+    // and dilations); anything else is refused by name rather than planned wrongly.
     const trace::Attrs& a = n.attrs;
-    if (a.groups != 1) throw Refused{where(i) + ": grouped convolution (groups " +
-                                     std::to_string(a.groups) + ") has no fused lowering"};
-    if (a.dilation[0] != 1 || a.dilation[1] != 1)
-      throw Refused{where(i) + ": dilated convolution (dilation " + std::to_string(a.dilation[0]) +
-                    "x" + std::to_string(a.dilation[1]) + ") has no fused lowering"};
+    if (a.groups < 1 || a.dilation[0] < 1 || a.dilation[1] < 1)
+      throw Refused{where(i) + ": convolution with groups " + std::to_string(a.groups) +
+                    ", dilation " + std::to_string(a.dilation[0]) + "x" +
+                    std::to_string(a.dilation[1])};
     if (a.stride_w != a.stride || a.pad[0] != a.padding || a.pad[1] != a.padding ||
         a.pad[2] != a.padding || a.pad[3] != a.padding)
       throw Refused{where(i) + ": convolution with unequal strides or paddings (stride " +
@@ -256,6 +255,9 @@ class Planner {
     s.x = lowered(x, i);
     s.stride = n.attrs.stride;
     s.padding = n.attrs.padding + extra;
+    s.groups = a.groups;
+    s.dilation_h = a.dilation[0];
+    s.dilation_w = a.dilation[1];
     s.weight = host(n.inputs[1], i);
     s.weight_shape = shape(n.inputs[1]);
     const int64_t c_out = s.weight_shape[0];
@@ -452,7 +454,11 @@ std::string Plan::str() const {
     const PlanStep& s = steps[i];
     os << "v" << i + 1 << " = " << kNames[int(s.kind)] << "(v" << s.x;
     if (s.residual >= 0) os << ", +v" << s.residual;
-    os << ")" << (s.relu ? " relu" : "") << " " << shape_str(s.out) << "  <- " << s.from << "\n";
+    os << ")";
+    if (s.groups != 1) os << " groups " << s.groups;
+    if (s.dilation_h != 1 || s.dilation_w != 1)
+      os << " dilation " << s.dilation_h << "x" << s.dilation_w;
+    os << (s.relu ? " relu" : "") << " " << shape_str(s.out) << "  <- " << s.from << "\n";
   }
   return os.str();
 }

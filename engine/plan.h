@@ -3,7 +3,8 @@
 // logits, backward to the input). Each device lowers a Plan its own way (the CPU:
 // engine/frozen_graph.h); what the planner decides once is the same for all of them:
 //  - an evaluation-mode batch norm after a convolution is folded into its weights and
-//    bias; a residual add and a ReLU after it become the convolution's epilogue;
+//    bias; a residual add and a ReLU after it become the convolution's epilogue; grouped
+//    (depthwise) and dilated convolutions stay so (each lowering runs them natively);
 //  - per-channel arithmetic with constants (input normalization, a batch norm that
 //    follows no convolution) becomes one affine step, with a following ReLU;
 //  - a zero padding becomes the padding of the convolution that reads it (or of a max
@@ -34,6 +35,8 @@ struct PlanStep {
   Shape weight_shape;
   std::vector<float> scale, shift;  // Affine: x * scale[c] + shift[c]
   int stride = 1, padding = 0, kernel = 0;
+  // Conv: channel groups (weight [out, in / groups, kh, kw]) and dilations (rows, columns).
+  int groups = 1, dilation_h = 1, dilation_w = 1;
   Shape out;      // output shape: [n, C, H, W] or [n, F]
   std::string from;  // the trace nodes it came from, e.g. "conv2d+batch_norm+add+relu"
 };

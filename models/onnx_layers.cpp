@@ -1,7 +1,7 @@
 // ONNX reader, run time: the layers with weights or windows (Conv, MaxPool and
 // AveragePool, Gemm and MatMul, Concat) as engine ops. Constant operands are prepared once
-// here (a Gemm's weight transposed and scaled, a grouped or dilated convolution's weight
-// expanded to a plain one) and captured as tensors the network owns.
+// here (a Gemm's weight transposed and scaled; a Conv's weight kept as it is, grouped or
+// dilated: engine/ops/conv.h takes both) and captured as tensors the network owns.
 #include <algorithm>
 #include <cmath>
 
@@ -100,41 +100,30 @@ Tensor pad_if(const Tensor& x, const Window& w, bool asym) {
 RunFn make_conv(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
   check_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
   const Shape& x = map_shape(*in.at(0), "Conv");
-  HostTensor w = constant(in, 1, "a Conv weight");
+  const HostTensor& w = constant(in, 1, "a Conv weight");
   if (w.is_int || w.shape.size() != 4) throw OnnxError("Conv weight must be a 4-D float tensor");
   const int64_t m = w.shape[0], cg = w.shape[1], g = attr_int(n, "group", 1);
   if (g < 1 || m % g || cg * g != x[1])
     throw OnnxError("Conv weight " + shape_text(w.shape) + " with group " + std::to_string(g) +
                     " does not fit the input " + shape_text(x));
   const Window win = window(n, x, w.shape[2], w.shape[3]);
-  if (win.sh != win.sw) throw OnnxError("unequal strides are not supported");
   check_out(x, win, m);
-  // Dilations and groups as a plain convolution: the kernel spread out with zeros, and a
-  // grouped weight as its block-diagonal full weight (exact: the added terms are zeros).
-  const int64_t kh = (w.shape[2] - 1) * win.dh + 1, kw = (w.shape[3] - 1) * win.dw + 1;
-  const int64_t c = x[1];
-  HostTensor full;
-  full.shape = {m, c, kh, kw};
-  full.f.assign(size_t(checked_numel(full.shape, "Conv weight (groups and dilations expanded)")), 0.f);
-  const int64_t mg = m / g;
-  for (int64_t o = 0; o < m; ++o)
-    for (int64_t i = 0; i < cg; ++i)
-      for (int64_t a = 0; a < w.shape[2]; ++a)
-        for (int64_t b = 0; b < w.shape[3]; ++b)
-          full.f[size_t(((o * c + (o / mg) * cg + i) * kh + a * win.dh) * kw + b * win.dw)] =
-              w.f[size_t(((o * cg + i) * w.shape[2] + a) * w.shape[3] + b)];
-  if (kh != kw) throw OnnxError("non-square kernels are not supported");
-  Tensor* weight = keep(full, "weight");
+  // The native op with the weight as it is: groups (depthwise) and dilations run in the
+  // backends' own kernels, and the frozen network's plan keeps them (engine/plan.h).
+  Tensor* weight = keep(w, "weight");
   Tensor* bias = nullptr;
   if (present(in, 2)) {
     const HostTensor& b = constant(in, 2, "a Conv bias");
     if (b.is_int || b.shape != Shape{m}) throw OnnxError("Conv bias must be float [" + std::to_string(m) + "]");
     bias = keep(b, "bias");
   }
-  const bool sym = win.pt == win.pb && win.pl == win.pr && win.pt == win.pl;
-  return [weight, bias, win, sym](const std::vector<Tensor>& v) {
-    return ops::conv2d(pad_if(v[0], win, !sym), *weight, bias ? *bias : Tensor(), win.sh,
-                       sym ? win.pt : 0);
+  ops::Conv2dParams p;
+  p.stride_h = win.sh, p.stride_w = win.sw;
+  p.pad_top = win.pt, p.pad_left = win.pl, p.pad_bottom = win.pb, p.pad_right = win.pr;
+  p.dilation_h = win.dh, p.dilation_w = win.dw;
+  p.groups = int(g);
+  return [weight, bias, p](const std::vector<Tensor>& v) {
+    return ops::conv2d(v[0], *weight, bias ? *bias : Tensor(), p);
   };
 }
 

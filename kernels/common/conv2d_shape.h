@@ -34,11 +34,11 @@ struct Conv2dShape {
   int64_t w_out() const { return (w + 2 * pw() - kw_eff()) / sw() + 1; }
   // Input channels each output channel reads.
   int64_t c_in_group() const { return c_in / groups; }
-  // The geometry our frozen-network lowerings (fused convolutions) support: one stride,
-  // one padding, no dilation, no groups.
-  bool square() const {
-    return sw() == stride && pw() == padding && dilation_h == 1 && dilation_w == 1 && groups == 1;
-  }
+  // One stride and one padding for both axes: the geometry the frozen-network lowerings
+  // (fused convolutions) take, with any dilation and groups.
+  bool uniform() const { return sw() == stride && pw() == padding; }
+  // uniform(), no dilation and no groups: what conv2d.cpp's own small-channel loops take.
+  bool square() const { return uniform() && dilation_h == 1 && dilation_w == 1 && groups == 1; }
   // Multiply-adds times two: the FLOP count of the forward pass (and of each backward one).
   double flops() const { return 2.0 * n * c_out * h_out() * w_out() * c_in_group() * kh * kw; }
   static constexpr size_t kKeySize = 14;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/blocked.h"
@@ -55,21 +56,28 @@ struct FusedConv::Impl {
 FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual,
                      bool relu)
     : impl_(std::make_unique<Impl>()) {
-  // The planner lowers only square convolutions (engine/plan.cpp refuses the others).
-  if (!s.square())
+  // The planner lowers only convolutions with one stride and one padding for both axes
+  // (engine/plan.cpp refuses the others).
+  if (!s.uniform())
     throw std::invalid_argument(describe(ConvPass::Forward, s) +
-                                ": a fused convolution needs one stride and padding, no "
-                                "dilation and no groups");
+                                ": a fused convolution needs one stride and one padding");
   Impl& m = *impl_;
   m.s = s;
   m.residual = residual;
-  m.small_input = s.c_in <= kSmallInput;
+  // conv2d.cpp's own backward-data loops take no groups and no dilation.
+  m.small_input = s.c_in <= kSmallInput && s.square();
   const auto f32 = memory::data_type::f32;
-  const memory::dims xd{s.n, s.c_in, s.h, s.w}, wd{s.c_out, s.c_in, s.kh, s.kw},
+  // Grouped weights are [groups, c_out/groups, c_in/groups, kh, kw] to oneDNN: the same
+  // bytes as our [c_out, c_in/groups, kh, kw]. Depthwise (groups == channels) on nChw16c
+  // runs oneDNN's depthwise kernels; oneDNN counts dilation as the gaps (0: none).
+  const bool grouped = s.groups > 1;
+  const memory::dims xd{s.n, s.c_in, s.h, s.w},
+      wd = grouped ? memory::dims{s.groups, s.c_out / s.groups, s.c_in_group(), s.kh, s.kw}
+                   : memory::dims{s.c_out, s.c_in, s.kh, s.kw},
       yd{s.n, s.c_out, s.h_out(), s.w_out()}, bd{s.c_out}, strides{s.stride, s.stride},
-      pad{s.padding, s.padding};
+      dil{s.dilation_h - 1, s.dilation_w - 1}, pad{s.padding, s.padding};
   const memory::desc x_user(xd, f32, layout_of(s.c_in)), y_user(yd, f32, layout_of(s.c_out)),
-      w_user(wd, f32, Tag::oihw), b_desc(bd, f32, Tag::x);
+      w_user(wd, f32, grouped ? Tag::goihw : Tag::oihw), b_desc(bd, f32, Tag::x);
   // The primitives are asked for the activations' own layouts, so that nothing is staged
   // between layers: left a free choice (format any) for forward_inference, oneDNN 2.6
   // picks its brgconv kernel on NHWC and every map would be reordered there and back
@@ -79,7 +87,12 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
     return (c % 16 == 0 || c <= kSmallInput) ? user : memory::desc(d, f32, Tag::any);
   };
   const memory::desc x_any = pick(x_user, s.c_in, xd), y_any = pick(y_user, s.c_out, yd);
-  const memory::desc w_any(wd, f32, Tag::any);
+  const memory::desc w_any(wd, f32, Tag::any), x_free(xd, f32, Tag::any), y_free(yd, f32, Tag::any);
+  // Where only oneDNN's reference kernel takes the activations' own layouts (a grouped
+  // convolution whose groups are not 16-channel multiples on nChw16c, a dilated depthwise
+  // backward-data there: 10-100x slower than its jit kernels), the layouts are left to
+  // oneDNN and the plan stages the maps through the workspace.
+  auto is_ref = [](const auto& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; };
   dnnl::engine& eng = cpu_engine();
   dnnl::stream& strm = dnnl_plan::cpu_stream();
   auto own = [&](const memory::desc& inner, const float* src, const memory::desc& user) {
@@ -94,14 +107,18 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
     if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr = dnnl_plan::user_scratchpad();
     attr.set_post_ops(ops);
-    const auto fdesc =
-        bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                               dnnl::algorithm::convolution_direct, x_any, w_any,
-                                               b_desc, y_any, strides, pad, pad)
-             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                               dnnl::algorithm::convolution_direct, x_any, w_any,
-                                               y_any, strides, pad, pad);
-    const dnnl::convolution_forward::primitive_desc fpd(fdesc, attr, eng);
+    auto forward_pd = [&](const memory::desc& x, const memory::desc& y) {
+      const auto fdesc =
+          bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                 dnnl::algorithm::convolution_direct, x, w_any,
+                                                 b_desc, y, strides, dil, pad, pad)
+               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                 dnnl::algorithm::convolution_direct, x, w_any, y,
+                                                 strides, dil, pad, pad);
+      return dnnl::convolution_forward::primitive_desc(fdesc, attr, eng);
+    };
+    auto fpd = forward_pd(x_any, y_any);
+    if (is_ref(fpd)) fpd = forward_pd(x_free, y_free);
     m.fwd.primitive = dnnl::convolution_forward(fpd);
     m.fwd.scratchpad = fpd.scratchpad_desc();
     m.fwd.add(DNNL_ARG_SRC, Role::Input, x_user, fpd.src_desc());
@@ -113,7 +130,7 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
     m.workspace = m.fwd.workspace_bytes;
 
     if (m.small_input) {
-      m.w_plain.assign(weight, weight + s.c_out * s.c_in * s.kh * s.kw);
+      m.w_plain.assign(weight, weight + s.c_out * s.c_in_group() * s.kh * s.kw);
       m.dz_user = y_user;
       m.dz_plain = memory::desc(yd, f32, Tag::nchw);
       if (y_user != m.dz_plain)
@@ -121,15 +138,19 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
       m.workspace = std::max(m.workspace, m.dz_plain.get_size());
     } else {
       // The backward primitive takes a forward one as a hint for its layouts.
-      const dnnl::convolution_forward::primitive_desc hint(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                          dnnl::algorithm::convolution_direct, x_any, w_any, y_any,
-                                          strides, pad, pad),
-          eng);
-      const dnnl::convolution_backward_data::primitive_desc bpd(
-          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x_any, w_any,
-                                                y_any, strides, pad, pad),
-          dnnl_plan::user_scratchpad(), eng, hint);
+      auto backward_pd = [&](const memory::desc& x, const memory::desc& y) {
+        const dnnl::convolution_forward::primitive_desc hint(
+            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                            dnnl::algorithm::convolution_direct, x, w_any, y,
+                                            strides, dil, pad, pad),
+            eng);
+        return dnnl::convolution_backward_data::primitive_desc(
+            dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, x, w_any,
+                                                  y, strides, dil, pad, pad),
+            dnnl_plan::user_scratchpad(), eng, hint);
+      };
+      auto bpd = backward_pd(x_any, y_any);
+      if (is_ref(bpd)) bpd = backward_pd(x_free, y_free);
       m.bwd.primitive = dnnl::convolution_backward_data(bpd);
       m.bwd.scratchpad = bpd.scratchpad_desc();
       m.bwd.add(DNNL_ARG_DIFF_DST, Role::Input, y_user, bpd.diff_dst_desc());

@@ -18,7 +18,9 @@ namespace ipg::kernels::cpu {
 
 class FusedConv {
  public:
-  // weight OIHW [c_out, c_in, kh, kw] and bias [c_out] (null: none) are copied.
+  // weight [c_out, c_in / groups, kh, kw] (OIHW per group) and bias [c_out] (null: none)
+  // are copied. s: one stride and one padding for both axes (s.uniform()); any dilation
+  // and groups.
   FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual, bool relu);
   ~FusedConv();
   FusedConv(const FusedConv&) = delete;

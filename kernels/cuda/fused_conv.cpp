@@ -54,11 +54,12 @@ struct FusedConv::Impl {
   Impl(const Conv2dShape& shape, const float* w, const float* b, bool with_residual, bool relu,
        cudaStream_t stream)
       : s(shape), residual(with_residual) {
-    // The planner lowers only square convolutions (engine/plan.cpp refuses the others).
-    if (!s.square())
+    // The planner lowers only convolutions with one stride and one padding for both axes
+    // (engine/plan.cpp refuses the others); groups and dilation are the descriptor's
+    // (cudnn_conv.cpp), as for the unfused op.
+    if (!s.uniform())
       throw std::invalid_argument(describe(ConvPass::Forward, s) +
-                                  ": a fused convolution needs one stride and padding, no "
-                                  "dilation and no groups");
+                                  ": a fused convolution needs one stride and one padding");
     handle = cudnn_handle(stream);
     fwd = &conv_plan(ConvPass::Forward, s, stream);
     bwd = &conv_plan(ConvPass::BackwardData, s, stream);
@@ -82,7 +83,7 @@ struct FusedConv::Impl {
         activation.get(), relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
         CUDNN_NOT_PROPAGATE_NAN, 0.0));
     // The fused call always adds a bias: zeros when the conv has none.
-    const size_t w_count = static_cast<size_t>(s.c_out * s.c_in * s.kh * s.kw);
+    const size_t w_count = static_cast<size_t>(s.c_out * s.c_in_group() * s.kh * s.kw);
     const std::vector<float> zeros(b ? 0 : static_cast<size_t>(s.c_out), 0.f);
     weight = std::make_unique<DeviceArray>(w_count * sizeof(float));
     bias = std::make_unique<DeviceArray>(static_cast<size_t>(s.c_out) * sizeof(float));

@@ -21,8 +21,9 @@ namespace ipg::kernels::cuda {
 
 class FusedConv {
  public:
-  // weight OIHW [c_out, c_in, kh, kw] and bias [c_out] (null: none) are host arrays,
-  // copied to the current device, whose `stream` all later work goes to.
+  // weight [c_out, c_in / groups, kh, kw] (OIHW per group) and bias [c_out] (null: none)
+  // are host arrays, copied to the current device, whose `stream` all later work goes to.
+  // s: one stride and one padding for both axes (s.uniform()); any dilation and groups.
   FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual, bool relu,
             cudaStream_t stream);
   ~FusedConv();

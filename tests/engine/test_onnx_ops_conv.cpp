@@ -1,11 +1,13 @@
 // conv2d's ONNX geometry (Conv2dParams: per-axis strides, asymmetric pads, dilations,
 // groups, depthwise): forward against a plain loop written here, finite-difference
 // gradients in x, weight and bias, the square wrapper against the general form, shape
-// errors, the planner's refusal of what the fused lowerings cannot run, and CUDA parity.
+// errors, what the planner keeps (groups, dilations) and refuses (what the fused
+// lowerings cannot run), and CUDA parity.
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/error.h"
@@ -167,8 +169,9 @@ TEST(OnnxConv, ErrorsNameTheGeometry) {
   expect_error(Tensor::zeros({6, 6, 3, 3}), params(1, 1, 0, 0, 0, 0, 5, 1, 1), "dilated");
 }
 
-// The planner fuses square convolutions only; every other geometry must be refused with
-// the node named, never planned with the square kernels.
+// The planner fuses convolutions with one stride and one padding for both axes, grouped
+// and dilated ones kept so; every other geometry must be refused with the node named,
+// never planned with the wrong geometry.
 std::optional<Plan> plan_of(const Tensor& w, const Conv2dParams& p, std::string* why) {
   trace::Tracer t(random_tensor({2, 4, 9, 9}, 5));
   const Tensor y = ops::global_avg_pool2d(ops::conv2d(t.input(), w, Tensor(), p));
@@ -184,9 +187,17 @@ TEST(OnnxConv, PlannerRefusesWhatItCannotLower) {
     Conv2dParams p;
     const char* says;
   };
-  for (const Refusal& r : {Refusal{wg, params(1, 1, 1, 1, 1, 1, 1, 1, 4), "groups 4"},
-                           Refusal{w, params(1, 1, 2, 2, 2, 2, 2, 2, 1), "dilation 2x2"},
-                           Refusal{w, params(2, 1, 1, 1, 1, 1, 1, 1, 1), "unequal strides"},
+  // Grouped (depthwise) and dilated: planned with their groups and dilations.
+  for (const auto& [wt, p, says] :
+       {std::make_tuple(wg, params(1, 1, 1, 1, 1, 1, 1, 1, 4), "conv(v0) groups 4"),
+        std::make_tuple(w, params(1, 1, 2, 2, 2, 2, 2, 2, 1), "conv(v0) dilation 2x2"),
+        std::make_tuple(w, params(1, 1, 1, 1, 1, 1, 3, 2, 1), "conv(v0) dilation 3x2")}) {
+    const std::optional<Plan> plan = plan_of(wt, p, &why);
+    ASSERT_TRUE(plan) << why;
+    EXPECT_NE(plan->str().find(says), std::string::npos) << plan->str();
+    EXPECT_EQ(plan->steps.at(0).weight_shape, wt.shape());
+  }
+  for (const Refusal& r : {Refusal{w, params(2, 1, 1, 1, 1, 1, 1, 1, 1), "unequal strides"},
                            Refusal{w, params(1, 1, 1, 0, 1, 0, 1, 1, 1), "unequal strides"},
                            Refusal{w, params(1, 1, 0, 0, 1, 1, 1, 1, 1), "zero padding"}}) {
     why.clear();
