@@ -42,6 +42,205 @@ Tensor initial_points(const ExtractOptions& o, const Shape& image, const Tensor*
   return x;
 }
 
+// One setting of a group sharing the batch (extract_fingerprints): its options, initial
+// points and target draws, and its fingerprint as the chunks fill it.
+struct Member {
+  ExtractOptions o;
+  Tensor start, pick;  // all n initial points; the random targets' draws
+  Fingerprint fp;
+  std::vector<int32_t> labels;
+};
+
+// A setting's fingerprint before any chunk: everything but the searched rows.
+Fingerprint skeleton(const ExtractOptions& o, const ModelConfig& cfg, const Shape& points) {
+  Fingerprint fp;
+  fp.method = o.method;
+  const bool adam = o.method == "ipguard" || o.method == "cwl2";
+  fp.params.k = adam ? o.k : 0;
+  fp.params.lr = adam ? o.lr : (o.method == "igsm" ? o.alpha : 0);
+  fp.params.iters = (adam || o.method == "igsm") ? o.iters : 0;
+  fp.params.eps = (o.method == "fgsm" || o.method == "igsm") ? o.eps : 0;
+  fp.params.init = o.init;
+  fp.params.target = o.target;
+  fp.seed = o.seed;
+  fp.arch = cfg.arch;
+  fp.created = utc_timestamp();
+  fp.points = Tensor::zeros(points);
+  return fp;
+}
+
+// Every member's chunk at `first` (`rows` candidates each) as one batch: their initial
+// points side by side, each row with its setting's target rule and (IPGuard) k.
+void search_chunk(Network& net, std::vector<Member>& group, const Shape& image, int64_t first,
+                  int64_t rows, PlanCache& plans,
+                  const std::function<void(const ExtractProgress&)>& progress) {
+  const ExtractOptions& o = group.front().o;  // what all members share
+  const int64_t classes = net.config().classes, per = shape_numel(image);
+  const int64_t members = static_cast<int64_t>(group.size()), total = rows * members;
+  Search s;
+  s.plans = &plans;
+  s.o = &o;
+  s.net = &net;
+  s.dev = net.device();
+  s.image = image;
+  s.classes = classes;
+  s.x0_h = Tensor::empty({total, image[0], image[1], image[2]});
+  for (int64_t g = 0; g < members; ++g)
+    std::copy_n(group[g].start.data() + first * per, rows * per, s.x0_h.data() + g * rows * per);
+  s.x_h = s.x0_h.clone();
+  std::vector<int64_t> all(static_cast<size_t>(total));
+  std::iota(all.begin(), all.end(), 0);
+  s.src_h.assign(total, 0);
+  s.dst_h.assign(total, 0);
+  s.active_h.assign(total, 1);
+  s.iterations.assign(total, 0);
+  s.distance.assign(total, 0.f);
+  if (members > 1 && o.method == "ipguard")
+    for (int64_t r = 0; r < total; ++r) s.k_h.push_back(static_cast<float>(group[r / rows].o.k));
+  s.load(all);
+  const Tensor z0 = s.f->logits(s.x0).cpu().clone();
+  for (int64_t r = 0; r < total; ++r) {
+    const ExtractOptions& m = group[r / rows].o;
+    const float* z = z0.data() + r * classes;
+    const int i = argmax_row(z, classes);
+    int j = m.target == "least-likely"
+                ? argmin_row(z, classes)
+                : (i + 1 + static_cast<int>(group[r / rows].pick.data()[first + r % rows] *
+                                            (classes - 1))) %
+                      static_cast<int>(classes);
+    if (j == i) j = (i + 1) % static_cast<int>(classes);  // all logits equal
+    s.src_h[r] = i;
+    s.dst_h[r] = j;
+  }
+  s.src = s.gather_i32(s.src_h);
+  s.dst = s.gather_i32(s.dst_h);
+  ExtractProgress pr;
+  pr.done = first * members;
+  pr.chunk_rows = total;
+
+  if (o.method == "ipguard") {
+    run_ipguard(s, pr, progress);
+  } else if (o.method == "cwl2") {
+    run_cwl2(s, pr, progress);
+  } else if (o.method == "igsm") {
+    run_igsm(s, pr, progress);
+  } else if (o.method == "fgsm") {
+    ops::boundary_loss(BoundaryLoss::CrossEntropy, s.f->logits(s.x0), s.src, s.dst, 0.f, Tensor(),
+                       s.loss, s.dz, nullptr);
+    const Tensor g = s.f->input_grad(s.dz);
+    ops::boundary_sign_step(s.x, s.x0, g, Tensor(), static_cast<float>(o.eps),
+                            static_cast<float>(o.eps), 0.f, 1.f);
+    std::fill(s.iterations.begin(), s.iterations.end(), 1);
+  }
+  s.save();
+
+  // Labels and losses at the final points, the whole chunk on the host's copy.
+  s.load(all);
+  const Tensor z = s.f->logits(s.x).cpu().clone();
+  Tensor loss, dz;
+  const bool ipguard = o.method == "ipguard";
+  const Tensor src = Tensor::from_vector_i32(s.src_h, {total});
+  const Tensor dst = Tensor::from_vector_i32(s.dst_h, {total});
+  if (ipguard && !s.k_h.empty())
+    ops::boundary_loss(BoundaryLoss::IPGuard, z, src, dst, Tensor::from_vector(s.k_h, {total}),
+                       Tensor(), loss, dz, nullptr);
+  else
+    ops::boundary_loss(ipguard ? BoundaryLoss::IPGuard : BoundaryLoss::CrossEntropy, z, src, dst,
+                       ipguard ? static_cast<float>(o.k) : 0.f, Tensor(), loss, dz, nullptr);
+  for (int64_t g = 0; g < members; ++g) {
+    Fingerprint& fp = group[g].fp;
+    std::copy_n(s.x_h.data() + g * rows * per, rows * per, fp.points.data() + first * per);
+    for (int64_t r = g * rows; r < (g + 1) * rows; ++r) {
+      const int label = argmax_row(z.data() + r * classes, classes);
+      group[g].labels.push_back(label);
+      fp.source.push_back(s.src_h[r]);
+      fp.target.push_back(s.dst_h[r]);
+      const bool searched = ipguard || o.method == "igsm";
+      if (searched && s.active_h[r]) s.iterations[r] = static_cast<int32_t>(o.iters);
+      fp.iterations.push_back(s.iterations[r]);
+      if (o.method == "random")
+        fp.final_loss.push_back(std::numeric_limits<float>::quiet_NaN());
+      else if (o.method == "cwl2")
+        fp.final_loss.push_back(s.distance[r]);
+      else
+        fp.final_loss.push_back(loss.data()[r]);
+      if (ipguard || o.method == "cwl2")
+        fp.converged.push_back(s.active_h[r] ? 0 : 1);
+      else
+        fp.converged.push_back(o.method == "random" ? 1 : label == s.dst_h[r]);
+    }
+  }
+  pr.done = (first + rows) * members;
+  pr.active = 0;
+  pr.plans = static_cast<int64_t>(plans.size());
+  if (progress) progress(pr);
+}
+
+// extract_fingerprint and extract_fingerprints: the group's options resolved and checked,
+// its members' initial points drawn (each from its own seed, as alone), then every chunk.
+std::vector<Fingerprint> extract_group(Network& net, const std::vector<ExtractOptions>& options,
+                                       const Tensor* train_images,
+                                       const std::function<void(const ExtractProgress&)>& progress,
+                                       const std::function<bool(int64_t, int64_t)>& run_chunk) {
+  const ModelConfig& cfg = net.config();
+  const Shape image{cfg.in_channels, cfg.height, cfg.width};
+  if (cfg.classes < 2) throw std::invalid_argument("a fingerprint needs at least 2 classes");
+  std::vector<Member> group(options.size());
+  const int64_t members = static_cast<int64_t>(group.size());
+  for (int64_t g = 0; g < members; ++g) {
+    ExtractOptions& o = group[g].o;
+    o = options[g];
+    if (o.check_every == 0) o.check_every = default_check_every(net.device());
+    if (o.batch == 0 && o.n > 0) {
+      // One batch of every member's chunk: the device's rows shared out among them.
+      o.batch = members == 1 ? auto_batch(net, o.n)
+                : net.device().is_cuda()
+                    ? std::max<int64_t>(1, auto_batch(net, o.n * members) / members)
+                    : auto_batch(net, o.n);
+    }
+    validate(o);
+    const std::string why = batch_share_mismatch(group.front().o, o);
+    if (g > 0 && !why.empty())
+      throw std::invalid_argument("settings cannot share a batch: " + why);
+    if (o.init == "train") {
+      if (!train_images || train_images->ndim() != 4 ||
+          Shape(train_images->shape().begin() + 1, train_images->shape().end()) != image)
+        throw std::invalid_argument("init 'train' needs training images of the model's input "
+                                    "shape " + shape_str(image));
+      if (train_images->dim(0) < o.n)
+        throw std::invalid_argument("init 'train': " + std::to_string(o.n) + " points from " +
+                                    std::to_string(train_images->dim(0)) + " training images");
+    }
+    Generator gen(o.seed);
+    group[g].start = initial_points(o, image, train_images, gen);
+    group[g].pick = Tensor::uniform({o.n}, 0.f, 1.f, gen);  // random targets
+    group[g].fp = skeleton(o, cfg, group[g].start.shape());
+  }
+  const ExtractOptions& o = group.front().o;
+  PlanCache plans;
+  for (int64_t first = 0; first < o.n; first += o.batch) {
+    const int64_t rows = std::min(o.batch, o.n - first);
+    if (run_chunk && !run_chunk(first, rows)) {  // another process's share: zeros
+      for (Member& m : group) {
+        m.labels.insert(m.labels.end(), rows, 0);
+        m.fp.source.insert(m.fp.source.end(), rows, 0);
+        m.fp.target.insert(m.fp.target.end(), rows, 0);
+        m.fp.iterations.insert(m.fp.iterations.end(), rows, 0);
+        m.fp.final_loss.insert(m.fp.final_loss.end(), rows, 0.f);
+        m.fp.converged.insert(m.fp.converged.end(), rows, 0);
+      }
+      continue;
+    }
+    search_chunk(net, group, image, first, rows, plans, progress);
+  }
+  std::vector<Fingerprint> out;
+  for (Member& m : group) {
+    m.fp.labels = Tensor::from_vector_i32(m.labels, {o.n});
+    out.push_back(std::move(m.fp));
+  }
+  return out;
+}
+
 }  // namespace
 
 int64_t auto_batch(Network& net, int64_t n) {
@@ -101,143 +300,26 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
                                 const Tensor* train_images,
                                 const std::function<void(const ExtractProgress&)>& progress,
                                 const std::function<bool(int64_t, int64_t)>& run_chunk) {
-  ExtractOptions o = options;
-  if (o.check_every == 0) o.check_every = default_check_every(net.device());
-  if (o.batch == 0 && o.n > 0) o.batch = auto_batch(net, o.n);
-  validate(o);
-  const ModelConfig& cfg = net.config();
-  const Shape image{cfg.in_channels, cfg.height, cfg.width};
-  if (o.init == "train") {
-    if (!train_images || train_images->ndim() != 4 ||
-        Shape(train_images->shape().begin() + 1, train_images->shape().end()) != image)
-      throw std::invalid_argument("init 'train' needs training images of the model's input shape " +
-                                  shape_str(image));
-    if (train_images->dim(0) < o.n)
-      throw std::invalid_argument("init 'train': " + std::to_string(o.n) + " points from " +
-                                  std::to_string(train_images->dim(0)) + " training images");
-  }
-  const int64_t classes = cfg.classes;
-  if (classes < 2) throw std::invalid_argument("a fingerprint needs at least 2 classes");
-  Generator gen(o.seed);
-  const Tensor start = initial_points(o, image, train_images, gen);
-  const Tensor pick = Tensor::uniform({o.n}, 0.f, 1.f, gen);  // random targets
+  return std::move(extract_group(net, {options}, train_images, progress, run_chunk).front());
+}
 
-  Fingerprint fp;
-  fp.method = o.method;
-  const bool adam = o.method == "ipguard" || o.method == "cwl2";
-  fp.params.k = adam ? o.k : 0;
-  fp.params.lr = adam ? o.lr : (o.method == "igsm" ? o.alpha : 0);
-  fp.params.iters = (adam || o.method == "igsm") ? o.iters : 0;
-  fp.params.eps = (o.method == "fgsm" || o.method == "igsm") ? o.eps : 0;
-  fp.params.init = o.init;
-  fp.params.target = o.target;
-  fp.seed = o.seed;
-  fp.arch = cfg.arch;
-  fp.created = utc_timestamp();
-  fp.points = Tensor::zeros(start.shape());
-  std::vector<int32_t> labels;
+std::string batch_share_mismatch(const ExtractOptions& a, const ExtractOptions& b) {
+  if (a.method != b.method) return "methods differ";
+  if (a.method == "cwl2") return "cwl2's early abort reads its whole batch";
+  if (a.lr != b.lr) return "lr differs";
+  if (a.n != b.n || a.batch != b.batch) return "n or batch differs";
+  if (a.iters != b.iters) return "iters differs";
+  if (a.eps != b.eps || a.alpha != b.alpha) return "eps or alpha differs";
+  if (a.check_every != b.check_every || a.compact_at != b.compact_at || a.replay != b.replay)
+    return "check_every, compact_at or replay differs";
+  return "";
+}
 
-  const Device dev = net.device();
-  const int64_t per = shape_numel(image);
-  PlanCache plans;
-  for (int64_t first = 0; first < o.n; first += o.batch) {
-    const int64_t rows = std::min(o.batch, o.n - first);
-    if (run_chunk && !run_chunk(first, rows)) {  // another process's share: zeros
-      labels.insert(labels.end(), rows, 0);
-      fp.source.insert(fp.source.end(), rows, 0);
-      fp.target.insert(fp.target.end(), rows, 0);
-      fp.iterations.insert(fp.iterations.end(), rows, 0);
-      fp.final_loss.insert(fp.final_loss.end(), rows, 0.f);
-      fp.converged.insert(fp.converged.end(), rows, 0);
-      continue;
-    }
-    Search s;
-    s.plans = &plans;
-    s.o = &o;
-    s.net = &net;
-    s.dev = dev;
-    s.image = image;
-    s.classes = classes;
-    s.x0_h = start.narrow0(first, rows).clone();
-    s.x_h = s.x0_h.clone();
-    std::vector<int64_t> all(static_cast<size_t>(rows));
-    std::iota(all.begin(), all.end(), 0);
-    s.src_h.assign(rows, 0);
-    s.dst_h.assign(rows, 0);
-    s.active_h.assign(rows, 1);
-    s.iterations.assign(rows, 0);
-    s.distance.assign(rows, 0.f);
-    s.load(all);
-    const Tensor z0 = s.f->logits(s.x0).cpu().clone();
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* z = z0.data() + r * classes;
-      const int i = argmax_row(z, classes);
-      int j = o.target == "least-likely"
-                  ? argmin_row(z, classes)
-                  : (i + 1 + static_cast<int>(pick.data()[first + r] * (classes - 1))) %
-                        static_cast<int>(classes);
-      if (j == i) j = (i + 1) % static_cast<int>(classes);  // all logits equal
-      s.src_h[r] = i;
-      s.dst_h[r] = j;
-    }
-    s.src = s.gather_i32(s.src_h);
-    s.dst = s.gather_i32(s.dst_h);
-    ExtractProgress pr;
-    pr.done = first;
-    pr.chunk_rows = rows;
-
-    if (o.method == "ipguard") {
-      run_ipguard(s, pr, progress);
-    } else if (o.method == "cwl2") {
-      run_cwl2(s, pr, progress);
-    } else if (o.method == "igsm") {
-      run_igsm(s, pr, progress);
-    } else if (o.method == "fgsm") {
-      ops::boundary_loss(BoundaryLoss::CrossEntropy, s.f->logits(s.x0), s.src, s.dst, 0.f, Tensor(),
-                         s.loss, s.dz, nullptr);
-      const Tensor g = s.f->input_grad(s.dz);
-      ops::boundary_sign_step(s.x, s.x0, g, Tensor(), static_cast<float>(o.eps),
-                              static_cast<float>(o.eps), 0.f, 1.f);
-      std::fill(s.iterations.begin(), s.iterations.end(), 1);
-    }
-    s.save();
-
-    // Labels and losses at the final points, the whole chunk on the host's copy.
-    s.load(all);
-    const Tensor z = s.f->logits(s.x).cpu().clone();
-    Tensor loss, dz;
-    const bool ipguard = o.method == "ipguard";
-    ops::boundary_loss(ipguard ? BoundaryLoss::IPGuard : BoundaryLoss::CrossEntropy, z,
-                       Tensor::from_vector_i32(s.src_h, {rows}),
-                       Tensor::from_vector_i32(s.dst_h, {rows}),
-                       ipguard ? static_cast<float>(o.k) : 0.f, Tensor(), loss, dz, nullptr);
-    std::copy_n(s.x_h.data(), rows * per, fp.points.data() + first * per);
-    for (int64_t r = 0; r < rows; ++r) {
-      const int label = argmax_row(z.data() + r * classes, classes);
-      labels.push_back(label);
-      fp.source.push_back(s.src_h[r]);
-      fp.target.push_back(s.dst_h[r]);
-      const bool searched = ipguard || o.method == "igsm";
-      if (searched && s.active_h[r]) s.iterations[r] = static_cast<int32_t>(o.iters);
-      fp.iterations.push_back(s.iterations[r]);
-      if (o.method == "random")
-        fp.final_loss.push_back(std::numeric_limits<float>::quiet_NaN());
-      else if (o.method == "cwl2")
-        fp.final_loss.push_back(s.distance[r]);
-      else
-        fp.final_loss.push_back(loss.data()[r]);
-      if (ipguard || o.method == "cwl2")
-        fp.converged.push_back(s.active_h[r] ? 0 : 1);
-      else
-        fp.converged.push_back(o.method == "random" ? 1 : label == s.dst_h[r]);
-    }
-    pr.done = first + rows;
-    pr.active = 0;
-    pr.plans = static_cast<int64_t>(plans.size());
-    if (progress) progress(pr);
-  }
-  fp.labels = Tensor::from_vector_i32(labels, {o.n});
-  return fp;
+std::vector<Fingerprint> extract_fingerprints(
+    Network& net, const std::vector<ExtractOptions>& group, const Tensor* train_images,
+    const std::function<void(const ExtractProgress&)>& progress) {
+  if (group.empty()) return {};
+  return extract_group(net, group, train_images, progress, {});
 }
 
 }  // namespace ipg

@@ -24,6 +24,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 #include "fingerprint/fingerprint_file.h"
@@ -102,5 +103,21 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
 Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Tensor* train_images,
                                 const std::function<void(const ExtractProgress&)>& progress,
                                 const std::function<bool(int64_t first, int64_t rows)>& run_chunk);
+
+// Several extractions as one batch, to fill a device that one fingerprint leaves mostly
+// idle (an experiment's settings: IPGuard at several k, a method under several modes).
+// Every chunk of every setting (the same chunk boundaries for all) runs side by side in one
+// batch, each row with its own setting's initial point, target rule and, for IPGuard, k.
+// Settings may differ in seed, init, target and (IPGuard) k; everything else must be equal
+// (batch_share_mismatch), and CW-L2 never shares (its early abort reads its whole batch).
+// Each fingerprint is the one extract_fingerprint gives its options alone, row for row, up
+// to the last bits a different batch size may change in the network's kernels (the same
+// bits on the CPU in practice: tests/fingerprint/test_extract_group.cpp). batch 0: the device's
+// rows (auto_batch for every setting's n together) shared out evenly.
+std::vector<Fingerprint> extract_fingerprints(
+    Network& net, const std::vector<ExtractOptions>& group, const Tensor* train_images,
+    const std::function<void(const ExtractProgress&)>& progress = {});
+// Why options b cannot share a batch with a ("" when they can).
+std::string batch_share_mismatch(const ExtractOptions& a, const ExtractOptions& b);
 
 }  // namespace ipg

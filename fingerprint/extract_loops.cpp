@@ -104,8 +104,12 @@ void run_ipguard(Search& s, ExtractProgress& pr,
     step = Tensor::from_vector_i32({0}, {1}, s.dev);
   }
   auto loss = [&] {
-    ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst,
-                       static_cast<float>(o.k), Tensor(), s.loss, s.dz, &s.active);
+    if (s.k_rows.defined())  // several settings' rows, each with its own k
+      ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst, s.k_rows,
+                         Tensor(), s.loss, s.dz, &s.active);
+    else
+      ops::boundary_loss(BoundaryLoss::IPGuard, s.f->logits(s.x), s.src, s.dst,
+                         static_cast<float>(o.k), Tensor(), s.loss, s.dz, &s.active);
   };
   auto update = [&](int64_t t) {
     const Tensor g = s.f->input_grad(s.dz);

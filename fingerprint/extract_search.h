@@ -39,6 +39,7 @@ struct Search {
   Tensor x0_h, x_h;  // [rows, C, H, W]: initial and current points
   std::vector<int32_t> src_h, dst_h, iterations, active_h;
   std::vector<float> distance;  // cwl2: squared L2 of the point from its start
+  std::vector<float> k_h;  // ipguard: each row's margin, when settings share the batch (else o->k)
   // Device side, per row of the batch (`rows`: their chunk rows).
   std::vector<int64_t> rows;
   PlanCache* plans = nullptr;
@@ -46,6 +47,7 @@ struct Search {
   std::string replay_note;  // why a recording was refused (the loop then ran directly)
   int64_t replays = 0;      // stretches run as replays
   Tensor x0, x, m, v, src, dst, active, loss, dz;
+  Tensor k_rows;  // float [batch rows] from k_h; undefined when k_h is empty
 
   Tensor gather(const Tensor& host) const {
     const int64_t per = shape_numel(image);
@@ -91,6 +93,12 @@ struct Search {
     src = gather_i32(src_h);
     dst = gather_i32(dst_h);
     active = gather_i32(active_h);
+    k_rows = Tensor();
+    if (!k_h.empty()) {
+      std::vector<float> k;
+      for (int64_t r : rows) k.push_back(k_h[static_cast<size_t>(r)]);
+      k_rows = Tensor::from_vector(k, {static_cast<int64_t>(k.size())}, dev);
+    }
     loss = dz = Tensor();
   }
   // Takes the batch's flags `a` (one per batch row); rows that stopped since the last

@@ -45,8 +45,12 @@ const int32_t* rows_of(const Tensor& active) {
 
 }  // namespace
 
-void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
-                   float k, const Tensor& weight, Tensor& loss, Tensor& dlogits, Tensor* active) {
+namespace {
+
+// k_rows: float [n] or undefined (k for every row).
+void boundary_loss_impl(BoundaryLoss kind, const Tensor& logits, const Tensor& src,
+                        const Tensor& dst, float k, const Tensor& k_rows, const Tensor& weight,
+                        Tensor& loss, Tensor& dlogits, Tensor* active) {
   const char* op = "boundary_loss";
   detail::check_dtype(op, logits, DType::F32);
   if (logits.ndim() != 2 || logits.dim(0) < 1 || logits.dim(1) < 2)
@@ -58,6 +62,7 @@ void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, c
   check_rows(op, "src", src, n, DType::I32, logits);
   check_rows(op, "dst", dst, n, DType::I32, logits);
   check_rows(op, "weight", weight, n, DType::F32, logits);
+  check_rows(op, "k_rows", k_rows, n, DType::F32, logits);
   if (active) check_rows(op, "active", *active, n, DType::I32, logits);
   if (logits.device().is_cpu()) {
     const int32_t* s = src.data_i32();
@@ -77,13 +82,28 @@ void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, c
       dlogits.device() != logits.device())
     dlogits = Tensor::empty(logits.shape(), logits.device());
   const float* w = weight.defined() ? weight.data() : nullptr;
+  const float* kr = k_rows.defined() ? k_rows.data() : nullptr;
   int32_t* a = active && active->defined() ? active->data_i32() : nullptr;
   IPG_ON_DEVICE(
       op, logits.device(),
       kernels::cpu::boundary_loss(kind, logits.data(), n, classes, src.data_i32(), dst.data_i32(),
-                                  k, w, loss.data(), dlogits.data(), a),
+                                  k, kr, w, loss.data(), dlogits.data(), a),
       kernels::cuda::boundary_loss(kind, logits.data(), n, classes, src.data_i32(), dst.data_i32(),
-                                   k, w, loss.data(), dlogits.data(), a, stream));
+                                   k, kr, w, loss.data(), dlogits.data(), a, stream));
+}
+
+}  // namespace
+
+void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
+                   float k, const Tensor& weight, Tensor& loss, Tensor& dlogits, Tensor* active) {
+  boundary_loss_impl(kind, logits, src, dst, k, Tensor(), weight, loss, dlogits, active);
+}
+
+void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
+                   const Tensor& k_rows, const Tensor& weight, Tensor& loss, Tensor& dlogits,
+                   Tensor* active) {
+  if (!k_rows.defined()) throw ShapeError("boundary_loss: k_rows missing");
+  boundary_loss_impl(kind, logits, src, dst, 0.f, k_rows, weight, loss, dlogits, active);
 }
 
 namespace {

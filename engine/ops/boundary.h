@@ -19,6 +19,11 @@ using kernels::BoundaryLoss;
 // active: int32 [n] or undefined; where defined, rows whose loss is 0 become inactive.
 void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
                    float k, const Tensor& weight, Tensor& loss, Tensor& dlogits, Tensor* active);
+// The same with a margin per row, k_rows float [n]: the candidates of several settings
+// (IPGuard at several k) searched as one batch.
+void boundary_loss(BoundaryLoss kind, const Tensor& logits, const Tensor& src, const Tensor& dst,
+                   const Tensor& k_rows, const Tensor& weight, Tensor& loss, Tensor& dlogits,
+                   Tensor* active);
 
 // x [n, ...] -= Adam step along grad (moments m, v shaped like x), clipped to [lo, hi];
 // rows with active[r] == 0 untouched (active undefined: every row).

@@ -12,12 +12,13 @@ constexpr int64_t kParallelMin = 1 << 14;
 }  // namespace
 
 void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
-                   const int32_t* src, const int32_t* dst, float k, const float* weight,
-                   float* loss, float* dz, int32_t* active) {
+                   const int32_t* src, const int32_t* dst, float k, const float* k_rows,
+                   const float* weight, float* loss, float* dz, int32_t* active) {
 #pragma omp parallel for schedule(static) if (rows * classes >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float l = boundary_loss_row(kind, z + r * classes, static_cast<int>(classes), src[r],
-                                      dst[r], k, weight ? weight[r] : 1.f, dz + r * classes);
+                                      dst[r], k_rows ? k_rows[r] : k, weight ? weight[r] : 1.f,
+                                      dz + r * classes);
     loss[r] = l;
     if (active && !(l > 0.f)) active[r] = 0;
   }

@@ -11,12 +11,13 @@
 namespace ipg::kernels::cpu {
 
 // loss [rows] and dz [rows, classes] for logits z [rows, classes]; src/dst [rows] are the
-// labels i and j, weight [rows] the per-row scale (null: 1). When `active` is not null, a
-// row whose loss is 0 (the search reached its goal) is marked inactive; rows already
-// inactive are still evaluated.
+// labels i and j, weight [rows] the per-row scale (null: 1), k_rows [rows] the per-row
+// margin (null: k for every row: several settings' candidates share a batch with it). When
+// `active` is not null, a row whose loss is 0 (the search reached its goal) is marked
+// inactive; rows already inactive are still evaluated.
 void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
-                   const int32_t* src, const int32_t* dst, float k, const float* weight,
-                   float* loss, float* dz, int32_t* active);
+                   const int32_t* src, const int32_t* dst, float k, const float* k_rows,
+                   const float* weight, float* loss, float* dz, int32_t* active);
 
 // x [rows, row_len] one Adam step along g with moments m, v, clipped to [lo, hi]; rows
 // inactive in `active` are left untouched (x, m and v).

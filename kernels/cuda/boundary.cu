@@ -7,11 +7,13 @@
 namespace ipg::kernels::cuda {
 
 void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
-                   const int32_t* src, const int32_t* dst, float k, const float* weight,
-                   float* loss, float* dz, int32_t* active, cudaStream_t stream) {
+                   const int32_t* src, const int32_t* dst, float k, const float* k_rows,
+                   const float* weight, float* loss, float* dz, int32_t* active,
+                   cudaStream_t stream) {
   launch(rows, stream, [=] __device__(int64_t r) {
     const float l = boundary_loss_row(kind, z + r * classes, static_cast<int>(classes), src[r],
-                                      dst[r], k, weight ? weight[r] : 1.f, dz + r * classes);
+                                      dst[r], k_rows ? k_rows[r] : k, weight ? weight[r] : 1.f,
+                                      dz + r * classes);
     loss[r] = l;
     if (active && !(l > 0.f)) active[r] = 0;
   });

@@ -12,8 +12,9 @@
 namespace ipg::kernels::cuda {
 
 void boundary_loss(BoundaryLoss kind, const float* z, int64_t rows, int64_t classes,
-                   const int32_t* src, const int32_t* dst, float k, const float* weight,
-                   float* loss, float* dz, int32_t* active, cudaStream_t stream);
+                   const int32_t* src, const int32_t* dst, float k, const float* k_rows,
+                   const float* weight, float* loss, float* dz, int32_t* active,
+                   cudaStream_t stream);
 
 void boundary_adam_step(float* x, const float* g, float* m, float* v, int64_t rows, int64_t row_len,
                         const int32_t* active, const AdamCoeffs& c, float lo, float hi,

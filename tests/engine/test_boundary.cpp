@@ -161,6 +161,37 @@ TEST(BoundaryLoss, BadInputIsRefused) {
                ShapeError);
 }
 
+// A margin per row (several settings in one batch) gives each row what a batch with that
+// margin for every row gives it, bit for bit, loss, gradient and freeze alike.
+TEST(BoundaryLoss, PerRowMarginIsEachRowsOwnScalarMargin) {
+  const Batch b = random_batch(12, 7, 11);
+  const std::vector<float> ks = {0.f, 0.5f, 3.f, 10.f};
+  std::vector<float> k_rows(12);
+  for (size_t r = 0; r < k_rows.size(); ++r) k_rows[r] = ks[r % ks.size()];
+  for (BoundaryLoss kind : {BoundaryLoss::IPGuard, BoundaryLoss::CarliniWagner}) {
+    Tensor active = Tensor::from_vector_i32(std::vector<int32_t>(12, 1), {12}), loss, dz;
+    ops::boundary_loss(kind, b.z, b.src, b.dst, Tensor::from_vector(k_rows, {12}), b.weight, loss,
+                       dz, &active);
+    for (float k : ks) {
+      Tensor a1 = Tensor::from_vector_i32(std::vector<int32_t>(12, 1), {12}), l1, d1;
+      ops::boundary_loss(kind, b.z, b.src, b.dst, k, b.weight, l1, d1, &a1);
+      for (int64_t r = 0; r < 12; ++r) {
+        if (k_rows[r] != k) continue;
+        EXPECT_EQ(loss.data()[r], l1.data()[r]) << kind_name(kind) << " row " << r;
+        EXPECT_EQ(active.data_i32()[r], a1.data_i32()[r]);
+        for (int64_t c = 0; c < 7; ++c) EXPECT_EQ(dz.data()[r * 7 + c], d1.data()[r * 7 + c]);
+      }
+    }
+  }
+  Tensor loss, dz;
+  EXPECT_THROW(ops::boundary_loss(BoundaryLoss::IPGuard, b.z, b.src, b.dst, Tensor::zeros({11}),
+                                  Tensor(), loss, dz, nullptr),
+               ShapeError);
+  EXPECT_THROW(ops::boundary_loss(BoundaryLoss::IPGuard, b.z, b.src, b.dst, Tensor(), Tensor(),
+                                  loss, dz, nullptr),
+               ShapeError);
+}
+
 TEST(BoundaryUpdate, AdamStepIsTheOptimizersClippedAndSkipsInactiveRows) {
   Generator gen(3);
   const Shape s{3, 2, 4, 4};
@@ -254,6 +285,14 @@ TEST(BoundaryCuda, LossAndUpdatesMatchTheCpu) {
     EXPECT_PARITY(l_cpu, l_gpu, 1e-5, 1e-5);
     EXPECT_PARITY(d_cpu, d_gpu, 1e-6, 1e-5);
     EXPECT_EQ(act_cpu.to_vector_i32(), act_gpu.cpu().to_vector_i32());
+    // A margin per row.
+    Generator kg(8);
+    const Tensor k_rows = Tensor::uniform({100}, 0.f, 20.f, kg);
+    ops::boundary_loss(kind, b.z, b.src, b.dst, k_rows, b.weight, l_cpu, d_cpu, nullptr);
+    ops::boundary_loss(kind, b.z.to(gpu), b.src.to(gpu), b.dst.to(gpu), k_rows.to(gpu),
+                       b.weight.to(gpu), l_gpu, d_gpu, nullptr);
+    EXPECT_PARITY(l_cpu, l_gpu, 1e-5, 1e-5);
+    EXPECT_PARITY(d_cpu, d_gpu, 1e-6, 1e-5);
   }
   Generator gen(7);
   const Shape s{4, 3, 8, 8};

@@ -1,0 +1,140 @@
+// Several extractions as one batch (extract_fingerprints): each setting's fingerprint is the
+// one it gets alone (IPGuard at several k and target rules; IGSM and FGSM under several
+// seeds and rules), the batch really was shared, and settings that cannot share are refused.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "fingerprint/extract.h"
+#include "tests/support/parity.h"
+
+namespace ipg {
+namespace {
+
+std::unique_ptr<Network> lenet() {
+  ModelConfig cfg;
+  cfg.arch = "lenet5";
+  cfg.seed = 3;
+  return make_network(cfg);
+}
+
+ExtractOptions base(const std::string& method) {
+  ExtractOptions o;
+  o.method = method;
+  o.n = 10;
+  o.batch = 5;  // two chunks: the members' chunks go side by side
+  o.init = "random";
+  o.iters = 100;
+  o.eps = 1;  // igsm, fgsm: the whole image (a random network's least likely label)
+  o.alpha = 0.02;
+  o.seed = 5;
+  return o;
+}
+
+// Same labels, flags, iteration counts, sources and targets; points equal up to a batch
+// size's rounding in the network's kernels. Returns how many point values are bit-equal.
+size_t expect_same(const Fingerprint& alone, const Fingerprint& shared) {
+  EXPECT_EQ(alone.labels.to_vector_i32(), shared.labels.to_vector_i32());
+  EXPECT_EQ(alone.converged, shared.converged);
+  EXPECT_EQ(alone.iterations, shared.iterations);
+  EXPECT_EQ(alone.source, shared.source);
+  EXPECT_EQ(alone.target, shared.target);
+  EXPECT_EQ(alone.params.k, shared.params.k);
+  EXPECT_EQ(alone.seed, shared.seed);
+  const std::vector<float> a = alone.points.to_vector(), b = shared.points.to_vector();
+  EXPECT_EQ(a.size(), b.size());
+  size_t same = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    EXPECT_NEAR(a[i], b[i], 1e-5f) << "element " << i;
+    same += a[i] == b[i];
+  }
+  return same;
+}
+
+void expect_group_is_each_alone(std::vector<ExtractOptions> group) {
+  auto net = lenet();
+  int64_t widest = 0;
+  const std::vector<Fingerprint> shared = extract_fingerprints(
+      *net, group, nullptr, [&](const ExtractProgress& p) { widest = std::max(widest, p.chunk_rows); });
+  ASSERT_EQ(shared.size(), group.size());
+  EXPECT_EQ(widest, group.front().batch * static_cast<int64_t>(group.size()))
+      << "the settings' chunks did not run as one batch";
+  size_t same = 0, total = 0;
+  for (size_t g = 0; g < group.size(); ++g) {
+    SCOPED_TRACE("setting " + std::to_string(g));
+    const Fingerprint alone = extract_fingerprint(*net, group[g], nullptr);
+    same += expect_same(alone, shared[g]);
+    total += static_cast<size_t>(alone.points.numel());
+  }
+  std::printf("bit-equal point values: %zu of %zu\n", same, total);
+}
+
+TEST(ExtractGroup, IPGuardAtSeveralKIsEachKAlone) {
+  std::vector<ExtractOptions> group;
+  for (double k : {0.0, 0.01, 0.03}) {
+    ExtractOptions o = base("ipguard");
+    o.k = k;
+    group.push_back(o);
+  }
+  group[2].target = "random";
+  group[1].seed = 9;
+  expect_group_is_each_alone(group);
+  // The margins differ in effect: a k shared by all rows would not give these.
+  auto net = lenet();
+  const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
+  EXPECT_NE(fps[0].iterations, fps[2].iterations);
+}
+
+TEST(ExtractGroup, SignMethodsUnderSeveralSeedsAndTargetRules) {
+  for (const char* method : {"igsm", "fgsm"}) {
+    SCOPED_TRACE(method);
+    std::vector<ExtractOptions> group(3, base(method));
+    group[1].seed = 6;
+    group[2].target = "random";
+    expect_group_is_each_alone(group);
+  }
+}
+
+TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {
+  auto net = lenet();
+  std::vector<ExtractOptions> group(2, base("ipguard"));
+  group[1].iters = 10;
+  EXPECT_THROW(extract_fingerprints(*net, group, nullptr), std::invalid_argument);
+  group[1] = base("igsm");
+  EXPECT_THROW(extract_fingerprints(*net, group, nullptr), std::invalid_argument);
+  std::vector<ExtractOptions> cw(2, base("cwl2"));
+  EXPECT_NE(batch_share_mismatch(cw[0], cw[1]), "");
+  EXPECT_THROW(extract_fingerprints(*net, cw, nullptr), std::invalid_argument);
+  EXPECT_EQ(batch_share_mismatch(base("ipguard"), group[0]), "");
+  EXPECT_TRUE(extract_fingerprints(*net, {}, nullptr).empty());
+}
+
+}  // namespace
+}  // namespace ipg
+
+namespace ipg {
+namespace {
+
+// On CUDA (skipped without a GPU): the shared batch (a replayed loop, a per-row k on the
+// device) gives each setting the fingerprint it gets alone on the same device.
+TEST(ExtractGroupCuda, IPGuardAtSeveralKIsEachKAlone) {
+  IPG_REQUIRE_CUDA();
+  auto net = lenet();
+  net->to(Device::cuda());
+  std::vector<ExtractOptions> group;
+  for (double k : {0.0, 0.01, 0.03}) {
+    ExtractOptions o = base("ipguard");
+    o.k = k;
+    o.check_every = 10;
+    group.push_back(o);
+  }
+  const std::vector<Fingerprint> shared = extract_fingerprints(*net, group, nullptr);
+  for (size_t g = 0; g < group.size(); ++g) {
+    SCOPED_TRACE("setting " + std::to_string(g));
+    expect_same(extract_fingerprint(*net, group[g], nullptr), shared[g]);
+  }
+}
+
+}  // namespace
+}  // namespace ipg
