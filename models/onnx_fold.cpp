@@ -168,8 +168,9 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
     }
     if (v < 0) throw OnnxError("shape has a negative entry " + std::to_string(v));
     out[k] = v;
+    // Checked before multiplying: a huge entry would overflow the product first.
+    if (v > 0 && known > kMaxElements / v) throw OnnxError("shape " + shape_text(out) + " is too large");
     known *= v;
-    if (known > kMaxElements) throw OnnxError("shape " + shape_text(out) + " is too large");
   }
   int64_t total = 1;
   for (int64_t d : in) total *= d;
