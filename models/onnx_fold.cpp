@@ -88,8 +88,11 @@ HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
   Shape out = x.shape;
   for (size_t k = 0; k < starts.size(); ++k) {
     const int64_t a = norm_axis(axes[k], r, "axis");
-    const int64_t dim = x.shape[size_t(a)], st = steps[k];
-    if (st == 0) throw OnnxError("a slice step is 0");
+    const int64_t dim = x.shape[size_t(a)];
+    if (steps[k] == 0) throw OnnxError("a slice step is 0");
+    // A step longer than the axis takes one element at most, as the axis' length does;
+    // clamped, the counts below cannot overflow.
+    const int64_t lim = std::max<int64_t>(dim, 1), st = std::clamp<int64_t>(steps[k], -lim, lim);
     int64_t s = starts[k], e = ends[k];
     if (s < 0) s = s < -dim ? -1 : s + dim;
     if (e < 0) e = e < -dim ? -1 : e + dim;
