@@ -1,4 +1,5 @@
-// Helpers shared by engine/hdf5.cpp (the wrapper) and engine/hdf5_integrity.cpp (digests,
+// Helpers shared by the parts of the HDF5 wrapper (engine/hdf5.cpp, hdf5_attributes.cpp,
+// hdf5_names.cpp, hdf5_dataset.cpp, hdf5_file.cpp) and engine/hdf5_integrity.cpp (digests,
 // integrity header): not part of the engine's API.
 #pragma once
 
@@ -30,6 +31,8 @@ std::optional<Shape> space_dims(hid_t space, const std::string& where);
 int64_t checked_count(const Shape& dims, int64_t limit, const std::string& where);
 // "float32", "int32", "uint8", "string", ...
 std::string type_name_of(hid_t type);
+// An integer or floating-point type (what the lenient numeric readers accept).
+bool is_numeric(hid_t type);
 
 // Bytes of the file `obj` lives in (0 when HDF5 cannot tell).
 double file_bytes(hid_t obj);
