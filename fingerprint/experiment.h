@@ -93,6 +93,11 @@ struct ExperimentOptions {
   int64_t check_every = 0;     // extract.h (0: the device's default)
   int64_t max_draws_factor = 10;  // until-converged: at most this many times n candidates
   int predict_batch = 500;
+  // Settings whose first draws can run as one batch (extract_fingerprints: the same method
+  // and budget, any k, mode or policy; never CW-L2) share one: batch_groups. Each setting's
+  // points are the ones it gets alone (the same bits on the CPU); it fills a GPU that one
+  // fingerprint leaves mostly idle, and gains nothing on a few CPU cores.
+  bool share_batch = false;
 };
 uint64_t round_seed(uint64_t seed, int64_t round);
 
@@ -112,6 +117,10 @@ struct SettingResult {
   double extract_seconds = 0, seconds_per_100 = 0;
   bool resumed = false;  // taken from an earlier run's results (its times too)
   int threads = 0;       // the CPU threads it was timed with (0: not recorded)
+  // Settings whose first draw ran in one batch, this one included (1: alone). A shared
+  // batch's time is divided equally among them (their candidate counts are equal); later
+  // until-converged rounds run alone and are added to their setting's time.
+  int64_t shared = 1;
   std::string fingerprint_file, fingerprint_sha256;  // set by whoever saves the fingerprint
   std::vector<double> rates(SuspectGroup g) const;
 };
@@ -130,6 +139,7 @@ struct ExperimentProgress {
   const Setting* current = nullptr;
   ExtractProgress extract;           // Extracting
   int64_t round = 0, drawn = 0, converged = 0;
+  size_t shared = 1;                 // Extracting: settings in the batch (from `setting` on)
   size_t suspect = 0, suspects = 0;  // Loading / Labeling
   std::string file;                  // the suspect loaded or labeled
   const SettingResult* result = nullptr;  // Done
@@ -157,8 +167,9 @@ struct LoadedZoo {
 LoadedZoo load_zoo(Zoo& zoo, Device device,
                    const std::function<void(const ExperimentProgress&)>& progress = {});
 
-// Runs every setting. train_images: float32 [N, C, H, W] on the CPU, needed when a
-// setting's mode initializes from training images. Results in the order of `settings`.
+// Runs every setting (options.share_batch: in batch groups). train_images: float32
+// [N, C, H, W] on the CPU, needed when a setting's mode initializes from training images.
+// Results in the order of `settings`, each recorded (on_result, Done) before the next.
 std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Setting>& settings,
                                           const ExperimentOptions& options,
                                           const Tensor* train_images, Device device,
@@ -172,11 +183,34 @@ SettingResult run_setting(LoadedZoo& zoo, const Setting& s, size_t index, size_t
                           Device device, Fingerprint& fp,
                           const std::function<void(const ExperimentProgress&)>& progress = {});
 
-// One setting's extraction with its convergence policy: the fingerprint, and in `result`
-// points, converged, drawn, rounds and origin.
-Fingerprint extract_setting(Network& target, const Setting& s, const ExperimentOptions& options,
-                            const Tensor* train_images, SettingResult& result,
-                            const std::function<void(const ExperimentProgress&)>& progress = {});
+// The same for a batch group (indices into `planned`, from batch_groups): one extraction
+// of the group, then each setting's matching rates; fingerprints in `fps`, group order.
+std::vector<SettingResult> run_settings(
+    LoadedZoo& zoo, const std::vector<Setting>& planned, const std::vector<size_t>& group,
+    const ExperimentOptions& options, const Tensor* train_images, Device device,
+    std::vector<Fingerprint>& fps,
+    const std::function<void(const ExperimentProgress&)>& progress = {});
+
+// Which settings run_experiment extracts as one batch: groups of indices into `settings`,
+// every index once, ordered by their first member. A setting joins the first group whose
+// first member it can share a batch with (batch_share_mismatch of their round-0 options);
+// without options.share_batch every group holds one setting.
+std::vector<std::vector<size_t>> batch_groups(const std::vector<Setting>& settings,
+                                              const ExperimentOptions& options);
+
+// The extraction of settings that share their first draw's batch (one setting: alone),
+// with each one's convergence policy after it: the fingerprints, and in `results` (one per
+// setting, `setting` set) points, converged, drawn, rounds, origin, shared and the times.
+// Progress names a setting by its index in `group` (the shared first draw: 0).
+std::vector<Fingerprint> extract_settings(
+    Network& target, const std::vector<Setting>& group, const ExperimentOptions& options,
+    const Tensor* train_images, std::vector<SettingResult>& results,
+    const std::function<void(const ExperimentProgress&)>& progress = {});
+
+// Every suspect's matching rate on a setting's fingerprint, and the metrics, into `r`.
+void rate_suspects(LoadedZoo& zoo, const Fingerprint& fp, SettingResult& r, size_t index,
+                   size_t count, const ExperimentOptions& options, Device device,
+                   const std::function<void(const ExperimentProgress&)>& progress = {});
 
 // The starting images [count, C, H, W] (CPU) of a result's first `count` points, drawn
 // again from their rounds' seeds (what the report shows beside the points).

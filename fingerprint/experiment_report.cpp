@@ -167,6 +167,10 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
                                                     : std::to_string(r.options.batch));
   param("device, threads", r.device + ", " + std::to_string(r.threads));
   param("training data (init T)", r.data);
+  param("settings sharing a batch", r.options.share_batch
+                                        ? "yes (--share-batch: a first draw's time is divided "
+                                          "among the settings of its batch)"
+                                        : "no (each setting extracted alone)");
   param("until-converged cap", std::to_string(r.options.max_draws_factor) + " x n candidates");
   param("ARUC", "r = 100 thresholds; TPR at FPR <= 5%; AUC with ties counted 1/2");
   param("zoo manifest sha256", r.manifest_sha256.empty() ? "(no manifest)" : r.manifest_sha256);

@@ -104,6 +104,7 @@ json result_json(const SettingResult& r) {
   j["seconds_per_100"] = r.seconds_per_100;
   j["timed_in_earlier_run"] = r.resumed;
   j["threads"] = r.threads;
+  j["shared_batch_with"] = r.shared;
   j["rates"] = {{"positive", rates_json(r.positive)},
                 {"negative", rates_json(r.negative)},
                 {"adaptive", rates_json(r.adaptive)}};
@@ -127,6 +128,7 @@ SettingResult result_from(const json& j) {
   r.seconds_per_100 = j.at("seconds_per_100").get<double>();
   r.resumed = j.at("timed_in_earlier_run").get<bool>();
   r.threads = j.at("threads").get<int>();
+  r.shared = j.value("shared_batch_with", int64_t{1});  // absent in records before shared batches
   const json& rates = j.at("rates");
   r.positive = rates_from(rates.at("positive"));
   r.negative = rates_from(rates.at("negative"));
@@ -150,6 +152,7 @@ json record_json(const ExperimentRecord& r) {
                      {"check_every", r.options.check_every},
                      {"max_draws_factor", r.options.max_draws_factor},
                      {"predict_batch", r.options.predict_batch},
+                     {"share_batch", r.options.share_batch},
                      {"aruc_r", 100},
                      {"tpr_max_fpr", 0.05},
                      {"threads", r.threads},
@@ -192,6 +195,7 @@ ExperimentRecord record_from(const json& j) {
   r.options.check_every = p.at("check_every").get<int64_t>();
   r.options.max_draws_factor = p.at("max_draws_factor").get<int64_t>();
   r.options.predict_batch = p.at("predict_batch").get<int>();
+  r.options.share_batch = p.value("share_batch", false);
   r.threads = p.at("threads").get<int>();
   r.device = p.at("device").get<std::string>();
   r.data = p.at("data").get<std::string>();

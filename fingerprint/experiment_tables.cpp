@@ -183,18 +183,23 @@ TextTable table8(const ExperimentRecord& r) {
   t.title = "Table 8: seconds to extract 100 fingerprint points at each method's best setting (" +
             r.device + ")";
   t.header = {"method", "policy", "best", "mode", "seconds/100", "threads", "ARUC", "converged"};
-  bool resumed = false;
+  bool resumed = false, shared = false;
   for (Method m : methods_in(r.results))
     for (Convergence c : policies_in(r.results)) {
       const SettingResult* b = best_result(r.results, m, nullptr, c);
       if (!b) continue;
       resumed = resumed || b->resumed;
+      shared = shared || b->shared > 1;
       t.rows.push_back({method_name(m), c == Convergence::Paper ? "paper" : "until-conv",
                         param_cell(b->setting), mode_suffix(b->setting.mode),
-                        fixed(b->seconds_per_100, 2) + (b->resumed ? "*" : ""),
+                        fixed(b->seconds_per_100, 2) + (b->resumed ? "*" : "") +
+                            (b->shared > 1 ? "/" + std::to_string(b->shared) : ""),
                         std::to_string(b->threads), fixed(b->aruc, 3), converged_cell(*b)});
     }
   if (resumed) t.notes.push_back("* timed in the earlier run this one resumed");
+  if (shared)
+    t.notes.push_back("/G: its first draw ran in one batch with G - 1 other settings "
+                      "(--share-batch); the batch's time is divided equally among them");
   return t;
 }
 
@@ -211,7 +216,9 @@ TextTable settings_table(const ExperimentRecord& r) {
          fixed(s.auc, 3), fixed(s.tpr_at_fpr5, 3),
          fixed(mean(p), 2) + " / " + fixed(*std::min_element(p.begin(), p.end()), 2),
          fixed(mean(q), 2) + " / " + fixed(*std::max_element(q.begin(), q.end()), 2),
-         converged_cell(s), fixed(s.seconds_per_100, 2) + (s.resumed ? "*" : "")});
+         converged_cell(s),
+         fixed(s.seconds_per_100, 2) + (s.resumed ? "*" : "") +
+             (s.shared > 1 ? "/" + std::to_string(s.shared) : "")});
   }
   return t;
 }

@@ -1,6 +1,6 @@
 # Runs over MPI ranks (docs/mpi.md) against one process, on the CPU with 2 ranks: extract
 # (points, labels and per-candidate fields identical), experiment (results.json identical
-# but for times; every fingerprint identical), a rank that dies mid-run reported with what
+# but for times; every fingerprint identical; the same with --share-batch), a rank that dies mid-run reported with what
 # was unfinished and the run completed by --resume to the same results, and zoo (the same
 # manifest and model files as one process; after a rank died, --resume completes it).
 # Every run uses --threads 1 (CPU results depend on the thread count, not on the ranks).
@@ -128,6 +128,31 @@ if(NOT n_fingerprints EQUAL 6 OR NOT EXISTS ${WORK}/r2/report.html)
 endif()
 foreach(f ${fingerprints})
   expect_same_fingerprint(${WORK}/r1/fingerprints/${f} ${WORK}/r2/fingerprints/${f})
+endforeach()
+
+# ---- --share-batch on the ranks: the work items are batch groups (ipguard, fgsm and random
+# each under RL and RR: 3 groups of 2), and every setting's result is one process's alone ----
+expect_mpi_exit(0 --device cpu --threads 1 --seed 2 ${EXPERIMENT} --share-batch --out ${WORK}/r4)
+expect_shared(3 "experiment --share-batch")
+results_without_times(${WORK}/r4 four)
+string(JSON share GET "${four}" parameters share_batch)
+if(NOT share)
+  message(FATAL_ERROR "--share-batch is not recorded in results.json:\n${four}")
+endif()
+string(JSON four SET "${four}" parameters share_batch false)
+foreach(i RANGE 5)
+  string(JSON shared GET "${four}" settings ${i} shared_batch_with)
+  if(NOT shared EQUAL 2)
+    message(FATAL_ERROR "setting ${i} shared its batch with ${shared} settings, expected 2:\n${four}")
+  endif()
+  string(JSON four SET "${four}" settings ${i} shared_batch_with 1)
+endforeach()
+if(NOT four STREQUAL one)
+  message(FATAL_ERROR "--share-batch on 2 ranks: results.json differs from one process's "
+                      "settings alone (times and sharing aside):\n${four}\n---\n${one}")
+endif()
+foreach(f ${fingerprints})
+  expect_same_fingerprint(${WORK}/r1/fingerprints/${f} ${WORK}/r4/fingerprints/${f})
 endforeach()
 
 # ---- a rank dies mid-run: reported with its setting, then --resume completes the run ----

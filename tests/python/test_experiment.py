@@ -30,6 +30,18 @@ class ExperimentTest(unittest.TestCase):
         self.assertEqual(r["results"]["parameters"]["n"], 8)
         self.assertIsNone(r["out"])
 
+    def test_share_batch(self):
+        # Random under two modes: one batch group of 2, each setting its own result.
+        small = dict(SMALL, modes="RL,RR")
+        alone = ipguard.experiment(ZOO, **small)["results"]
+        shared = ipguard.experiment(ZOO, share_batch=True, **small)["results"]
+        self.assertFalse(alone["parameters"]["share_batch"])
+        self.assertTrue(shared["parameters"]["share_batch"])
+        self.assertEqual([s["shared_batch_with"] for s in shared["settings"]], [2, 2])
+        for a, b in zip(alone["settings"], shared["settings"]):
+            self.assertEqual(a["rates"], b["rates"])
+            self.assertEqual(a["mode"], b["mode"])
+
     def test_results_folder_and_resume(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "results")

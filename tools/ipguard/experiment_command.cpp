@@ -59,18 +59,27 @@ class Progress {
     }
     if (p.phase == Phase::Done) {
       const SettingResult& r = *p.result;
-      std::fprintf(stderr, "%s%s: ARUC %.3f  AUC %.3f  TPR %.3f  converged %lld/%lld%s  %.1f s%s\n",
+      std::fprintf(stderr, "%s%s: ARUC %.3f  AUC %.3f  TPR %.3f  converged %lld/%lld%s  %.1f s%s%s\n",
                    tag.c_str(), setting_label(r.setting).c_str(), r.aruc, r.auc, r.tpr_at_fpr5,
                    static_cast<long long>(r.converged), static_cast<long long>(r.points),
                    r.setting.convergence == Convergence::UntilConverged
                        ? (" of " + std::to_string(r.drawn) + " drawn").c_str()
                        : "",
-                   r.extract_seconds, r.resumed ? " (resumed: done in the earlier run)" : "");
+                   r.extract_seconds,
+                   r.shared > 1 ? (" (1/" + std::to_string(r.shared) + " of a shared batch)").c_str()
+                                : "",
+                   r.resumed ? " (resumed: done in the earlier run)" : "");
       started_ = false;
       return;
     }
     if (!started_) {
-      std::fprintf(stderr, "%s%s ...\n", tag.c_str(), setting_label(*p.current).c_str());
+      const std::string more =
+          p.phase == Phase::Extracting && p.shared > 1
+              ? " (in one batch with " + std::to_string(p.shared - 1) + " other setting" +
+                    (p.shared > 2 ? "s)" : ")")
+              : "";
+      std::fprintf(stderr, "%s%s ...%s\n", tag.c_str(), setting_label(*p.current).c_str(),
+                   more.c_str());
       started_ = true;
       last_ = now;
       return;
@@ -102,7 +111,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     std::string zoo, preset = "quick", grid, methods, modes, converged, data = "fashion-mnist",
                      out;
     int64_t n = 100, batch = 0, max_draws = 10;
-    bool resume = false, until_converged = false;
+    bool resume = false, until_converged = false, share_batch = false;
   };
   auto a = std::make_shared<Args>();
   // Parse-time checks: the text is parsed once against the quick preset (a bad value is a
@@ -151,6 +160,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                            "in half its free memory)")
                ->capture_default_str(),
            0);
+  cmd->add_flag("--share-batch", a->share_batch,
+                "extract settings of the same method and budget (any k, mode or policy; never "
+                "cwl2) as one batch, each with the points it gets alone: fills a GPU that one "
+                "fingerprint leaves mostly idle (no gain on a few CPU cores); --batch is per "
+                "setting, and Table 8 divides a batch's time among its settings");
   data_spec(cmd->add_option("--data", a->data, "training images for the T (train) modes")
                 ->capture_default_str());
   cmd->add_option("--out", a->out,
@@ -190,6 +204,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     options.batch = a->batch;
     options.seed = g.seed;
     options.max_draws_factor = a->max_draws;
+    options.share_batch = a->share_batch;
 
     Progress progress;
     LoadedZoo loaded = load_zoo(zoo, dev, std::ref(progress));

@@ -1,6 +1,7 @@
-// experiment over the ranks (mpi_run.h): the unit is one setting (its extraction and every
-// suspect's matching rate: labeling the suspects costs far less than the extraction, so a
-// finer split would only add messages); rank 0 keeps the record in planned order.
+// experiment over the ranks (mpi_run.h): the unit is one batch group of settings (one setting
+// unless --share-batch groups them: batch_groups), its extraction and every suspect's
+// matching rate (labeling the suspects costs far less than the extraction, so a finer split
+// would only add messages); rank 0 keeps the record in planned order.
 #include <mutex>
 #include <optional>
 
@@ -41,12 +42,13 @@ std::vector<std::string> run_recorded_on_ranks(
     if (folder) folder->write(rec);
   };
 
-  std::vector<int64_t> todo;
+  // Every rank groups the same settings (rank 0 tells the others which ones are left).
+  std::vector<int64_t> left;
   if (comm.rank() == 0) {
     for (size_t i = 0; i < planned.size(); ++i) {
       std::optional<SettingResult> old = folder ? folder->reusable(planned[i]) : std::nullopt;
       if (!old) {
-        todo.push_back(static_cast<int64_t>(i));
+        left.push_back(static_cast<int64_t>(i));
         continue;
       }
       old->resumed = true;
@@ -55,30 +57,51 @@ std::vector<std::string> run_recorded_on_ranks(
     }
     write();
   }
+  {
+    ByteWriter w;
+    w.put_vector(left);
+    left = ByteReader(comm.broadcast(w.bytes(), kTagBroadcast)).get_vector<int64_t>();
+  }
+  std::vector<Setting> left_settings;
+  for (int64_t i : left) left_settings.push_back(planned[static_cast<size_t>(i)]);
+  std::vector<std::vector<size_t>> groups;  // indices into planned
+  for (const std::vector<size_t>& g : batch_groups(left_settings, rec.options)) {
+    groups.emplace_back();
+    for (size_t k : g) groups.back().push_back(static_cast<size_t>(left[k]));
+  }
+  std::vector<int64_t> todo;
+  if (comm.rank() == 0)
+    for (size_t g = 0; g < groups.size(); ++g) todo.push_back(static_cast<int64_t>(g));
   QueueCallbacks cb;
   cb.work = [&](int64_t item) {
-    const size_t i = static_cast<size_t>(item);
-    Fingerprint fp;
-    const SettingResult r =
-        run_setting(zoo, planned[i], i, planned.size(), rec.options, train_images, device, fp, report);
+    const std::vector<size_t>& g = groups[static_cast<size_t>(item)];
+    std::vector<Fingerprint> fps;
+    const std::vector<SettingResult> rs =
+        run_settings(zoo, planned, g, rec.options, train_images, device, fps, report);
     ByteWriter w;
-    w.put_string(setting_result_text(r));
-    w.put_string(encode_fingerprint(fp));
+    for (size_t m = 0; m < g.size(); ++m) {
+      w.put_string(setting_result_text(rs[m]));
+      w.put_string(encode_fingerprint(fps[m]));
+    }
     return w.bytes();
   };
   cb.done = [&](int64_t item, int, const std::string& bytes) {
-    const size_t i = static_cast<size_t>(item);
     ByteReader r(bytes);
-    SettingResult result = parse_setting_result(r.get_string());
-    const Fingerprint fp = decode_fingerprint(r.get_string());
-    result.threads = rec.threads;
-    if (folder) folder->save_fingerprint_of(result, fp);
-    results[i] = std::move(result);
-    write();  // after every setting: an interrupted run resumes here
-    done_event(i);
+    for (size_t i : groups[static_cast<size_t>(item)]) {
+      SettingResult result = parse_setting_result(r.get_string());
+      const Fingerprint fp = decode_fingerprint(r.get_string());
+      result.threads = rec.threads;
+      if (folder) folder->save_fingerprint_of(result, fp);
+      results[i] = std::move(result);
+      write();  // after every setting: an interrupted run resumes here
+      done_event(i);
+    }
   };
   cb.describe = [&](int64_t item) {
-    return "setting " + setting_label(planned[static_cast<size_t>(item)]);
+    std::string out;
+    for (size_t i : groups[static_cast<size_t>(item)])
+      out += (out.empty() ? "setting " : ", ") + setting_label(planned[i]);
+    return out;
   };
   run_queue(comm, todo, cb);
   if (comm.rank() != 0 || !folder) return {};

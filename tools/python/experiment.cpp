@@ -39,6 +39,7 @@ pyb::dict progress_dict(const ExperimentProgress& p) {
     d["iteration"] = p.extract.iteration;
     d["active"] = p.extract.active;
     d["chunk_rows"] = p.extract.chunk_rows;
+    d["shared"] = p.shared;
   }
   if (p.phase == ExperimentProgress::Phase::Loading ||
       p.phase == ExperimentProgress::Phase::Labeling) {
@@ -88,8 +89,8 @@ bool want_pandas(const pyb::object& as_pandas) {
 pyb::dict experiment(const std::string& zoo_dir, const std::string& preset_name,
                      const std::string& grid, const std::string& methods, const std::string& modes,
                      const std::string& converged, int64_t n, int64_t batch, uint64_t seed,
-                     int64_t max_draws, const std::string& data, const std::string& out,
-                     bool resume, const std::string& device, const pyb::object& progress,
+                     int64_t max_draws, bool share_batch, const std::string& data,
+                     const std::string& out, bool resume, const std::string& device, const pyb::object& progress,
                      const pyb::object& as_pandas) {
   if (n < 1) throw std::invalid_argument("n must be at least 1");
   if (batch < 0) throw std::invalid_argument("batch must be 0 (automatic) or more");
@@ -123,6 +124,7 @@ pyb::dict experiment(const std::string& zoo_dir, const std::string& preset_name,
     options.batch = batch;
     options.seed = seed;
     options.max_draws_factor = max_draws;
+    options.share_batch = share_batch;
     LoadedZoo loaded = load_zoo(zoo, dev, on_progress);
     for (const ZooProblem& q : zoo.problems) problems.push_back(q.file + ": " + q.reason);
     rec = new_record(zoo, loaded);
@@ -173,12 +175,13 @@ void register_experiment(pyb::module_& m) {
   m.def("experiment", &experiment, pyb::arg("zoo_dir"), pyb::arg("preset") = "quick",
         pyb::arg("grid") = "", pyb::arg("methods") = "", pyb::arg("modes") = "",
         pyb::arg("converged") = "", pyb::arg("n") = 100, pyb::arg("batch") = 0,
-        pyb::arg("seed") = 0, pyb::arg("max_draws") = 10, pyb::arg("data") = "fashion-mnist",
+        pyb::arg("seed") = 0, pyb::arg("max_draws") = 10,
+        pyb::arg("share_batch") = false, pyb::arg("data") = "fashion-mnist",
         pyb::arg("out") = "", pyb::arg("resume") = false, pyb::arg("device") = "cpu",
         pyb::arg("progress") = pyb::none(), pyb::arg("as_pandas") = pyb::none(),
         "The paper's evaluation over a zoo folder, as `ipguard experiment` runs it: preset "
         "quick | full; grid, methods, modes, converged as its --grid, --methods, --modes, "
-        "--converged text ('' : the preset's); out: a results folder (results.json, "
+        "--converged text ('' : the preset's); share_batch as --share-batch; out: a results folder (results.json, "
         "fingerprints/, report.html; resume continues one). Returns a dict: table4, table5 "
         "(a list, one per convergence policy), table8 and settings, each a dict (title, "
         "columns, rows, notes) or, when pandas is importable (as_pandas=None) or asked for, a "
