@@ -57,7 +57,7 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
                      bool relu)
     : impl_(std::make_unique<Impl>()) {
   // The planner lowers only convolutions with one stride and one padding for both axes
-  // (engine/plan.cpp refuses the others).
+  // (engine/plan_layers.cpp refuses the others).
   if (!s.uniform())
     throw std::invalid_argument(describe(ConvPass::Forward, s) +
                                 ": a fused convolution needs one stride and one padding");

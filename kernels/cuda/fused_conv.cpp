@@ -55,7 +55,7 @@ struct FusedConv::Impl {
        cudaStream_t stream)
       : s(shape), residual(with_residual) {
     // The planner lowers only convolutions with one stride and one padding for both axes
-    // (engine/plan.cpp refuses the others); groups and dilation are the descriptor's
+    // (engine/plan_layers.cpp refuses the others); groups and dilation are the descriptor's
     // (cudnn_conv.cpp), as for the unfused op.
     if (!s.uniform())
       throw std::invalid_argument(describe(ConvPass::Forward, s) +

@@ -1,0 +1,172 @@
+// The planner's layer lowerings: convolutions (with a following batch norm, residual add
+// and ReLU fused in), linear layers (with ReLU), max pooling, zero padding absorbed into
+// the convolution or pooling after it, and the reshapes that flatten.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/plan_internal.h"
+
+namespace ipg::plan_detail {
+
+void Planner::conv(int i) {
+  const Node& n = node(i);
+  // The fused lowerings take one stride and one padding for both axes (with any groups
+  // and dilations); anything else is refused by name rather than planned wrongly.
+  const trace::Attrs& a = n.attrs;
+  if (a.groups < 1 || a.dilation[0] < 1 || a.dilation[1] < 1)
+    throw Refused{where(i) + ": convolution with groups " + std::to_string(a.groups) +
+                  ", dilation " + std::to_string(a.dilation[0]) + "x" +
+                  std::to_string(a.dilation[1])};
+  if (a.stride_w != a.stride || a.pad[0] != a.padding || a.pad[1] != a.padding ||
+      a.pad[2] != a.padding || a.pad[3] != a.padding)
+    throw Refused{where(i) + ": convolution with unequal strides or paddings (stride " +
+                  std::to_string(a.stride) + "x" + std::to_string(a.stride_w) + ", pads " +
+                  std::to_string(a.pad[0]) + "/" + std::to_string(a.pad[1]) + "/" +
+                  std::to_string(a.pad[2]) + "/" + std::to_string(a.pad[3]) +
+                  ") has no fused lowering"};
+  Chain c;
+  PlanStep& s = c.step;
+  s.kind = PlanStep::Kind::Conv;
+  const auto [x, extra] = through_pad(n.inputs[0]);
+  s.x = lowered(x, i);
+  s.stride = n.attrs.stride;
+  s.padding = n.attrs.padding + extra;
+  s.groups = a.groups;
+  s.dilation_h = a.dilation[0];
+  s.dilation_w = a.dilation[1];
+  s.weight = host(n.inputs[1], i);
+  s.weight_shape = shape(n.inputs[1]);
+  const int64_t c_out = s.weight_shape[0];
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) s.bias = host(n.inputs[2], i);
+  s.from = "conv2d";
+  c.out = n.output;
+  int next = sole_consumer(c.out);
+  std::vector<float> scale, shift;
+  if (next >= 0 && bn_affine(next, c.out, scale, shift)) {
+    const size_t per = s.weight.size() / size_t(c_out);
+    for (size_t o = 0; o < size_t(c_out); ++o)
+      for (size_t k = 0; k < per; ++k) s.weight[o * per + k] *= scale[o];
+    if (s.bias.empty()) s.bias.assign(size_t(c_out), 0.f);
+    for (size_t o = 0; o < size_t(c_out); ++o) s.bias[o] = s.bias[o] * scale[o] + shift[o];
+    absorb(c, next, "batch_norm");
+    next = sole_consumer(c.out);
+  }
+  if (next >= 0 && node(next).op == Op::Add && node(next).inputs.size() == 2) {
+    const Node& add = node(next);
+    const int other = add.inputs[0] == c.out ? add.inputs[1] : add.inputs[0];
+    if (other != c.out && !g_.is_constant(other) && shape(other) == shape(c.out)) {
+      c.residual = other;
+      absorb(c, next, "add");
+      next = sole_consumer(c.out);
+    }
+  }
+  if (next >= 0 && node(next).op == Op::Relu) {
+    s.relu = true;
+    absorb(c, next, "relu");
+  }
+  finish(std::move(c), i);
+}
+
+void Planner::linear(int i) {
+  const Node& n = node(i);
+  Chain c;
+  PlanStep& s = c.step;
+  s.kind = PlanStep::Kind::Linear;
+  s.x = lowered(n.inputs[0], i);
+  if (plan_.shape(s.x).size() != 2) throw Refused{where(i) + ": input is not [n, features]"};
+  s.weight = host(n.inputs[1], i);
+  s.weight_shape = shape(n.inputs[1]);
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) s.bias = host(n.inputs[2], i);
+  s.from = "linear";
+  c.out = n.output;
+  const int next = sole_consumer(c.out);
+  if (next >= 0 && node(next).op == Op::Relu) {
+    s.relu = true;
+    absorb(c, next, "relu");
+  }
+  finish(std::move(c), i);
+}
+
+void Planner::max_pool(int i) {
+  const Node& n = node(i);
+  const auto [x, extra] = through_pad(n.inputs[0]);
+  Chain c;
+  PlanStep& s = c.step;
+  s.kind = PlanStep::Kind::MaxPool;
+  s.x = lowered(x, i);
+  s.kernel = n.attrs.kernel;
+  s.stride = n.attrs.stride;
+  s.padding = n.attrs.padding + extra;
+  if (2 * s.padding > s.kernel) throw Refused{where(i) + ": padding wider than half the window"};
+  s.from = extra ? "zero_pad2d+max_pool2d" : "max_pool2d";
+  c.out = n.output;
+  finish(std::move(c), i);
+}
+
+void Planner::zero_pad(int i) {
+  const Node& n = node(i);
+  const int* p = n.attrs.pad;
+  const int x = n.inputs[0];
+  const int next = sole_consumer(n.output);
+  const bool symmetric = p[0] == p[1] && p[1] == p[2] && p[2] == p[3];
+  if (symmetric && next >= 0 && pad_[size_t(x)].first < 0) {
+    const Node& m = node(next);
+    // Zero padding before a convolution is the convolution's own padding.
+    const bool conv = m.op == Op::Conv2d && m.inputs[0] == n.output;
+    // Before a max pooling it is the pooling's -inf padding when the input is a ReLU's
+    // output: no window is all padding, so its max is >= 0 either way.
+    bool pool = false;
+    if (m.op == Op::MaxPool2d && m.attrs.padding == 0 && pv_[size_t(x)] > 0) {
+      const PlanStep& src = plan_.steps[size_t(pv_[size_t(x)] - 1)];
+      pool = src.relu && src.kind != PlanStep::Kind::Linear;
+    }
+    if (conv || pool) {
+      lowered(x, i);
+      pad_[size_t(n.output)] = {x, p[0]};
+      done_[size_t(i)] = true;
+      return;
+    }
+  }
+  throw Refused{where(i) + ": a zero padding that no convolution or pooling takes"};
+}
+
+void Planner::reshape(int i) {
+  const Node& n = node(i);
+  const int x = n.inputs[0];
+  const Shape& in = shape(x);
+  const Shape& out = shape(n.output);
+  // [n, k] -> [n, k, 1, 1] -> [n, k], as an imported graph's GlobalAveragePool (keeping
+  // dims) and Flatten trace: the round trip is the [n, k] value itself. The 4-D view gets
+  // no plan value, so any other reader of it is refused (it runs unfused, never wrongly).
+  if (in.size() == 2 && out == Shape{in[0], in[1], 1, 1}) {
+    unsqueezed_[size_t(n.output)] = x;
+    done_[size_t(i)] = true;
+    return;
+  }
+  if (unsqueezed_[size_t(x)] >= 0) {
+    const int src = unsqueezed_[size_t(x)];
+    if (out != shape(src))
+      throw Refused{where(i) + ": reshapes an unsqueezed [n, k] value other than back to [n, k]"};
+    pv_[size_t(n.output)] = lowered(src, i);
+    done_[size_t(i)] = true;
+    return;
+  }
+  const int px = lowered(x, i);
+  if (in.size() == 4 && out.size() == 2 && out[0] == in[0] && out[1] == in[1] * in[2] * in[3]) {
+    Chain c;
+    c.step.kind = PlanStep::Kind::Flatten;
+    c.step.x = px;
+    c.step.from = "reshape";
+    c.out = n.output;
+    return finish(std::move(c), i);
+  }
+  if (in == out) {  // a no-op view
+    pv_[size_t(n.output)] = px;
+    done_[size_t(i)] = true;
+    return;
+  }
+  throw Refused{where(i) + ": only flattening [n, C, H, W] to [n, C*H*W] is lowered"};
+}
+
+}  // namespace ipg::plan_detail
