@@ -352,6 +352,39 @@ def write(a):
     open(os.path.join(out, "report.md"), "w").write("\n".join(md) + "\n")
 
 
+def experiment_compare(a):
+    """Two `experiment --json` records of one grid, settings alone (a) and sharing batches
+    (b): their extraction times, and how far the results agree (on a GPU a different batch
+    may change last bits, and so a point or two). Fails when a setting's matching rates
+    differ by more than --max-rate-diff or its converged count by more than 5% of n."""
+    docs = []
+    for path in (a.alone, a.shared):
+        text = open(path).read()
+        start = text.index("{") if text.startswith("{") else text.index("\n{") + 1
+        docs.append(json.loads(text[start:]))
+    alone, shared = docs[0]["settings"], docs[1]["settings"]
+    if len(alone) != len(shared) or not alone:
+        print("settings: %d alone, %d shared" % (len(alone), len(shared)))
+        return 1
+    worst, bad = 0.0, []
+    for x, y in zip(alone, shared):
+        rx = [r["rate"] for g in ("positive", "negative") for r in x["rates"][g]]
+        ry = [r["rate"] for g in ("positive", "negative") for r in y["rates"][g]]
+        d = max(abs(u - v) for u, v in zip(rx, ry))
+        worst = max(worst, d)
+        if d > a.max_rate_diff or abs(x["converged"] - y["converged"]) > 0.05 * x["points"]:
+            bad.append("%s %s=%s %s" % (x["method"], "k", x.get("param"), x["mode"]))
+    t_alone = sum(s["extract_seconds"] for s in alone)
+    t_shared = sum(s["extract_seconds"] for s in shared)
+    groups = sorted({s["shared_batch_with"] for s in shared})
+    print("%d settings: extraction %.2f s alone, %.2f s in shared batches (of %s; %.2fx); "
+          "matching rates differ by at most %.3f%s" % (
+              len(alone), t_alone, t_shared, "/".join(map(str, groups)),
+              t_alone / t_shared if t_shared > 0 else float("nan"), worst,
+              "; differ: " + ", ".join(bad) if bad else ""))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -373,8 +406,13 @@ def main():
     p = sub.add_parser("write")
     for k in ("--work", "--steps", "--out", "--mode", "--quick", "--cuda-filter"):
         p.add_argument(k, required=True)
+    p = sub.add_parser("experiment-compare")
+    p.add_argument("alone")
+    p.add_argument("shared")
+    p.add_argument("--max-rate-diff", type=float, default=0.05)
     a = ap.parse_args()
-    commands = {"probe": probe, "show-env": show_env, "test-summary": test_summary, "write": write}
+    commands = {"probe": probe, "show-env": show_env, "test-summary": test_summary, "write": write,
+                "experiment-compare": experiment_compare}
     return commands[a.cmd](a) or 0
 
 
