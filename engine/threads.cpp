@@ -28,6 +28,18 @@ int available_cores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+int online_cores() { return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))); }
+
+int threads_per_rank(int mask_cores, int online, int local_ranks) {
+  mask_cores = std::max(1, mask_cores);
+  online = std::max(mask_cores, online);
+  // Ranks sharing this mask, rounded to the nearest (a mask of 4 of 32 cores among 8 ranks:
+  // 1; the whole node: all of them).
+  const long sharing = std::max(
+      1L, std::lround(static_cast<double>(std::max(1, local_ranks)) * mask_cores / online));
+  return std::max(1, static_cast<int>(mask_cores / sharing));
+}
+
 int max_threads_allowed() { return std::min(1024, 4 * available_cores()); }
 
 namespace {
@@ -57,7 +69,7 @@ int idle_cores() {
     if (i < 2) usleep(2000);
   }
   if (runnable < 0) return mine;
-  const long online = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  const int online = online_cores();
   // Other tasks spread over all online cores; our share of them falls on our cores (a
   // container seeing a big host's /proc/stat counts only its part).
   const double others = std::max(0, runnable - 1) * static_cast<double>(mine) / online;

@@ -14,6 +14,16 @@ int max_threads_allowed();
 // Cores this process may run on (its affinity mask).
 int available_cores();
 
+// Cores of the machine that are online (every process's, not only this one's).
+int online_cores();
+
+// Threads for one of `local_ranks` processes of a node, given its affinity mask's cores
+// and the node's: its mask shared by the ranks estimated to have the same one, the ranks
+// spread evenly (local_ranks x mask / online of them; at least 1). No binding (the mask is
+// the node) shares the node among all ranks; a launcher's binding (mpirun's per core or
+// per socket, srun's --cpus-per-task) already gave each rank its cores. At least 1.
+int threads_per_rank(int mask_cores, int online, int local_ranks);
+
 // Cores not busy with other runnable tasks right now, at least 1.
 int idle_cores();
 

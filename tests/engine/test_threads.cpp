@@ -48,6 +48,22 @@ TEST_F(Threads, AutomaticCountIsBetweenOneAndTheCoresWeMayUse) {
   EXPECT_EQ(omp_get_max_threads(), n);
 }
 
+// A rank's share of a node: the launcher's binding or, without one, the node divided.
+TEST(ThreadsPerRank, BindingOrTheNodeDividedAmongItsRanks) {
+  using ipg::threads_per_rank;
+  EXPECT_EQ(threads_per_rank(32, 32, 8), 4);   // no binding: the node among 8 ranks
+  EXPECT_EQ(threads_per_rank(32, 32, 1), 32);  // one rank: the whole node
+  EXPECT_EQ(threads_per_rank(4, 32, 8), 4);    // srun --cpus-per-task=4: its 4 cores
+  EXPECT_EQ(threads_per_rank(16, 32, 8), 4);   // bound per socket: 4 ranks per socket
+  EXPECT_EQ(threads_per_rank(1, 2, 2), 1);     // mpirun's per-core binding of 2 ranks
+  EXPECT_EQ(threads_per_rank(2, 2, 2), 1);     // 2 ranks on this 2-core machine, unbound
+  EXPECT_EQ(threads_per_rank(2, 2, 3), 1);     // oversubscribed: at least 1
+  EXPECT_EQ(threads_per_rank(0, 0, 0), 1);     // nonsense in: at least 1
+  // Never more threads than cores in the mask, however few ranks.
+  for (int mask : {1, 3, 8, 16, 64})
+    for (int ranks : {1, 2, 5, 16}) EXPECT_LE(threads_per_rank(mask, 64, ranks), mask);
+}
+
 // With as many runnable spinning threads as the machine has cores, no core is idle: the
 // automatic count is 1 (not "all cores", which made a busy machine 10x slower). Spinning
 // threads stay runnable whether or not they are scheduled, so this does not depend on

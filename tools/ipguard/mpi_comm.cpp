@@ -113,8 +113,18 @@ class Mpi final : public Communicator {
       abort("this MPI library cannot run rank 0's queue beside its own work "
             "(MPI_THREAD_SERIALIZED not provided)",
             1);
-    local_size_ = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}, 1);
-    local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
+    // The ranks of this node, from MPI itself (MPI-3 shared-memory split): right under any
+    // launcher (mpirun, srun's direct launch), where the launchers' variables differ.
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+      MPI_Comm_size(node, &local_size_);
+      MPI_Comm_rank(node, &local_rank_);
+      MPI_Comm_free(&node);
+    } else {
+      local_size_ = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}, 1);
+      local_rank_ = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
+    }
     std::atexit([] {
       int finalized = 0;
       MPI_Finalized(&finalized);
@@ -221,9 +231,10 @@ Communicator& world() {
 
 void configure_rank(GlobalOptions& g) {
   if (!mpi_built() || !launched_by_mpi()) return;
-  const int local_size = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}, 1);
-  const int local_rank = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}, 0);
-  if (g.threads == 0 && local_size > 1) g.threads = std::max(1, available_cores() / local_size);
+  const Communicator& w = world();
+  const int local_size = w.local_size(), local_rank = w.local_rank();
+  if (g.threads == 0 && local_size > 1)
+    g.threads = threads_per_rank(available_cores(), online_cores(), local_size);
 #if IPG_HAS_CUDA
   if ((g.device == "auto" || g.device == "cuda") && cuda_available()) {
     const int gpus = kernels::cuda::device_count();
