@@ -2,6 +2,8 @@
 // unless --share-batch groups them: batch_groups), its extraction and every suspect's
 // matching rate (labeling the suspects costs far less than the extraction, so a finer split
 // would only add messages); rank 0 keeps the record in planned order.
+#include <omp.h>
+
 #include <mutex>
 #include <optional>
 
@@ -76,8 +78,9 @@ std::vector<std::string> run_recorded_on_ranks(
   cb.work = [&](int64_t item) {
     const std::vector<size_t>& g = groups[static_cast<size_t>(item)];
     std::vector<Fingerprint> fps;
-    const std::vector<SettingResult> rs =
+    std::vector<SettingResult> rs =
         run_settings(zoo, planned, g, rec.options, train_images, device, fps, report);
+    for (SettingResult& r : rs) r.threads = omp_get_max_threads();  // what this rank timed with
     ByteWriter w;
     for (size_t m = 0; m < g.size(); ++m) {
       w.put_string(setting_result_text(rs[m]));
@@ -90,7 +93,6 @@ std::vector<std::string> run_recorded_on_ranks(
     for (size_t i : groups[static_cast<size_t>(item)]) {
       SettingResult result = parse_setting_result(r.get_string());
       const Fingerprint fp = decode_fingerprint(r.get_string());
-      result.threads = rec.threads;
       if (folder) folder->save_fingerprint_of(result, fp);
       results[i] = std::move(result);
       write();  // after every setting: an interrupted run resumes here
