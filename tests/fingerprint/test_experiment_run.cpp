@@ -64,20 +64,8 @@ void write(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
-class ExperimentRun : public ::testing::Test {
+class ExperimentRun : public test::TinyZooSuite {
  protected:
-  static void SetUpTestSuite() {
-    root_ = new fs::path(fs::temp_directory_path() /
-                         ("ipg_experiment_" + std::to_string(::getpid())));
-    fs::remove_all(*root_);
-    train_ = new Dataset(test::build_tiny_zoo((*root_ / "zoo").string()));
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*root_);
-    delete root_;
-    delete train_;
-  }
-
   // One run as `ipguard experiment` makes it: scan, load, record, run (into `out` if given).
   static ExperimentRecord run(const fs::path& zoo_dir, const std::vector<Setting>& planned,
                               const std::string& out = "", bool resume = false,
@@ -97,18 +85,13 @@ class ExperimentRun : public ::testing::Test {
     if (folder && folder->previous()) {
       EXPECT_EQ(resume_mismatch(*folder->previous(), rec), "");
     }
-    run_recorded(rec, loaded, &train_->images, Device::cpu(), folder ? &*folder : nullptr, progress);
+    run_recorded(rec, loaded, &train().images, Device::cpu(), folder ? &*folder : nullptr, progress);
     if (report && folder)
-      *report = report_html(rec, report_points(rec, out, *loaded.target, &train_->images), {});
+      *report = report_html(rec, report_points(rec, out, *loaded.target, &train().images), {});
     return rec;
   }
 
-  static fs::path* root_;
-  static Dataset* train_;
 };
-
-fs::path* ExperimentRun::root_ = nullptr;
-Dataset* ExperimentRun::train_ = nullptr;
 
 // ---- reading the tables back ----
 
@@ -200,9 +183,9 @@ std::string unbalanced_tag(const std::string& html) {
 // resumed equals it, a changed fingerprint file is redone and a changed byte of
 // results.json is found. (One test: each process builds the zoo once.)
 TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
-  const fs::path out = *root_ / "out-once";
+  const fs::path out = root() / "out-once";
   std::string html;
-  const ExperimentRecord rec = run(*root_ / "zoo", grid(), out.string(), false, {}, &html);
+  const ExperimentRecord rec = run(root() / "zoo", grid(), out.string(), false, {}, &html);
   ASSERT_EQ(rec.results.size(), 3u);
   EXPECT_EQ(rec.suspects.size(), 6u);
   EXPECT_TRUE(ipguard_beats_random(rec)) << render_text(settings_table(rec));
@@ -221,8 +204,8 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   EXPECT_EQ(ok, fgsm.converged);
   // Each point's start, drawn again from its round (what the report shows beside it): FGSM
   // moved every pixel by at most eps from it; Random's points are their starts.
-  auto target = load_model((*root_ / "zoo" / "target.h5").string());
-  const Tensor starts = start_images(*target, fgsm, options(), &train_->images, 30);
+  auto target = load_model((root() / "zoo" / "target.h5").string());
+  const Tensor starts = start_images(*target, fgsm, options(), &train().images, 30);
   const std::vector<float> x = fp.points.to_vector(), x0 = starts.to_vector();
   ASSERT_EQ(x.size(), x0.size());
   float moved = 0;
@@ -230,7 +213,7 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   EXPECT_LE(moved, 0.1f + 1e-6f);
   EXPECT_GT(moved, 0.09f);  // and it did move them
   const Fingerprint random_fp = load_fingerprint((out / rec.results[1].fingerprint_file).string());
-  EXPECT_EQ(start_images(*target, rec.results[1], options(), &train_->images, 30).to_vector(),
+  EXPECT_EQ(start_images(*target, rec.results[1], options(), &train().images, 30).to_vector(),
             random_fp.points.to_vector());
 
   // results.json: the checksum holds, and the numbers are the record's.
@@ -280,10 +263,10 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   EXPECT_EQ(std::regex_search(html, std::regex("(src|href)=\"https?:")), false);
   // ---- resume ----
   const fs::path& once = out;
-  const fs::path twice = *root_ / "out-twice";
+  const fs::path twice = root() / "out-twice";
   const ExperimentRecord& whole = rec;
   // Interrupted after the first setting was recorded.
-  EXPECT_THROW(run(*root_ / "zoo", grid(), twice.string(), false,
+  EXPECT_THROW(run(root() / "zoo", grid(), twice.string(), false,
                    [](const ExperimentProgress& p) {
                      if (p.phase == ExperimentProgress::Phase::Done) throw std::runtime_error("stop");
                    }),
@@ -293,7 +276,7 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   EXPECT_THROW(ResultsFolder::open(twice.string(), false), std::invalid_argument);
   std::set<size_t> extracted;
   const ExperimentRecord resumed =
-      run(*root_ / "zoo", grid(), twice.string(), true, [&](const ExperimentProgress& p) {
+      run(root() / "zoo", grid(), twice.string(), true, [&](const ExperimentProgress& p) {
         if (p.phase == ExperimentProgress::Phase::Extracting) extracted.insert(p.setting);
       });
   EXPECT_EQ(extracted, (std::set<size_t>{1, 2}));
@@ -322,7 +305,7 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   write(f, bytes);
   extracted.clear();
   const ExperimentRecord again =
-      run(*root_ / "zoo", grid(), twice.string(), true, [&](const ExperimentProgress& p) {
+      run(root() / "zoo", grid(), twice.string(), true, [&](const ExperimentProgress& p) {
         if (p.phase == ExperimentProgress::Phase::Extracting) extracted.insert(p.setting);
       });
   EXPECT_EQ(extracted, (std::set<size_t>{1}));
@@ -348,9 +331,9 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
 // swapped (so it would catch such a swap); an unloadable suspect is left out, named, and
 // the rest evaluated; a broken target is fatal.
 TEST_F(ExperimentRun, SwappedZooFailsAndBrokenModelsAreNamed) {
-  const fs::path swapped = *root_ / "zoo-swapped";
+  const fs::path swapped = root() / "zoo-swapped";
   fs::create_directories(swapped);
-  fs::copy(*root_ / "zoo", swapped, fs::copy_options::recursive);
+  fs::copy(root() / "zoo", swapped, fs::copy_options::recursive);
   fs::rename(swapped / "positive", swapped / "tmp");
   fs::rename(swapped / "negative", swapped / "positive");
   fs::rename(swapped / "tmp", swapped / "negative");
@@ -358,9 +341,9 @@ TEST_F(ExperimentRun, SwappedZooFailsAndBrokenModelsAreNamed) {
   const ExperimentRecord swapped_rec = run(swapped, two);
   EXPECT_FALSE(ipguard_beats_random(swapped_rec)) << render_text(settings_table(swapped_rec));
 
-  const fs::path zoo = *root_ / "zoo-broken";
+  const fs::path zoo = root() / "zoo-broken";
   fs::create_directories(zoo);
-  fs::copy(*root_ / "zoo", zoo, fs::copy_options::recursive);
+  fs::copy(root() / "zoo", zoo, fs::copy_options::recursive);
   write(zoo / "negative" / "broken.h5", "not an HDF5 file at all");
   const ExperimentRecord rec = run(zoo, {grid()[1]});
   ASSERT_EQ(rec.problems.size(), 1u);

@@ -53,25 +53,7 @@ TEST(BatchGroups, SameMethodAndBudgetShareAndCwl2NeverDoes) {
   EXPECT_EQ(shared, want);
 }
 
-class ExperimentShare : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = new fs::path(fs::temp_directory_path() /
-                         ("ipg_experiment_share_" + std::to_string(::getpid())));
-    fs::remove_all(*root_);
-    train_ = new Dataset(test::build_tiny_zoo((*root_ / "zoo").string()));
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*root_);
-    delete root_;
-    delete train_;
-  }
-  static fs::path* root_;
-  static Dataset* train_;
-};
-
-fs::path* ExperimentShare::root_ = nullptr;
-Dataset* ExperimentShare::train_ = nullptr;
+class ExperimentShare : public test::TinyZooSuite {};
 
 struct Outcome {
   ExperimentRecord rec;
@@ -112,8 +94,8 @@ TEST_F(ExperimentShare, EverySettingGetsItsOwnResult) {
       setting(Method::IPGuard, 1, RR, Convergence::UntilConverged),
       setting(Method::FGSM, 0.1, TL),
   };
-  const Outcome alone = run_grid(*root_ / "zoo", planned, false, &train_->images);
-  const Outcome shared = run_grid(*root_ / "zoo", planned, true, &train_->images);
+  const Outcome alone = run_grid(root() / "zoo", planned, false, &train().images);
+  const Outcome shared = run_grid(root() / "zoo", planned, true, &train().images);
   ASSERT_EQ(alone.rec.results.size(), planned.size());
   ASSERT_EQ(shared.rec.results.size(), planned.size());
 

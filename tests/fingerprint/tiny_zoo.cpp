@@ -1,6 +1,8 @@
 // The tiny zoo (tiny_zoo.h): each model as the zoo command would make it, only smaller.
 #include "tests/fingerprint/tiny_zoo.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "models/forest.h"
@@ -70,6 +72,25 @@ Dataset build_tiny_zoo(const std::string& dir) {
   f.seed = 4;
   save_forest(*RandomForest::fit(first(all, 0, 2000), f), dir + "/negative/rf.h5");
   return train_a;
+}
+
+std::filesystem::path* TinyZooSuite::root_ = nullptr;
+Dataset* TinyZooSuite::train_ = nullptr;
+
+void TinyZooSuite::SetUpTestSuite() {
+  const std::string suite = ::testing::UnitTest::GetInstance()->current_test_suite()->name();
+  root_ = new fs::path(fs::temp_directory_path() /
+                       ("ipg_" + suite + "_" + std::to_string(::getpid())));
+  fs::remove_all(*root_);
+  train_ = new Dataset(build_tiny_zoo((*root_ / "zoo").string()));
+}
+
+void TinyZooSuite::TearDownTestSuite() {
+  fs::remove_all(*root_);
+  delete root_;
+  delete train_;
+  root_ = nullptr;
+  train_ = nullptr;
 }
 
 }  // namespace ipg::test
