@@ -72,7 +72,8 @@ void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, f
 namespace {
 
 // One block of kCwLanes threads per row: lane l sums the elements e = l mod kCwLanes in
-// order, lane 0 adds the lanes in order: the CPU twin's exact summation.
+// order, lane 0 adds the lanes in order: the CPU twin's exact summation (and its roundings:
+// no FMA).
 __global__ void cw_track_kernel(const float* x, const float* x0s, const float* z,
                                 const int32_t* dst, float kappa, int64_t row_len, int64_t classes,
                                 float* l2, int32_t* success, float* best_l2, float* best_x) {
@@ -85,7 +86,9 @@ __global__ void cw_track_kernel(const float* x, const float* x0s, const float* z
   float acc = 0.f;
   for (int64_t e = lane; e < row_len; e += kCwLanes) {
     const float d = xr[e] - sr[e];
-    acc += d * d;
+    // __fmul_rn: nvcc would otherwise contract the square and the sum into one FMA (one
+    // rounding where the CPU twin rounds twice), and the sums would differ in their bits.
+    acc += __fmul_rn(d, d);
   }
   part[lane] = acc;
   __syncthreads();
