@@ -187,16 +187,23 @@ std::vector<Fingerprint> extract_group(Network& net, const std::vector<ExtractOp
   if (cfg.classes < 2) throw std::invalid_argument("a fingerprint needs at least 2 classes");
   std::vector<Member> group(options.size());
   const int64_t members = static_cast<int64_t>(group.size());
+  // The automatic batch is measured once for the group: on CUDA it depends on the free
+  // device memory, which the first measurement itself lowers (cuDNN and cuBLAS handles,
+  // kernels loaded on first use), so a second one could give the next member another
+  // batch and the group would be refused as not sharing one.
+  int64_t auto_rows = 0;
   for (int64_t g = 0; g < members; ++g) {
     ExtractOptions& o = group[g].o;
     o = options[g];
     if (o.check_every == 0) o.check_every = default_check_every(net.device());
     if (o.batch == 0 && o.n > 0) {
       // One batch of every member's chunk: the device's rows shared out among them.
-      o.batch = members == 1 ? auto_batch(net, o.n)
-                : net.device().is_cuda()
-                    ? std::max<int64_t>(1, auto_batch(net, o.n * members) / members)
-                    : auto_batch(net, o.n);
+      if (auto_rows == 0)
+        auto_rows = members == 1 ? auto_batch(net, o.n)
+                    : net.device().is_cuda()
+                        ? std::max<int64_t>(1, auto_batch(net, o.n * members) / members)
+                        : auto_batch(net, o.n);
+      o.batch = auto_rows;
     }
     validate(o);
     const std::string why = batch_share_mismatch(group.front().o, o);
