@@ -1,6 +1,7 @@
 // Helpers shared by the parts of the HDF5 wrapper (engine/hdf5.cpp, hdf5_attributes.cpp,
-// hdf5_names.cpp, hdf5_dataset.cpp, hdf5_file.cpp) and engine/hdf5_integrity.cpp (digests,
-// integrity header): not part of the engine's API.
+// hdf5_names.cpp, hdf5_dataset.cpp, hdf5_file.cpp) and those of sealing and checking
+// files (engine/hdf5_integrity.cpp, hdf5_integrity_header.cpp, hdf5_canonical.cpp): not
+// part of the engine's API.
 #pragma once
 
 #include <hdf5.h>
