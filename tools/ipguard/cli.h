@@ -40,6 +40,10 @@ using Runners = std::map<const CLI::App*, Runner>;
 void add_doctor(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // train, postprocess, eval, info.
 void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
+// train (tools/ipguard/train_command.cpp) and postprocess (postprocess_command.cpp),
+// registered by add_model_commands.
+void add_train(CLI::App& app, const GlobalOptions& g, Runners& runners);
+void add_postprocess(CLI::App& app, const GlobalOptions& g, Runners& runners);
 void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners);  // Keras import
 // extract, verify.
 void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& runners);
@@ -63,7 +67,7 @@ int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& tr
                  const Dataset& test_set, const std::string& out, std::ostream& report);
 // `info` on a forest file.
 int forest_info(const GlobalOptions& g, const std::string& path);
-// What `train` runs (tools/ipguard/model_commands.cpp); postprocess fills it too. The
+// What `train` runs (tools/ipguard/train_command.cpp); postprocess fills it too. The
 // work is models/recipe.h's; this adds the checks, the progress lines and the report.
 struct TrainArgs {
   std::string arch, data = "fashion-mnist", out, init, augment = "auto";
