@@ -96,8 +96,7 @@ struct ExperimentOptions {
   // Settings whose first draws can run as one batch (extract_fingerprints: the same method
   // and budget, any k, mode or policy; never CW-L2) share one: batch_groups. Each setting's
   // points are the ones it gets alone (the same bits on the CPU); it fills a GPU that one
-  // fingerprint leaves mostly idle; on a few CPU cores it is slower (finished rows ride
-  // along longer in the bigger batch).
+  // fingerprint leaves mostly idle; on a few CPU cores it gains nothing.
   bool share_batch = false;
 };
 uint64_t round_seed(uint64_t seed, int64_t round);

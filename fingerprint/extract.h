@@ -59,7 +59,8 @@ struct ExtractOptions {
   int64_t check_every = 0;
   // ipguard / igsm: the batch is compacted to the rows still searching when they are at
   // most this fraction of it (the finished ones would ride along through every remaining
-  // iteration); 0: never, 1: whenever a row finished. Changes no point.
+  // iteration); 0: never, 1: whenever a row finished. Changes no point. A batch shared by
+  // G settings on the CPU compacts at 1 - (1 - compact_at) / G (extract_fingerprints).
   double compact_at = 0.25;
   ReplayMode replay = ReplayMode::Auto;
   uint64_t seed = 0;

@@ -31,6 +31,7 @@ using PlanCache = std::map<int64_t, std::unique_ptr<FrozenNetwork>>;
 // would otherwise ride along through every remaining iteration.
 struct Search {
   const ExtractOptions* o = nullptr;
+  double compact_at = 0.25;  // o->compact_at, or a shared batch's own (search_chunk)
   Network* net = nullptr;
   Device dev;
   Shape image;
@@ -115,13 +116,13 @@ struct Search {
   }
   // Reads the flags back from the device (the loop's one synchronization).
   int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
-  // Compacts when the rows still searching are o->compact_at of the batch or fewer: to
+  // Compacts when the rows still searching are compact_at of the batch or fewer: to
   // compact_rows(live) rows, the searching ones and, to fill the bucket, finished ones
   // (inactive rows ride along unchanged), so that compactions of any chunk share a few
   // batch sizes and their plans.
   void maybe_compact(int64_t live) {
     const int64_t n = static_cast<int64_t>(rows.size());
-    if (live == 0 || live == n || static_cast<double>(live) > o->compact_at * n) return;
+    if (live == 0 || live == n || static_cast<double>(live) > compact_at * n) return;
     const int64_t bucket = compact_rows(live);
     if (bucket >= n) return;
     std::vector<int64_t> keep, ballast;

@@ -163,8 +163,7 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   cmd->add_flag("--share-batch", a->share_batch,
                 "extract settings of the same method and budget (any k, mode or policy; never "
                 "cwl2) as one batch, each with the points it gets alone: fills a GPU that one "
-                "fingerprint leaves mostly idle (on a few CPU cores it is slower: rows that finish "
-                "early ride along longer in the bigger batch); --batch is per "
+                "fingerprint leaves mostly idle (no gain on a few CPU cores); --batch is per "
                 "setting, and Table 8 divides a batch's time among its settings");
   data_spec(cmd->add_option("--data", a->data, "training images for the T (train) modes")
                 ->capture_default_str());
