@@ -86,7 +86,10 @@ struct FrozenGraphCuda::State {
     info.act = act_of(shape);
     info.root = int(values.size());
     info.producer = int(steps.size());
-    info.data = Tensor::empty(shape, device);
+    // Zeros, not whatever the allocator held: a fused conv without a residual passes its
+    // own output as cuDNN's z with alpha2 = 0, and 0 * NaN would be NaN if cuDNN read it
+    // (its documentation does not say it does not). One memset when the plan is built.
+    info.data = Tensor::zeros(shape, device);
     values.push_back(std::move(info));
     return int(values.size()) - 1;
   }

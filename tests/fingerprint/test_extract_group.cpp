@@ -3,6 +3,9 @@
 // seeds and rules), the batch really was shared, and settings that cannot share are refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -116,24 +119,82 @@ TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {
 namespace ipg {
 namespace {
 
+constexpr int64_t kConvergingIters = 1000;
+
+// Rows of two fingerprints that agree: same label, flag, iteration count, source and
+// target, and every value of the point within `tol`.
+int64_t agreeing_rows(const Fingerprint& a, const Fingerprint& b, float tol) {
+  const int64_t n = std::min(a.size(), b.size()), per = a.points.numel() / std::max<int64_t>(1, a.size());
+  const std::vector<int32_t> la = a.labels.to_vector_i32(), lb = b.labels.to_vector_i32();
+  const std::vector<float> pa = a.points.to_vector(), pb = b.points.to_vector();
+  int64_t agree = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    bool same = la[r] == lb[r] && a.converged[r] == b.converged[r] &&
+                a.iterations[r] == b.iterations[r] && a.source[r] == b.source[r] &&
+                a.target[r] == b.target[r];
+    for (int64_t i = r * per; same && i < (r + 1) * per; ++i) same = std::abs(pa[i] - pb[i]) <= tol;
+    agree += same;
+  }
+  return agree;
+}
+
+// The margins below, at a budget where rows converge (k only moves where the hinge stops:
+// unconverged rows get the same gradients at every k), make the settings differ in most
+// rows: a k shared by the rows (or taken from the wrong setting) fails the CUDA test below,
+// where the GPU's batch-size rounding (cuDNN and cuBLAS choose kernels per shape) may move
+// a row or two. On the CPU a group is bit-equal (IPGuardAtSeveralKIsEachKAlone above).
+TEST(ExtractGroup, MarginsFarApartChangeMostRows) {
+  auto net = lenet();
+  std::vector<ExtractOptions> group;
+  for (double k : {0.0, 0.02, 0.1}) {
+    ExtractOptions o = base("ipguard");
+    o.k = k;
+    o.iters = kConvergingIters;
+    group.push_back(o);
+  }
+  const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
+  EXPECT_LE(agreeing_rows(fps[0], fps[1], 1e-3f), 2);
+  EXPECT_LE(agreeing_rows(fps[1], fps[2], 1e-3f), 2);
+}
+
+}  // namespace
+}  // namespace ipg
+
+namespace ipg {
+namespace {
+
 // On CUDA (skipped without a GPU): the shared batch (a replayed loop, a per-row k on the
-// device) gives each setting the fingerprint it gets alone on the same device.
+// device) gives each setting the fingerprint it gets alone on the same device: every row
+// but at most one per setting agrees (labels, flags, iterations, points within 1e-3), and
+// the settings themselves differ in most rows (MarginsFarApartChangeMostRows).
 TEST(ExtractGroupCuda, IPGuardAtSeveralKIsEachKAlone) {
   IPG_REQUIRE_CUDA();
   auto net = lenet();
   net->to(Device::cuda());
   std::vector<ExtractOptions> group;
-  for (double k : {0.0, 0.01, 0.03}) {
+  for (double k : {0.0, 0.02, 0.1}) {
     ExtractOptions o = base("ipguard");
     o.k = k;
+    o.iters = kConvergingIters;
     o.check_every = 10;
     group.push_back(o);
   }
+  group[2].target = "random";
   const std::vector<Fingerprint> shared = extract_fingerprints(*net, group, nullptr);
+  ASSERT_EQ(shared.size(), group.size());
+  int64_t agree = 0, rows = 0;
   for (size_t g = 0; g < group.size(); ++g) {
     SCOPED_TRACE("setting " + std::to_string(g));
-    expect_same(extract_fingerprint(*net, group[g], nullptr), shared[g]);
+    const Fingerprint alone = extract_fingerprint(*net, group[g], nullptr);
+    const int64_t a = agreeing_rows(alone, shared[g], 1e-3f);
+    EXPECT_GE(a, alone.size() - 1);
+    EXPECT_EQ(alone.params.k, shared[g].params.k);
+    agree += a;
+    rows += alone.size();
   }
+  std::printf("rows agreeing with the settings alone: %lld of %lld\n",
+              static_cast<long long>(agree), static_cast<long long>(rows));
+  EXPECT_LE(agreeing_rows(shared[0], shared[1], 1e-3f), 2);
 }
 
 }  // namespace
