@@ -1,8 +1,9 @@
 // Internal pieces of the ONNX reader (models/onnx_model.h), shared by its source files:
 // host-side constants and attributes (onnx_tensor.cpp), the constant folding done at
-// load time (onnx_fold.cpp) and the runtime operators (onnx_ops.cpp; the layers with
-// weights and windows: onnx_layers.cpp). The file checks and the network are in
-// onnx_model.cpp. Not part of the models layer's interface.
+// load time (onnx_fold.cpp; its operations on host tensors: onnx_host_ops.cpp) and the
+// runtime operators (onnx_ops.cpp; the layers with weights and windows: onnx_layers.cpp).
+// The file checks and the network are in onnx_model.cpp. Not part of the models layer's
+// interface.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,33 @@
+// Inside the ONNX reader's constant folding (models/onnx_fold.cpp, onnx_host_ops.cpp): the
+// operations on host tensors that fold_constant evaluates nodes with. Not part of the
+// models layer's interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/onnx_internal.h"
+
+namespace ipg::onnx_detail {
+
+// axis in [-rank, rank) -> [0, rank); else an OnnxError naming `what`.
+int64_t norm_axis(int64_t axis, int64_t rank, const char* what);
+// out[k] = in[src(k)]: the data-movement ops share this.
+HostTensor gather_elements(const HostTensor& in, const Shape& out_shape,
+                           const std::function<int64_t(int64_t)>& src);
+// Transpose (an empty perm reverses the axes).
+HostTensor transpose(const HostTensor& x, std::vector<int64_t> perm);
+// Slice (empty axes: the first ones; empty steps: 1).
+HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
+                 const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                 std::vector<int64_t> steps);
+// Concat along axis.
+HostTensor concat(const std::vector<const HostTensor*>& in, int64_t axis);
+// Reshape's target: 0 copies the input's dimension (allowzero 0), -1 is inferred.
+Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool allowzero);
+// Add, Sub, Mul or Div (op) with broadcasting.
+HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& b);
+
+}  // namespace ipg::onnx_detail

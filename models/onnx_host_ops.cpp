@@ -1,0 +1,233 @@
+// ONNX reader, constant folding's operations on host tensors (onnx_fold.cpp uses them):
+// axis checks, the gather that data movement shares, Transpose, Slice, Concat, Reshape's
+// target shape and the broadcasting arithmetic (Add, Sub, Mul, Div).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "models/onnx_fold_internal.h"
+
+namespace ipg::onnx_detail {
+
+namespace {
+
+// Strides of a row-major shape.
+std::vector<int64_t> strides(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t k = s.size(); k-- > 1;) st[k - 1] = st[k] * s[k];
+  return st;
+}
+
+}  // namespace
+
+int64_t norm_axis(int64_t axis, int64_t rank, const char* what) {
+  if (axis < -rank || axis >= rank)
+    throw OnnxError(std::string(what) + " " + std::to_string(axis) + " is out of range for rank " +
+                    std::to_string(rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+// out[k] = in[src(k)]: the data-movement ops share this.
+HostTensor gather_elements(const HostTensor& in, const Shape& out_shape,
+                           const std::function<int64_t(int64_t)>& src) {
+  HostTensor o;
+  o.is_int = in.is_int;
+  o.shape = out_shape;
+  const int64_t n = checked_numel(out_shape, "folded constant");
+  if (in.is_int) {
+    o.i.resize(size_t(n));
+    for (int64_t k = 0; k < n; ++k) o.i[size_t(k)] = in.i[size_t(src(k))];
+  } else {
+    o.f.resize(size_t(n));
+    for (int64_t k = 0; k < n; ++k) o.f[size_t(k)] = in.f[size_t(src(k))];
+  }
+  return o;
+}
+
+HostTensor transpose(const HostTensor& x, std::vector<int64_t> perm) {
+  const int64_t r = int64_t(x.shape.size());
+  if (perm.empty())
+    for (int64_t k = r; k-- > 0;) perm.push_back(k);
+  if (int64_t(perm.size()) != r) throw OnnxError("perm does not match the rank");
+  std::vector<bool> seen(size_t(r), false);
+  Shape out(static_cast<size_t>(r), 0);
+  for (int64_t k = 0; k < r; ++k) {
+    const int64_t p = norm_axis(perm[size_t(k)], r, "perm");
+    if (seen[size_t(p)]) throw OnnxError("perm repeats an axis");
+    seen[size_t(p)] = true;
+    perm[size_t(k)] = p;
+    out[size_t(k)] = x.shape[size_t(p)];
+  }
+  const auto in_st = strides(x.shape), out_st = strides(out);
+  return gather_elements(x, out, [&](int64_t k) {
+    int64_t s = 0;
+    for (int64_t d = 0; d < r; ++d) s += (k / out_st[size_t(d)] % out[size_t(d)]) * in_st[size_t(perm[size_t(d)])];
+    return s;
+  });
+}
+
+HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
+                 const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                 std::vector<int64_t> steps) {
+  const int64_t r = int64_t(x.shape.size());
+  if (starts.size() != ends.size()) throw OnnxError("starts and ends differ in length");
+  if (axes.empty())
+    for (size_t k = 0; k < starts.size(); ++k) axes.push_back(int64_t(k));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (axes.size() != starts.size() || steps.size() != starts.size())
+    throw OnnxError("axes/steps differ in length from starts");
+  std::vector<int64_t> begin(size_t(r), 0), step(size_t(r), 1);
+  Shape out = x.shape;
+  for (size_t k = 0; k < starts.size(); ++k) {
+    const int64_t a = norm_axis(axes[k], r, "axis");
+    const int64_t dim = x.shape[size_t(a)];
+    if (steps[k] == 0) throw OnnxError("a slice step is 0");
+    // A step longer than the axis takes one element at most, as the axis' length does;
+    // clamped, the counts below cannot overflow.
+    const int64_t lim = std::max<int64_t>(dim, 1), st = std::clamp<int64_t>(steps[k], -lim, lim);
+    int64_t s = starts[k], e = ends[k];
+    if (s < 0) s = s < -dim ? -1 : s + dim;
+    if (e < 0) e = e < -dim ? -1 : e + dim;
+    if (st > 0) {
+      s = std::clamp<int64_t>(s, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      out[size_t(a)] = e > s ? (e - s + st - 1) / st : 0;
+    } else {
+      s = std::clamp<int64_t>(s, -1, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      out[size_t(a)] = s > e ? (s - e - st - 1) / -st : 0;
+    }
+    begin[size_t(a)] = s;
+    step[size_t(a)] = st;
+  }
+  const auto in_st = strides(x.shape), out_st = strides(out);
+  return gather_elements(x, out, [&](int64_t k) {
+    int64_t src = 0;
+    for (int64_t d = 0; d < r; ++d)
+      src += (begin[size_t(d)] + (k / out_st[size_t(d)] % out[size_t(d)]) * step[size_t(d)]) *
+             in_st[size_t(d)];
+    return src;
+  });
+}
+
+HostTensor concat(const std::vector<const HostTensor*>& in, int64_t axis) {
+  const HostTensor& a = *in.at(0);
+  const int64_t r = int64_t(a.shape.size());
+  axis = norm_axis(axis, r, "axis");
+  Shape out = a.shape;
+  out[size_t(axis)] = 0;
+  for (const HostTensor* t : in) {
+    if (!t) throw OnnxError("an input is absent");
+    if (t->is_int != a.is_int) throw OnnxError("inputs of different element types");
+    if (int64_t(t->shape.size()) != r) throw OnnxError("inputs of different ranks");
+    for (int64_t d = 0; d < r; ++d)
+      if (d != axis && t->shape[size_t(d)] != a.shape[size_t(d)])
+        throw OnnxError("shapes " + shape_text(a.shape) + " and " + shape_text(t->shape) +
+                        " do not concatenate");
+    out[size_t(axis)] += t->shape[size_t(axis)];
+  }
+  checked_numel(out, "concatenation");
+  HostTensor o;
+  o.is_int = a.is_int;
+  o.shape = out;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= out[size_t(d)];
+  for (int64_t d = axis + 1; d < r; ++d) inner *= out[size_t(d)];
+  for (int64_t b = 0; b < outer; ++b)
+    for (const HostTensor* t : in) {
+      const int64_t len = t->shape[size_t(axis)] * inner;
+      for (int64_t k = 0; k < len; ++k) {
+        if (o.is_int)
+          o.i.push_back(t->i[size_t(b * len + k)]);
+        else
+          o.f.push_back(t->f[size_t(b * len + k)]);
+      }
+    }
+  return o;
+}
+
+// Reshape's target: 0 copies the input's dimension (allowzero 0), -1 is inferred.
+Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool allowzero) {
+  Shape out(spec.size());
+  int64_t known = 1, infer = -1;
+  for (size_t k = 0; k < spec.size(); ++k) {
+    int64_t v = spec[k];
+    if (v == 0 && !allowzero) {
+      if (k >= in.size()) throw OnnxError("shape copies a dimension the input lacks");
+      v = in[k];
+    }
+    if (v == -1) {
+      if (infer >= 0) throw OnnxError("shape has two -1 entries");
+      infer = int64_t(k);
+      continue;
+    }
+    if (v < 0) throw OnnxError("shape has a negative entry " + std::to_string(v));
+    out[k] = v;
+    // Checked before multiplying: a huge entry would overflow the product first.
+    if (v > 0 && known > kMaxElements / v) throw OnnxError("shape " + shape_text(out) + " is too large");
+    known *= v;
+  }
+  int64_t total = 1;
+  for (int64_t d : in) total *= d;
+  if (infer >= 0) {
+    if (known == 0 || total % known) throw OnnxError("cannot infer the -1 entry of the shape");
+    out[size_t(infer)] = total / known;
+  } else if (known != total) {
+    throw OnnxError("cannot reshape " + shape_text(in) + " to " + shape_text(out));
+  }
+  return out;
+}
+
+HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& b) {
+  if (a.is_int != b.is_int) throw OnnxError("operands of different element types");
+  const size_t r = std::max(a.shape.size(), b.shape.size());
+  Shape out(r);
+  auto dim = [&](const Shape& s, size_t k) {
+    return k + s.size() < r ? int64_t(1) : s[k + s.size() - r];
+  };
+  for (size_t k = 0; k < r; ++k) {
+    const int64_t x = dim(a.shape, k), y = dim(b.shape, k);
+    if (x != y && x != 1 && y != 1)
+      throw OnnxError("shapes " + shape_text(a.shape) + " and " + shape_text(b.shape) +
+                      " do not broadcast");
+    out[k] = x == 1 ? y : x;
+  }
+  const int64_t n = checked_numel(out, "folded constant");
+  const auto ost = strides(out);
+  auto index = [&](const Shape& s, int64_t k) {
+    int64_t idx = 0, mul = 1;
+    for (size_t d = r; d-- > 0;) {
+      const int64_t sd = dim(s, d);
+      if (sd != 1) idx += (k / ost[d] % out[d]) * mul;
+      mul *= sd;
+    }
+    return idx;
+  };
+  HostTensor o;
+  o.is_int = a.is_int;
+  o.shape = out;
+  for (int64_t k = 0; k < n; ++k) {
+    const size_t ia = size_t(index(a.shape, k)), ib = size_t(index(b.shape, k));
+    if (a.is_int) {
+      const int64_t x = a.i[ia], y = b.i[ib];
+      if (x == kBatch || y == kBatch) throw OnnxError("arithmetic on the batch size");
+      if (std::llabs(x) > (int64_t(1) << 40) || std::llabs(y) > (int64_t(1) << 40))
+        throw OnnxError("integer operands out of range");
+      int64_t v = 0;
+      if (op == "Add") v = x + y;
+      else if (op == "Sub") v = x - y;
+      else if (op == "Mul") v = x * y;
+      else {
+        if (y == 0) throw OnnxError("integer division by zero");
+        v = x / y;
+      }
+      o.i.push_back(v);
+    } else {
+      const float x = a.f[ia], y = b.f[ib];
+      o.f.push_back(op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y : x / y);
+    }
+  }
+  return o;
+}
+
+}  // namespace ipg::onnx_detail
