@@ -2,7 +2,8 @@
 // host-side constants and attributes (onnx_tensor.cpp), the constant folding done at
 // load time (onnx_fold.cpp; its operations on host tensors: onnx_host_ops.cpp) and the
 // runtime operators (onnx_ops.cpp; the layers with weights and windows: onnx_layers.cpp).
-// The file checks and the network are in onnx_model.cpp. Not part of the models layer's
+// The file checks and the network are in onnx_model.cpp, the passes over the graph in
+// onnx_graph.cpp and onnx_steps.cpp (onnx_load_internal.h). Not part of the models layer's
 // interface.
 #pragma once
 

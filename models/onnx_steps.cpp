@@ -1,0 +1,123 @@
+// ONNX reader, the load-time pass: each node in order is either folded into a constant
+// (on the host, or run once with the engine when all its inputs are constant) or becomes
+// one runtime step, checked on a one-row input so that a bad node fails at load naming it.
+#include <algorithm>
+
+#include "engine/hdf5.h"
+#include "models/onnx_load_internal.h"
+#include "onnx/onnx_pb.h"
+
+namespace ipg::onnx_detail {
+
+std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxStore& store,
+                              const std::string& display) {
+  const std::map<std::string, int>& id = gi.id;
+  std::vector<Value>& values = gi.values;
+  const int64_t declared_batch = gi.declared_batch;
+  const std::vector<int>& order = gi.order;
+  const std::vector<bool>& skip = gi.skip;
+  std::vector<Step> steps;
+  const auto& ops = supported_ops();
+  std::map<int, Tensor> live;  // load-time run on one row: tensors of runtime values
+  live[gi.in_id] = Tensor::zeros(values[size_t(gi.in_id)].shape);
+  for (int i : order) {
+    if (skip[size_t(i)]) continue;
+    const auto& n = g.node(i);
+    try {
+      if (!(n.domain().empty() || n.domain() == "ai.onnx"))
+        throw OnnxError("operator " + n.domain() + "." + n.op_type() + " is not supported (only the default domain is)");
+      if (std::find(ops.begin(), ops.end(), n.op_type()) == ops.end()) {
+        std::string list;
+        for (const auto& s : ops) list += (list.empty() ? "" : ", ") + s;
+        throw OnnxError("operator " + n.op_type() + " is not supported (supported: " + list + ")");
+      }
+      std::vector<const Value*> in;
+      bool all_const = true;
+      for (const std::string& name : n.input()) {
+        if (name.empty()) {
+          in.push_back(nullptr);
+          continue;
+        }
+        const Value& v = values[size_t(id.at(name))];
+        if (!v.known) throw OnnxError("input '" + name + "' is an output this reader does not compute");
+        in.push_back(&v);
+        all_const = all_const && v.is_const;
+      }
+      std::vector<HostTensor> outs;
+      bool folded = false;
+      if (n.op_type() == "Shape" && !in.empty() && in[0] && !in[0]->is_const) {
+        check_attrs(n, {"start", "end"});
+        if (find_attr(n, "start") || find_attr(n, "end")) throw OnnxError("Shape with start/end is not supported");
+        HostTensor s;
+        s.is_int = true;
+        s.i = in[0]->shape;
+        s.i[0] = kBatch;
+        s.shape = {int64_t(s.i.size())};
+        outs.push_back(s);
+        folded = true;
+      } else if (all_const) {
+        std::vector<const HostTensor*> c;
+        for (const Value* v : in) c.push_back(v ? &v->c : nullptr);
+        folded = fold_constant(n, c, outs);
+        if (!folded) {
+          // An operator without a host evaluation (a Relu on constants, say): run it once
+          // with the engine and keep its result.
+          std::vector<Value> as_runtime;
+          for (const Value* v : in) {
+            as_runtime.emplace_back();
+            if (v) as_runtime.back() = Value{true, false, {}, v->c.shape};
+          }
+          std::vector<const Value*> ptrs;
+          std::vector<Tensor> args;
+          for (size_t k = 0; k < in.size(); ++k) {
+            ptrs.push_back(in[k] ? &as_runtime[k] : nullptr);
+            if (in[k]) args.push_back(to_tensor(in[k]->c));
+          }
+          std::vector<int> rt;
+          OnnxStore scratch;
+          const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, declared_batch);
+          std::vector<Tensor> rargs;
+          for (int k : rt) rargs.push_back(to_tensor(in[size_t(k)]->c));
+          outs.push_back(from_tensor(fn(rargs)));
+          folded = true;
+        }
+      }
+      if (folded) {
+        if (size_t(n.output_size()) < outs.size()) outs.resize(size_t(n.output_size()));
+        for (size_t k = 0; k < outs.size(); ++k) {
+          if (n.output(int(k)).empty()) continue;
+          Value& v = values[size_t(id.at(n.output(int(k))))];
+          v.known = v.is_const = true;
+          v.c = std::move(outs[k]);
+        }
+        continue;
+      }
+      Step step;
+      std::vector<int> rt;
+      step.fn = make_op(n, in, [&](const HostTensor& h, const std::string& nm) { return store.keep(h, nm); }, rt, declared_batch);
+      std::vector<Tensor> args;
+      for (int k : rt) {
+        const int v = id.at(n.input(k));
+        step.in.push_back(v);
+        args.push_back(live.at(v));
+      }
+      if (n.output_size() < 1 || n.output(0).empty()) throw OnnxError("the node has no output");
+      step.out = id.at(n.output(0));
+      const Tensor y = step.fn(args);
+      if (y.dim(0) != 1) throw OnnxError("the output " + shape_str(y.shape()) + " does not keep the batch dimension first");
+      checked_numel(y.shape(), "output");
+      Value& ov = values[size_t(step.out)];
+      ov.known = true;
+      ov.shape = y.shape();
+      live[step.out] = y;
+      steps.push_back(std::move(step));
+    } catch (const FileError&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(display, node_name(g, i) + ": " + (e.what()[0] ? e.what() : "failed"));
+    }
+  }
+  return steps;
+}
+
+}  // namespace ipg::onnx_detail
