@@ -25,7 +25,9 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
   };
   auto ea = std::make_shared<EvalArgs>();
   CLI::App* eval_cmd = app.add_subcommand("eval", "accuracy of a model on a dataset's test split");
-  eval_cmd->add_option("--model", ea->model, "model file (HDF5)")->required();
+  eval_cmd
+      ->add_option("--model", ea->model, "model file: a network or forest (HDF5) or an ONNX network")
+      ->required();
   data_spec(eval_cmd->add_option("--data", ea->data, "dataset spec (see train --help)")
                 ->capture_default_str());
   at_least(eval_cmd->add_option("--batch", ea->batch, "batch size")->capture_default_str(), 1);
@@ -50,7 +52,8 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
   // ---- info ----
   auto path = std::make_shared<std::string>();
   CLI::App* info_cmd = app.add_subcommand("info", "describe a model file");
-  info_cmd->add_option("model", *path, "model file (HDF5)")->required();
+  info_cmd->add_option("model", *path, "model file: a network or forest (HDF5) or an ONNX network")
+      ->required();
   runners[info_cmd] = [&g, path]() {
     if (is_forest_file(*path)) return forest_info(g, *path);
     const ModelInfo info = read_model_info(*path);
