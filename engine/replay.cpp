@@ -50,6 +50,7 @@ bool Replay::record(std::function<void()> body, std::string* why) {
   exec_ = exec;
   return true;
 #else
+  (void)why;  // only CUDA recordings can fail
   detail::no_cuda_backend("Replay::record");
 #endif
 }

@@ -20,7 +20,7 @@ std::string utc_timestamp_ms() {
   const std::time_t t = std::time_t(ms.count() / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char b[40];
+  char b[96];  // room for any int in every field, which is what the compiler checks
   std::snprintf(b, sizeof b, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 int(ms.count() % 1000));
