@@ -98,42 +98,39 @@ void rate_suspects(LoadedZoo& zoo, const Fingerprint& fp, SettingResult& r, size
   r.tpr_at_fpr5 = tpr_at_fpr(p, q, 0.05);
 }
 
+namespace {
+
+// The extraction of a batch group (indices into `planned`), its progress numbered as in
+// `planned`.
+std::vector<Fingerprint> extract_group(LoadedZoo& zoo, const std::vector<Setting>& planned,
+                                       const std::vector<size_t>& group,
+                                       const ExperimentOptions& options,
+                                       const Tensor* train_images,
+                                       std::vector<SettingResult>& results,
+                                       const std::function<void(const ExperimentProgress&)>& progress) {
+  std::vector<Setting> settings;
+  for (size_t i : group) settings.push_back(planned.at(i));
+  return extract_settings(*zoo.target, settings, options, train_images, results,
+                          [&](const ExperimentProgress& e) {
+                            ExperimentProgress p = e;
+                            p.setting = group.at(e.setting);
+                            p.settings = planned.size();
+                            if (progress) progress(p);
+                          });
+}
+
+}  // namespace
+
 std::vector<SettingResult> run_settings(
     LoadedZoo& zoo, const std::vector<Setting>& planned, const std::vector<size_t>& group,
     const ExperimentOptions& options, const Tensor* train_images, Device device,
     std::vector<Fingerprint>& fps, const std::function<void(const ExperimentProgress&)>& progress) {
   if (group.empty()) return {};
-  std::vector<Setting> settings;
-  for (size_t i : group) settings.push_back(planned.at(i));
   std::vector<SettingResult> results;
-  // The extraction's progress with the settings numbered as in `planned`.
-  fps = extract_settings(*zoo.target, settings, options, train_images, results,
-                         [&](const ExperimentProgress& e) {
-                           ExperimentProgress p = e;
-                           p.setting = group.at(e.setting);
-                           p.settings = planned.size();
-                           if (progress) progress(p);
-                         });
+  fps = extract_group(zoo, planned, group, options, train_images, results, progress);
   for (size_t g = 0; g < group.size(); ++g)
     rate_suspects(zoo, fps[g], results[g], group[g], planned.size(), options, device, progress);
   return results;
-}
-
-SettingResult run_setting(LoadedZoo& zoo, const Setting& s, size_t i, size_t count,
-                          const ExperimentOptions& options, const Tensor* train_images,
-                          Device device, Fingerprint& fp,
-                          const std::function<void(const ExperimentProgress&)>& progress) {
-  std::vector<SettingResult> results;
-  std::vector<Fingerprint> fps = extract_settings(
-      *zoo.target, {s}, options, train_images, results, [&](const ExperimentProgress& e) {
-        ExperimentProgress p = e;
-        p.setting = i;
-        p.settings = count;
-        if (progress) progress(p);
-      });
-  fp = std::move(fps.front());
-  rate_suspects(zoo, fp, results.front(), i, count, options, device, progress);
-  return std::move(results.front());
 }
 
 std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Setting>& settings,
@@ -145,19 +142,12 @@ std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Sett
   // and recorded one by one in planned order (an interruption loses at most the
   // fingerprints of the group in progress).
   std::vector<std::optional<SettingResult>> old(settings.size());
-  std::vector<Setting> todo;
-  std::vector<size_t> todo_index;
+  std::vector<size_t> todo;
   for (size_t i = 0; i < settings.size(); ++i) {
     if (hooks.reuse) old[i] = hooks.reuse(settings[i]);
-    if (old[i]) continue;
-    todo.push_back(settings[i]);
-    todo_index.push_back(i);
+    if (!old[i]) todo.push_back(i);
   }
-  std::vector<std::vector<size_t>> groups;
-  for (const std::vector<size_t>& g : batch_groups(todo, options)) {
-    groups.emplace_back();
-    for (size_t t : g) groups.back().push_back(todo_index[t]);
-  }
+  const std::vector<std::vector<size_t>> groups = batch_groups(settings, todo, options);
   std::vector<int> group_of(settings.size(), -1);
   for (size_t g = 0; g < groups.size(); ++g)
     for (size_t i : groups[g]) group_of[i] = static_cast<int>(g);
@@ -175,16 +165,9 @@ std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Sett
     } else {
       if (!pending[i]) {  // the first of its group: extract the whole group
         const std::vector<size_t>& g = groups[static_cast<size_t>(group_of[i])];
-        std::vector<Setting> members;
-        for (size_t m : g) members.push_back(settings[m]);
         std::vector<SettingResult> rs;
-        std::vector<Fingerprint> fps = extract_settings(
-            *zoo.target, members, options, train_images, rs, [&](const ExperimentProgress& e) {
-              ExperimentProgress p = e;
-              p.setting = g.at(e.setting);
-              p.settings = settings.size();
-              if (hooks.progress) hooks.progress(p);
-            });
+        std::vector<Fingerprint> fps =
+            extract_group(zoo, settings, g, options, train_images, rs, hooks.progress);
         for (size_t m = 0; m < g.size(); ++m) {
           pending[g[m]] = std::move(rs[m]);
           pending_fp[g[m]] = std::move(fps[m]);

@@ -175,16 +175,10 @@ std::vector<SettingResult> run_experiment(LoadedZoo& zoo, const std::vector<Sett
                                           const Tensor* train_images, Device device,
                                           const ExperimentHooks& hooks = {});
 
-// One new setting of run_experiment (index of count, for progress): its extraction,
-// every suspect's matching rate and the metrics; the fingerprint in `fp`. What a process
-// given a share of the settings runs (tools/ipguard/mpi_experiment.cpp).
-SettingResult run_setting(LoadedZoo& zoo, const Setting& s, size_t index, size_t count,
-                          const ExperimentOptions& options, const Tensor* train_images,
-                          Device device, Fingerprint& fp,
-                          const std::function<void(const ExperimentProgress&)>& progress = {});
-
-// The same for a batch group (indices into `planned`, from batch_groups): one extraction
-// of the group, then each setting's matching rates; fingerprints in `fps`, group order.
+// One batch group of run_experiment (indices into `planned`, from batch_groups): one
+// extraction of the group, then each setting's matching rates; fingerprints in `fps`,
+// group order. What a process given a share of the work runs
+// (tools/ipguard/mpi_experiment.cpp).
 std::vector<SettingResult> run_settings(
     LoadedZoo& zoo, const std::vector<Setting>& planned, const std::vector<size_t>& group,
     const ExperimentOptions& options, const Tensor* train_images, Device device,
@@ -196,6 +190,10 @@ std::vector<SettingResult> run_settings(
 // first member it can share a batch with (batch_share_mismatch of their round-0 options);
 // without options.share_batch every group holds one setting.
 std::vector<std::vector<size_t>> batch_groups(const std::vector<Setting>& settings,
+                                              const ExperimentOptions& options);
+// The same over planned[i] for i in `among`, the groups as indices into `planned`.
+std::vector<std::vector<size_t>> batch_groups(const std::vector<Setting>& planned,
+                                              const std::vector<size_t>& among,
                                               const ExperimentOptions& options);
 
 // The extraction of settings that share their first draw's batch (one setting: alone),

@@ -190,6 +190,17 @@ std::vector<std::vector<size_t>> batch_groups(const std::vector<Setting>& settin
   return groups;
 }
 
+std::vector<std::vector<size_t>> batch_groups(const std::vector<Setting>& planned,
+                                              const std::vector<size_t>& among,
+                                              const ExperimentOptions& options) {
+  std::vector<Setting> some;
+  for (size_t i : among) some.push_back(planned.at(i));
+  std::vector<std::vector<size_t>> groups = batch_groups(some, options);
+  for (std::vector<size_t>& g : groups)
+    for (size_t& k : g) k = among[k];
+  return groups;
+}
+
 Tensor start_images(Network& target, const SettingResult& result, const ExperimentOptions& options,
                     const Tensor* train_images, int64_t count) {
   count = std::min<int64_t>(count, static_cast<int64_t>(result.origin.size()));

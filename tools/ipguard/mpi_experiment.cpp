@@ -64,13 +64,8 @@ std::vector<std::string> run_recorded_on_ranks(
     w.put_vector(left);
     left = ByteReader(comm.broadcast(w.bytes(), kTagBroadcast)).get_vector<int64_t>();
   }
-  std::vector<Setting> left_settings;
-  for (int64_t i : left) left_settings.push_back(planned[static_cast<size_t>(i)]);
-  std::vector<std::vector<size_t>> groups;  // indices into planned
-  for (const std::vector<size_t>& g : batch_groups(left_settings, rec.options)) {
-    groups.emplace_back();
-    for (size_t k : g) groups.back().push_back(static_cast<size_t>(left[k]));
-  }
+  const std::vector<std::vector<size_t>> groups =
+      batch_groups(planned, std::vector<size_t>(left.begin(), left.end()), rec.options);
   std::vector<int64_t> todo;
   if (comm.rank() == 0)
     for (size_t g = 0; g < groups.size(); ++g) todo.push_back(static_cast<int64_t>(g));
