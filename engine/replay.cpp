@@ -9,6 +9,21 @@
 
 namespace ipg {
 
+namespace {
+thread_local bool replaying_on_cpu = false;  // set while Replay::replay runs a CPU body
+
+struct ReplayingScope {
+  ReplayingScope() { replaying_on_cpu = true; }
+  ~ReplayingScope() { replaying_on_cpu = false; }
+};
+}  // namespace
+
+void detail::check_host_read(const char* what) {
+  if (replaying_on_cpu)
+    throw std::logic_error(std::string("Replay: the replayed work reads values back (") + what +
+                           "): on CUDA that synchronizes and cannot be a CUDA graph");
+}
+
 Replay::Replay(Device device) : device_(device) {}
 
 Replay::~Replay() {
@@ -63,7 +78,10 @@ void Replay::replay() {
     // The same rule as on CUDA, checked where it can be: replayed work allocates nothing.
     CachingAllocator& alloc = CachingAllocator::for_device(device_);
     const uint64_t before = alloc.stats().requests;
-    body_();
+    {
+      ReplayingScope scope;
+      body_();
+    }
     if (alloc.stats().requests != before)
       throw std::logic_error("Replay: the replayed work allocated memory (it could not be a "
                              "CUDA graph)");

@@ -41,4 +41,13 @@ class Replay {
   void* exec_ = nullptr;        // CUDA: the instantiated graph
 };
 
+namespace detail {
+// Called by the engine's reads of values back to the host (Tensor::to_vector, item, cpu):
+// throws std::logic_error while a CPU recording replays. On CUDA such a read synchronizes
+// the stream, which fails a capture; the CPU twin refuses it too, so a read-back slipped
+// into the fingerprint loop fails the tests here instead of silently disabling CUDA graphs
+// on a GPU.
+void check_host_read(const char* what);
+}  // namespace detail
+
 }  // namespace ipg

@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/random.h"
+#include "engine/replay.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/random.h"
 #if IPG_HAS_CUDA
@@ -220,6 +221,7 @@ void Tensor::fill_(float value) {
 }
 
 Tensor Tensor::to(Device device) const {
+  if (device.is_cpu()) detail::check_host_read("to(cpu)");
   if (device == this->device()) return *this;
   Tensor t = empty(shape(), device, dtype());
   t.copy_from(*this);
@@ -228,6 +230,7 @@ Tensor Tensor::to(Device device) const {
 
 std::vector<float> Tensor::to_vector() const {
   detail::check_dtype("to_vector", *this, DType::F32);
+  detail::check_host_read("to_vector");
   Tensor c = cpu();
   const float* p = c.data();
   return std::vector<float>(p, p + c.numel());
@@ -235,6 +238,7 @@ std::vector<float> Tensor::to_vector() const {
 
 std::vector<int32_t> Tensor::to_vector_i32() const {
   detail::check_dtype("to_vector_i32", *this, DType::I32);
+  detail::check_host_read("to_vector_i32");
   Tensor c = cpu();
   const int32_t* p = c.data_i32();
   return std::vector<int32_t>(p, p + c.numel());

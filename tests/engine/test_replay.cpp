@@ -1,5 +1,6 @@
 // Replay (engine/replay.h): recorded work runs again at each replay, on the CPU (the
-// function itself) and on CUDA (a CUDA graph); work that allocates is never replayed.
+// function itself) and on CUDA (a CUDA graph); work that allocates or reads values back
+// is never replayed.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -34,6 +35,25 @@ TEST(Replay, CpuReplayOfAllocatingWorkIsAnError) {
   EXPECT_THROW(r.replay(), std::logic_error);  // Tensor::ones allocates each time
   Replay empty(Device::cpu());
   EXPECT_THROW(empty.replay(), std::logic_error);
+}
+
+// A read back to the host synchronizes on CUDA (a capture fails); the CPU twin refuses it
+// too, and the scope ends with the replay: reads afterwards are fine.
+TEST(Replay, CpuReplayThatReadsValuesBackIsAnError) {
+  Tensor x = Tensor::zeros({4});
+  const Tensor one = Tensor::ones({4});
+  for (int which = 0; which < 3; ++which) {
+    Replay r(Device::cpu());
+    std::string why;
+    ASSERT_TRUE(r.record([&, which] {
+      ops::axpy_(x, one, 1.f);
+      if (which == 0) (void)x.to_vector();
+      if (which == 1) (void)x.narrow0(0, 1).item();
+      if (which == 2) (void)x.cpu();
+    }, &why));
+    EXPECT_THROW(r.replay(), std::logic_error) << "case " << which;
+    EXPECT_EQ(x.to_vector()[0], static_cast<float>(which + 1));
+  }
 }
 
 TEST(ReplayCuda, GraphReplaysTheCapturedWork) {
