@@ -8,8 +8,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/hdf5.h"
 #include "engine/sha256.h"
 #include "models/forest_file.h"
+#include "models/onnx_model.h"
 
 namespace ipg {
 
@@ -70,7 +72,31 @@ std::unique_ptr<Network> load_for(const std::string& path, const Dataset& train_
 
 }  // namespace
 
+void check_recipe_files(const ModelRecipe& r) {
+  auto kind = [](const std::string& path) -> std::string {
+    try {
+      if (is_onnx_file(path)) return "onnx";
+      if (is_forest_file(path)) return "rf";
+    } catch (const std::exception&) {  // unreadable: the loader says why
+    }
+    return "";
+  };
+  if (!r.init.empty()) {
+    const std::string k = kind(r.init);
+    if (k == "onnx")
+      throw FileError(r.init + ": an ONNX model cannot be trained or post-processed (it is " +
+                      "for extraction and verification)");
+    if (k == "rf")
+      throw FileError(r.init + ": a random forest cannot be trained further or post-processed " +
+                      "(it has no gradients; train --arch rf fits a new one)");
+  }
+  if (!r.teacher.empty() && kind(r.teacher) == "rf")
+    throw FileError(r.teacher + ": a random forest cannot be extracted (distill and label-only " +
+                    "learn from a network)");
+}
+
 PreparedModel prepare_model(const ModelRecipe& r, const Dataset& train_set, Device device) {
+  check_recipe_files(r);
   const int sources = int(!r.init.empty()) + int(!r.teacher.empty() || r.extraction.has_value());
   if (sources > 1 || (!r.init.empty() && !r.arch.empty()))
     throw std::invalid_argument("recipe: give one of a fresh arch, an init file, a teacher");

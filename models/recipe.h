@@ -48,6 +48,14 @@ void channel_stats(const Dataset& d, std::vector<float>* mean, std::vector<float
 std::unique_ptr<Network> fresh_network(const std::string& arch, const Dataset& train_set,
                                        uint64_t seed, int classes = 0);
 
+// Throws FileError naming the file when a recipe's file cannot play its part, read from the
+// file's header alone (no weights, no dataset): an init that is an ONNX model (it cannot be
+// trained into a native file) or a random forest (no gradients to fine-tune along), a
+// teacher that is a forest (an extraction learns from a network's outputs). Files that
+// cannot be read are left to the loader's errors. prepare_model calls it; commands call it
+// before loading the dataset.
+void check_recipe_files(const ModelRecipe& r);
+
 // A recipe ready to train: its network built (and modified, or its teacher's labels
 // computed), its options final. Nothing trained yet: callers report what will happen.
 struct PreparedModel {

@@ -44,8 +44,14 @@ void check_output_path(const std::string& flag, const std::string& out,
       throw UsageError(flag + " " + out + " would overwrite " + in.path + " (" + in.flag +
                        "); write to another file");
   std::error_code ec;
-  if (fs::is_directory(out, ec))
+  const fs::file_status st = fs::status(out, ec);  // follows a symlink to what it names
+  if (fs::is_directory(st))
     throw UsageError(flag + " " + out + " is a folder; give a file name");
+  // The temporary file is renamed over `out`: that would replace a device (/dev/null), a
+  // pipe or a socket with a plain file, for everyone who uses it.
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    throw UsageError(flag + " " + out + " is not a regular file (a device, pipe or socket); " +
+                     "give a file name");
 }
 
 void check_output_file(const std::string& flag, const std::string& out,

@@ -15,7 +15,7 @@ struct Input {
 };
 
 // `out` is none of `inputs` (same path, or the same file through a symlink or a hard link)
-// and not an existing directory.
+// and not an existing directory, device, pipe or socket (the output is renamed over it).
 void check_output_path(const std::string& flag, const std::string& out,
                        const std::vector<Input>& inputs);
 

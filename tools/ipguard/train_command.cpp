@@ -53,11 +53,12 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
     throw UsageError("--arch rf: --reinit-last, --last-layer-only and --prune-* are for networks");
   const std::string input = ta.init.empty() ? ta.teacher : ta.init;
   check_output_file("--out", ta.out, {{ta.init_flag, input}, {"--data", data_file(ta.data)}});
+  const ModelRecipe r = recipe_of(g, ta);
+  check_recipe_files(r);  // an ONNX or forest --init: before the dataset loads
   const bool tty = ::isatty(2);
   const Device dev = resolve_device(g.device, &std::cerr);
   const Dataset train_set = first_rows(load_dataset(ta.data, Split::Train), ta.limit);
   const Dataset test_set = load_dataset(ta.data, Split::Test);
-  const ModelRecipe r = recipe_of(g, ta);
   if (ta.arch == "rf") return train_forest(g, r, train_set, test_set, ta.out, report);
   PreparedModel prepared = prepare_model(r, train_set, dev);
   const TrainOptions opt = prepared.opt;

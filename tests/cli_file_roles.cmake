@@ -1,0 +1,63 @@
+# Files a command cannot use in the part it is given, refused before any work with one line
+# naming the file: an output that exists as a device, pipe or socket (the output is written
+# to a temporary name and renamed over it, which would replace /dev/null with a plain
+# file), and a training start or teacher that is an ONNX model or a random forest (found
+# before the dataset loads, not after an epoch). Nothing here measures time.
+# Run by ctest as: cmake -DIPGUARD=<path> -DREPO=<source dir> -P cli_file_roles.cmake
+set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_file_roles_work)
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
+
+# Exit `code`, one line on stderr matching `pattern`, nothing started, nothing written.
+function(expect_refused code pattern)
+  expect_exit(${code} --device cpu ${ARGN})
+  string(STRIP "${last_err}" err)
+  if(NOT err MATCHES "${pattern}" OR err MATCHES "\n")
+    message(FATAL_ERROR "ipguard ${ARGN}: expected one line matching '${pattern}', got:\n${last_err}")
+  endif()
+  if(last_err MATCHES "epoch|training |fine-tuning |points [0-9]" OR last_out MATCHES "saved ")
+    message(FATAL_ERROR "ipguard ${ARGN}: the work started before the refusal:\n${last_err}")
+  endif()
+endfunction()
+
+file(COPY_FILE ${REPO}/weights/lenet5-fashion-mnist.h5 ${WORK}/m.h5)
+set(onnx ${REPO}/tests/data/onnx/lenet5-fashion-mnist.onnx)
+
+# ---- an output that is a pipe, or a symlink to one: it stays a pipe ----
+execute_process(COMMAND mkfifo ${WORK}/pipe RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "mkfifo ${WORK}/pipe failed")
+endif()
+file(CREATE_LINK ${WORK}/pipe ${WORK}/pipe_link SYMBOLIC)
+foreach(out pipe pipe_link)
+  expect_refused(2 "--out .*${out} is not a regular file" extract --model ${WORK}/m.h5 --n 2
+                 --iters 5 --init random --out ${WORK}/${out})
+  expect_refused(2 "--out .*${out} is not a regular file" postprocess --model ${WORK}/m.h5
+                 --attack ftll --epochs 1 --limit 64 --out ${WORK}/${out})
+  expect_refused(2 "--out .*${out} is not a regular file" convert --to-onnx ${WORK}/m.h5
+                 --out ${WORK}/${out})
+endforeach()
+execute_process(COMMAND test -p ${WORK}/pipe RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${WORK}/pipe is no longer a pipe after the refused commands")
+endif()
+
+# ---- a start that cannot be trained, a teacher that cannot teach ----
+expect_exit(0 --device cpu --seed 1 train --arch rf --trees 1 --limit 100 --out ${WORK}/rf.h5)
+expect_refused(1 "onnx: an ONNX model cannot be trained or post-processed" train --init ${onnx}
+               --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_refused(1 "onnx: an ONNX model cannot be trained or post-processed" postprocess
+               --model ${onnx} --attack ftal --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_refused(1 "rf\\.h5: a random forest cannot be trained further" train --init ${WORK}/rf.h5
+               --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_refused(1 "rf\\.h5: a random forest cannot be trained further" postprocess
+               --model ${WORK}/rf.h5 --attack wp:0.1 --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_refused(1 "rf\\.h5: a random forest cannot be extracted" postprocess
+               --model ${WORK}/rf.h5 --attack distill:lenet5 --epochs 1 --limit 64
+               --out ${WORK}/x.h5)
+# An ONNX teacher is a network: a label-only extraction of it trains (one small epoch).
+expect_exit(0 --device cpu postprocess --model ${onnx} --attack label-only:lenet5 --epochs 1
+            --limit 64 --out ${WORK}/x.h5)
+file(REMOVE ${WORK}/x.h5)
