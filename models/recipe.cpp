@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "engine/hdf5.h"
@@ -74,6 +75,8 @@ std::unique_ptr<Network> load_for(const std::string& path, const Dataset& train_
 
 void check_recipe_files(const ModelRecipe& r) {
   auto kind = [](const std::string& path) -> std::string {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return "";  // missing: the loader says so
     try {
       if (is_onnx_file(path)) return "onnx";
       if (is_forest_file(path)) return "rf";

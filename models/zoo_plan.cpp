@@ -15,6 +15,7 @@
 #include "engine/hdf5.h"
 #include "models/forest_file.h"
 #include "models/model_file.h"
+#include "models/onnx_model.h"
 
 namespace ipg {
 
@@ -255,6 +256,10 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
   using std::invalid_argument;
   // The target: a network file that loads with every check.
   std::string arch;
+  std::error_code target_ec;
+  if (std::filesystem::is_regular_file(o.target, target_ec) && is_onnx_file(o.target))
+    throw invalid_argument("--target " + o.target + " is an ONNX model; a zoo's target is a " +
+                           "network file of ours (an ONNX model cannot be post-processed)");
   try {
     if (is_forest_file(o.target))
       throw invalid_argument("--target " + o.target + " is a random forest; a zoo's target is "
