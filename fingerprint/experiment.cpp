@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -38,6 +39,9 @@ LoadedZoo load_zoo(Zoo& zoo, Device device,
   const ModelConfig& cfg = z.target->config();
   const Tensor probe = Tensor::zeros({1, cfg.in_channels, cfg.height, cfg.width});
   std::vector<ZooModel> kept;
+  // Per group, the first file that could not be used and how many: the error when a group
+  // is left empty names them (callers print zoo.problems only after a successful load).
+  std::map<SuspectGroup, std::pair<std::string, int>> refused;
   ExperimentProgress pr;
   pr.phase = ExperimentProgress::Phase::Loading;
   pr.suspects = zoo.suspects.size();
@@ -56,14 +60,23 @@ LoadedZoo load_zoo(Zoo& zoo, Device device,
       kept.push_back(m);
     } catch (const std::exception& e) {
       zoo.problems.push_back({m.file, std::string("cannot be used: ") + e.what()});
+      auto& [first, count] = refused[m.group];
+      const std::string why = e.what();
+      if (count++ == 0) first = why.find(m.path) == std::string::npos ? m.file + ": " + why : why;
     }
   }
   zoo.suspects = kept;  // pointers below are taken after the last change to the vector
   for (size_t i = 0; i < kept.size(); ++i) z.suspects[i].model = &zoo.suspects[i];
   for (SuspectGroup g : {SuspectGroup::Positive, SuspectGroup::Negative})
-    if (zoo.group(g).empty())
-      throw std::runtime_error(zoo.dir + ": no " + std::string(group_name(g)) +
-                               " suspect could be loaded (see the problems above)");
+    if (zoo.group(g).empty()) {
+      const auto& [first, count] = refused[g];
+      throw std::runtime_error(
+          zoo.dir + ": no " + std::string(group_name(g)) + " suspect could be loaded" +
+          (count == 0 ? std::string()
+                      : " (" + first +
+                            (count > 1 ? "; and " + std::to_string(count - 1) + " more" : "") +
+                            ")"));
+    }
   return z;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/sha256.h"
+#include "fingerprint/experiment.h"
 #include "fingerprint/experiment_zoo.h"
 #include "models/zoo_manifest.h"
 
@@ -118,6 +119,25 @@ TEST_F(ZooScan, BadFoldersAreNamed) {
   const std::string e = error_of(dir_.string());
   EXPECT_NE(e.find((dir_ / "positive").string()), std::string::npos) << e;
   EXPECT_NE(e.find("no usable positive suspect"), std::string::npos) << e;
+}
+
+// A group none of whose files load: the error itself names a file and why (the problems
+// list is printed only after a load that succeeds, so "see above" showed nothing).
+TEST_F(ZooScan, AGroupLeftEmptyNamesAFileThatFailed) {
+  const std::string net = std::string(IPG_TEST_DATA_DIR) + "/../../weights/lenet5-fashion-mnist.h5";
+  fs::copy_file(net, dir_ / "target.h5", fs::copy_options::overwrite_existing);
+  fs::copy_file(net, dir_ / "positive/ftll.h5", fs::copy_options::overwrite_existing);
+  put("negative/other.h5", "other bytes");
+  Zoo z = scan_zoo(dir_.string());
+  std::string e;
+  try {
+    load_zoo(z, Device::cpu(), {});
+  } catch (const std::runtime_error& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("no negative suspect could be loaded ("), std::string::npos) << e;
+  EXPECT_NE(e.find("negative/lenet5-seed2.h5: not an HDF5 file; and 1 more)"), std::string::npos)
+      << e;
 }
 
 TEST_F(ZooScan, ManifestDecidesGroupsAndChecksFiles) {
