@@ -151,6 +151,8 @@ std::unique_ptr<Network> load_model(const std::string& path, Provenance* provena
   // same files.
   const Provenance prov = read_provenance(f);
   check_fits(cfg, path);
+  if (cfg.arch == "rf")  // a forest's file (models/forest_file.h): make_network knows no "rf"
+    throw FileError(path + ": a random forest, not a network (this needs a network)");
   std::unique_ptr<Network> net;
   try {
     net = make_network(cfg);

@@ -39,7 +39,7 @@ void save_model(Network& net, const std::string& path, const Provenance& provena
 // "content digest mismatch"), then every attribute's type and shape, then every
 // tensor's name and shape against the architecture; mismatches (missing, extra, wrong
 // shape) are reported in one FileError, listing the first few. NaN or Inf values are
-// refused, naming the tensor.
+// refused, naming the tensor; a random forest's file, as such.
 std::unique_ptr<Network> load_model(const std::string& path, Provenance* provenance = nullptr);
 
 // What `ipguard info` shows: load_model's checks, then the attributes and the tensors

@@ -2,8 +2,8 @@
 # naming the file: an output that exists as a device, pipe or socket (the output is written
 # to a temporary name and renamed over it, which would replace /dev/null with a plain
 # file), and a training start or teacher that is an ONNX model or a random forest (found
-# before the dataset loads, not after an epoch), also as a zoo's target. Nothing here
-# measures time.
+# before the dataset loads, not after an epoch), also as a zoo's target; a forest or an
+# inexpressible network given to convert --to-onnx. Nothing here measures time.
 # Run by ctest as: cmake -DIPGUARD=<path> -DREPO=<source dir> -P cli_file_roles.cmake
 set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_file_roles_work)
 file(REMOVE_RECURSE ${WORK})
@@ -58,6 +58,12 @@ expect_refused(1 "rf\\.h5: a random forest cannot be trained further" postproces
 expect_refused(1 "rf\\.h5: a random forest cannot be extracted" postprocess
                --model ${WORK}/rf.h5 --attack distill:lenet5 --epochs 1 --limit 64
                --out ${WORK}/x.h5)
+# convert --to-onnx: a forest is named as such (it said "unknown architecture 'rf'"), and
+# what a network holds that ONNX cannot say names the file.
+expect_refused(1 "rf\\.h5: a random forest, not a network" convert --to-onnx ${WORK}/rf.h5
+               --out ${WORK}/x.onnx)
+expect_refused(1 "mobilenet\\.onnx: op 'clamp' \\(node [0-9]+\\) has no ONNX form" convert
+               --to-onnx ${REPO}/tests/data/onnx/mobilenet.onnx --out ${WORK}/x.onnx)
 # An ONNX teacher is a network: a label-only extraction of it trains (one small epoch).
 expect_exit(0 --device cpu postprocess --model ${onnx} --attack label-only:lenet5 --epochs 1
             --limit 64 --out ${WORK}/x.h5)
@@ -65,6 +71,6 @@ file(REMOVE ${WORK}/x.h5)
 # zoo: an ONNX target is named as such (it said "--negatives: unknown architecture 'same'").
 expect_refused(2 "--target .*onnx is an ONNX model" zoo --target ${onnx} --out ${WORK}/zoo
                --positives ftll --negatives same:1 --epochs 1 --limit 64)
-if(EXISTS ${WORK}/zoo OR EXISTS ${WORK}/x.h5)
+if(EXISTS ${WORK}/zoo OR EXISTS ${WORK}/x.h5 OR EXISTS ${WORK}/x.onnx)
   message(FATAL_ERROR "a refused command left an output behind")
 endif()

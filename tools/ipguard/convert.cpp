@@ -74,7 +74,11 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     if (!a->to_onnx.empty()) {
       check_output_file("--out", a->out, {{"--to-onnx", a->to_onnx}});
       const std::unique_ptr<Network> net = load_model(a->to_onnx);
-      save_onnx(*net, a->out);
+      try {
+        save_onnx(*net, a->out);
+      } catch (const std::invalid_argument& e) {  // what the network holds: name its file
+        throw std::invalid_argument(a->to_onnx + ": " + e.what());
+      }
       if (g.json) {
         std::cout << nlohmann::json{{"model", a->to_onnx},
                                     {"onnx", a->out},
