@@ -194,6 +194,16 @@ class Service {
 };
 
 int run_serve(const GlobalOptions& g, const ServeArgs& a_in) {
+  // SIGINT/SIGTERM are blocked here, first, so that every thread started afterwards blocks
+  // them too (the OpenMP workers the model's first batch starts: one of those unblocked
+  // took a SIGTERM and the process died of it), and are taken by one thread with sigwait,
+  // which stops the server: a clean stop, not a handler's. A signal that comes while the
+  // model loads waits for that thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ServeArgs a = a_in;
   if (a.name.empty()) {  // the file's name without folder and extension
     std::string s = a.model.substr(a.model.find_last_of('/') + 1);
@@ -205,14 +215,6 @@ int run_serve(const GlobalOptions& g, const ServeArgs& a_in) {
   Service service(a, dev, load_classifier(a.model));
   if (!service.logits() && !a.labels_only)
     std::cerr << "serve: " << a.model << " gives labels only; serving labels\n";
-
-  // SIGINT/SIGTERM are blocked here (and in every thread started from here) and taken by
-  // one thread with sigwait, which stops the server: a clean stop, not a handler's.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   httplib::Server svr;
   // A full batch of FP32 values as JSON text is under 32 bytes a value (an unknown input
@@ -263,7 +265,7 @@ void add_serve(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   CLI::App* cmd = app.add_subcommand(
       "serve", "serve a model over the Open Inference Protocol (KServe v2 REST): a suspect "
                "behind a label API, as verify --suspect http://... queries one");
-  cmd->add_option("--model", a->model, "model file (network or random forest)")->required();
+  cmd->add_option("--model", a->model, "model file: a network or forest (HDF5) or an ONNX network")->required();
   Bounds port;
   port.lo = 0;
   port.hi = 65535;
