@@ -26,6 +26,13 @@ if(NOT last_out MATCHES "\"ok\": true")
   message(FATAL_ERROR "doctor --json did not report ok:\n${last_out}")
 endif()
 expect_exit(0 --device auto doctor)
+# The global options after the subcommand too (serve --help speaks of "--json" there).
+expect_exit(0 doctor --device cpu --json)
+if(NOT last_out MATCHES "^{.*\"ok\": true")
+  message(FATAL_ERROR "doctor --device cpu --json did not print JSON:\n${last_out}")
+endif()
+expect_exit(2 doctor --no-such-flag)
+expect_exit(2 --seed 1 doctor --seed 2)  # one value, not two
 expect_exit(2 zoo --out ${WORK}/z)   # --target missing: usage error
 expect_exit(2 train --arch lenet5)   # --out missing: usage error
 expect_exit(2 train --arch nonet --epochs 1 --limit 10 --out ${WORK}/x.h5)

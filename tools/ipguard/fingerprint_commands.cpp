@@ -70,7 +70,7 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   auto xa = std::make_shared<ExtractArgs>();
   CLI::App* ex = app.add_subcommand(
       "extract", "extract a fingerprint: points near the model's decision boundary");
-  ex->add_option("--model", xa->model, "target model file (HDF5 network)")->required();
+  ex->add_option("--model", xa->model, "target model file: a network (HDF5) or an ONNX network")->required();
   ex->add_option("--out", xa->out, "fingerprint file to write (HDF5)")->required();
   ex->add_option("--method", xa->o.method, "ipguard | cwl2 | fgsm | igsm | random")
       ->capture_default_str()

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
       "and verify suspect models against the fingerprint (IPGuard, AsiaCCS'21)."};
   app.set_version_flag("--version", std::string("ipguard ") + IPG_VERSION);
   app.require_subcommand(1);
+  // The global options may also follow the subcommand (`ipguard serve ... --json`, as
+  // serve --help words it): a subcommand passes the options it does not know up here.
+  app.fallthrough();
   GlobalOptions g;
   device_spec(
       app.add_option("--device", g.device, "auto | cpu | cuda[:N] (auto: CUDA when present)")

@@ -169,7 +169,7 @@ void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       "verify", "matching rate of a suspect model on a fingerprint, and the verdict");
   vf->add_option("--fingerprint", va->fingerprint, "fingerprint file (HDF5)")->required();
   vf->add_option("--suspect", va->suspect,
-                 "suspect model file (network or random forest), or the address of a label "
+                 "suspect model file (a network or forest (HDF5) or an ONNX network), or the address of a label "
                  "API: http://HOST:PORT/v2/models/NAME (Open Inference Protocol, e.g. ipguard "
                  "serve, Triton, KServe)");
   vf->add_option("--suspect-cmd", va->suspect_cmd,
