@@ -2,6 +2,7 @@
 // arguments and hands over to the library; errors become one line on stderr and an exit
 // code (1 runtime failure, 2 usage error).
 #include <iostream>
+#include <new>
 
 #include "engine/threads.h"
 #include "tools/ipguard/cli.h"
@@ -67,6 +68,12 @@ int main(int argc, char** argv) {
       std::cerr << "ipguard " << sub->get_name() << ": " << e.what() << "\n";
       end_run_after_error(kExitUsage);  // under mpirun the other ranks may wait for this one
       return kExitUsage;
+    } catch (const std::bad_alloc&) {  // its what() is only "std::bad_alloc"
+      std::cerr << "ipguard " << sub->get_name()
+                << ": error: out of memory: the job needs more than this machine could give "
+                   "(fewer points, a smaller batch or fewer images need less)\n";
+      end_run_after_error(kExitFailure);
+      return kExitFailure;
     } catch (const std::exception& e) {
       std::cerr << "ipguard " << sub->get_name() << ": error: " << e.what() << "\n";
       end_run_after_error(kExitFailure);
