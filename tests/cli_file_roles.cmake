@@ -3,7 +3,8 @@
 # to a temporary name and renamed over it, which would replace /dev/null with a plain
 # file), and a training start or teacher that is an ONNX model or a random forest (found
 # before the dataset loads, not after an epoch), also as a zoo's target; a forest or an
-# inexpressible network given to convert --to-onnx. Nothing here measures time.
+# inexpressible network given to convert --to-onnx; a fingerprint whose points a suspect
+# cannot take. Nothing here measures time.
 # Run by ctest as: cmake -DIPGUARD=<path> -DREPO=<source dir> -P cli_file_roles.cmake
 set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_file_roles_work)
 file(REMOVE_RECURSE ${WORK})
@@ -64,6 +65,11 @@ expect_refused(1 "rf\\.h5: a random forest, not a network" convert --to-onnx ${W
                --out ${WORK}/x.onnx)
 expect_refused(1 "mobilenet\\.onnx: op 'clamp' \\(node [0-9]+\\) has no ONNX form" convert
                --to-onnx ${REPO}/tests/data/onnx/mobilenet.onnx --out ${WORK}/x.onnx)
+# verify: a fingerprint of a model with other inputs names the suspect and the fingerprint.
+expect_exit(0 --device cpu --seed 1 extract --model ${REPO}/tests/data/onnx/mobilenet.onnx
+            --init random --n 2 --iters 1 --out ${WORK}/fp_mobilenet.h5)
+expect_refused(1 "m\\.h5: lenet5: input \\[2, 3, 16, 16\\] does not match .*\\(the points of .*fp_mobilenet\\.h5\\)"
+               verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/m.h5)
 # An ONNX teacher is a network: a label-only extraction of it trains (one small epoch).
 expect_exit(0 --device cpu postprocess --model ${onnx} --attack label-only:lenet5 --epochs 1
             --limit 64 --out ${WORK}/x.h5)

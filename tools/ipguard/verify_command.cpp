@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/error.h"
 #include "engine/sha256.h"
 #include "fingerprint/evidence.h"
 #include "fingerprint/verify.h"
@@ -42,7 +43,11 @@ std::vector<int32_t> label_file(const VerifyArgs& va, const Tensor& points, Devi
     rec.first = b;
     rec.count = count;
     rec.sent = utc_timestamp_ms();
-    rec.labels = predict(*suspect, points.narrow0(b, count), dev, va.batch);
+    try {
+      rec.labels = predict(*suspect, points.narrow0(b, count), dev, va.batch);
+    } catch (const ShapeError& e) {  // the points do not fit: name both files
+      throw ShapeError(va.suspect + ": " + e.what() + " (the points of " + va.fingerprint + ")");
+    }
     rec.answered = utc_timestamp_ms();
     rec.ok = true;
     rec.output_datatype = "labels";
