@@ -7,3 +7,14 @@
 #else
 #define IPG_HD inline
 #endif
+
+// a * b rounded on its own, never fused into a following add: nvcc contracts a * b + c
+// into one FMA (one rounding) by default, the CPU build (ISO C++, -ffp-contract=off)
+// never does. Where both devices must give the same bits, the product goes through this.
+IPG_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}

@@ -46,10 +46,12 @@ IPG_HD Philox4 philox4x32_10(uint64_t seed, uint64_t ctr) {
 // Uniform float in [0, 1) from the top 24 bits of a word.
 IPG_HD float uint_to_unit_float(uint32_t x) { return (x >> 8) * (1.0f / 16777216.0f); }
 
-// Element i of the uniform stream (seed, offset): U[lo, hi).
+// Element i of the uniform stream (seed, offset): U[lo, hi), the same bits on both
+// devices (mul_rn: an FMA would round lo + (hi - lo) * u once, the CPU twice, for any
+// range whose width is not a power of two).
 IPG_HD float philox_uniform(uint64_t seed, uint64_t i, float lo, float hi) {
   const Philox4 r = philox4x32_10(seed, i);
-  return lo + (hi - lo) * uint_to_unit_float(r.v[0]);
+  return lo + mul_rn(hi - lo, uint_to_unit_float(r.v[0]));
 }
 
 // Element i of the normal stream: Box-Muller on two words of counter i.

@@ -85,9 +85,23 @@ int to_int(int64_t v, const std::string& what) {
   return static_cast<int>(v);
 }
 
+// cuDNN limits a tensor to 2^31 - 1 elements ("2 Giga-elements"), whatever its
+// dimensions: 10,000 rows of a 256-channel 32 x 32 map are 2.6e9. Said here, with the
+// numbers, rather than as cuDNN's bare BAD_PARAM or NOT_SUPPORTED.
+void check_elements(int64_t n, int64_t c, int64_t h, int64_t w, const char* tensor,
+                    const std::string& what) {
+  const int64_t count = n * c * h * w;
+  if (count > INT_MAX)
+    throw CudaError(what + ": its " + tensor + " has " + std::to_string(count) +
+                    " elements, more than cuDNN's limit of 2^31 - 1 per tensor (use a smaller "
+                    "batch)");
+}
+
 std::unique_ptr<ConvPlan> make_plan(ConvPass pass, const Conv2dShape& s, cudnnHandle_t h) {
   using Pass = ConvPass;
   const std::string what = describe(pass, s);
+  check_elements(s.n, s.c_in, s.h, s.w, "input", what);
+  check_elements(s.n, s.c_out, s.h_out(), s.w_out(), "output", what);
   auto p = std::make_unique<ConvPlan>();
   IPG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                              to_int(s.n, what), to_int(s.c_in, what),

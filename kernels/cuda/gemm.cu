@@ -2,8 +2,10 @@
 // C^T = op(B)^T op(A)^T, which needs no transposition of the data. Full FP32 math:
 // fingerprints sit at the decision boundary, where TF32's error flips labels.
 #include <cublas_v2.h>
+#include <limits.h>
 
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "kernels/cuda/check.h"
@@ -34,6 +36,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
           cudaStream_t stream) {
   if (m == 0 || n == 0) return;
+  // cublasSgemm takes int sizes: one past 2^31 - 1 must not wrap around silently into
+  // the product of other sizes.
+  for (const int64_t v : {m, n, k, lda, ldb, ldc})
+    if (v > INT_MAX)
+      throw CudaError("gemm: a size or leading dimension of " + std::to_string(v) +
+                      " exceeds cuBLAS's int range");
   IPG_CUBLAS_CHECK(cublasSgemm(
       handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
       static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
