@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -316,6 +317,33 @@ TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
 
 // On a GPU the automatic batch holds far more than the CPU's 100: 10,000 LeNet-5
 // candidates in one batch (the target) on any recent GPU.
+// The CPU's and the GPU's extraction of the same candidates. They cannot be the same bits:
+// cuDNN and oneDNN sum each convolution in their own order (~1e-6 relative), and a
+// trajectory near the boundary carries that along. So: a row that converged on both sits
+// a margin inside the target's class on both and has the same label there; a row that
+// converged on one device only did so late (iterations >= late_from on that device: a
+// rounding moves a row's convergence by some iterations, a wrong kernel moves rows that
+// converge early) and there is at most one such row; most rows converge on both.
+void expect_devices_agree(const Fingerprint& cpu, const Fingerprint& gpu, int64_t late_from) {
+  ASSERT_EQ(cpu.size(), gpu.size());
+  const std::vector<int32_t> a = cpu.labels.to_vector_i32(), b = gpu.labels.to_vector_i32();
+  int64_t both = 0, one = 0;
+  for (int64_t r = 0; r < cpu.size(); ++r) {
+    if (cpu.converged[r] && gpu.converged[r]) {
+      ++both;
+      EXPECT_EQ(a[r], b[r]) << "row " << r << ", converged on both devices";
+    } else if (cpu.converged[r] != gpu.converged[r]) {
+      ++one;
+      const Fingerprint& done = cpu.converged[r] ? cpu : gpu;
+      EXPECT_GE(done.iterations[r], late_from)
+          << "row " << r << " converged early on the " << (cpu.converged[r] ? "CPU" : "GPU")
+          << " only";
+    }
+  }
+  EXPECT_LE(one, 1) << one << " rows converged on one device only";
+  EXPECT_GE(both * 2, cpu.size()) << "only " << both << " rows converged on both devices";
+}
+
 TEST(ExtractCuda, AutomaticBatchFillsTheDevice) {
   IPG_REQUIRE_CUDA();
   auto net = lenet();
@@ -332,16 +360,16 @@ TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   o.replay = ReplayMode::Off;
   const Fingerprint direct = extract_fingerprint(*gpu, o, nullptr);
   o.replay = ReplayMode::On;  // a CUDA graph per stretch
-  const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr);
+  int64_t replays = 0;
+  auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
+  const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr, watch);
+  // A capture that fails falls back to the direct loop: the same bits, nothing replayed.
+  EXPECT_GT(replays, 0) << "no CUDA graph was replayed";
   expect_same_bits(direct, replayed);
   o.replay = ReplayMode::Off;
   o.check_every = 1;
   const Fingerprint on_cpu = extract_fingerprint(*cpu, o, nullptr);
-  EXPECT_EQ(on_cpu.converged, replayed.converged);
-  const std::vector<int32_t> a = on_cpu.labels.to_vector_i32(), b = replayed.labels.to_vector_i32();
-  int same = 0;
-  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
-  EXPECT_GE(same * 100, 99 * int(a.size())) << same << " of " << a.size() << " labels agree";
+  expect_devices_agree(on_cpu, replayed, o.iters * 3 / 4);
 }
 
 // On CUDA IGSM's and CW-L2's stretches run as CUDA graphs: the same bits as the same
@@ -367,10 +395,8 @@ TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
     expect_same_bits(direct, replayed);
     o.replay = ReplayMode::Off;
     const Fingerprint on_cpu = extract_fingerprint(*cpu, o, nullptr);
-    const std::vector<int32_t> a = on_cpu.labels.to_vector_i32(), b = replayed.labels.to_vector_i32();
-    int same = 0;
-    for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
-    EXPECT_GE(same * 100, 99 * int(a.size())) << same << " of " << a.size() << " labels agree";
+    // CW-L2 counts the whole chunk's iterations for every row: no row converges "late".
+    expect_devices_agree(on_cpu, replayed, std::string(method) == "cwl2" ? 0 : o.iters * 3 / 4);
   }
 }
 
