@@ -70,6 +70,10 @@ expect_exit(0 --device cpu --seed 1 extract --model ${REPO}/tests/data/onnx/mobi
             --init random --n 2 --iters 1 --out ${WORK}/fp_mobilenet.h5)
 expect_refused(1 "m\\.h5: lenet5: input \\[2, 3, 16, 16\\] does not match .*\\(the points of .*fp_mobilenet\\.h5\\)"
                verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/m.h5)
+# An ONNX teacher's architecture is not one of ours: 'same' cannot name the student.
+expect_refused(2 "--attack label-only:same: .*onnx is an ONNX network, not one of ours: name the student, label-only:ARCH"
+               postprocess --model ${onnx} --attack label-only:same --epochs 1 --limit 64
+               --out ${WORK}/x.h5)
 # An ONNX teacher is a network: a label-only extraction of it trains (one small epoch).
 expect_exit(0 --device cpu postprocess --model ${onnx} --attack label-only:lenet5 --epochs 1
             --limit 64 --out ${WORK}/x.h5)

@@ -29,7 +29,7 @@ void add_postprocess(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       "postprocess",
       "make a positive suspect: fine-tune, retrain the last layer, or prune (or extract the "
       "model into a fresh network)");
-  post_cmd->add_option("--model", pa->model, "the model to post-process (HDF5 network)")
+  post_cmd->add_option("--model", pa->model, "the model to post-process (HDF5 network; for distill and label-only also an ONNX network)")
       ->required();
   post_cmd
       ->add_option("--attack", pa->attack,
@@ -37,7 +37,7 @@ void add_postprocess(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                    "layer or all layers) | wp:P (prune fraction P of weights) | fp:C (prune "
                    "fraction C of filters per layer), then retrain | distill:ARCH (a fresh ARCH "
                    "network on the model's soft labels) | label-only:ARCH (on its labels); "
-                   "ARCH 'same': the model's")
+                   "ARCH 'same': the model's own architecture")
       ->required();
   data_spec(post_cmd->add_option("--data", pa->data, "training data (dataset spec)")
                 ->capture_default_str());
@@ -71,7 +71,12 @@ void add_postprocess(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       t.teacher = pa->model;
       t.arch = colon == std::string::npos ? "" : a.substr(colon + 1);
       if (t.arch.empty()) throw UsageError("--attack " + a + ": give the student, " + kind + ":ARCH");
-      if (t.arch == "same") t.arch = read_model_info(pa->model).config.arch;
+      if (t.arch == "same") {
+        t.arch = read_model_info(pa->model).config.arch;
+        if (t.arch == "onnx")
+          throw UsageError("--attack " + a + ": " + pa->model + " is an ONNX network, not one " +
+                           "of ours: name the student, " + kind + ":ARCH");
+      }
       if (t.arch == "rf") throw UsageError("--attack " + a + ": the student is a network");
       check_architecture("--attack " + kind, t.arch);
       if (!pa->lr->count()) t.opt.lr = *t.extraction == Extraction::Distill ? 0.02f : 0.05f;

@@ -175,7 +175,7 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   cmd->add_option("--adaptive", a->adaptive,
                   "beyond the paper, extractions of the target: distill:ARCH (soft labels at "
                   "--temperature), label-only:ARCH (its labels); ARCH 'same': the target's "
-                  "(default: none)");
+                  "own architecture (default: none)");
   at_least(cmd->add_option("--epochs", a->o.epochs,
                            "epochs of post-processing, and of every model trained unless "
                            "--train-epochs is given")
