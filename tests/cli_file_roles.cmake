@@ -4,7 +4,7 @@
 # file), and a training start or teacher that is an ONNX model or a random forest (found
 # before the dataset loads, not after an epoch), also as a zoo's target; a forest or an
 # inexpressible network given to convert --to-onnx; a fingerprint whose points a suspect
-# cannot take. Nothing here measures time.
+# cannot take, a dataset whose images a model cannot take. Nothing here measures time.
 # Run by ctest as: cmake -DIPGUARD=<path> -DREPO=<source dir> -P cli_file_roles.cmake
 set(WORK ${CMAKE_CURRENT_BINARY_DIR}/cli_file_roles_work)
 file(REMOVE_RECURSE ${WORK})
@@ -70,6 +70,9 @@ expect_exit(0 --device cpu --seed 1 extract --model ${REPO}/tests/data/onnx/mobi
             --init random --n 2 --iters 1 --out ${WORK}/fp_mobilenet.h5)
 expect_refused(1 "m\\.h5: lenet5: input \\[2, 3, 16, 16\\] does not match .*\\(the points of .*fp_mobilenet\\.h5\\)"
                verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/m.h5)
+# eval: a dataset whose images the model cannot take names the model and the dataset.
+expect_refused(1 "onnx: onnx: input \\[[0-9]+, 1, 28, 28\\] does not match \\[n, 3, 16, 16\\] \\(the images of fashion-mnist/test\\)"
+               eval --model ${REPO}/tests/data/onnx/mobilenet.onnx)
 # An ONNX teacher's architecture is not one of ours: 'same' cannot name the student.
 expect_refused(2 "--attack label-only:same: .*onnx is an ONNX network, not one of ours: name the student, label-only:ARCH"
                postprocess --model ${onnx} --attack label-only:same --epochs 1 --limit 64

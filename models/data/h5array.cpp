@@ -94,7 +94,11 @@ Dataset load_h5_arrays(const std::string& path, Split split) {
         classes = o->attr_int("classes");
         break;
       }
-    if (classes < 2 || classes > 100000 || max_label >= classes)
+    if (classes < 2)  // from the labels alone: every label is 0
+      throw DataError(yname + ": every label is " + std::to_string(max_label) +
+                      "; a dataset has at least 2 classes (give the count in a 'classes' "
+                      "attribute when a split holds fewer)");
+    if (classes > 100000 || max_label >= classes)
       throw DataError(yname + ": " + std::to_string(classes) + " classes but the largest label is " +
                       std::to_string(max_label));
 

@@ -129,6 +129,33 @@ TEST_F(H5Data, AmbiguousLayoutNeedsTheAttribute) {
   EXPECT_EQ(load_dataset("h5:" + path_, Split::Test).images.shape(), (Shape{2, 3, 3, 4}));
 }
 
+// Labels that are all 0 give one class: the error says so (it said "1 classes but the
+// largest label is 0"), and a 'classes' attribute lets such a split load.
+TEST_F(H5Data, OneClassSplitSaysWhy) {
+  put("x", H5T_NATIVE_UINT8, {2, 1, 2, 2}, std::vector<uint8_t>(8, 1));
+  put("y", H5T_NATIVE_INT32, {2}, std::vector<int32_t>{0, 0});
+  close();
+  try {
+    load_dataset("h5:" + path_, Split::Test);
+    FAIL() << "a one-class split loaded";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("every label is 0; a dataset has at least 2 classes"),
+              std::string::npos)
+        << e.what();
+  }
+  file_ = H5Fopen(path_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t yd = H5Dopen2(file_, "y", H5P_DEFAULT);
+  const hid_t s = H5Screate(H5S_SCALAR);
+  const hid_t a = H5Acreate2(yd, "classes", H5T_NATIVE_INT64, s, H5P_DEFAULT, H5P_DEFAULT);
+  const int64_t ten = 10;
+  H5Awrite(a, H5T_NATIVE_INT64, &ten);
+  H5Aclose(a);
+  H5Sclose(s);
+  H5Dclose(yd);
+  close();
+  EXPECT_EQ(load_dataset("h5:" + path_, Split::Test).num_classes, 10);
+}
+
 TEST_F(H5Data, BadFilesAreDataErrors) {
   struct Case {
     const char* what;

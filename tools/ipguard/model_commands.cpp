@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/device.h"
+#include "engine/error.h"
 #include "models/data/dataset.h"
 #include "models/forest_file.h"
 #include "models/load.h"
@@ -35,7 +36,12 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     auto model = load_classifier(ea->model);
     const Dataset test_set = load_dataset(ea->data, Split::Test);
-    const double acc = evaluate(*model, test_set, dev, ea->batch);
+    double acc = 0;
+    try {
+      acc = evaluate(*model, test_set, dev, ea->batch);
+    } catch (const ShapeError& e) {  // images the model cannot take: name both
+      throw ShapeError(ea->model + ": " + e.what() + " (the images of " + test_set.name + ")");
+    }
     if (g.json)
       std::cout << nlohmann::json{{"model", ea->model},
                                   {"data", test_set.name},
