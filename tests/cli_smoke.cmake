@@ -16,6 +16,18 @@ if(NOT last_out MATCHES "^ipguard [0-9]+\\.[0-9]+\\.[0-9]+")
 endif()
 expect_exit(2)                       # no subcommand
 expect_exit(2 --no-such-flag doctor)
+# A usage error is one line naming the command, like every later error.
+function(expect_one_usage_line what pattern)
+  string(STRIP "${last_err}" e)
+  if(e MATCHES "\n" OR NOT e MATCHES "${pattern}")
+    message(FATAL_ERROR "${what}: expected one line matching '${pattern}', got:\n${last_err}")
+  endif()
+endfunction()
+expect_one_usage_line("--no-such-flag" "^ipguard( doctor)?: .*--no-such-flag")
+expect_exit(2 --seed 3 nosuch)
+expect_one_usage_line("unknown subcommand" "^ipguard: unknown subcommand 'nosuch'")
+expect_exit(2 extract --n 0 --model m.h5 --out fp.h5)
+expect_one_usage_line("extract --n 0" "^ipguard extract: --n .*ipguard extract --help")
 expect_exit(2 --device)              # option without its value
 expect_exit(2 --device gpu0 doctor)  # unknown device: a usage error, one line
 if(NOT last_err MATCHES "unknown device")

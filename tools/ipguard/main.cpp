@@ -3,10 +3,29 @@
 // code (1 runtime failure, 2 usage error).
 #include <iostream>
 #include <new>
+#include <string>
 
 #include "engine/threads.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/mpi_comm.h"
+
+namespace {
+
+// The first argument that is neither an option nor a global option's value: what the user
+// meant as the subcommand ("" when there is none).
+std::string first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device" || a == "--threads" || a == "--seed") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') return a;
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ipg::cli;
@@ -46,8 +65,22 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line, named like every later error ("ipguard extract: ..."), not CLI11's message
+    // plus a second "Run with --help" line.
+    std::string where = "ipguard";
+    for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    if (app.get_subcommands().empty()) {
+      // CLI11 says "A subcommand is required" for `ipguard nosuch` too: name the word.
+      const std::string word = first_word(argc, argv);
+      if (!word.empty()) {
+        std::cerr << "ipguard: unknown subcommand '" << word
+                  << "' (ipguard --help lists the subcommands)\n";
+        return kExitUsage;
+      }
+    }
+    std::cerr << where << ": " << e.what() << " (" << where << " --help lists the options)\n";
+    return kExitUsage;
   }
   configure_rank(g);  // under mpirun: this rank's share of the node's cores and GPUs
   try {
