@@ -138,6 +138,13 @@ expect_exit(2 ${G} verify --fingerprint ${FP} --suspect ${target_URL} --report $
 expect_err("not empty" "a report folder with files")
 expect_exit(1 ${G} verify --fingerprint ${FP} --suspect http://127.0.0.1:1/v2/models/x --retries 0)
 expect_err("cannot connect" "nothing listening")
+# A malformed or https address is a usage error, found before anything is asked.
+foreach(bad "http://[bad" "http://127.0.0.1:99999/v2/models/x" "https://127.0.0.1/v2/models/x")
+  expect_exit(2 ${G} verify --fingerprint ${FP} --suspect ${bad})
+  if(NOT last_err MATCHES "^ipguard verify: --suspect: " OR last_err MATCHES "asking")
+    message(FATAL_ERROR "verify --suspect ${bad}: ${last_err}")
+  endif()
+endforeach()
 expect_exit(2 ${G} serve --model ${TARGET} --port 70000)
 expect_exit(1 ${G} serve --model ${WORK}/fp.h5 --port 0)
 stop_server(target)

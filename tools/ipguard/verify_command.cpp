@@ -68,6 +68,17 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
   if (!remote)
     for (const char* o : {"--query-batch", "--timeout", "--retries", "--max-queries", "--max-rate"})
       if (cmd.count(o)) throw UsageError(std::string(o) + " is for a suspect at an http:// address");
+  if (va.suspect.rfind("https://", 0) == 0)
+    throw UsageError("--suspect: " + va.suspect +
+                     ": https is not supported; give the label API's plain http:// address "
+                     "(a local proxy that forwards to the https service will do)");
+  if (remote) {
+    try {  // a malformed address is the user's to fix, found before any work
+      (void)parse_remote_address(va.suspect);
+    } catch (const std::exception& e) {
+      throw UsageError(std::string("--suspect: ") + e.what());
+    }
+  }
   if (!va.report.empty()) {
     try {
       check_report_dir(va.report);
