@@ -35,25 +35,53 @@ ResultsFolder ResultsFolder::open(const std::string& dir, bool resume) {
     if (!in) throw std::runtime_error(results.string() + ": cannot be read");
     std::ostringstream s;
     s << in.rdbuf();
-    f.previous_ = parse_results(s.str(), results.string());
+    try {
+      f.previous_ = parse_results(s.str(), results.string());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) +
+                               "; this folder cannot be resumed: choose another --out");
+    }
   }
   return f;
 }
 
 std::string ResultsFolder::results_path() const { return (fs::path(dir_) / "results.json").string(); }
 
+// Why the recorded fingerprint of r cannot be reused ("" when it can): missing, changed
+// since results.json recorded its checksum, or failing its own checks.
+std::string ResultsFolder::fingerprint_problem(const SettingResult& r) const {
+  if (r.fingerprint_file.empty()) return "no fingerprint file recorded";
+  const fs::path p = fs::path(dir_) / r.fingerprint_file;
+  try {
+    if (!fs::exists(p)) return "missing";
+    if (sha256_file(p.string()) != r.fingerprint_sha256)
+      return "changed since results.json recorded it (SHA-256 differs)";
+    load_fingerprint(p.string());  // the seal and every field
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 std::optional<SettingResult> ResultsFolder::reusable(const Setting& s) const {
   if (!previous_) return std::nullopt;
   const SettingResult* r = previous_->find(s);
-  if (!r || r->fingerprint_file.empty()) return std::nullopt;
-  const fs::path p = fs::path(dir_) / r->fingerprint_file;
-  try {
-    if (sha256_file(p.string()) != r->fingerprint_sha256) return std::nullopt;
-    load_fingerprint(p.string());  // the seal and every field
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  if (!r || !fingerprint_problem(*r).empty()) return std::nullopt;
   return *r;
+}
+
+std::vector<std::string> ResultsFolder::damaged_fingerprints() const {
+  std::vector<std::string> out;
+  if (!previous_) return out;
+  for (const SettingResult& r : previous_->results) {
+    const std::string why = fingerprint_problem(r);
+    if (!why.empty())
+      out.push_back(setting_label(r.setting) + ": " +
+                    (r.fingerprint_file.empty() ? std::string("its fingerprint")
+                                                : r.fingerprint_file) +
+                    ": " + why);
+  }
+  return out;
 }
 
 void ResultsFolder::save_fingerprint_of(SettingResult& r, const Fingerprint& fp) const {

@@ -30,6 +30,9 @@ class ResultsFolder {
   const std::optional<ExperimentRecord>& previous() const { return previous_; }
   // A finished result of the earlier run for `s` whose fingerprint file is intact.
   std::optional<SettingResult> reusable(const Setting& s) const;
+  // The earlier run's results whose fingerprint file is missing or damaged, each
+  // "SETTING: FILE: why": resuming redoes those settings (say so before the work starts).
+  std::vector<std::string> damaged_fingerprints() const;
   // Saves the fingerprint as fingerprints/<id>.h5 and sets the result's file fields.
   void save_fingerprint_of(SettingResult& r, const Fingerprint& fp) const;
   // Writes results.json (temporary name + rename).
@@ -41,6 +44,7 @@ class ResultsFolder {
   std::vector<std::string> remove_stale_fingerprints(const ExperimentRecord& r) const;
 
  private:
+  std::string fingerprint_problem(const SettingResult& r) const;
   std::string dir_;
   std::optional<ExperimentRecord> previous_;
 };

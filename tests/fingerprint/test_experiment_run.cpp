@@ -303,6 +303,16 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   std::string bytes = read(f);
   bytes[bytes.size() / 2] ^= 0x20;
   write(f, bytes);
+  {  // said before the work starts, naming the setting and the file
+    const std::vector<std::string> damaged =
+        ResultsFolder::open(twice.string(), true).damaged_fingerprints();
+    ASSERT_EQ(damaged.size(), 1u);
+    EXPECT_EQ(damaged[0].rfind(setting_label(resumed.results[1].setting) + ": " +
+                                   resumed.results[1].fingerprint_file + ": changed",
+                               0),
+              0u)
+        << damaged[0];
+  }
   extracted.clear();
   const ExperimentRecord again =
       run(root() / "zoo", grid(), twice.string(), true, [&](const ExperimentProgress& p) {
@@ -324,6 +334,7 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("results.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("choose another --out"), std::string::npos) << e.what();
   }
 }
 

@@ -228,6 +228,8 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                          why + "; choose another --out");
       const std::string warn = resume_warning(*folder->previous(), rec);
       if (!warn.empty()) std::cerr << "ipguard experiment: note: " << warn << "\n";
+      for (const std::string& d : folder->damaged_fingerprints())
+        std::cerr << "ipguard experiment: redone: " << d << "\n";
     }
 
     Dataset train_set;
