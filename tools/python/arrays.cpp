@@ -69,6 +69,21 @@ Tensor image_batch(const pyb::handle& x, const std::vector<int64_t>& chw, const 
   return t;
 }
 
+std::optional<std::string> maybe_path(const pyb::handle& x) {
+  if (pyb::isinstance<pyb::str>(x)) return x.cast<std::string>();
+  if (pyb::hasattr(x, "__fspath__")) {
+    const pyb::object p = pyb::module_::import("os").attr("fspath")(x);
+    if (pyb::isinstance<pyb::str>(p)) return p.cast<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::string path_arg(const pyb::handle& x, const std::string& what) {
+  if (std::optional<std::string> p = maybe_path(x)) return *p;
+  throw pyb::type_error(what + " must be a file path (str or os.PathLike), not " +
+                        std::string(pyb::str(pyb::type::handle_of(x).attr("__name__"))));
+}
+
 pyb::array_t<float> to_numpy(const Tensor& t) {
   const Tensor c = t.cpu();
   std::vector<pyb::ssize_t> shape(c.shape().begin(), c.shape().end());

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct Model {
   Network* network = nullptr;  // the classifier, when it is a network (it has gradients)
   Device device;
   std::string path;  // the file it was loaded from
+  // The SHA-256 of that file as it was read, so a fingerprint's digest and a suspect's
+  // same-file check name what was loaded, even after the file is changed or deleted.
+  std::string sha256;
   std::mutex mutex;
   // (C, H, W) the model takes; empty when the classifier does not say.
   std::vector<int64_t> input_shape() const;
@@ -45,6 +49,11 @@ Device parse_device(const std::string& text);
 // tensor. Anything else is a ValueError naming `what` and saying what was expected;
 // nothing is converted silently. Needs the GIL.
 Tensor image_batch(const pyb::handle& x, const std::vector<int64_t>& chw, const std::string& what);
+
+// A file path given as str or os.PathLike (pathlib.Path), as text; nullopt for anything else.
+std::optional<std::string> maybe_path(const pyb::handle& x);
+// The same, or a TypeError naming `what` for anything else.
+std::string path_arg(const pyb::handle& x, const std::string& what);
 
 // Copies of a CPU tensor as new numpy arrays.
 pyb::array_t<float> to_numpy(const Tensor& t);

@@ -12,7 +12,8 @@ namespace ipg::py {
 
 namespace {
 
-void save(PyFingerprint& f, const std::string& path) {
+void save(PyFingerprint& f, const pyb::object& path_obj) {
+  const std::string path = path_arg(path_obj, "path");
   // Never over one of its inputs: the file it was loaded from, the target model's file.
   cli::check_output_file("path", path, {{"the fingerprint's own file", f.file},
                                         {"the target model", f.model_path}});
@@ -85,7 +86,7 @@ std::shared_ptr<PyFingerprint> extract(pyb::object model_arg, const std::string&
     if (o.init == "train") train_set = load_dataset(data, Split::Train);
     result->fp = extract_fingerprint(*model->network, o,
                                      o.init == "train" ? &train_set.images : nullptr, on_progress);
-    if (!model->path.empty()) result->fp.model_sha256 = sha256_file(model->path);
+    result->fp.model_sha256 = model->sha256;
   }
   return result;
 }
@@ -94,16 +95,16 @@ std::shared_ptr<PyFingerprint> extract(pyb::object model_arg, const std::string&
 
 std::shared_ptr<Model> resolve_model(const pyb::object& model, const std::string& device) {
   if (pyb::isinstance<Model>(model)) return model.cast<std::shared_ptr<Model>>();
-  if (pyb::isinstance<pyb::str>(model)) return load_model_file(model.cast<std::string>(), device);
+  if (std::optional<std::string> path = maybe_path(model)) return load_model_file(*path, device);
   throw pyb::type_error("model must be an ipguard.Model or a model file path, not " +
                         std::string(pyb::str(pyb::type::handle_of(model).attr("__name__"))));
 }
 
 std::shared_ptr<PyFingerprint> fingerprint_arg(const pyb::object& fp) {
   if (pyb::isinstance<PyFingerprint>(fp)) return fp.cast<std::shared_ptr<PyFingerprint>>();
-  if (pyb::isinstance<pyb::str>(fp)) {
+  if (std::optional<std::string> path = maybe_path(fp)) {
     auto f = std::make_shared<PyFingerprint>();
-    f->file = fp.cast<std::string>();
+    f->file = *path;
     pyb::gil_scoped_release nogil;
     f->fp = load_fingerprint(f->file);
     return f;
@@ -156,7 +157,8 @@ void register_fingerprint(pyb::module_& m) {
                " converged>";
       });
 
-  m.def("load_fingerprint", [](const std::string& path) { return fingerprint_arg(pyb::str(path)); },
+  m.def("load_fingerprint",
+        [](const pyb::object& path) { return fingerprint_arg(pyb::str(path_arg(path, "path"))); },
         pyb::arg("path"),
         "Reads a fingerprint file (integrity and every field checked; OSError otherwise).");
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/sha256.h"
 #include "models/forest.h"
 #include "models/load.h"
 #include "models/train.h"
@@ -73,6 +74,7 @@ std::shared_ptr<Model> load_model_file(const std::string& path, const std::strin
   model->device = dev;
   pyb::gil_scoped_release nogil;
   model->classifier = load_classifier(path);
+  model->sha256 = sha256_file(path);
   model->network = dynamic_cast<Network*>(model->classifier.get());
   if (model->network) {
     model->network->to(dev);
@@ -101,6 +103,8 @@ void register_model(pyb::module_& m) {
           "(C, H, W) of one image (None when the model does not say)")
       .def_property_readonly("device", [](const Model& s) { return s.device.str(); })
       .def_property_readonly("path", [](const Model& s) { return s.path; })
+      .def_property_readonly("sha256", [](const Model& s) { return s.sha256; },
+                             "SHA-256 of the file as it was loaded (a fingerprint's model digest)")
       .def_property_readonly("has_logits",
                              [](const Model& s) { return s.classifier->has_logits(); })
       .def("logits", &logits_of, pyb::arg("x"), pyb::arg("batch") = 500,
@@ -114,7 +118,9 @@ void register_model(pyb::module_& m) {
                "' on " + s.device.str() + ">";
       });
 
-  m.def("load", &load_model_file,
+  m.def("load", [](const pyb::object& path, const std::string& device) {
+        return load_model_file(path_arg(path, "path"), device);
+      },
       pyb::arg("path"), pyb::arg("device") = "cpu",
       "Loads a model file (our HDF5 networks and random forests; every check the CLI makes) "
       "onto device 'cpu', 'cuda', 'cuda:N' or 'auto'. OSError for a bad file.");

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/sha256.h"
 #include "fingerprint/verify.h"
 #include "models/load.h"
 #include "models/train.h"
@@ -46,23 +45,40 @@ std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points,
                                   std::string(pyb::str(np.attr("shape")(a))) + " for " +
                                   std::to_string(len) + " points; expected (" +
                                   std::to_string(len) + ",)");
+    // Unsigned labels are read as such: a uint64 above INT64_MAX is not a negative label.
+    const pyb::array_t<uint64_t> u = np.attr("asarray")(a, "uint64");
     const pyb::array_t<int64_t> v = np.attr("asarray")(a, "int64");
     for (int64_t i = 0; i < len; ++i) {
       const int64_t label = v.at(i);
-      if (label < 0 || label > INT32_MAX)
+      if ((kind == 'u' && u.at(i) > uint64_t(INT32_MAX)) || (kind == 'i' && (label < 0 || label > INT32_MAX)))
         throw std::invalid_argument("suspect: the callable returned label " +
-                                    std::to_string(label) + " for point " +
-                                    std::to_string(start + i) + "; labels are class indices >= 0");
+                                    (kind == 'u' ? std::to_string(u.at(i)) : std::to_string(label)) +
+                                    " for point " + std::to_string(start + i) +
+                                    "; labels are class indices from 0 to 2147483647");
       out.push_back(int32_t(label));
     }
   }
   return out;
 }
 
-std::vector<int32_t> address_labels(const std::string& url, const Tensor& points, int batch) {
+// How a label API is asked (verify's keyword arguments, as the CLI's --timeout, --retries,
+// --max-queries and --max-rate).
+struct AddressLimits {
+  double timeout = 30;
+  int retries = 3;
+  int64_t max_queries = 0;
+  double max_rate = 0;
+};
+
+std::vector<int32_t> address_labels(const std::string& url, const Tensor& points, int batch,
+                                    const AddressLimits& limits) {
 #ifdef IPG_PY_REMOTE
   RemoteOptions options;
   options.batch = batch;
+  options.timeout_s = limits.timeout;
+  options.retries = limits.retries;
+  options.max_queries = limits.max_queries;
+  options.max_rate_per_s = limits.max_rate;
   pyb::gil_scoped_release nogil;
   std::unique_ptr<Classifier> remote = open_remote_classifier(url, options);
   const Tensor labels = remote->labels(points);
@@ -70,6 +86,7 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
 #else
   (void)points;
   (void)batch;
+  (void)limits;
   PyErr_SetString(PyExc_NotImplementedError,
                   (url + ": this build has no label API client (models/remote_classifier)").c_str());
   throw pyb::error_already_set();
@@ -77,23 +94,38 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
 }
 
 pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double threshold, int batch,
-                 const std::string& device) {
+                 const std::string& device, double timeout, int retries, int64_t max_queries,
+                 double max_rate) {
+  if (!(timeout > 0 && timeout <= 86400))
+    throw std::invalid_argument("timeout must be more than 0 seconds (at most a day), not " +
+                                std::to_string(timeout));
+  if (retries < 0) throw std::invalid_argument("retries must be at least 0, not " + std::to_string(retries));
+  if (max_queries < 0)
+    throw std::invalid_argument("max_queries must be 0 (no cap) or more, not " + std::to_string(max_queries));
+  if (!(max_rate >= 0 && std::isfinite(max_rate)))
+    throw std::invalid_argument("max_rate must be 0 (no limit) or more points per second, not " +
+                                std::to_string(max_rate));
   if (!(threshold >= 0 && threshold <= 1))
     throw std::invalid_argument("threshold must be between 0 and 1, not " + std::to_string(threshold));
   if (batch < 1) throw std::invalid_argument("batch must be at least 1, not " + std::to_string(batch));
   const std::shared_ptr<PyFingerprint> f = fingerprint_arg(fp_arg);
   const Fingerprint& fp = f->fp;
   std::vector<int32_t> got;
-  std::string suspect_file;
-  if (pyb::isinstance<Model>(suspect) ||
-      (pyb::isinstance<pyb::str>(suspect) && !is_address(suspect.cast<std::string>()))) {
+  std::string suspect_sha256;
+  const std::optional<std::string> suspect_path = maybe_path(suspect);
+  if (pyb::isinstance<Model>(suspect) || (suspect_path && !is_address(*suspect_path))) {
     const std::shared_ptr<Model> model = resolve_model(suspect, device);
-    suspect_file = model->path;
+    suspect_sha256 = model->sha256;
     pyb::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(model->mutex);
     got = predict(*model->classifier, fp.points, model->device, batch);
-  } else if (pyb::isinstance<pyb::str>(suspect)) {
-    got = address_labels(suspect.cast<std::string>(), fp.points, batch);
+  } else if (suspect_path) {
+    if (max_queries > 0 && max_queries < fp.size())
+      throw std::invalid_argument("max_queries " + std::to_string(max_queries) + " is below the " +
+                                  std::to_string(fp.size()) +
+                                  " points of the fingerprint: every point is asked once");
+    got = address_labels(*suspect_path, fp.points, batch,
+                         AddressLimits{timeout, retries, max_queries, max_rate});
   } else if (PyCallable_Check(suspect.ptr())) {
     got = callable_labels(suspect, fp.points, batch);
   } else {
@@ -112,8 +144,8 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
   d["threshold"] = threshold;
   d["copy"] = rate >= threshold;
   d["labels"] = to_numpy(got);
-  if (!suspect_file.empty())
-    d["same_file_as_target"] = !fp.model_sha256.empty() && sha256_file(suspect_file) == fp.model_sha256;
+  if (!suspect_sha256.empty())
+    d["same_file_as_target"] = !fp.model_sha256.empty() && suspect_sha256 == fp.model_sha256;
   return d;
 }
 
@@ -122,11 +154,17 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
 void register_verify(pyb::module_& m) {
   m.def("verify", &verify, pyb::arg("fingerprint"), pyb::arg("suspect"),
         pyb::arg("threshold") = 0.5, pyb::arg("batch") = 500, pyb::arg("device") = "cpu",
+        pyb::arg("timeout") = 30.0, pyb::arg("retries") = 3, pyb::arg("max_queries") = 0,
+        pyb::arg("max_rate") = 0.0,
         "The suspect's matching rate on the fingerprint (an ipguard.Fingerprint or a file). "
         "suspect: an ipguard.Model, a model file (loaded on `device`), an address "
         "http://HOST:PORT/v2/models/NAME of an Open Inference Protocol server, or a callable "
         "f(points: float32 [b, C, H, W]) -> b integer labels (called `batch` points at a "
-        "time; e.g. a PyTorch model wrapped in a lambda). Returns a dict: matching_rate, "
+        "time; e.g. a PyTorch model wrapped in a lambda). "
+        "For an address, as verify's --timeout (seconds per answer), --retries, --max-queries "
+        "(points sent, retries included; 0: no cap) and --max-rate (points per second; 0: no "
+        "limit); the work cannot be interrupted before an answer or a timeout comes. "
+        "Returns a dict: matching_rate, "
         "matches, points, threshold, copy (matching_rate >= threshold), labels (the "
         "suspect's), and for files same_file_as_target.");
 }
