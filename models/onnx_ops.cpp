@@ -38,7 +38,6 @@ Tensor hard_sigmoid(const Tensor& x, float alpha, float beta) {
 
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
               std::vector<int>& runtime_inputs, int64_t declared_batch) {
-  (void)declared_batch;
   const std::string& op = n.op_type();
   runtime_inputs.clear();
   for (size_t k = 0; k < in.size(); ++k)
@@ -158,8 +157,11 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     check_attrs(n, {"allowzero"});
     const HostTensor& s = constant(in, 1, "the shape");
     if (!s.is_int || s.shape.size() != 1 || s.numel() > kMaxRank) throw OnnxError("the shape must be a list of at most 8 integers");
-    const std::vector<int64_t> spec = s.i;
+    std::vector<int64_t> spec = s.i;
     const bool allowzero = attr_int(n, "allowzero", 0) != 0;
+    // A graph exported with a fixed batch (torch.onnx.export without dynamic axes) writes
+    // that batch as a number, e.g. [1, -1] for a flatten: it is the batch dimension.
+    if (!spec.empty() && declared_batch >= 1 && spec[0] == declared_batch) spec[0] = kBatch;
     // Dimension 0 must stay the batch: a reshape that moves rows into features (or back)
     // would mix the inputs of a batch.
     if (spec.empty() || !(spec[0] == kBatch || (spec[0] == 0 && !allowzero) || spec[0] == -1))

@@ -277,5 +277,22 @@ TEST(OnnxReaderOps, GemmAlphaBetaAndMatMul) {
             std::vector<float>({115, -66}));
 }
 
+// A flatten exported with a fixed batch of 1 is a Reshape to [1, -1]: the 1 is the batch,
+// so other batch sizes run; with a symbolic batch that shape is refused.
+TEST(OnnxReaderOps, ReshapeWithTheDeclaredBatch) {
+  Builder b(1, 1, 3);
+  b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(1);
+  b.init_i64("s", {1, -1});
+  b.node("Reshape", {"x", "s"}, {"y"});
+  auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+  NoGradGuard ng;
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  const Tensor y = net->logits(Tensor::from_vector(x, {2, 1, 1, 3}));
+  EXPECT_EQ(y.shape(), Shape({2, 3}));
+  EXPECT_EQ(y.to_vector(), x);
+  b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("n");
+  EXPECT_ERROR(b.bytes(), "the shape [1, -1] does not keep the batch dimension first");
+}
+
 }  // namespace
 }  // namespace ipg
