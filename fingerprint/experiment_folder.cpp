@@ -22,7 +22,9 @@ ResultsFolder ResultsFolder::open(const std::string& dir, bool resume) {
   const fs::path results = root / "results.json";
   if (fs::exists(root) && !fs::is_directory(root))
     throw std::invalid_argument(dir + " is a file, not a folder");
-  const bool empty = !fs::exists(root) || fs::is_empty(root);
+  fs::create_directories(root);
+  f.lock_ = FolderLock::take(dir);  // one run per folder, held while f lives
+  const bool empty = fs::is_empty(root);
   if (!empty && !fs::exists(results))
     throw std::invalid_argument(dir + ": not empty, and not a results folder (no results.json)");
   if (!empty && !resume)

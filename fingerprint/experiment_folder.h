@@ -13,14 +13,16 @@
 #include <vector>
 
 #include "engine/atomic_file.h"  // write_file_atomically, used with the folder
+#include "engine/folder_lock.h"
 #include "fingerprint/experiment_results.h"
 
 namespace ipg {
 
 // The results folder. open() checks `dir` before any work: a missing or empty folder is
 // created; a folder holding results.json is an earlier run's (resumed with `resume`,
-// refused without); any other non-empty folder or a file is refused. Refusals throw
-// std::invalid_argument naming the folder.
+// refused without); any other non-empty folder or a file is refused, and so is a folder
+// another process has open (engine/folder_lock.h: the lock is held while the ResultsFolder
+// lives). Refusals throw std::invalid_argument naming the folder.
 class ResultsFolder {
  public:
   static ResultsFolder open(const std::string& dir, bool resume);
@@ -47,6 +49,7 @@ class ResultsFolder {
   std::string fingerprint_problem(const SettingResult& r) const;
   std::string dir_;
   std::optional<ExperimentRecord> previous_;
+  FolderLock lock_;
 };
 
 // Runs rec.planned with rec.options (run_experiment) and records each result in

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/folder_lock.h"
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
 #include "models/data/dataset.h"
@@ -345,6 +346,8 @@ ZooResult build_zoo(const ZooPlan& plan, const ZooOptions& o, const ZooProgress&
       zoo_detail::planned_models(plan, o, zoo_detail::read_target_info(o));
 
   const fs::path dir(o.out);
+  fs::create_directories(dir);
+  const FolderLock lock = FolderLock::take(o.out);  // one build per zoo folder at a time
   fs::create_directories(dir / "positive");
   fs::create_directories(dir / "negative");
   if (!plan.adaptive.empty()) fs::create_directories(dir / "adaptive");

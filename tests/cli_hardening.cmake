@@ -18,7 +18,7 @@ function(expect_usage pattern)
   string(SUBSTRING "${last_err}" 0 ${eol} first)
   string(REPLACE "${WORK}" "W" short "${first}")
   string(LENGTH "${short}" len)
-  if(NOT first MATCHES "${pattern}" OR len GREATER 120)
+  if(NOT first MATCHES "${pattern}" OR len GREATER 160)  # "ipguard COMMAND: " included
     message(FATAL_ERROR "ipguard ${ARGN}: expected one short line matching '${pattern}', got "
                         "(${len} chars):\n${last_err}")
   endif()
@@ -80,6 +80,24 @@ expect_usage("--out .*zoo: not empty, and not a results folder \\(no results\\.j
              experiment --zoo ${WORK}/zoo --methods random --n 2 --modes RR --out ${WORK}/zoo)
 expect_usage("--resume needs --out" --device cpu experiment --zoo ${WORK}/zoo --methods random
              --n 2 --modes RR --resume)
+# A folder another run is writing (flock(1) holds it here, as a running ipguard would):
+# refused before any work, nothing written into it.
+foreach(kind results zoo)
+  file(MAKE_DIRECTORY ${WORK}/busy-${kind})
+  if(kind STREQUAL "results")
+    set(cmd experiment --zoo ${WORK}/zoo --methods random --n 2 --modes RR)
+  else()
+    set(cmd zoo --target ${WORK}/m.h5 --positives ftll --negatives rf:1 --epochs 1 --limit 64)
+  endif()
+  execute_process(COMMAND flock -n ${WORK}/busy-${kind} ${IPGUARD} --device cpu ${cmd}
+                          --out ${WORK}/busy-${kind}
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  file(GLOB_RECURSE written ${WORK}/busy-${kind}/*)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "^ipguard [a-z]+: --out .*: another ipguard process is writing"
+     OR written)
+    message(FATAL_ERROR "${kind} into a locked folder: exit ${rc}, wrote '${written}':\n${err}")
+  endif()
+endforeach()
 # zoo: a model it would train must not land on the target (a zoo made over an old one).
 file(SHA256 ${WORK}/zoo/positive/p.h5 p_hash)
 file(COPY_FILE ${WORK}/m.h5 ${WORK}/zoo/positive/ftll.h5)
@@ -151,40 +169,40 @@ set(IPGUARD ${saved_ipguard})
 file(CHMOD ${WORK}/ro DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
 
 # ---- item 4: option values ----
-expect_usage("^--threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
+expect_usage("^ipguard [a-z]+: --threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
              --threads 100000 info ${WORK}/m.h5)
-expect_usage("^--threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
+expect_usage("^ipguard [a-z]+: --threads must be between 0 and [0-9]+ \\(0: the idle cores\\)"
              --threads -1 info ${WORK}/m.h5)
-expect_usage("^--threads must be a whole number" --threads 1.5 info ${WORK}/m.h5)
+expect_usage("^ipguard [a-z]+: --threads must be a whole number" --threads 1.5 info ${WORK}/m.h5)
 expect_exit(0 --threads 1 info ${WORK}/m.h5)   # in range: accepted
 expect_exit(0 --threads 0 info ${WORK}/m.h5)
-expect_usage("^--n must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 0)
-expect_usage("^--batch must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
+expect_usage("^ipguard [a-z]+: --n must be at least 1" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 0)
+expect_usage("^ipguard [a-z]+: --batch must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
              --batch -1)   # 0: automatic (extract.h auto_batch)
-expect_usage("^--batch must be at least 1" train --arch lenet5 --batch 0 --out ${WORK}/x.h5)
-expect_usage("^--batch must be at least 1" eval --model ${WORK}/m.h5 --batch 0)
-expect_usage("^--epochs must be at least 1" postprocess --model ${WORK}/m.h5 --attack ftll
+expect_usage("^ipguard [a-z]+: --batch must be at least 1" train --arch lenet5 --batch 0 --out ${WORK}/x.h5)
+expect_usage("^ipguard [a-z]+: --batch must be at least 1" eval --model ${WORK}/m.h5 --batch 0)
+expect_usage("^ipguard [a-z]+: --epochs must be at least 1" postprocess --model ${WORK}/m.h5 --attack ftll
              --epochs 0 --out ${WORK}/x.h5)
-expect_usage("^--lr must be positive" train --arch lenet5 --lr 0 --out ${WORK}/x.h5)
-expect_usage("^--n must be a number" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n abc)
-expect_usage("^--k must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --k -1)
-expect_usage("^--eps must be in \\(0, 1\\]" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
+expect_usage("^ipguard [a-z]+: --lr must be positive" train --arch lenet5 --lr 0 --out ${WORK}/x.h5)
+expect_usage("^ipguard [a-z]+: --n must be a number" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n abc)
+expect_usage("^ipguard [a-z]+: --k must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --k -1)
+expect_usage("^ipguard [a-z]+: --eps must be in \\(0, 1\\]" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
              --eps 2)
-expect_usage("^--grid ipguard k must be at least 0" experiment --zoo ${WORK}/zoo
+expect_usage("^ipguard [a-z]+: --grid ipguard k must be at least 0" experiment --zoo ${WORK}/zoo
              --grid "ipguard:k=1,-1")
-expect_usage("^--grid fgsm eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo
+expect_usage("^ipguard [a-z]+: --grid fgsm eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo
              --grid "random fgsm:eps=0.1,2")
-expect_usage("^--grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --grid "cwl2:eps=1")
-expect_usage("^--modes: unknown mode 'XX'" experiment --zoo ${WORK}/zoo --modes TL,XX)
-expect_usage("^--converged must be paper, until or both" experiment --zoo ${WORK}/zoo
+expect_usage("^ipguard [a-z]+: --grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --grid "cwl2:eps=1")
+expect_usage("^ipguard [a-z]+: --modes: unknown mode 'XX'" experiment --zoo ${WORK}/zoo --modes TL,XX)
+expect_usage("^ipguard [a-z]+: --converged must be paper, until or both" experiment --zoo ${WORK}/zoo
              --converged sometimes)
 expect_usage("--converged excludes --until-converged" experiment --zoo ${WORK}/zoo
              --converged paper --until-converged)
 expect_usage("--grid excludes --methods" experiment --zoo ${WORK}/zoo --grid random
              --methods random)
-expect_usage("^--threshold must be between 0 and 1" verify --fingerprint ${WORK}/m.h5
+expect_usage("^ipguard [a-z]+: --threshold must be between 0 and 1" verify --fingerprint ${WORK}/m.h5
              --suspect ${WORK}/m.h5 --threshold 2)
-expect_usage("^--seed must be at least 0" --seed -1 info ${WORK}/m.h5)
+expect_usage("^ipguard [a-z]+: --seed must be at least 0" --seed -1 info ${WORK}/m.h5)
 expect_usage("--methods: unknown method 'nosuch'" experiment --zoo ${WORK}/zoo
              --methods nosuch)
 expect_usage("--attack wp:2" postprocess --model ${WORK}/m.h5 --attack wp:2 --out ${WORK}/x.h5)

@@ -27,7 +27,7 @@ expect_one_usage_line("--no-such-flag" "^ipguard( doctor)?: .*--no-such-flag")
 expect_exit(2 --seed 3 nosuch)
 expect_one_usage_line("unknown subcommand" "^ipguard: unknown subcommand 'nosuch'")
 expect_exit(2 extract --n 0 --model m.h5 --out fp.h5)
-expect_one_usage_line("extract --n 0" "^ipguard extract: --n .*ipguard extract --help")
+expect_one_usage_line("extract --n 0" "^ipguard extract: --n must be at least 1, not 0 \\(see --help\\)$")
 expect_exit(2 --device)              # option without its value
 expect_exit(2 --device gpu0 doctor)  # unknown device: a usage error, one line
 if(NOT last_err MATCHES "unknown device")

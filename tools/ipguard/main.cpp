@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
     }
-    std::cerr << where << ": " << e.what() << " (" << where << " --help lists the options)\n";
+    std::cerr << where << ": " << e.what() << " (see --help)\n";
     return kExitUsage;
   }
   configure_rank(g);  // under mpirun: this rank's share of the node's cores and GPUs

@@ -14,6 +14,7 @@
 #include <iterator>
 
 #include "engine/atomic_file.h"
+#include "engine/folder_lock.h"
 #include "engine/hdf5.h"
 #include "models/forest_file.h"
 #include "models/model_file.h"
@@ -66,10 +67,12 @@ ZooResult build_zoo_on_ranks(Communicator& comm, const ZooPlan& plan, const ZooO
   std::vector<double> accuracy;  // of the models staged in this run or an interrupted one
   std::vector<int64_t> items;
   double target_accuracy = 0;
+  FolderLock lock;  // rank 0's, from staging to the end of build_zoo (which shares it)
   if (lead) {
     work = zoo_work(plan, o);
     accuracy.assign(work.size(), -1);
     fs::create_directories(staging);
+    lock = FolderLock::take(o.out);
     bool sweeps = false;
     for (size_t i = 0; i < work.size(); ++i) {
       sweeps = sweeps || !work[i].sweep.empty();

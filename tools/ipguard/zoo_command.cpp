@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "engine/folder_lock.h"
 #include "models/zoo.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/mpi_comm.h"
@@ -242,7 +243,12 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     const bool tty = ::isatty(2);
     ZooProgress progress;
     if (!g.json) progress = [tty](const ZooEvent& e) { print_event(e, tty); };
-    const ZooResult r = build_zoo_on_ranks(comm, plan, o, progress, g.json);
+    ZooResult r;
+    try {
+      r = build_zoo_on_ranks(comm, plan, o, progress, g.json);
+    } catch (const FolderBusy& e) {  // found before any model is made
+      throw UsageError(std::string("--out ") + e.what());
+    }
     if (!lead) {
       comm.barrier(kTagBarrier);  // wait for rank 0's report without spinning in MPI_Finalize
       return 0;
