@@ -60,7 +60,9 @@ std::string cuda_unavailable_reason() {
 Device resolve_device(const std::string& flag, std::ostream* notice) {
   if (flag == "auto") {
     if (cuda_available()) return Device::cuda(0);
-    if (notice)
+    // A CPU-only build was chosen as such: no notice on every run. A CUDA build on a
+    // machine without a usable GPU says once why it runs on the CPU.
+    if (notice && cuda_built())
       *notice << "ipguard: CUDA not available (" << cuda_unavailable_reason()
               << "); running on CPU\n";
     return Device::cpu();
