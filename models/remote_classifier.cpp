@@ -195,6 +195,7 @@ class RemoteClassifier : public Classifier {
   // One batch with retries; the labels of its points, checked.
   std::vector<int32_t> query(int64_t first, int64_t count, const std::string& body) {
     for (int attempt = 1;; ++attempt) {
+      if (opt_.stop && opt_.stop()) fail("stopped by the caller", 1);
       if (opt_.max_queries > 0 && log_->points_sent + count > opt_.max_queries)
         fail("the query budget of " + std::to_string(opt_.max_queries) + " points is spent (" +
                  std::to_string(log_->points_sent) + " sent)",

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,10 @@ struct RemoteOptions {
   double backoff_s = 0.5;       // wait before retry r (1-based): backoff_s * 2^(r-1)
   int64_t max_queries = 0;      // points that may be sent, retries included; 0: no cap
   double max_rate_per_s = 0;    // points per second at most; 0: no limit
+  // Asked before each request (and each retry): true stops the labelling with a
+  // RemoteError "stopped", the answers so far kept in the log. How a caller that cannot
+  // interrupt the call otherwise (Python's Ctrl-C) gets control back between requests.
+  std::function<bool()> stop;
 };
 
 class RemoteError : public std::runtime_error {

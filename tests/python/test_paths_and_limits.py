@@ -1,14 +1,15 @@
 """ipguard's Python API at its edges: paths given as pathlib.Path, a model file deleted or
 replaced after it was loaded (the digests name what was loaded), labels a callable gives as
 large unsigned integers, and the limits verify puts on a label API (timeout, retries,
-max_queries, max_rate) checked and passed to the client (an in-process HTTP server counts
-the requests it gets)."""
+max_queries, max_rate) checked and passed to the client, and Ctrl-C stopping it between
+requests (an in-process HTTP server counts the requests it gets)."""
 import hashlib
 import http.server
 import json
 import os
 import pathlib
 import shutil
+import signal
 import tempfile
 import threading
 import unittest
@@ -152,6 +153,43 @@ class AddressLimitsTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, message):
                 self.verify(**kw)
         self.assertEqual(self.server.posts, 0)
+
+
+class InterruptingHandler(Handler):
+    """Answers every inference with label 0; the first one also sends this process SIGINT,
+    as Ctrl-C would while the request is in flight."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.server.posts += 1
+        if self.server.posts == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        n = body["inputs"][0]["shape"][0]
+        self.answer(200, {"model_name": "m", "outputs": [
+            {"name": "y", "datatype": "INT64", "shape": [n], "data": [0] * n}]})
+
+
+class InterruptTest(AddressLimitsTest):
+    def setUp(self):
+        self.server = Server()
+        self.server.RequestHandlerClass = InterruptingHandler
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d/v2/models/m" % self.server.server_address[1]
+
+    def test_ctrl_c_stops_before_the_next_request(self):
+        # 4 points, one per request: the signal came during the first, so no second is sent.
+        with self.assertRaises(KeyboardInterrupt):
+            self.verify(batch=1)
+        self.assertEqual(self.server.posts, 1)
+        self.server.posts = 10  # no more signals: the same verify runs to its end
+        self.assertEqual(self.verify(batch=1)["points"], 4)
+        self.assertEqual(self.server.posts, 14)
+
+    # The limits' tests are AddressLimitsTest's (its server fails every request).
+    test_retries_are_the_callers = None
+    test_max_queries_caps_the_points_sent = None
+    test_bad_limits_are_refused_before_any_query = None
 
 
 if __name__ == "__main__":

@@ -79,10 +79,21 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
   options.retries = limits.retries;
   options.max_queries = limits.max_queries;
   options.max_rate_per_s = limits.max_rate;
-  pyb::gil_scoped_release nogil;
-  std::unique_ptr<Classifier> remote = open_remote_classifier(url, options);
-  const Tensor labels = remote->labels(points);
-  return labels.cpu().to_vector_i32();
+  // Ctrl-C between requests: Python's signal handlers run here (the main thread), and a
+  // KeyboardInterrupt they raise stops the client before its next request.
+  options.stop = [] {
+    pyb::gil_scoped_acquire gil;
+    return PyErr_CheckSignals() != 0;
+  };
+  try {
+    pyb::gil_scoped_release nogil;
+    std::unique_ptr<Classifier> remote = open_remote_classifier(url, options);
+    const Tensor labels = remote->labels(points);
+    return labels.cpu().to_vector_i32();
+  } catch (const RemoteError&) {
+    if (PyErr_Occurred()) throw pyb::error_already_set();  // the KeyboardInterrupt itself
+    throw;
+  }
 #else
   (void)points;
   (void)batch;
@@ -163,7 +174,8 @@ void register_verify(pyb::module_& m) {
         "time; e.g. a PyTorch model wrapped in a lambda). "
         "For an address, as verify's --timeout (seconds per answer), --retries, --max-queries "
         "(points sent, retries included; 0: no cap) and --max-rate (points per second; 0: no "
-        "limit); the work cannot be interrupted before an answer or a timeout comes. "
+        "limit); Ctrl-C stops it before the next request (the one in flight ends with its "
+        "answer or its timeout). "
         "Returns a dict: matching_rate, "
         "matches, points, threshold, copy (matching_rate >= threshold), labels (the "
         "suspect's), and for files same_file_as_target.");
