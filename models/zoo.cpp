@@ -71,6 +71,7 @@ class Builder {
     e.sha256 = sha;
     e.command = "cp " + zoo_detail::shell_word(o_.target) + " " + zoo_detail::shell_word(copy);
     e.weights_sha256 = weights_sha256(*target);
+    move_old_paths(e);
     result_.target_accuracy = e.accuracy;
     add(e);
     ZooEvent ev(ZooEvent::Kind::Target);
@@ -145,6 +146,22 @@ class Builder {
     manifest_.models.push_back(e);
     if (e.duplicate_of.empty()) kept_weights_[e.weights_sha256] = e.file;
     write_manifest(manifest_, manifest_path_);
+  }
+
+  // A zoo resumed under another path, or from the same target at another path: the old
+  // manifest's commands are read with this build's paths, so its models are reused (their
+  // files are checked by digest, not by path). The target's path moves only when the
+  // target is the same file (`target` is this build's target entry).
+  void move_old_paths(const ZooEntry& target) {
+    const ZooEntry* was = old_.find("target.h5");
+    if (!was) return;
+    zoo_detail::CommandPaths from = zoo_detail::copy_command_paths(was->command);
+    const zoo_detail::CommandPaths to = zoo_detail::copy_command_paths(target.command);
+    if (to.folder.empty()) return;
+    if (was->sha256 != target.sha256) from.target.clear();
+    for (ZooEntry& m : old_.models) m.command = zoo_detail::move_paths(m.command, from, to);
+    for (ZooSweep& w : old_.sweeps)
+      w.stop_command = zoo_detail::move_paths(w.stop_command, from, to);
   }
 
   // The old manifest's entry for p when it can stand as it is: same command (up to the

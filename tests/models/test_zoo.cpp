@@ -327,6 +327,47 @@ TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
   EXPECT_EQ(made, 1);
   EXPECT_EQ(again.reused, one.made - 1);
   EXPECT_EQ(read_text(path("z/manifest.json")), expected);
+
+  // The zoo copied to another folder and resumed from a copy of the target at another
+  // path: nothing is made again, and the manifest's commands name the new paths.
+  fs::copy(path("z"), path("moved"), fs::copy_options::recursive);
+  fs::copy_file(kTarget, path("t.h5"));
+  ZooOptions m = o;
+  m.out = path("moved");
+  m.target = path("t.h5");
+  const ZooResult moved = build_zoo(resume_plan(), m);
+  EXPECT_EQ(moved.made, 0);
+  EXPECT_EQ(moved.reused, one.made);
+  auto renamed = [&](std::string c) {
+    for (const auto& [from, to] : {std::pair{kTarget, path("t.h5")}, std::pair{path("z") + "/", path("moved") + "/"}})
+      for (size_t at = c.find(from); at != std::string::npos; at = c.find(from, at + to.size()))
+        c.replace(at, from.size(), to);
+    return c;
+  };
+  const ZooManifest a = read_manifest(path("z/manifest.json"));
+  const ZooManifest b = read_manifest(path("moved/manifest.json"));
+  ASSERT_EQ(a.models.size(), b.models.size());
+  for (size_t i = 0; i < a.models.size(); ++i) {
+    EXPECT_EQ(b.models[i].command, renamed(a.models[i].command)) << i;
+    EXPECT_EQ(b.models[i].sha256, a.models[i].sha256) << i;
+  }
+  ASSERT_EQ(a.sweeps.size(), b.sweeps.size());
+  EXPECT_EQ(b.sweeps[0].stop_command, renamed(a.sweeps[0].stop_command));
+}
+
+TEST(ZooPaths, MovedWordByWordAndQuotedPathsLeftAsTheyAre) {
+  using zoo_detail::copy_command_paths;
+  using zoo_detail::move_paths;
+  const zoo_detail::CommandPaths p = copy_command_paths("cp w/t.h5 old/zoo/target.h5");
+  EXPECT_EQ(p.target, "w/t.h5");
+  EXPECT_EQ(p.folder, "old/zoo");
+  EXPECT_EQ(move_paths("x --seed 1 postprocess --model w/t.h5 --out old/zoo/positive/a.h5 --data old/zoox",
+                       p, {"n.h5", "new"}),
+            "x --seed 1 postprocess --model n.h5 --out new/positive/a.h5 --data old/zoox");
+  EXPECT_EQ(move_paths("a --model w/t.h5", {"", "old/zoo"}, {"n.h5", "new"}), "a --model w/t.h5");
+  EXPECT_EQ(copy_command_paths("cp 'my t.h5' z/target.h5").folder, "");  // quoted: not taken apart
+  EXPECT_EQ(copy_command_paths("cp a.h5 z/other.h5").folder, "");
+  EXPECT_EQ(copy_command_paths("mv a.h5 z/target.h5").folder, "");
 }
 
 TEST_F(ZooDir, AModelThatFailsToTrainIsNamed) {

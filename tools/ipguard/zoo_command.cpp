@@ -210,7 +210,8 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
           unit_interval_bounds());
   cmd->add_flag("--resume", a->o.resume,
                 "continue the zoo in --out: models in its manifest whose file still has the "
-                "listed sha256 are kept, the rest made");
+                "listed sha256 are kept, the rest made (also for a zoo folder copied elsewhere "
+                "or a target file moved: paths are not what is compared)");
   runners[cmd] = [&g, a]() {
     namespace fs = std::filesystem;
     // Under mpirun every rank runs this (models shared out: mpi_run.h); only rank 0 checks
