@@ -150,15 +150,22 @@ class Builder {
 
   // A zoo resumed under another path, or from the same target at another path: the old
   // manifest's commands are read with this build's paths, so its models are reused (their
-  // files are checked by digest, not by path). The target's path moves only when the
-  // target is the same file (`target` is this build's target entry).
+  // files are checked by digest, not by path). A different target (`target` is this
+  // build's target entry) invalidates what was made from the old one, even at one path.
   void move_old_paths(const ZooEntry& target) {
     const ZooEntry* was = old_.find("target.h5");
     if (!was) return;
     zoo_detail::CommandPaths from = zoo_detail::copy_command_paths(was->command);
     const zoo_detail::CommandPaths to = zoo_detail::copy_command_paths(target.command);
+    if (was->sha256 != target.sha256) {
+      // Another target: nothing made from the old one (its copies, sweeps, extractions)
+      // stands; independent models do.
+      for (ZooEntry& m : old_.models)
+        if (m.group == "positive" || m.group == "adaptive") m.command.clear();
+      old_.sweeps.clear();
+      from.target.clear();
+    }
     if (to.folder.empty()) return;
-    if (was->sha256 != target.sha256) from.target.clear();
     for (ZooEntry& m : old_.models) m.command = zoo_detail::move_paths(m.command, from, to);
     for (ZooSweep& w : old_.sweeps)
       w.stop_command = zoo_detail::move_paths(w.stop_command, from, to);

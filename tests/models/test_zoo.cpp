@@ -353,6 +353,21 @@ TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
   }
   ASSERT_EQ(a.sweeps.size(), b.sweeps.size());
   EXPECT_EQ(b.sweeps[0].stop_command, renamed(a.sweeps[0].stop_command));
+
+  // Another target at the same path (retrained, say): the copies made from the old one are
+  // made again from the new one; the independent models are kept.
+  fs::copy_file(path("z/positive/ftll.h5"), path("t.h5"), fs::copy_options::overwrite_existing);
+  const ZooResult other = build_zoo(resume_plan(), m);
+  EXPECT_EQ(other.reused, 2);  // negative/lenet5, negative/rf
+  const ZooManifest c = read_manifest(path("moved/manifest.json"));
+  for (const ZooEntry& e : c.models)
+    for (const ZooEntry& before : b.models) {
+      if (e.file != before.file) continue;
+      if (e.group == "negative")
+        EXPECT_EQ(e.sha256, before.sha256) << e.file;
+      else
+        EXPECT_NE(e.sha256, before.sha256) << e.file;  // the target and its copies
+    }
 }
 
 TEST(ZooPaths, MovedWordByWordAndQuotedPathsLeftAsTheyAre) {
