@@ -70,6 +70,11 @@ expect_exit(0 --device cpu --seed 1 extract --model ${REPO}/tests/data/onnx/mobi
             --init random --n 2 --iters 1 --out ${WORK}/fp_mobilenet.h5)
 expect_refused(1 "m\\.h5: lenet5: input \\[2, 3, 16, 16\\] does not match .*\\(the points of .*fp_mobilenet\\.h5\\)"
                verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/m.h5)
+# extract --init train: training images the model cannot take name the dataset and the
+# model (it said "init 'train' needs training images of the model's input shape").
+expect_refused(2 "--data fashion-mnist/train: its images are \\[1, 28, 28\\], .*mobilenet\\.onnx takes \\[3, 16, 16\\]"
+               extract --model ${REPO}/tests/data/onnx/mobilenet.onnx --n 2 --iters 1
+               --out ${WORK}/fp_x.h5)
 # eval: a dataset whose images the model cannot take names the model and the dataset.
 expect_refused(1 "onnx: onnx: input \\[[0-9]+, 1, 28, 28\\] does not match \\[n, 3, 16, 16\\] \\(the images of fashion-mnist/test\\)"
                eval --model ${REPO}/tests/data/onnx/mobilenet.onnx)

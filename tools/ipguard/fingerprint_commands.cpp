@@ -103,7 +103,17 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     auto net = load_model(xa->model, &prov);
     net->to(dev);
     Dataset train_set;
-    if (o.init == "train") train_set = load_dataset(xa->data, Split::Train);
+    if (o.init == "train") {
+      train_set = load_dataset(xa->data, Split::Train);
+      const ModelConfig& c = net->config();
+      const Shape takes = {c.in_channels, c.height, c.width};
+      const Shape& has = train_set.images.shape();
+      if (has.size() != 4 || Shape(has.begin() + 1, has.end()) != takes)
+        throw UsageError("--data " + train_set.name + ": its images are " +
+                         shape_str(Shape(has.begin() + 1, has.end())) + ", " + xa->model +
+                         " takes " + shape_str(takes) +
+                         " (give its dataset with --data, or --init random)");
+    }
     const bool tty = !g.json && ::isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
     // Under mpirun the chunks are shared over the ranks; rank 0 writes the file.
