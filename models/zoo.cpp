@@ -174,18 +174,29 @@ class Builder {
   // The old manifest's entry for p when it can stand as it is: same command (up to the
   // device and thread count) and its file intact, or a duplicate of a model this build
   // has kept with the same weights.
-  const ZooEntry* reusable(const Planned& p) const {
+  // Otherwise null, with *why saying why a model the manifest lists is made again ("" when
+  // it lists none).
+  const ZooEntry* reusable(const Planned& p, std::string* why = nullptr) const {
     const ZooEntry* e = old_.find(p.file);
-    if (!e || zoo_detail::command_body(e->command) != zoo_detail::command_body(p.command))
+    auto no = [why](const char* reason) -> const ZooEntry* {
+      if (why) *why = reason;
       return nullptr;
+    };
+    if (!e) return no("");
+    if (e->command.empty() && e->group != "target") return no("made from another target");
+    if (zoo_detail::command_body(e->command) != zoo_detail::command_body(p.command))
+      return no("the manifest lists it made by another command");
     if (!e->duplicate_of.empty()) {
       const auto it = kept_weights_.find(e->weights_sha256);
-      return it != kept_weights_.end() && it->second == e->duplicate_of ? e : nullptr;
+      return it != kept_weights_.end() && it->second == e->duplicate_of
+                 ? e
+                 : no("it was a duplicate of a model not kept now");
     }
-    if (kept_weights_.count(e->weights_sha256)) return nullptr;  // now a duplicate: remade
+    if (kept_weights_.count(e->weights_sha256)) return no("it is now a duplicate");
     const std::string path = (fs::path(o_.out) / e->file).string();
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec) || sha256_file(path) != e->sha256) return nullptr;
+    if (!fs::is_regular_file(path, ec)) return no("its file is missing");
+    if (sha256_file(path) != e->sha256) return no("its file changed since the manifest listed it");
     return e;
   }
 
@@ -196,6 +207,7 @@ class Builder {
     ev.index = index_;
     ev.planned = planned_;
     ev.description = p.description;
+    reusable(p, &ev.again);
     emit(ev);
     if (MadeModel m; take_staged(p, m)) {
       seconds_ = -1;

@@ -120,6 +120,7 @@ struct ZooEvent {
   int index = 0;     // 1-based, among the models of the plan so far
   int planned = 0;   // at most this many models (sweeps may stop early)
   std::string description;
+  std::string again;  // Begin: why a model the old manifest lists is made again ("": new)
   int epoch = 0;
   int64_t done = 0, total = 0;
   double loss = 0;

@@ -319,6 +319,9 @@ TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
   write_text(ftll, bytes);
   int made = 0;
   const ZooResult again = build_zoo(resume_plan(), o, [&](const ZooEvent& e) {
+    if (e.kind == ZooEvent::Kind::Begin) {  // and it says why
+      EXPECT_EQ(e.again, "its file changed since the manifest listed it");
+    }
     if (e.kind == ZooEvent::Kind::Done) {
       ++made;
       EXPECT_EQ(e.file, "positive/ftll.h5");
@@ -357,7 +360,11 @@ TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
   // Another target at the same path (retrained, say): the copies made from the old one are
   // made again from the new one; the independent models are kept.
   fs::copy_file(path("z/positive/ftll.h5"), path("t.h5"), fs::copy_options::overwrite_existing);
-  const ZooResult other = build_zoo(resume_plan(), m);
+  int from_old_target = 0;
+  const ZooResult other = build_zoo(resume_plan(), m, [&](const ZooEvent& e) {
+    from_old_target += e.kind == ZooEvent::Kind::Begin && e.again == "made from another target";
+  });
+  EXPECT_GE(from_old_target, 2);  // ftll and the sweep's first value at least
   EXPECT_EQ(other.reused, 2);  // negative/lenet5, negative/rf
   const ZooManifest c = read_manifest(path("moved/manifest.json"));
   for (const ZooEntry& e : c.models)

@@ -96,7 +96,8 @@ void print_event(const ZooEvent& e, bool tty) {
       std::fprintf(stderr, "zoo: target.h5: test accuracy %.4f\n", e.accuracy);
       break;
     case K::Begin:
-      std::fprintf(stderr, "%s: %s\n", at.c_str(), e.description.c_str());
+      std::fprintf(stderr, "%s: %s%s\n", at.c_str(), e.description.c_str(),
+                   e.again.empty() ? "" : (" (made again: " + e.again + ")").c_str());
       break;
     case K::Batch:
       if (tty)
