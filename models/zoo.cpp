@@ -17,6 +17,7 @@
 #include "models/model_file.h"
 #include "models/zoo_work.h"
 #include "models/zoo_plan.h"
+#include "models/zoo_resume.h"
 
 namespace ipg {
 
@@ -148,56 +149,13 @@ class Builder {
     write_manifest(manifest_, manifest_path_);
   }
 
-  // A zoo resumed under another path, or from the same target at another path: the old
-  // manifest's commands are read with this build's paths, so its models are reused (their
-  // files are checked by digest, not by path). A different target (`target` is this
-  // build's target entry) invalidates what was made from the old one, even at one path.
-  void move_old_paths(const ZooEntry& target) {
-    const ZooEntry* was = old_.find("target.h5");
-    if (!was) return;
-    zoo_detail::CommandPaths from = zoo_detail::copy_command_paths(was->command);
-    const zoo_detail::CommandPaths to = zoo_detail::copy_command_paths(target.command);
-    if (was->sha256 != target.sha256) {
-      // Another target: nothing made from the old one (its copies, sweeps, extractions)
-      // stands; independent models do.
-      for (ZooEntry& m : old_.models)
-        if (m.group == "positive" || m.group == "adaptive") m.command.clear();
-      old_.sweeps.clear();
-      from.target.clear();
-    }
-    if (to.folder.empty()) return;
-    for (ZooEntry& m : old_.models) m.command = zoo_detail::move_paths(m.command, from, to);
-    for (ZooSweep& w : old_.sweeps)
-      w.stop_command = zoo_detail::move_paths(w.stop_command, from, to);
-  }
+  // The old manifest's commands read with this build's paths (zoo_resume.h).
+  void move_old_paths(const ZooEntry& target) { zoo_detail::read_with_paths_of(old_, target); }
 
-  // The old manifest's entry for p when it can stand as it is: same command (up to the
-  // device and thread count) and its file intact, or a duplicate of a model this build
-  // has kept with the same weights.
-  // Otherwise null, with *why saying why a model the manifest lists is made again ("" when
-  // it lists none).
+  // The old manifest's entry for p when it can stand as it is (zoo_resume.h); otherwise
+  // null, with *why saying why a model the manifest lists is made again.
   const ZooEntry* reusable(const Planned& p, std::string* why = nullptr) const {
-    const ZooEntry* e = old_.find(p.file);
-    auto no = [why](const char* reason) -> const ZooEntry* {
-      if (why) *why = reason;
-      return nullptr;
-    };
-    if (!e) return no("");
-    if (e->command.empty() && e->group != "target") return no("made from another target");
-    if (zoo_detail::command_body(e->command) != zoo_detail::command_body(p.command))
-      return no("the manifest lists it made by another command");
-    if (!e->duplicate_of.empty()) {
-      const auto it = kept_weights_.find(e->weights_sha256);
-      return it != kept_weights_.end() && it->second == e->duplicate_of
-                 ? e
-                 : no("it was a duplicate of a model not kept now");
-    }
-    if (kept_weights_.count(e->weights_sha256)) return no("it is now a duplicate");
-    const std::string path = (fs::path(o_.out) / e->file).string();
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return no("its file is missing");
-    if (sha256_file(path) != e->sha256) return no("its file changed since the manifest listed it");
-    return e;
+    return zoo_detail::reusable_entry(old_, p, kept_weights_, o_.out, why);
   }
 
   MadeModel make(const Planned& p) {

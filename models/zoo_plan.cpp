@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "engine/hdf5.h"
@@ -76,31 +75,6 @@ std::string shell_word(const std::string& s) {
 std::string command_body(const std::string& command) {
   const size_t at = command.find(" --seed ");
   return at == std::string::npos ? command : command.substr(at);
-}
-
-CommandPaths copy_command_paths(const std::string& cp_command) {
-  std::vector<std::string> w;
-  std::istringstream in(cp_command);
-  for (std::string word; std::getline(in, word, ' ');) w.push_back(word);
-  static const std::string kCopy = "/target.h5";
-  if (w.size() != 3 || w[0] != "cp" || w[1] != shell_word(w[1]) || w[2] != shell_word(w[2]) ||
-      w[2].size() <= kCopy.size() || w[2].compare(w[2].size() - kCopy.size(), kCopy.size(), kCopy))
-    return {};
-  return {w[1], w[2].substr(0, w[2].size() - kCopy.size())};
-}
-
-std::string move_paths(const std::string& command, const CommandPaths& from, const CommandPaths& to) {
-  std::string out;
-  std::istringstream in(command);
-  bool first = true;
-  for (std::string w; std::getline(in, w, ' '); first = false) {
-    if (!from.target.empty() && w == from.target)
-      w = to.target;
-    else if (!from.folder.empty() && w.rfind(from.folder + "/", 0) == 0)
-      w = to.folder + w.substr(from.folder.size());
-    out += (first ? "" : " ") + w;
-  }
-  return out;
 }
 
 int recorded_threads(const ZooOptions& o) {

@@ -43,16 +43,6 @@ TargetInfo read_target_info(const ZooOptions& o);
 std::string command_body(const std::string& command);
 // A path or word as a POSIX shell reads it back (quoted only when it needs to be).
 std::string shell_word(const std::string& s);
-// Where a zoo's commands name its target and its folder, as plain shell words.
-struct CommandPaths {
-  std::string target, folder;  // empty: not known (or quoted, so not taken apart)
-};
-// The paths of the target entry's command "cp TARGET FOLDER/target.h5".
-CommandPaths copy_command_paths(const std::string& cp_command);
-// `command` with the word from.target replaced by to.target and words under from.folder/
-// moved under to.folder/ (an empty `from` field moves nothing): an old manifest's
-// commands as they read for a zoo resumed under another path or from a moved target.
-std::string move_paths(const std::string& command, const CommandPaths& from, const CommandPaths& to);
 // The thread count recorded in commands: o.threads, or OpenMP's current count.
 int recorded_threads(const ZooOptions& o);
 

@@ -16,6 +16,7 @@
 #include "models/recipe.h"
 #include "models/zoo.h"
 #include "models/zoo_plan.h"
+#include "models/zoo_resume.h"
 
 namespace ipg {
 namespace {
