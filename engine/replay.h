@@ -42,11 +42,11 @@ class Replay {
 };
 
 namespace detail {
-// Called by the engine's reads of values back to the host (Tensor::to_vector, item, cpu):
-// throws std::logic_error while a CPU recording replays. On CUDA such a read synchronizes
-// the stream, which fails a capture; the CPU twin refuses it too, so a read-back slipped
-// into the fingerprint loop fails the tests here instead of silently disabling CUDA graphs
-// on a GPU.
+// Called by Tensor::to(cpu), which every read back to the host goes through (to_vector,
+// item, cpu()): throws std::logic_error while a CPU recording replays. On CUDA such a read
+// synchronizes the stream, which fails a capture; the CPU twin refuses it too, so a
+// read-back slipped into the fingerprint loop fails the tests here instead of silently
+// disabling CUDA graphs on a GPU.
 void check_host_read(const char* what);
 }  // namespace detail
 

@@ -221,7 +221,9 @@ void Tensor::fill_(float value) {
 }
 
 Tensor Tensor::to(Device device) const {
-  if (device.is_cpu()) detail::check_host_read("to(cpu)");
+  // Every read back (to_vector, item, cpu()) comes through here: refused inside a CPU
+  // replay, as a CUDA capture would refuse it (engine/replay.h).
+  if (device.is_cpu()) detail::check_host_read("a copy to the host");
   if (device == this->device()) return *this;
   Tensor t = empty(shape(), device, dtype());
   t.copy_from(*this);
@@ -230,7 +232,6 @@ Tensor Tensor::to(Device device) const {
 
 std::vector<float> Tensor::to_vector() const {
   detail::check_dtype("to_vector", *this, DType::F32);
-  detail::check_host_read("to_vector");
   Tensor c = cpu();
   const float* p = c.data();
   return std::vector<float>(p, p + c.numel());
@@ -238,7 +239,6 @@ std::vector<float> Tensor::to_vector() const {
 
 std::vector<int32_t> Tensor::to_vector_i32() const {
   detail::check_dtype("to_vector_i32", *this, DType::I32);
-  detail::check_host_read("to_vector_i32");
   Tensor c = cpu();
   const int32_t* p = c.data_i32();
   return std::vector<int32_t>(p, p + c.numel());

@@ -107,11 +107,11 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
       train_set = load_dataset(xa->data, Split::Train);
       const ModelConfig& c = net->config();
       const Shape takes = {c.in_channels, c.height, c.width};
-      const Shape& has = train_set.images.shape();
-      if (has.size() != 4 || Shape(has.begin() + 1, has.end()) != takes)
-        throw UsageError("--data " + train_set.name + ": its images are " +
-                         shape_str(Shape(has.begin() + 1, has.end())) + ", " + xa->model +
-                         " takes " + shape_str(takes) +
+      const Shape& all = train_set.images.shape();  // [n, C, H, W] (the loaders' form)
+      const Shape has(all.begin() + 1, all.end());
+      if (has != takes)
+        throw UsageError("--data " + train_set.name + ": its images are " + shape_str(has) +
+                         ", " + xa->model + " takes " + shape_str(takes) +
                          " (give its dataset with --data, or --init random)");
     }
     const bool tty = !g.json && ::isatty(2);

@@ -11,16 +11,14 @@
 
 namespace {
 
-// The first argument that is neither an option nor a global option's value: what the user
-// meant as the subcommand ("" when there is none).
-std::string first_word(int argc, char** argv) {
+// The first argument that is neither an option nor the value of one of app's options:
+// what the user meant as the subcommand ("" when there is none).
+std::string first_word(const CLI::App& app, int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--device" || a == "--threads" || a == "--seed") {
-      ++i;
-      continue;
-    }
     if (!a.empty() && a[0] != '-') return a;
+    const CLI::Option* o = app.get_option_no_throw(a);
+    if (o && o->get_items_expected_min() > 0) ++i;  // "--seed 3": 3 is its value
   }
   return "";
 }
@@ -72,7 +70,7 @@ int main(int argc, char** argv) {
     for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
     if (app.get_subcommands().empty()) {
       // CLI11 says "A subcommand is required" for `ipguard nosuch` too: name the word.
-      const std::string word = first_word(argc, argv);
+      const std::string word = first_word(app, argc, argv);
       if (!word.empty()) {
         std::cerr << "ipguard: unknown subcommand '" << word
                   << "' (ipguard --help lists the subcommands)\n";
