@@ -1,11 +1,14 @@
-// Caching allocator: exact-size free lists over rounded sizes.
+// Caching allocator: exact-size free lists over rounded sizes, with a bounded CPU cache.
 #include "engine/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/error.h"
@@ -15,10 +18,19 @@
 
 namespace ipg {
 
+namespace {
+// The CPU cache always may hold this much, whatever the process's peak use.
+constexpr size_t kMinCpuCacheBytes = size_t(256) << 20;
+}  // namespace
+
 struct CachingAllocator::State {
+  using Block = std::pair<size_t, void*>;  // (rounded size, pointer)
   mutable std::mutex mu;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  std::list<Block> lru;  // cached blocks, least recently released first
+  // Per size, the cached blocks of that size in release order (oldest first).
+  std::unordered_map<size_t, std::vector<std::list<Block>::iterator>> free_blocks;
   AllocatorStats stats;
+  size_t peak_in_use = 0;
 };
 
 CachingAllocator::CachingAllocator(Device d) : device_(d), state_(new State) {}
@@ -46,20 +58,56 @@ size_t CachingAllocator::round_size(size_t bytes) {
   return (bytes + g - 1) / g * g;
 }
 
+void CachingAllocator::free_block(void* p) {
+  if (device_.is_cpu()) {
+    std::free(p);
+  } else {
+#if IPG_HAS_CUDA
+    kernels::cuda::device_free(p);
+#endif
+  }
+}
+
+// Caller holds the lock.
+void CachingAllocator::drop_cached(size_t keep_bytes) {
+  State& s = *state_;
+  while (s.stats.cached_bytes > keep_bytes && !s.lru.empty()) {
+    const State::Block b = s.lru.front();
+    // The oldest cached block of its size is the first of that size's list.
+    auto& list = s.free_blocks[b.first];
+    list.erase(list.begin());
+    if (list.empty()) s.free_blocks.erase(b.first);
+    s.lru.pop_front();
+    free_block(b.second);
+    s.stats.reserved_bytes -= b.first;
+    s.stats.cached_bytes -= b.first;
+    ++s.stats.evictions;
+  }
+}
+
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_size(bytes);
-  std::lock_guard<std::mutex> lock(state_->mu);
-  ++state_->stats.requests;
-  auto& list = state_->free_blocks[size];
-  if (!list.empty()) {
-    void* p = list.back();
-    list.pop_back();
-    state_->stats.in_use_bytes += size;
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  ++s.stats.requests;
+  auto found = s.free_blocks.find(size);
+  if (found != s.free_blocks.end() && !found->second.empty()) {
+    const auto it = found->second.back();  // the most recently released: warmest in cache
+    found->second.pop_back();
+    void* p = it->second;
+    s.lru.erase(it);
+    s.stats.cached_bytes -= size;
+    s.stats.in_use_bytes += size;
+    s.peak_in_use = std::max(s.peak_in_use, s.stats.in_use_bytes);
     return p;
   }
   void* p = nullptr;
   if (device_.is_cpu()) {
     p = std::aligned_alloc(64, size);
+    if (!p && s.stats.cached_bytes > 0) {  // out of memory with blocks cached: give them back
+      drop_cached(0);
+      p = std::aligned_alloc(64, size);
+    }
     if (!p) throw std::bad_alloc();
   } else {
 #if IPG_HAS_CUDA
@@ -67,48 +115,50 @@ void* CachingAllocator::allocate(size_t bytes) {
     try {
       p = kernels::cuda::device_malloc(size);
     } catch (const std::exception&) {
-      // Out of memory with blocks cached: give them back and try once more.
-      for (auto& kv : state_->free_blocks)
-        for (void* q : kv.second) {
-          kernels::cuda::device_free(q);
-          state_->stats.reserved_bytes -= kv.first;
-        }
-      state_->free_blocks.clear();
+      drop_cached(0);  // out of memory with blocks cached: give them back, try once more
       p = kernels::cuda::device_malloc(size);
     }
 #else
     throw DeviceError("allocation on " + device_.str() + ": this build has no CUDA backend");
 #endif
   }
-  ++state_->stats.system_allocs;
-  state_->stats.reserved_bytes += size;
-  state_->stats.in_use_bytes += size;
+  ++s.stats.system_allocs;
+  s.stats.reserved_bytes += size;
+  s.stats.in_use_bytes += size;
+  s.peak_in_use = std::max(s.peak_in_use, s.stats.in_use_bytes);
   return p;
 }
 
 void CachingAllocator::release(void* ptr, size_t bytes) {
   if (!ptr) return;
   const size_t size = round_size(bytes);
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.lru.emplace_back(size, ptr);
+  s.free_blocks[size].push_back(std::prev(s.lru.end()));
+  s.stats.in_use_bytes -= size;
+  s.stats.cached_bytes += size;
+  // On the CPU the cache is bounded: a process that meets many shapes (compaction's
+  // shrinking batches, one model after another, a server's varying requests) would
+  // otherwise keep a block of every size it ever used. A fixed-shape loop still runs
+  // from the cache: what it frees was in use at once, at most twice its peak.
+  // CUDA keeps every block (a cudaFree synchronizes the device) and gives the cache back
+  // when an allocation fails.
+  if (device_.is_cpu()) drop_cached(limit_locked());
+}
+
+size_t CachingAllocator::limit_locked() const {
+  return std::max(kMinCpuCacheBytes, 2 * state_->peak_in_use);
+}
+
+size_t CachingAllocator::cache_limit() const {
   std::lock_guard<std::mutex> lock(state_->mu);
-  state_->free_blocks[size].push_back(ptr);
-  state_->stats.in_use_bytes -= size;
+  return device_.is_cpu() ? limit_locked() : SIZE_MAX;
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(state_->mu);
-  for (auto& kv : state_->free_blocks) {
-    for (void* p : kv.second) {
-      if (device_.is_cpu()) {
-        std::free(p);
-      } else {
-#if IPG_HAS_CUDA
-        kernels::cuda::device_free(p);
-#endif
-      }
-      state_->stats.reserved_bytes -= kv.first;
-    }
-  }
-  state_->free_blocks.clear();
+  drop_cached(0);
 }
 
 AllocatorStats CachingAllocator::stats() const {

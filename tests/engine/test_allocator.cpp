@@ -61,5 +61,29 @@ TEST(CachingAllocator, ReleasedBlockIsReused) {
   alloc.release(q, 2900);
 }
 
+// A process that meets many tensor sizes (compaction's shrinking batches, one model after
+// another) keeps at most cache_limit() bytes cached, giving back the least recently
+// released blocks; the block it released last is still handed out again.
+TEST(CachingAllocator, CpuCacheStaysBoundedOverManySizes) {
+  auto& alloc = CachingAllocator::for_device(Device::cpu());
+  const AllocatorStats start = alloc.stats();
+  const size_t base = alloc.cache_limit() / 64;
+  size_t released = 0, size = 0;
+  void* last = nullptr;
+  for (int i = 0; released <= 3 * alloc.cache_limit(); ++i) {
+    size = CachingAllocator::round_size(base + size_t(i) * (64u << 10));  // a new size each time
+    last = alloc.allocate(size);  // never written: costs address space, not memory
+    alloc.release(last, size);
+    released += size;
+  }
+  const AllocatorStats end = alloc.stats();
+  EXPECT_LE(end.cached_bytes, alloc.cache_limit());
+  EXPECT_EQ(end.reserved_bytes - end.in_use_bytes, end.cached_bytes);
+  EXPECT_GT(end.evictions, start.evictions);
+  void* again = alloc.allocate(size);
+  EXPECT_EQ(again, last);
+  alloc.release(again, size);
+}
+
 }  // namespace
 }  // namespace ipg
