@@ -19,20 +19,20 @@
 // Accumulation: outputs of the backward passes are computed into the workspace and added
 // to the caller's buffer by a reorder with a sum post-op, which also converts the layout
 // (dnnl_plan.h: staging, scratchpad in the caller's workspace). The plan cache is the only
-// shared state, and it is guarded by a mutex.
+// shared state (plan_cache.h: bounded, guarded by a mutex).
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/dnnl_plan.h"
+#include "kernels/cpu/plan_cache.h"
 
 namespace ipg::kernels::cpu {
 
@@ -133,26 +133,29 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
   return plan;
 }
 
-// Plans live for the process; the map never erases, so returned references stay valid.
-const Plan& plan_for(Pass pass, const Conv2dShape& s, bool with_bias) {
-  static std::mutex mu;
+// Plans are cached per (geometry, pass, bias): oneDNN's JIT compilation costs far more
+// than a run. 1024 plans cover every layer of the zoo's networks at a few hundred batch
+// sizes; plan_cache.h says why the cache is bounded.
+using PlanKey = std::array<int64_t, Conv2dShape::kKeySize + 2>;
+PlanCache<PlanKey, Plan>& plans() {
+  static PlanCache<PlanKey, Plan> cache(1024);
+  return cache;
+}
+
+std::shared_ptr<const Plan> plan_for(Pass pass, const Conv2dShape& s, bool with_bias) {
   constexpr size_t kGeometry = Conv2dShape::kKeySize;
-  static std::map<std::array<int64_t, kGeometry + 2>, std::unique_ptr<Plan>> plans;
-  std::array<int64_t, kGeometry + 2> key{};
+  PlanKey key{};
   const auto geometry = s.key();
   std::copy(geometry.begin(), geometry.end(), key.begin());
   key[kGeometry] = static_cast<int64_t>(pass);
   key[kGeometry + 1] = with_bias;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = plans.find(key);
-  if (it == plans.end()) {
+  return plans().get(key, [&] {
     try {
-      it = plans.emplace(key, make_plan(pass, s, with_bias)).first;
+      return make_plan(pass, s, with_bias);
     } catch (const dnnl::error& e) {
       throw std::runtime_error(describe(pass, s) + ": oneDNN could not create it: " + e.what());
     }
-  }
-  return *it->second;
+  });
 }
 
 void execute(const Plan& plan, Pass pass, const Conv2dShape& s,
@@ -162,17 +165,20 @@ void execute(const Plan& plan, Pass pass, const Conv2dShape& s,
 
 }  // namespace
 
+size_t conv2d_cached_plans() { return plans().size(); }
+void set_conv2d_plan_capacity(size_t plans_held) { plans().set_capacity(plans_held); }
+
 size_t conv2d_forward_workspace(const Conv2dShape& s, bool with_bias) {
-  return plan_for(Pass::Forward, s, with_bias).workspace_bytes;
+  return plan_for(Pass::Forward, s, with_bias)->workspace_bytes;
 }
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y, void* workspace, size_t workspace_bytes) {
-  const Plan& plan = plan_for(Pass::Forward, s, bias != nullptr);
+  const auto plan = plan_for(Pass::Forward, s, bias != nullptr);
   if (bias)
-    execute(plan, Pass::Forward, s, {x, weight, bias, y}, workspace, workspace_bytes);
+    execute(*plan, Pass::Forward, s, {x, weight, bias, y}, workspace, workspace_bytes);
   else
-    execute(plan, Pass::Forward, s, {x, weight, y}, workspace, workspace_bytes);
+    execute(*plan, Pass::Forward, s, {x, weight, y}, workspace, workspace_bytes);
 }
 
 namespace {
@@ -294,27 +300,27 @@ void backward_data_small_channels(const Conv2dShape& s, const float* dy, const f
 }  // namespace
 
 size_t conv2d_backward_data_workspace(const Conv2dShape& s) {
-  return direct_backward_data(s) ? 0 : plan_for(Pass::BackwardData, s, false).workspace_bytes;
+  return direct_backward_data(s) ? 0 : plan_for(Pass::BackwardData, s, false)->workspace_bytes;
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
                           void* workspace, size_t workspace_bytes) {
   if (direct_backward_data(s)) return backward_data_small_channels(s, dy, weight, dx);
-  execute(plan_for(Pass::BackwardData, s, false), Pass::BackwardData, s, {dy, weight, dx},
+  execute(*plan_for(Pass::BackwardData, s, false), Pass::BackwardData, s, {dy, weight, dx},
           workspace, workspace_bytes);
 }
 
 size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias) {
-  return plan_for(Pass::BackwardWeights, s, with_bias).workspace_bytes;
+  return plan_for(Pass::BackwardWeights, s, with_bias)->workspace_bytes;
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
                              float* dbias, void* workspace, size_t workspace_bytes) {
-  const Plan& plan = plan_for(Pass::BackwardWeights, s, dbias != nullptr);
+  const auto plan = plan_for(Pass::BackwardWeights, s, dbias != nullptr);
   if (dbias)
-    execute(plan, Pass::BackwardWeights, s, {x, dy, dweight, dbias}, workspace, workspace_bytes);
+    execute(*plan, Pass::BackwardWeights, s, {x, dy, dweight, dbias}, workspace, workspace_bytes);
   else
-    execute(plan, Pass::BackwardWeights, s, {x, dy, dweight}, workspace, workspace_bytes);
+    execute(*plan, Pass::BackwardWeights, s, {x, dy, dweight}, workspace, workspace_bytes);
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {

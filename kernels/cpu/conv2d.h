@@ -31,4 +31,9 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 // summation order (double, channel by channel): the same bits for any thread count.
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
 
+// The cache of oneDNN plans (one per geometry, pass and bias; least recently used given
+// back past 1024): how many it holds, and a smaller bound for tests.
+size_t conv2d_cached_plans();
+void set_conv2d_plan_capacity(size_t plans_held);
+
 }  // namespace ipg::kernels::cpu
