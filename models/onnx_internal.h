@@ -35,6 +35,8 @@ constexpr int64_t kMaxFileBytes = int64_t(1) << 30;    // 1 GiB
 constexpr int64_t kMaxNodes = 100000;
 constexpr int64_t kMaxElements = int64_t(1) << 26;    // per tensor (per input row at run time)
 constexpr int kMaxRank = 8;
+// Constants folded at load may total twice the file's weights plus this many elements.
+constexpr int64_t kFoldSlack = int64_t(1) << 24;
 
 // A constant: an initializer, a Constant node, or a value folded from them at load time.
 // Float data are float32 (float, double and float16 initializers are refused unless
@@ -53,7 +55,22 @@ struct OnnxError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The elements of `s`, refused (naming `what`) above kMaxElements, a rank above
+// kMaxRank, or, inside a FoldBudget, above what folded constants may still hold.
 int64_t checked_numel(const Shape& s, const std::string& what);
+
+// While it lives (on this thread), a constant folded at load may have at most `left`
+// elements: the loader's bound on folding, checked before a fold allocates its result.
+class FoldBudget {
+ public:
+  explicit FoldBudget(int64_t left);
+  ~FoldBudget();
+  FoldBudget(const FoldBudget&) = delete;
+  FoldBudget& operator=(const FoldBudget&) = delete;
+
+ private:
+  int64_t saved_;
+};
 std::string shape_text(const Shape& s);
 
 // TensorProto -> HostTensor, checking the type, dims and the data's size.

@@ -1,6 +1,10 @@
 // ONNX reader, the load-time pass: each node in order is either folded into a constant
 // (on the host, or run once with the engine when all its inputs are constant) or becomes
 // one runtime step, checked on a one-row input so that a bad node fails at load naming it.
+// What a small hostile file can make the loader hold is bounded: each one-row tensor is
+// dropped after its last reader, and the constants folded at load may total at most
+// twice the file's own weights plus kFoldSlack elements (an 8 KB file of Expand and
+// ConstantOfShape nodes held gigabytes before).
 #include <algorithm>
 
 #include "engine/hdf5.h"
@@ -20,9 +24,29 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
   const auto& ops = supported_ops();
   std::map<int, Tensor> live;  // load-time run on one row: tensors of runtime values
   live[gi.in_id] = Tensor::zeros(values[size_t(gi.in_id)].shape);
-  for (int i : order) {
+  // Per value, the position in `order` of its last reader.
+  std::vector<size_t> last(values.size(), 0);
+  for (size_t pos = 0; pos < order.size(); ++pos)
+    if (!skip[size_t(order[pos])])
+      for (const std::string& name : g.node(order[pos]).input())
+        if (!name.empty() && id.count(name)) last[size_t(id.at(name))] = pos;
+  int64_t weights = 0;  // elements of the file's own constants
+  for (const Value& v : values)
+    if (v.is_const) weights += v.c.numel();
+  const int64_t fold_limit = 2 * weights + kFoldSlack;
+  int64_t folded_total = 0;
+  size_t done = order.size();  // the position of the node built last
+  for (size_t pos = 0; pos < order.size(); ++pos) {
+    const int i = order[pos];
     if (skip[size_t(i)]) continue;
     const auto& n = g.node(i);
+    // The one-row tensors the previous node read last are no longer needed.
+    if (done != order.size())
+      for (const std::string& name : g.node(order[done]).input())
+        if (!name.empty() && id.count(name) && last[size_t(id.at(name))] == done &&
+            id.at(name) != gi.out_id)
+          live.erase(id.at(name));
+    done = pos;
     try {
       if (!(n.domain().empty() || n.domain() == "ai.onnx"))
         throw OnnxError("operator " + n.domain() + "." + n.op_type() + " is not supported (only the default domain is)");
@@ -56,6 +80,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
         outs.push_back(s);
         folded = true;
       } else if (all_const) {
+        const FoldBudget budget(fold_limit - folded_total);
         std::vector<const HostTensor*> c;
         for (const Value* v : in) c.push_back(v ? &v->c : nullptr);
         folded = fold_constant(n, c, outs);
@@ -86,6 +111,11 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
         if (size_t(n.output_size()) < outs.size()) outs.resize(size_t(n.output_size()));
         for (size_t k = 0; k < outs.size(); ++k) {
           if (n.output(int(k)).empty()) continue;
+          folded_total += outs[k].numel();
+          if (folded_total > fold_limit)
+            throw OnnxError("the constants folded at load reach " + std::to_string(folded_total) +
+                            " elements, above the limit of " + std::to_string(fold_limit) +
+                            " (twice the file's weights + " + std::to_string(kFoldSlack) + ")");
           Value& v = values[size_t(id.at(n.output(int(k))))];
           v.known = v.is_const = true;
           v.c = std::move(outs[k]);

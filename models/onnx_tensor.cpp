@@ -23,6 +23,13 @@ std::string shape_text(const Shape& s) {
   return r + "]";
 }
 
+namespace {
+thread_local int64_t fold_left = -1;  // -1: no FoldBudget
+}  // namespace
+
+FoldBudget::FoldBudget(int64_t left) : saved_(fold_left) { fold_left = left < 0 ? 0 : left; }
+FoldBudget::~FoldBudget() { fold_left = saved_; }
+
 int64_t checked_numel(const Shape& s, const std::string& what) {
   if (s.size() > size_t(kMaxRank))
     throw OnnxError(what + ": rank " + std::to_string(s.size()) + " is above " +
@@ -35,6 +42,10 @@ int64_t checked_numel(const Shape& s, const std::string& what) {
                       std::to_string(kMaxElements) + " elements");
     n *= d;
   }
+  if (fold_left >= 0 && n > fold_left)
+    throw OnnxError(what + ": shape " + shape_text(s) + " would take the constants folded at load past their limit (" +
+                    std::to_string(fold_left) + " elements left of twice the file's weights + " +
+                    std::to_string(kFoldSlack) + ")");
   return n;
 }
 

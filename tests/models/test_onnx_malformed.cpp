@@ -12,6 +12,7 @@
 #include "engine/random.h"
 #include "models/onnx_model.h"
 #include "onnx/onnx_pb.h"
+#include "tests/support/onnx_builder.h"
 
 namespace ipg {
 namespace {
@@ -25,63 +26,9 @@ std::string read_bytes(const std::string& path) {
   return s.str();
 }
 
-// A graph with input "x" [n, c, h, w], output "y", opset 13.
-struct Builder {
-  onnx::ModelProto m;
-  onnx::GraphProto* g;
-  explicit Builder(int c = 2, int h = 6, int w = 6) {
-    m.set_ir_version(8);
-    m.add_opset_import()->set_version(13);
-    g = m.mutable_graph();
-    auto* in = g->add_input();
-    in->set_name("x");
-    auto* tt = in->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto::FLOAT);
-    tt->mutable_shape()->add_dim()->set_dim_param("n");
-    for (int d : {c, h, w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
-    g->add_output()->set_name("y");
-  }
-  onnx::NodeProto* node(const std::string& op, std::vector<std::string> in,
-                        std::vector<std::string> out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    n->set_name(op + "_" + std::to_string(g->node_size() - 1));
-    for (auto& s : in) n->add_input(s);
-    for (auto& s : out) n->add_output(s);
-    return n;
-  }
-  onnx::TensorProto* init(const std::string& name, std::vector<int64_t> dims,
-                          std::vector<float> v) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    for (auto d : dims) t->add_dims(d);
-    for (float f : v) t->add_float_data(f);
-    return t;
-  }
-  onnx::TensorProto* init_i64(const std::string& name, std::vector<int64_t> v) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::INT64);
-    t->add_dims(int64_t(v.size()));
-    for (auto x : v) t->add_int64_data(x);
-    return t;
-  }
-  std::string bytes() const { return m.SerializeAsString(); }
-};
-
-void attr_ints(onnx::NodeProto* n, const char* name, std::vector<int64_t> v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (auto x : v) a->add_ints(x);
-}
-void attr_int(onnx::NodeProto* n, const char* name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
+using testing::attr_int;
+using testing::attr_ints;
+using testing::Builder;
 
 // A valid small classifier: flatten then a Gemm to 3 classes.
 Builder classifier() {
@@ -163,6 +110,22 @@ TEST(OnnxMalformed, HugeDimensions) {
   b.init_i64("p", {0, 0, 1000000, 0, 0, 0, 0, 0});
   b.node("Pad", {"x", "p"}, {"q"});
   EXPECT_ERROR(b.bytes(), "out of range");
+}
+
+// A small file cannot unfold into gigabytes: constants folded at load may total twice
+// the file's weights plus 2^24 elements. Three ConstantOfShape nodes of 2^23 each (32 MiB
+// apiece; the file holds 13 numbers) pass the bound at the third, refused before it
+// allocates.
+TEST(OnnxMalformed, FoldedConstantsAreBounded) {
+  Builder b = classifier();
+  b.init_i64("s", {int64_t(1) << 23});
+  for (const char* out : {"c1", "c2", "c3"}) b.node("ConstantOfShape", {"s"}, {out});
+  EXPECT_ERROR(b.bytes(), "node 4 'ConstantOfShape_4': ConstantOfShape: shape [8388608] would take the "
+                          "constants folded at load past their limit (26 elements left");
+  b = classifier();  // two are within it
+  b.init_i64("s", {int64_t(1) << 23});
+  for (const char* out : {"c1", "c2"}) b.node("ConstantOfShape", {"s"}, {out});
+  EXPECT_EQ(load_onnx_bytes(b.bytes(), "t.onnx")->config().classes, 3);
 }
 
 TEST(OnnxMalformed, CyclesAndDanglingNames) {
