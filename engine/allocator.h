@@ -2,7 +2,8 @@
 // (rounded) size and are handed out again, so a loop with fixed shapes allocates nothing
 // new after its first iteration: no cudaMalloc/cudaFree (which synchronize the device),
 // and on the CPU no fresh mmaps that page-fault on every iteration. The CPU cache is
-// bounded (least recently released blocks go back first); the CUDA cache is not.
+// bounded (least recently released blocks go back first); the CUDA cache is not. Big CPU
+// blocks are mapped from the system, not taken from malloc (allocator.cpp says why).
 #pragma once
 
 #include <stddef.h>
@@ -42,7 +43,7 @@ class CachingAllocator {
 
  private:
   explicit CachingAllocator(Device d);
-  void free_block(void* p);
+  void free_block(void* p, size_t size);
   void drop_cached(size_t keep_bytes);  // oldest first, until at most keep_bytes cached
   size_t limit_locked() const;
   struct State;
