@@ -1,6 +1,7 @@
 // Open Inference Protocol bodies (models/oip.h): JSON in and out, strictly checked.
 #include "models/oip.h"
 
+#include <cfloat>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -67,25 +68,42 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& wher
   return n;
 }
 
+// The range of values a datatype holds: [lo, hi] (an integer type: whole numbers only).
+struct Range {
+  double lo, hi;
+  bool integer;
+};
+Range range_of(const std::string& datatype) {
+  if (datatype == "INT32") return {-2147483648.0, 2147483647.0, true};
+  // 2^63 itself is out of range; every double below it converts to int64 exactly.
+  if (datatype == "INT64") return {-9223372036854775808.0, 9223372036854774784.0, true};
+  return {-double(FLT_MAX), double(FLT_MAX), false};
+}
+
 // The protocol allows "data" flat (row-major) or nested; both are read flat. Stops at the
-// expected count + 1 so a huge body cannot grow the vector beyond the cap.
-void flatten(const json& d, bool integer, int64_t cap, std::vector<double>& out,
+// expected count + 1 so a huge body cannot grow the vector beyond the cap. Each value
+// must be what its datatype can hold (converting one that is not is undefined in C++):
+// FP32 values are kept as the float they are on the wire, integers whole and in range.
+void flatten(const json& d, const Range& r, int64_t cap, std::vector<double>& out,
              const std::string& where, int depth) {
   if (depth > kMaxRank) throw OipError(where + ": \"data\" is nested deeper than its shape");
   for (const json& v : d) {
     if (v.is_array()) {
-      flatten(v, integer, cap, out, where, depth + 1);
+      flatten(v, r, cap, out, where, depth + 1);
       continue;
     }
     if (!v.is_number())
       throw OipError(where + ": \"data\" holds " + v.dump().substr(0, 40) + ", not a number");
     const double x = v.get<double>();
     if (!std::isfinite(x)) throw OipError(where + ": \"data\" holds a value that is not finite");
-    if (integer && (!v.is_number_integer()))
+    if (r.integer && (!v.is_number_integer()))
       throw OipError(where + ": \"data\" holds " + v.dump().substr(0, 40) +
                      ", not an integer as its datatype says");
+    if (x < r.lo || x > r.hi)
+      throw OipError(where + ": \"data\" holds " + v.dump().substr(0, 40) +
+                     ", outside the range of its datatype");
     if (int64_t(out.size()) >= cap) return;  // counted as too many by the caller
-    out.push_back(x);
+    out.push_back(r.integer ? x : double(float(x)));
   }
 }
 
@@ -102,7 +120,7 @@ Tensor read_tensor(const json& j, const std::string& where) {
   const json& d = member(j, "data", where);
   if (!d.is_array()) throw OipError(where + ": \"data\" is not an array");
   t.data.reserve(size_t(std::min<int64_t>(want, int64_t(d.size()))));
-  flatten(d, t.datatype != "FP32", want + 1, t.data, where, 1);
+  flatten(d, range_of(t.datatype), want + 1, t.data, where, 1);
   if (int64_t(t.data.size()) != want)
     throw OipError(where + ": shape " + shape_text(t.shape) + " needs " + std::to_string(want) +
                    " values, \"data\" has " +

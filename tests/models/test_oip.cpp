@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "models/oip.h"
 #include "models/remote_classifier.h"
@@ -120,6 +122,27 @@ TEST(Oip, IntegerOutputsMustHoldIntegers) {
   EXPECT_NE(response_error(R"({"model_name":"m"})").find("missing \"outputs\""), std::string::npos);
   EXPECT_EQ(response_error(R"({"outputs":[{"name":"l","shape":[2],"datatype":"INT32","data":[1,2]}]})"),
             "");
+}
+
+// A value its datatype cannot hold is refused (converting it would be undefined), and an
+// FP32 value is kept as the float it is on the wire: what is read writes back the same.
+TEST(Oip, ValuesMustFitTheirDatatype) {
+  const auto out = [](const char* type, const char* value) {
+    return std::string(R"({"outputs":[{"name":"o","shape":[1],"datatype":")") + type +
+           R"(","data":[)" + value + "]}]}";
+  };
+  for (const auto& [type, value] : std::vector<std::pair<const char*, const char*>>{
+           {"FP32", "1e300"}, {"FP32", "-3.5e38"}, {"INT32", "2147483648"}, {"INT32", "-2147483649"},
+           {"INT64", "18446744073709551615"}, {"INT64", "9223372036854775808"}})
+    EXPECT_NE(response_error(out(type, value)).find("outside the range of its datatype"), std::string::npos)
+        << type << " " << value;
+  for (const auto& [type, value] : std::vector<std::pair<const char*, const char*>>{
+           {"FP32", "3.4e38"}, {"INT32", "2147483647"}, {"INT32", "-2147483648"}, {"INT64", "-9223372036854775808"}})
+    EXPECT_EQ(response_error(out(type, value)), "") << type << " " << value;
+  const Tensor t = read_infer_request(
+      request(R"({"name":"x","shape":[1],"datatype":"FP32","data":[0.152]})"));
+  EXPECT_EQ(t.data[0], double(0.152f));
+  EXPECT_EQ(read_infer_request(write_infer_request(t)).data, t.data);
 }
 
 TEST(Oip, MetadataRoundTripWithClasses) {
