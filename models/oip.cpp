@@ -172,6 +172,16 @@ int64_t Tensor::numel() const {
   return n;
 }
 
+std::string pixel_range_error(const Tensor& t) {
+  for (size_t i = 0; i < t.data.size(); ++i)
+    if (!(t.data[i] >= 0.0 && t.data[i] <= 1.0)) {
+      json v = t.data[i];
+      return "value " + std::to_string(i) + " of the input is " + v.dump() +
+             "; pixels are in [0, 1] (divide 0-255 images by 255)";
+    }
+  return "";
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);

@@ -68,6 +68,10 @@ std::string write_error(const std::string& message);
 // The "error" text of an error body, or "" when the body is not one.
 std::string read_error(const std::string& body);
 
+// "" when every value of `t` lies in [0, 1], as image pixels must; else which value does
+// not and what to do (a client sending 0-255 pixels, say).
+std::string pixel_range_error(const Tensor& t);
+
 // "[1,28,28]" for messages.
 std::string shape_text(const std::vector<int64_t>& shape);
 

@@ -126,6 +126,19 @@ endif()
 # A request over the server's --max-batch is a 400 with its reason, not retried.
 expect_exit(1 ${G} verify --fingerprint ${FP} --suspect ${target_URL} --query-batch 20)
 expect_err("HTTP 400 \\(batch of 20 points; this server takes 1 to 10\\)" "over --max-batch")
+# Pixels outside [0, 1] (a client sending 0-255 images) are a 400 that says so, not labels
+# of garbage: a raw request over bash's /dev/tcp.
+execute_process(
+  COMMAND bash -c [[
+    url=$1; hp=${url#http://}; path=/${hp#*/}; hp=${hp%%/*}
+    body='{"inputs":[{"name":"pixels","shape":[1,1,28,28],"datatype":"FP32","data":[255'$(printf ',0%.0s' $(seq 783))']}]}'
+    exec 3<>/dev/tcp/${hp%:*}/${hp#*:}
+    printf 'POST %s/infer HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$path" "$hp" ${#body} "$body" >&3
+    cat <&3]] bash ${target_URL}
+  OUTPUT_VARIABLE resp)
+if(NOT resp MATCHES "^HTTP/1.1 400" OR NOT resp MATCHES "value 0 of the input is 255.0; pixels are in \\[0, 1\\]")
+  message(FATAL_ERROR "a 0-255 pixel sent to serve:\n${resp}")
+endif()
 # Refusals before any query: a budget below the points, remote options for a file, both
 # suspects, a report folder with files, a wrong address.
 expect_exit(2 ${G} verify --fingerprint ${FP} --suspect ${target_URL} --max-queries 10)

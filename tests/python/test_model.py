@@ -76,6 +76,10 @@ class ModelTest(unittest.TestCase):
         self.check_refused(bad, "NaN")
         bad[1, 0, 3, 4] = np.inf
         self.check_refused(bad, "infinite")
+        bad[1, 0, 3, 4] = 255.0  # 0-255 images: a clear refusal, not labels of garbage
+        self.check_refused(bad, r"holds 255.0 \(flat index 872\); pixels are in \[0, 1\]")
+        bad[1, 0, 3, 4] = -0.5
+        self.check_refused(bad, "holds -0.5")
         self.check_refused(x.tolist(), "expected a numpy array, got list")
         with self.assertRaisesRegex(ValueError, "batch must be at least 1"):
             self.net.labels(x, batch=0)

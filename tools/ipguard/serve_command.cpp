@@ -133,6 +133,7 @@ class Service {
       if (item_[d] != -1 && in.shape[d + 1] != item_[d])
         return send_error(res, 400, "input shape " + oip::shape_text(in.shape) +
                                         ", expected [n," + oip::shape_text(item_).substr(1));
+    if (const std::string bad = oip::pixel_range_error(in); !bad.empty()) return send_error(res, 400, bad);
     const int64_t n = in.shape[0];
     if (n < 1 || n > a_.max_batch)
       return send_error(res, 400, "batch of " + std::to_string(n) + " points; this server takes 1 to " +

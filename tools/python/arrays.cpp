@@ -65,6 +65,11 @@ Tensor image_batch(const pyb::handle& x, const std::vector<int64_t>& chw, const 
     if (!std::isfinite(src[i]))
       throw std::invalid_argument(what + ": holds " + (std::isnan(src[i]) ? "NaN" : "an infinite value") +
                                   " (flat index " + std::to_string(i) + "); pixels must be finite");
+  for (int64_t i = 0; i < n; ++i)
+    if (src[i] < 0.f || src[i] > 1.f)
+      throw std::invalid_argument(what + ": holds " + pyb::str(pyb::float_(src[i])).cast<std::string>() +
+                                  " (flat index " + std::to_string(i) +
+                                  "); pixels are in [0, 1] (divide 0-255 images by 255)");
   std::memcpy(t.data(), src, t.nbytes());
   return t;
 }
