@@ -1,6 +1,7 @@
 // report.html (experiment_report.h): HTML written by hand around the tables' cells, the
 // SVG charts of report_svg.h and the PNG images of report_png.h.
 #include "fingerprint/experiment_report.h"
+#include "engine/number_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -36,12 +37,6 @@ std::string table_html(const TextTable& t, const std::string& id) {
   return s.str();
 }
 
-std::string g(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
 // ARUC against the method's parameter, a line per mode (dashed: until converged).
 std::string parameter_chart(const ExperimentRecord& r, Method m) {
   std::set<double> values;
@@ -55,11 +50,11 @@ std::string parameter_chart(const ExperimentRecord& r, Method m) {
   const std::vector<double> v(values.begin(), values.end());
   for (size_t i = 0; i < v.size(); ++i) {  // evenly spaced: grids span decades and include 0
     c.x.push_back(static_cast<double>(i));
-    c.x_ticks.push_back(g(v[i]));
+    c.x_ticks.push_back(number_text(v[i]));
   }
   if (v.size() == 1) {
     c.x = {0, 1, 2};
-    c.x_ticks = {"", g(v[0]), ""};
+    c.x_ticks = {"", number_text(v[0]), ""};
   }
   for (Convergence conv : policies_in(r.results))
     for (size_t k = 0; k < 4; ++k) {
@@ -93,7 +88,7 @@ std::string ru_chart(const SettingResult& s) {
   c.x = curve.tau;
   for (double t : curve.tau) {
     const int pct = static_cast<int>(std::lround(t * 100));
-    c.x_ticks.push_back(pct % 20 == 0 ? g(t) : "");
+    c.x_ticks.push_back(pct % 20 == 0 ? number_text(t) : "");
   }
   c.series.push_back({"robustness R(tau)", "#1b6ac9", false, curve.robustness});
   c.series.push_back({"uniqueness U(tau)", "#d1495b", true, curve.uniqueness});
@@ -188,15 +183,15 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
     std::string budget;
     switch (p.method) {
       case Method::IPGuard:
-        budget = "iters " + std::to_string(p.budget.iters) + ", lr " + g(p.budget.lr);
+        budget = "iters " + std::to_string(p.budget.iters) + ", lr " + number_text(p.budget.lr);
         break;
       case Method::CWL2:
         budget = std::to_string(p.budget.binary_steps) + " binary steps x " +
-                 std::to_string(p.budget.iters) + " iters, lr " + g(p.budget.lr) + ", c0 " +
-                 g(p.budget.c0);
+                 std::to_string(p.budget.iters) + " iters, lr " + number_text(p.budget.lr) + ", c0 " +
+                 number_text(p.budget.c0);
         break;
       case Method::IGSM:
-        budget = "iters " + std::to_string(p.budget.iters) + ", alpha " + g(p.budget.alpha);
+        budget = "iters " + std::to_string(p.budget.iters) + ", alpha " + number_text(p.budget.alpha);
         break;
       case Method::FGSM:
         budget = "one step";
@@ -208,7 +203,7 @@ std::string report_html(const ExperimentRecord& r, const std::vector<ReportPoint
     add("modes", mode_suffix(p.mode));
     add("convergence", convergence_name(p.convergence));
     const std::string key = method_name(p.method);
-    if (p.method != Method::Random) add(key + " " + param_name(p.method), g(p.param));
+    if (p.method != Method::Random) add(key + " " + param_name(p.method), number_text(p.param));
     add(key + " budget", budget);
   }
   for (const auto& [k, vals] : grids) {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "fingerprint/experiment.h"
+#include "engine/number_text.h"
 
 namespace ipg {
 
@@ -66,20 +67,9 @@ Mode parse_mode(const std::string& s) {
                               "random/random, or TL, TR, RL, RR)");
 }
 
-namespace {
-
-// A parameter value as people write it: 0.1, 3, 1e-05.
-std::string number(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
-}  // namespace
-
 std::string setting_label(const Setting& s) {
   std::string out = method_name(s.method);
-  if (s.method != Method::Random) out += std::string(" ") + param_name(s.method) + "=" + number(s.param);
+  if (s.method != Method::Random) out += std::string(" ") + param_name(s.method) + "=" + number_text(s.param);
   out += " " + mode_suffix(s.mode);
   if (s.convergence == Convergence::UntilConverged) out += " until-converged";
   return out;
@@ -89,7 +79,7 @@ std::string setting_id(const Setting& s) {
   std::string out = method_name(s.method);
   if (s.method != Method::Random) {
     out += std::string("_") + param_name(s.method);
-    for (char c : number(s.param)) out += c == '.' ? 'p' : (c == '+' ? 'P' : (c == '-' ? 'm' : c));
+    for (char c : number_text(s.param)) out += c == '.' ? 'p' : (c == '+' ? 'P' : (c == '-' ? 'm' : c));
   }
   out += "_" + mode_suffix(s.mode);
   if (s.convergence == Convergence::UntilConverged) out += "_uc";

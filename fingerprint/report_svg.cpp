@@ -1,6 +1,7 @@
 // SVG line charts by hand (report_svg.h): a fixed frame, gridlines every 0.2 of the y range,
 // the series as polylines with a legend beside the plot.
 #include "fingerprint/report_svg.h"
+#include "engine/number_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -34,12 +35,6 @@ std::string num(double v) {
   return b;
 }
 
-std::string label(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
-
 }  // namespace
 
 std::string line_chart_svg(const LineChart& c) {
@@ -66,7 +61,7 @@ std::string line_chart_svg(const LineChart& c) {
     s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << num(Y(v)) << "\" y2=\""
       << num(Y(v)) << "\" stroke=\"#ddd\"></line>";
     s << "<text x=\"" << left - 6 << "\" y=\"" << num(Y(v) + 4) << "\" text-anchor=\"end\">"
-      << label(std::round(v * 100) / 100) << "</text>";
+      << number_text(std::round(v * 100) / 100) << "</text>";
   }
   if (!c.shade.empty()) {
     s << "<polygon fill=\"#cfe3f7\" points=\"" << num(X(x0)) << "," << num(Y(c.y_min));
@@ -103,7 +98,7 @@ std::string line_chart_svg(const LineChart& c) {
       pts += num(X(c.x[i])) + "," + num(Y(se.y[i]));
       s << "<circle cx=\"" << num(X(c.x[i])) << "\" cy=\"" << num(Y(se.y[i]))
         << "\" r=\"2.5\" fill=\"" << se.color << "\"><title>" << xml_escape(se.name) << ": "
-        << label(se.y[i]) << "</title></circle>";
+        << number_text(se.y[i]) << "</title></circle>";
     }
     flush();
     const double ly = top + 10 + 16 * static_cast<double>(k);

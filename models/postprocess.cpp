@@ -1,5 +1,6 @@
 // Post-processing attacks: names, parameters, and the modifications before training.
 #include "models/postprocess.h"
+#include "engine/number_text.h"
 
 #include <cmath>
 #include <cstdio>
@@ -32,12 +33,6 @@ std::string exact_number(double v) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
-  return buf;
-}
-
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -116,12 +111,12 @@ std::string apply_modifications(Network& net, const Modifications& m, uint64_t s
   if (m.prune_weights > 0) {
     auto masks = prune_weights(net, m.prune_weights);
     opt->masks.insert(opt->masks.end(), masks.begin(), masks.end());
-    done += ", " + short_number(m.prune_weights) + " of weights pruned";
+    done += ", " + number_text(m.prune_weights) + " of weights pruned";
   }
   if (m.prune_filters > 0) {
     auto masks = prune_filters(net, m.prune_filters);
     opt->masks.insert(opt->masks.end(), masks.begin(), masks.end());
-    done += ", " + short_number(m.prune_filters) + " of filters pruned per layer";
+    done += ", " + number_text(m.prune_filters) + " of filters pruned per layer";
   }
   if (m.last_layer_only) {
     opt->last_layer_only = true;

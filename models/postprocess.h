@@ -42,8 +42,6 @@ std::string file_stem(const PostProcess& p);
 // The shortest decimal text that parses back to exactly v (0.1 -> "0.1", 1/16 ->
 // "0.0625"): parameters in names and commands reproduce the same double.
 std::string exact_number(double v);
-// A number as a person writes it, %g (0.25, not 0.250000): the provenance recipes.
-std::string short_number(double v);
 
 // What training starts from: any combination (`ipguard train --init` takes them apart);
 // an Attack is one of them.

@@ -2,6 +2,7 @@
 // compute its teacher's labels, train, measure, save; and the weight digests the zoo
 // compares models by.
 #include "models/recipe.h"
+#include "engine/number_text.h"
 
 #include <chrono>
 #include <cmath>
@@ -139,14 +140,14 @@ PreparedModel prepare_model(const ModelRecipe& r, const Dataset& train_set, Devi
     post += ", crop+flip augmentation (pad " + std::to_string(m.opt.crop_pad) + ")";
   if (!r.init.empty()) post = ", from " + r.init + post;
   if (r.extraction == Extraction::Distill)
-    post = ", distilled from " + r.teacher + " at temperature " + short_number(r.temperature) +
+    post = ", distilled from " + r.teacher + " at temperature " + number_text(r.temperature) +
            " (its soft labels of the training images; their own labels unused)" + post;
   if (r.extraction == Extraction::LabelOnly)
     post = ", label-only extraction of " + r.teacher +
            " (its labels of the training images; their own labels unused)" + post;
   const TrainOptions& o = m.opt;
-  m.recipe = o.optimizer + " lr " + short_number(o.lr) + " " + o.schedule + ", batch " +
-             std::to_string(o.batch) + ", weight decay " + short_number(o.weight_decay) +
+  m.recipe = o.optimizer + " lr " + number_text(o.lr) + " " + o.schedule + ", batch " +
+             std::to_string(o.batch) + ", weight decay " + number_text(o.weight_decay) +
              (r.limit > 0 ? ", first " + std::to_string(r.limit) + " images" : "") + post;
   return m;
 }

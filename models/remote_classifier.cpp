@@ -2,6 +2,7 @@
 // retries, budget and rate limit, and the checks that turn a server's answers into labels.
 // What needs no server (addresses, timestamps, argmax) is in remote_support.cpp.
 #include "models/remote_classifier.h"
+#include "engine/number_text.h"
 
 #include <httplib.h>
 
@@ -20,12 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 void sleep_s(double s) {
   if (s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(s));
-}
-
-std::string num_text(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
 }
 
 // One HTTP exchange as the client saw it.
@@ -113,10 +108,10 @@ class RemoteClassifier : public Classifier {
       ex.transport_error =
           e == httplib::Error::Connection ? "cannot connect"
           : e == httplib::Error::Read
-              ? "no complete answer within " + num_text(opt_.timeout_s) +
+              ? "no complete answer within " + number_text(opt_.timeout_s) +
                     " s (timed out, or the server closed the connection)"
           : e == httplib::Error::ConnectionTimeout
-              ? "no connection within " + num_text(opt_.timeout_s) + " s"
+              ? "no connection within " + number_text(opt_.timeout_s) + " s"
               : "HTTP failure (" + httplib::to_string(e) + ")";
       return ex;
     }
@@ -248,7 +243,7 @@ class RemoteClassifier : public Classifier {
       for (int64_t i = 0; i < count; ++i) {
         const double v = t.data[size_t(i)];
         if (v < 0 || (classes > 0 && v >= double(classes)) || v > 2147483647.0)
-          throw RemoteError("the answer labels point " + std::to_string(i) + " " + num_text(v) +
+          throw RemoteError("the answer labels point " + std::to_string(i) + " " + number_text(v) +
                             ", not a class" +
                             (classes > 0 ? " of 0.." + std::to_string(classes - 1) : ""));
         labels[size_t(i)] = int32_t(v);

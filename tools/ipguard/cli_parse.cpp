@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/device.h"
+#include "engine/number_text.h"
 #include "models/network.h"
 #include "tools/ipguard/cli.h"
 
@@ -37,27 +38,20 @@ double parse_number(const std::string& text, const std::string& what) {
 
 namespace {
 
-// A bound as a person writes it: 1, 0.999, 1e+06.
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 std::string describe(const Bounds& b) {
   const bool has_lo = std::isfinite(b.lo), has_hi = std::isfinite(b.hi);
   std::string s;
   if (has_lo && has_hi && !b.lo_open && !b.hi_open)
-    s = "between " + num(b.lo) + " and " + num(b.hi);
+    s = "between " + number_text(b.lo) + " and " + number_text(b.hi);
   else if (has_lo && has_hi)
-    s = std::string("in ") + (b.lo_open ? "(" : "[") + num(b.lo) + ", " + num(b.hi) +
+    s = std::string("in ") + (b.lo_open ? "(" : "[") + number_text(b.lo) + ", " + number_text(b.hi) +
         (b.hi_open ? ")" : "]");
   else if (has_lo && b.lo_open)
-    s = b.lo == 0 ? "positive" : "greater than " + num(b.lo);
+    s = b.lo == 0 ? "positive" : "greater than " + number_text(b.lo);
   else if (has_lo)
-    s = "at least " + num(b.lo);
+    s = "at least " + number_text(b.lo);
   else if (has_hi)
-    s = (b.hi_open ? "less than " : "at most ") + num(b.hi);
+    s = (b.hi_open ? "less than " : "at most ") + number_text(b.hi);
   else
     s = "a finite number";
   if (!b.note.empty()) s += " (" + b.note + ")";

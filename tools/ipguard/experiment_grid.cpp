@@ -1,6 +1,7 @@
 // Presets and the parsing of --grid, --methods, --modes and --converged
 // (experiment_grid.h).
 #include "tools/ipguard/experiment_grid.h"
+#include "engine/number_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -26,12 +27,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   for (std::string item; std::getline(in, item, sep);)
     if (!item.empty()) out.push_back(item);
   return out;
-}
-
-std::string number(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
 }
 
 double value(const std::string& text, const std::string& what, const Bounds& b) {
@@ -206,7 +201,7 @@ std::string grid_text(const std::vector<MethodGrid>& grids) {
     out += method_name(g.method);
     if (g.method != Method::Random) {
       out += std::string(":") + param_name(g.method) + "=";
-      for (size_t i = 0; i < g.values.size(); ++i) out += (i ? "," : "") + number(g.values[i]);
+      for (size_t i = 0; i < g.values.size(); ++i) out += (i ? "," : "") + number_text(g.values[i]);
     }
     if (g.method == Method::IPGuard || g.method == Method::CWL2 || g.method == Method::IGSM)
       out += ":iters=" + std::to_string(g.budget.iters);
