@@ -10,9 +10,7 @@
 #include "models/train.h"
 #include "tools/python/bindings.h"
 #include "tools/python/fingerprint.h"
-#ifdef IPG_PY_REMOTE
-#include "models/remote_classifier.h"
-#endif
+#include "models/remote_classifier.h"  // RemoteOptions; the client itself only with IPG_PY_REMOTE
 
 namespace ipg::py {
 
@@ -61,24 +59,11 @@ std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points,
   return out;
 }
 
-// How a label API is asked (verify's keyword arguments, as the CLI's --timeout, --retries,
-// --max-queries and --max-rate).
-struct AddressLimits {
-  double timeout = 30;
-  int retries = 3;
-  int64_t max_queries = 0;
-  double max_rate = 0;
-};
-
-std::vector<int32_t> address_labels(const std::string& url, const Tensor& points, int batch,
-                                    const AddressLimits& limits) {
+// `options`: how the label API is asked (verify's keyword arguments, as the CLI's
+// --timeout, --retries, --max-queries and --max-rate).
+std::vector<int32_t> address_labels(const std::string& url, const Tensor& points,
+                                    RemoteOptions options) {
 #ifdef IPG_PY_REMOTE
-  RemoteOptions options;
-  options.batch = batch;
-  options.timeout_s = limits.timeout;
-  options.retries = limits.retries;
-  options.max_queries = limits.max_queries;
-  options.max_rate_per_s = limits.max_rate;
   // Ctrl-C between requests: Python's signal handlers run here (the main thread), and a
   // KeyboardInterrupt they raise stops the client before its next request.
   options.stop = [] {
@@ -96,8 +81,7 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
   }
 #else
   (void)points;
-  (void)batch;
-  (void)limits;
+  (void)options;
   PyErr_SetString(PyExc_NotImplementedError,
                   (url + ": this build has no label API client (models/remote_classifier)").c_str());
   throw pyb::error_already_set();
@@ -135,8 +119,13 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
       throw std::invalid_argument("max_queries " + std::to_string(max_queries) + " is below the " +
                                   std::to_string(fp.size()) +
                                   " points of the fingerprint: every point is asked once");
-    got = address_labels(*suspect_path, fp.points, batch,
-                         AddressLimits{timeout, retries, max_queries, max_rate});
+    RemoteOptions options;
+    options.batch = batch;
+    options.timeout_s = timeout;
+    options.retries = retries;
+    options.max_queries = max_queries;
+    options.max_rate_per_s = max_rate;
+    got = address_labels(*suspect_path, fp.points, options);
   } else if (PyCallable_Check(suspect.ptr())) {
     got = callable_labels(suspect, fp.points, batch);
   } else {
