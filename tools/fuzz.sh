@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets for the model-file, fingerprint-file and ONNX readers and the
-# label-API (Open Inference Protocol) body readers in a
+# Builds the libFuzzer targets for the model-file, fingerprint-file, ONNX and Keras readers and
+# the label-API (Open Inference Protocol) body readers in a
 # separate clang build (build/fuzz: CPU only, ASan + UBSan + libFuzzer) and runs each
 # structure-aware target for a bounded time from its seed corpus and the generated
 # seeds (make_fuzz_seeds: byte flips of sealed files, retyped attributes; written to
@@ -36,13 +36,13 @@ case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: --seconds needs a whole number" >
 build=build/fuzz
 start=$(date +%s)
 tools/install-deps.sh  # clang, libclang-rt-14-dev (libFuzzer), libomp-dev
-targets=(fuzz_model_file fuzz_fingerprint_file fuzz_onnx_file fuzz_oip_body)
+targets=(fuzz_model_file fuzz_fingerprint_file fuzz_onnx_file fuzz_oip_body fuzz_keras_file)
 [ "$raw" -eq 1 ] && targets+=(fuzz_raw_file)
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DIPG_CUDA=OFF -DIPG_FUZZ=ON -DIPG_BUILD_TESTS=OFF -DIPG_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --parallel "$jobs" --target fuzz_model_file fuzz_fingerprint_file fuzz_raw_file fuzz_onnx_file fuzz_oip_body make_fuzz_seeds
+cmake --build "$build" --parallel "$jobs" --target fuzz_model_file fuzz_fingerprint_file fuzz_raw_file fuzz_onnx_file fuzz_oip_body fuzz_keras_file make_fuzz_seeds
 built=$(date +%s)
 echo "fuzz.sh: built in $((built - start)) s"
 [ "$build_only" -eq 1 ] && exit 0
@@ -64,6 +64,7 @@ for t in "${targets[@]}"; do
     fuzz_raw_file) seeds=tests/fuzz/corpus/raw; max_len=8192 ;;
     fuzz_onnx_file) seeds=tests/fuzz/corpus/onnx; max_len=8192 ;;
     fuzz_oip_body) seeds=tests/fuzz/corpus/oip; max_len=4096 ;;
+    fuzz_keras_file) seeds=tests/fuzz/corpus/keras; max_len=1024 ;;
   esac
   asan="$ASAN_OPTIONS"
   # libhdf5 leaks on some corrupt object headers (inside H5C_protect): not ours to fix.
