@@ -1,5 +1,6 @@
 // bench_models: whole architectures at batch 1, 100 and 256, on the CPU and on CUDA.
 //   model_forward     evaluation mode, no graph: inference as `ipguard eval` runs it
+//   model_forward_fused  the same forward through the fused frozen graph
 //   model_input_grad  the boundary-search iteration without the update, as the
 //                     fingerprint loop runs it (models/frozen_network.h: the fused frozen
 //                     graph, FrozenGraph on the CPU and FrozenGraphCuda on CUDA; the
@@ -107,6 +108,26 @@ void model_cases() {
               NoGradGuard no_grad;
               p.label = labels_of(net->logits(x));
             }
+            return p;
+          },
+          devices_for("model_forward/cpu/" + params, fwd));
+      // The same forward through the fused frozen graph (FrozenNetwork::logits): what
+      // inference could gain by running the fingerprint loop's plan.
+      add_case(
+          "model_forward_fused", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
+            const Shape in{b, a.channels, a.side, a.side};
+            auto frozen = std::make_shared<FrozenNetwork>(*net, in);
+            const Tensor x = hashed_uniform(in, 1, 0.f, 1.f, d);
+            Prepared p;
+            p.work.flops = fwd;
+            p.work.bytes = 4.0 * w.weights + in_bytes + 4.0 * b * kClasses;
+            p.work.images = double(b);
+            p.label = fused_label(*frozen);
+            p.run = [net, frozen, x]() { keep(frozen->logits(x)); };
             return p;
           },
           devices_for("model_forward/cpu/" + params, fwd));
