@@ -143,8 +143,9 @@ struct ZooResult {
 
 // Checks the plan against the target before anything is written or trained: the target
 // is a network file; every architecture is known; counts are 1-100; no two models share
-// a file name; the folder holds no manifest unless resuming. std::invalid_argument (a
-// usage error) or FileError (an unreadable target) otherwise.
+// a file name; unless resuming, the folder holds no manifest and none of the files the
+// plan would write (zoo_files; the target's copy may be the target itself).
+// std::invalid_argument (a usage error) or FileError (an unreadable target) otherwise.
 void check_zoo(const ZooPlan& plan, const ZooOptions& options);
 
 // Every file (relative to the folder) the plan may write: target.h5, manifest.json and

@@ -320,6 +320,25 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
     throw invalid_argument("--out " + o.out +
                            " already holds a zoo (manifest.json): --resume continues it; to "
                            "build anew, choose another folder");
+  // No manifest: files the build would write over are someone else's (a zoo put together
+  // by hand), unless --resume says they are an interrupted build's, made before its first
+  // manifest. The target's copy is not written over when it is the --target itself.
+  if (o.resume) return;
+  std::vector<std::string> there;
+  for (const std::string& f : zoo_files(plan, o)) {
+    const std::filesystem::path p = std::filesystem::path(o.out) / f;
+    if (!std::filesystem::exists(p, ec)) continue;
+    if (f == "target.h5" && std::filesystem::equivalent(p, o.target, ec)) continue;
+    there.push_back(f);
+  }
+  if (there.empty()) return;
+  std::string held;
+  for (size_t i = 0; i < there.size() && i < 3; ++i) held += (i ? ", " : "") + there[i];
+  if (there.size() > 3) held += " and " + std::to_string(there.size() - 3) + " more";
+  throw invalid_argument("--out " + o.out + " already holds " + held +
+                         ", which the zoo would write over, and no manifest.json: choose an "
+                         "empty folder or move them away (--resume continues a build "
+                         "interrupted before its manifest, making them anew)");
 }
 
 }  // namespace ipg

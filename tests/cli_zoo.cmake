@@ -41,6 +41,19 @@ expect_err("--adaptive steal:same: unknown extraction" "an unknown extraction")
 expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/text.h5/z ${TINY})
 expect_err("--out .*cannot create it in" "a folder inside a file")
 expect_no_work("a folder inside a file")
+# A zoo put together by hand (no manifest.json): its files are not written over.
+file(MAKE_DIRECTORY ${WORK}/hand/positive)
+file(COPY_FILE ${TARGET} ${WORK}/hand/target.h5)
+file(WRITE ${WORK}/hand/positive/ftll.h5 "hand-made")
+expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/hand --positives ftll
+            --negatives rf:1 ${TINY})
+expect_err("--out .*hand already holds target\\.h5, positive/ftll\\.h5, which the zoo would write over, and no manifest\\.json: choose an empty folder"
+           "a hand-built zoo")
+expect_no_work("a hand-built zoo")
+file(READ ${WORK}/hand/positive/ftll.h5 hand)
+if(NOT hand STREQUAL "hand-made" OR EXISTS ${WORK}/hand/manifest.json)
+  message(FATAL_ERROR "the hand-built zoo was written to")
+endif()
 
 # ---- a zoo: progress, duplicates, the summary and --json ----
 set(PLAN --positives ftll,fp:0.0625,fp:0.1 --negatives rf:1 --adaptive label-only:same)

@@ -226,6 +226,23 @@ TEST_F(ZooDir, BadPlansAndTargetsAreRefusedBeforeAnything) {
   o.resume = true;
   EXPECT_NO_THROW(check_zoo(plan, o));
   EXPECT_FALSE(fs::exists(o.out + "/positive"));  // nothing written by the checks
+  // No manifest but a file the zoo would write (a zoo put together by hand): refused,
+  // naming it, unless resuming; a file the plan does not write is no obstacle.
+  fs::remove(o.out + "/manifest.json");
+  o.resume = false;
+  write_text(o.out + "/notes.txt", "mine");
+  EXPECT_NO_THROW(check_zoo(plan, o));
+  fs::create_directories(o.out + "/positive");
+  write_text(o.out + "/positive/ftll.h5", "hand-made");
+  try {
+    check_zoo(plan, o);
+    FAIL() << "a folder holding positive/ftll.h5 was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds positive/ftll.h5"), std::string::npos)
+        << e.what();
+  }
+  o.resume = true;
+  EXPECT_NO_THROW(check_zoo(plan, o));
 }
 
 TEST(ZooParse, AttacksReadBackExactly) {
