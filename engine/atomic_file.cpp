@@ -3,23 +3,30 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/hdf5.h"
+#include "engine/temp_files.h"
 
 namespace ipg {
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const TempFileGuard guard(tmp);  // removed if a signal stops the process mid-write
   {
+    errno = 0;
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), std::streamsize(bytes.size()));
     f.flush();
     if (!f) {
+      // The stream's failing call left its reason in errno (a full disk, a size limit).
+      const std::string reason = errno ? std::strerror(errno) : "an I/O error";
       std::error_code ec;
       std::filesystem::remove(tmp, ec);
-      throw FileError(path + ": cannot write");
+      throw FileError(path + ": cannot write (" + reason + ")");
     }
   }
   std::error_code ec;

@@ -8,6 +8,8 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -24,6 +26,12 @@ namespace detail {
 // Both the auto-print setting and the error stack are per thread in a thread-safe HDF5
 // build, so every thread that touches a handle silences its own printing once.
 void quiet() {
+  // Before HDF5's first call initializes it: no shutdown at exit. A file whose writing
+  // failed (a full disk) cannot be closed, and libhdf5's exit handler, closing it again,
+  // crashed the process after the error was reported. What this skips is only tidying:
+  // every file we write is closed (or abandoned and removed) before we return.
+  static const bool no_atexit = (H5dont_atexit(), true);
+  (void)no_atexit;
   thread_local bool done = false;
   if (!done) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -42,8 +50,15 @@ std::string hdf5_detail() {
   std::string msg;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &msg);
   H5Eclear2(H5E_DEFAULT);
+  // A failed system call (a full disk, a read-only file system) is said by its errno's
+  // text, not by libhdf5's dump of the call's arguments.
+  const size_t at = msg.find("errno = ");
+  if (at != std::string::npos) {
+    const int code = std::atoi(msg.c_str() + at + 8);
+    if (code > 0) return std::strerror(code);
+  }
   // HDF5's messages can quote what it decoded from a corrupt file.
-  return printable(msg, 200);
+  return msg.empty() ? msg : "HDF5: " + printable(msg, 200);
 }
 
 }  // namespace
@@ -54,7 +69,7 @@ std::string hdf5_detail() {
 
 [[noreturn]] void fail_h5(const std::string& where, const std::string& what) {
   const std::string detail = hdf5_detail();
-  throw FileError(where + what + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
+  throw FileError(where + what + (detail.empty() ? "" : " (" + detail + ")"));
 }
 
 Handle checked(hid_t id, const std::string& where, const std::string& what) {

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/temp_files.h"
 #include "engine/tensor.h"
 
 namespace ipg {
@@ -259,6 +260,7 @@ class FileWriter : public Group {
   bool close_file();
   Handle file_id_;
   std::string temp_path_;
+  TempFileGuard temp_guard_;  // removed if a signal stops the process mid-write
   Sealing sealing_;
   bool done_ = false;
 };

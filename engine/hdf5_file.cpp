@@ -75,6 +75,7 @@ File::File(const std::string& path, std::pair<Handle, ByteSeal> opened)
 FileWriter::FileWriter(const std::string& path, Sealing sealing)
     : Group(Handle(), path, "/"),
       temp_path_(path + ".tmp-" + std::to_string(getpid())),
+      temp_guard_(temp_path_),
       sealing_(sealing) {
   file_id_ = create_temp(path, temp_path_, sealing == Sealing::Sealed);
   try {

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "engine/device.h"
+#include "engine/temp_files.h"
 #include "engine/threads.h"
 #include "tools/ipguard/cli.h"
 
@@ -88,6 +89,7 @@ extern "C" void on_stop_signal(int sig) {
   if (i >= 0) ignored = ::write(2, g_report[i], std::strlen(g_report[i]));
   ignored = ::write(2, "\n", 1);
   (void)ignored;
+  remove_temp_files_now();  // an output being written when the job was ended
   _exit(128 + sig);
 }
 
