@@ -223,8 +223,11 @@ std::vector<Fingerprint> extract_group(Network& net, const std::vector<ExtractOp
         throw std::invalid_argument("init 'train' needs training images of the model's input "
                                     "shape " + shape_str(image));
       if (train_images->dim(0) < o.n)
-        throw std::invalid_argument("init 'train': " + std::to_string(o.n) + " points from " +
-                                    std::to_string(train_images->dim(0)) + " training images");
+        throw std::invalid_argument(
+            "init 'train' starts each point from its own training image: " +
+            std::to_string(o.n) + " points, but there are " +
+            std::to_string(train_images->dim(0)) + " images (ask for at most that many, or "
+            "start from noise: init random)");
     }
     Generator gen(o.seed);
     group[g].start = initial_points(o, image, train_images, gen);

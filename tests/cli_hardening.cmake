@@ -185,6 +185,18 @@ expect_usage("^ipguard [a-z]+: --epochs must be at least 1" postprocess --model 
              --epochs 0 --out ${WORK}/x.h5)
 expect_usage("^ipguard [a-z]+: --lr must be positive" train --arch lenet5 --lr 0 --out ${WORK}/x.h5)
 expect_usage("^ipguard [a-z]+: --n must be a number" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n abc)
+# Whole numbers beyond what CLI11 reads: said by the tool, not CLI11's "Could not convert",
+# and a seed past 2^64 - 1 is refused rather than saturated.
+expect_usage("^ipguard [a-z]+: --n must be a whole number written in digits, not 1e12"
+             extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 1e12)
+expect_usage("^ipguard [a-z]+: --n must be at most 9223372036854775807"
+             extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --n 99999999999999999999)
+expect_usage("^ipguard [a-z]+: --seed must be at most 18446744073709551615"
+             --seed 18446744073709551616 info ${WORK}/m.h5)
+expect_exit(0 --seed 18446744073709551615 info ${WORK}/m.h5)
+# Arguments that are not UTF-8 (file names go into JSON): refused before any work.
+string(ASCII 255 ff)
+expect_usage("^ipguard: argument 2 \\('x\\?\\.h5'\\) is not valid UTF-8" info "x${ff}.h5")
 expect_usage("^ipguard [a-z]+: --k must be at least 0" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5 --k -1)
 expect_usage("^ipguard [a-z]+: --eps must be in \\(0, 1\\]" extract --model ${WORK}/m.h5 --out ${WORK}/x.h5
              --eps 2)

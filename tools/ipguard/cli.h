@@ -99,7 +99,8 @@ struct Bounds {
   double lo = -std::numeric_limits<double>::infinity();
   double hi = std::numeric_limits<double>::infinity();
   bool lo_open = false, hi_open = false;  // exclude the bound itself
-  bool integer = false;                   // a whole number
+  bool integer = false;                   // a whole number, within int64
+  bool u64 = false;                       // integer: within uint64 instead (a seed)
   std::string note;                       // said after the bounds, e.g. "0: the idle cores"
 };
 // "" when `text` is a finite number within b; else the message, naming `name`.

@@ -3,8 +3,10 @@
 // values"). The checks throw UsageError themselves: a message CLI11 builds (its
 // ValidationError) always starts "--name: " and, for its Range, prints both bounds in full.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
@@ -86,6 +88,21 @@ std::string bounds_error(const std::string& name, const std::string& text, const
   const std::string shown = text.size() > 24 ? text.substr(0, 24) + "..." : text;
   if (b.integer && std::isfinite(v) && v != std::floor(v))
     return name + " must be a whole number, not " + shown;
+  if (b.integer && std::isfinite(v)) {
+    // CLI11 reads whole numbers as digits only ("1e6" was its bare "Could not convert"),
+    // and strtoull saturated a seed of 10^23 at 2^64 - 1 without a word.
+    if (text.find_first_of(".eExX") != std::string::npos)
+      return name + " must be a whole number written in digits, not " + shown;
+    errno = 0;
+    char* end = nullptr;
+    if (b.u64)
+      (void)std::strtoull(text.c_str(), &end, 10);
+    else
+      (void)std::strtoll(text.c_str(), &end, 10);
+    if (errno == ERANGE)
+      return name + " must be at most " +
+             (b.u64 ? "18446744073709551615" : "9223372036854775807") + ", not " + shown;
+  }
   const bool ok =
       std::isfinite(v) && (b.lo_open ? v > b.lo : v >= b.lo) && (b.hi_open ? v < b.hi : v <= b.hi);
   if (ok) return "";

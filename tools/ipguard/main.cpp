@@ -23,9 +23,41 @@ std::string first_word(const CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    unsigned cp = len == 1 ? c : c & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    static const unsigned kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // File names and options end up in JSON (manifests, results, reports, --json), which
+  // holds UTF-8 only: refused here, before any work, rather than failing after it.
+  for (int i = 1; i < argc; ++i)
+    if (!valid_utf8(argv[i])) {
+      std::string shown;
+      for (const char ch : std::string(argv[i]).substr(0, 60))
+        shown += (ch & 0x80) ? '?' : ch;
+      std::cerr << "ipguard: argument " << i << " ('" << shown
+                << "') is not valid UTF-8; ipguard records file names in JSON, which must be "
+                   "UTF-8: rename the file or use a UTF-8 locale's name\n";
+      return ipg::cli::kExitUsage;
+    }
   using namespace ipg::cli;
   CLI::App app{
       "ipguard: fingerprint image classifiers by points near their decision boundary,\n"
@@ -48,7 +80,10 @@ int main(int argc, char** argv) {
   bounded(app.add_option("--threads", g.threads, "CPU threads (0: the idle cores)")
               ->capture_default_str(),
           threads);
-  at_least(app.add_option("--seed", g.seed, "random seed")->capture_default_str(), 0);
+  Bounds seed;
+  seed.lo = 0;
+  seed.integer = seed.u64 = true;
+  bounded(app.add_option("--seed", g.seed, "random seed")->capture_default_str(), seed);
   app.add_flag("--json", g.json, "machine-readable result on stdout");
 
   Runners runners;

@@ -85,7 +85,12 @@ void add_postprocess(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       try {
         p = parse_post_process(a);
       } catch (const std::invalid_argument& e) {
-        throw UsageError("--attack " + std::string(e.what()));
+        // The library knows the post-processing attacks; the extraction ones are this
+        // command's too.
+        std::string why = e.what();
+        if (why.find("unknown attack") != std::string::npos && why.back() == ')')
+          why.insert(why.size() - 1, ", distill:ARCH, label-only:ARCH");
+        throw UsageError("--attack " + why);
       }
       const Modifications m = modifications(p);
       t.init = pa->model;
