@@ -78,7 +78,8 @@ void save_fingerprint(const Fingerprint& fp, const std::string& path);
 // Reads and validates a fingerprint file; throws FileError "<path>: <object>: problem".
 Fingerprint load_fingerprint(const std::string& path);
 
-// The current time as "YYYY-MM-DDTHH:MM:SSZ", for Fingerprint::created.
+// The current time as "YYYY-MM-DDTHH:MM:SSZ", for Fingerprint::created; SOURCE_DATE_EPOCH
+// (seconds since 1970), when set, stands for the current time.
 std::string utc_timestamp();
 
 }  // namespace ipg

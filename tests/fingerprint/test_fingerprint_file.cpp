@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -430,6 +431,22 @@ TEST_F(FingerprintFile, LegacyFileLoadsWithExactlyOneNotice) {
   load_fingerprint(path("again.h5"));
   h5::set_notice_sink(old);
   EXPECT_EQ(lines.size(), 1u);
+}
+
+// SOURCE_DATE_EPOCH stands for the current time (reproducible outputs); a value that is
+// not a whole number of seconds is ignored.
+TEST(UtcTimestamp, SourceDateEpochStandsForNow) {
+  const char* saved = std::getenv("SOURCE_DATE_EPOCH");
+  const std::string old = saved ? saved : "";
+  ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+  EXPECT_EQ(utc_timestamp(), "2023-11-14T22:13:20Z");
+  ::setenv("SOURCE_DATE_EPOCH", "17e8", 1);
+  EXPECT_NE(utc_timestamp(), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(utc_timestamp().size(), 20u);
+  if (saved)
+    ::setenv("SOURCE_DATE_EPOCH", old.c_str(), 1);
+  else
+    ::unsetenv("SOURCE_DATE_EPOCH");
 }
 
 }  // namespace
