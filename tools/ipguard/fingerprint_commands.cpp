@@ -114,17 +114,28 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                          ", " + xa->model + " takes " + shape_str(takes) +
                          " (give its dataset with --data, or --init random)");
     }
+    // Progress on stderr: one line rewritten in place on a terminal; into a log (not a
+    // terminal, or --json), a line every ten seconds, so a long CW-L2 run is not silent.
     const bool tty = !g.json && ::isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
+    auto last_line = t0;
     // Under mpirun the chunks are shared over the ranks; rank 0 writes the file.
     Communicator& comm = world();
     Fingerprint fp = extract_on_ranks(
         comm, *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
-          if (!tty) return;
-          std::fprintf(stderr, "\r  points %lld/%lld  iteration %lld  still searching %lld   ",
+          if (tty) {
+            std::fprintf(stderr, "\r  points %lld/%lld  iteration %lld  still searching %lld   ",
+                         (long long)(p.done), (long long)o.n, (long long)p.iteration,
+                         (long long)p.active);
+            std::fflush(stderr);
+            return;
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_line < std::chrono::seconds(10)) return;
+          last_line = now;
+          std::fprintf(stderr, "  points %lld/%lld done, iteration %lld, %lld of %lld still searching\n",
                        (long long)(p.done), (long long)o.n, (long long)p.iteration,
-                       (long long)p.active);
-          std::fflush(stderr);
+                       (long long)p.active, (long long)p.chunk_rows);
         });
     if (tty) std::fprintf(stderr, "\n");
     if (comm.rank() != 0) {
