@@ -235,6 +235,28 @@ expect_err("label 2 'x' is not an integer" "a non-integer")
 expect_exit(1 ${G} verify --fingerprint ${FP} --suspect-cmd "exit 3" --report ${WORK}/report-cmd-fail)
 expect_err("exited with status 3" "a failing command")
 check_report(${WORK}/report-cmd-fail OFF)
+# --timeout bounds the whole command: one that sleeps 1000 s against 0.2 s is killed with
+# its process group (the shell's sleeping child too), the report marked incomplete. The
+# wait for the group to be gone is bounded by its sleep, not by a clock of ours.
+expect_exit(1 ${G} verify --fingerprint ${FP} --report ${WORK}/report-cmd-slow --timeout 0.2
+            --suspect-cmd "echo $$ >${WORK}/cmd.group && sleep 1000 && echo 1")
+expect_err("--suspect-cmd: the command did not finish within 0\\.2 s \\(--timeout\\): it was killed"
+           "a command past --timeout")
+check_report(${WORK}/report-cmd-slow OFF)
+execute_process(
+  COMMAND bash -c [[
+    g=$(cat "$1"); n=0
+    while ps -eo pgid=,stat= | awk -v g=$g '$1 == g && $2 !~ /^Z/ {f=1} END {exit !f}'; do
+      n=$((n + 1)); [ $n -gt 2000 ] && { echo "group $g still runs"; ps -eo pid,pgid,cmd; exit 1; }
+      sleep 0.05
+    done]] bash ${WORK}/cmd.group
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the timed-out command's process group was not killed:\n${out}")
+endif()
+# Output without end is cut off at a bound (the command killed), not read forever.
+expect_exit(1 ${G} verify --fingerprint ${FP} --suspect-cmd "yes 1")
+expect_err("printed more than [0-9]+ bytes for 20 labels: it was killed" "endless output")
 
 # ---- a file suspect's report: one entry per batch, the file's SHA-256 ----
 expect_exit(0 ${G} verify --fingerprint ${FP} --suspect ${OTHER} --batch 8 --report ${WORK}/report-file)

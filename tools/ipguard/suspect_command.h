@@ -6,8 +6,12 @@
 //   - it prints n labels on stdout: integers >= 0, one per line (or separated by any
 //     whitespace), or one JSON array of integers;
 //   - it exits 0. The temporary file is removed afterwards.
-// A wrong count, a non-integer, a non-zero exit or a signal is a SuspectCommandError with
-// one clear line; the attempt is recorded in the QueryLog either way.
+// A wrong count, a non-integer, a non-zero exit or a signal
+// is a SuspectCommandError with one clear line; the attempt is recorded in the QueryLog
+// either way. CMD runs in its own process group: when it runs past the timeout or prints
+// far more than n labels need, the whole group is killed (a shell's children too); when
+// ipguard itself takes SIGINT, SIGTERM or SIGHUP meanwhile, the group is killed and the
+// points' file removed before ipguard dies of that signal.
 #pragma once
 
 #include <stdexcept>
@@ -24,13 +28,20 @@ class SuspectCommandError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct SuspectCommandOptions {
+  double timeout_s = 600;  // the whole run of CMD, from start to its last output
+};
+
 // Labels of `points` (CPU float32 [n, ...]) by CMD; records one query in `log`.
 std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& points,
-                                         QueryLog& log);
+                                         QueryLog& log, const SuspectCommandOptions& options);
 
 // The labels in a command's output (exposed for tests); SuspectCommandError when it is not
 // exactly `n` of them.
 std::vector<int32_t> parse_label_output(const std::string& text, int64_t n);
+
+// The most bytes of output read for n labels: far more than any layout of them needs.
+size_t max_label_output_bytes(int64_t n);
 
 // Writes a float32 C-order tensor as a .npy file (version 1.0).
 void write_npy(const std::string& path, const Tensor& t);

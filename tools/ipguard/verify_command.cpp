@@ -22,6 +22,11 @@ namespace ipg::cli {
 
 namespace {
 
+// --suspect-cmd's default --timeout, for the whole command: generous, since a command may
+// start an interpreter and load a model before it labels anything (minutes on a slow or
+// busy machine), yet a hung command still ends.
+constexpr double kCommandTimeoutS = 600;
+
 struct VerifyArgs {
   std::string fingerprint, suspect, suspect_cmd, report, evaluation;
   double threshold = 0.5;
@@ -29,6 +34,12 @@ struct VerifyArgs {
   RemoteOptions remote;
   double negatives_fpr = -1;
 };
+
+SuspectCommandOptions command_options(const VerifyArgs& va, const CLI::App& cmd) {
+  SuspectCommandOptions o;
+  o.timeout_s = cmd.count("--timeout") ? va.remote.timeout_s : kCommandTimeoutS;
+  return o;
+}
 
 // The file suspect, a batch at a time, each batch one entry of the log.
 std::vector<int32_t> label_file(const VerifyArgs& va, const Tensor& points, Device dev,
@@ -67,7 +78,9 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
     throw UsageError("give one of --suspect (a model file or an http:// address) or --suspect-cmd");
   if (!remote)
     for (const char* o : {"--query-batch", "--timeout", "--retries", "--max-queries", "--max-rate"})
-      if (cmd.count(o)) throw UsageError(std::string(o) + " is for a suspect at an http:// address");
+      if (cmd.count(o) && !(by_cmd && std::string(o) == "--timeout"))
+        throw UsageError(std::string(o) + " is for a suspect at an http:// address" +
+                         (std::string(o) == "--timeout" ? " or --suspect-cmd" : ""));
   if (va.suspect.rfind("https://", 0) == 0)
     throw UsageError("--suspect: " + va.suspect +
                      ": https is not supported; give the label API's plain http:// address "
@@ -87,6 +100,8 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
     }
   }
   const Fingerprint fp = load_fingerprint(va.fingerprint);
+  const SuspectCommandOptions cmd_options =
+      by_cmd ? command_options(va, cmd) : SuspectCommandOptions{};
   const std::string fp_sha = va.report.empty() ? "" : sha256_file(va.fingerprint);
   if (remote && va.remote.max_queries > 0 && va.remote.max_queries < fp.size())
     throw UsageError("--max-queries " + std::to_string(va.remote.max_queries) + " is below the " +
@@ -113,7 +128,7 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
         auto suspect = open_remote_classifier(va.suspect, va.remote, &log);
         got = suspect->labels(fp.points).to_vector_i32();
       } else {
-        got = run_suspect_command(va.suspect_cmd, fp.points, log);
+        got = run_suspect_command(va.suspect_cmd, fp.points, log, cmd_options);
       }
     } catch (const RemoteError& e) {
       failure = e.what();
@@ -201,8 +216,10 @@ void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   at_least(vf->add_option("--query-batch", r.batch, "http suspect: points per request")
                ->capture_default_str(),
            1);
-  positive(vf->add_option("--timeout", r.timeout_s, "http suspect: seconds to wait for each answer")
-               ->capture_default_str());
+  positive(vf->add_option("--timeout", r.timeout_s,
+                          "http suspect: seconds to wait for each answer (default 30); "
+                          "--suspect-cmd: seconds the whole command may run before it (and "
+                          "its process group) is killed (default 600)"));
   at_least(vf->add_option("--retries", r.retries,
                           "http suspect: extra tries of a request after a connection failure, "
                           "timeout or 5xx (backoff 0.5 s, doubling)")
