@@ -235,6 +235,18 @@ expect_err("label 2 'x' is not an integer" "a non-integer")
 expect_exit(1 ${G} verify --fingerprint ${FP} --suspect-cmd "exit 3" --report ${WORK}/report-cmd-fail)
 expect_err("exited with status 3" "a failing command")
 check_report(${WORK}/report-cmd-fail OFF)
+# A label that is no class of the target is refused, as a label API's is: by --classes, or
+# by the classes the fingerprint shows (a command states none).
+set(label_99 [[printf "1\n2\n3\n4\n99\n" && yes 1 | head -n 15]])
+expect_exit(1 ${G} verify --fingerprint ${FP} --suspect-cmd "${label_99}" --classes 10)
+expect_err("--suspect-cmd: the command labels point 4 99, not a class of 0\\.\\.9\n" "a label out of --classes")
+expect_exit(1 ${G} verify --fingerprint ${FP} --suspect-cmd "${label_99}")
+expect_err("labels point 4 99, not a class of 0\\.\\.[0-9] \\(the classes the fingerprint shows; --classes N"
+           "a label out of the fingerprint's classes")
+expect_exit(2 ${G} verify --fingerprint ${FP} --suspect-cmd "yes 1 | head -n 20" --classes 1)
+expect_err("--classes 1: the fingerprint's target gives class [1-9]" "--classes below the fingerprint's")
+expect_exit(2 ${G} verify --fingerprint ${FP} --suspect ${OTHER} --classes 10)
+expect_err("--classes is for --suspect-cmd" "--classes for a file")
 # --timeout bounds the whole command: one that sleeps 1000 s against 0.2 s is killed with
 # its process group (the shell's sleeping child too), the report marked incomplete. The
 # wait for the group to be gone is bounded by its sleep, not by a clock of ours.

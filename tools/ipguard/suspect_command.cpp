@@ -180,7 +180,7 @@ void write_npy(const std::string& path, const Tensor& t) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
-std::vector<int32_t> parse_label_output(const std::string& text, int64_t n) {
+std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes) {
   std::vector<int32_t> labels;
   const size_t start = text.find_first_not_of(" \t\r\n");
   if (start != std::string::npos && text[start] == '[') {
@@ -207,6 +207,13 @@ std::vector<int32_t> parse_label_output(const std::string& text, int64_t n) {
                               (int64_t(labels.size()) > n ? "more than " + std::to_string(n)
                                                           : std::to_string(labels.size())) +
                               " labels for " + std::to_string(n) + " points");
+  // As a label API's answer is checked (models/remote_classifier.cpp): a label that is no
+  // class would silently count as a mismatch.
+  for (size_t i = 0; classes > 0 && i < labels.size(); ++i)
+    if (labels[i] >= classes)
+      throw SuspectCommandError("the command labels point " + std::to_string(i) + " " +
+                                std::to_string(labels[i]) + ", not a class of 0.." +
+                                std::to_string(classes - 1));
   return labels;
 }
 
@@ -280,7 +287,13 @@ std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& p
     if (WEXITSTATUS(run.status) != 0)
       throw SuspectCommandError("the command exited with status " +
                                 std::to_string(WEXITSTATUS(run.status)));
-    rec.labels = parse_label_output(run.output, n);
+    try {
+      rec.labels = parse_label_output(run.output, n, options.classes);
+    } catch (const SuspectCommandError& e) {
+      const bool range = std::string(e.what()).find("not a class of") != std::string::npos;
+      if (!range || options.classes_note.empty()) throw;
+      throw SuspectCommandError(e.what() + (" " + options.classes_note));
+    }
     rec.ok = true;
   } catch (const SuspectCommandError& e) {
     rec.error = e.what();

@@ -6,7 +6,7 @@
 //   - it prints n labels on stdout: integers >= 0, one per line (or separated by any
 //     whitespace), or one JSON array of integers;
 //   - it exits 0. The temporary file is removed afterwards.
-// A wrong count, a non-integer, a non-zero exit or a signal
+// A wrong count, a non-integer, a label outside the classes, a non-zero exit or a signal
 // is a SuspectCommandError with one clear line; the attempt is recorded in the QueryLog
 // either way. CMD runs in its own process group: when it runs past the timeout or prints
 // far more than n labels need, the whole group is killed (a shell's children too); when
@@ -30,6 +30,8 @@ class SuspectCommandError : public std::runtime_error {
 
 struct SuspectCommandOptions {
   double timeout_s = 600;  // the whole run of CMD, from start to its last output
+  int64_t classes = 0;     // a label must be below this (0: any label >= 0)
+  std::string classes_note;  // said after a label out of range: where `classes` came from
 };
 
 // Labels of `points` (CPU float32 [n, ...]) by CMD; records one query in `log`.
@@ -37,8 +39,8 @@ std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& p
                                          QueryLog& log, const SuspectCommandOptions& options);
 
 // The labels in a command's output (exposed for tests); SuspectCommandError when it is not
-// exactly `n` of them.
-std::vector<int32_t> parse_label_output(const std::string& text, int64_t n);
+// exactly `n` of them, or one is not below `classes` (when > 0).
+std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes = 0);
 
 // The most bytes of output read for n labels: far more than any layout of them needs.
 size_t max_label_output_bytes(int64_t n);

@@ -4,6 +4,7 @@
 // tools/ipguard/suspect_command.h). With --report DIR every query and answer goes into an
 // evidence report (fingerprint/evidence.h); a verification cut short still writes it,
 // marked incomplete, and exits 1.
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -33,11 +34,29 @@ struct VerifyArgs {
   int batch = 500;
   RemoteOptions remote;
   double negatives_fpr = -1;
+  int64_t classes = 0;  // --classes (0: not given)
 };
 
-SuspectCommandOptions command_options(const VerifyArgs& va, const CLI::App& cmd) {
+// --suspect-cmd's classes: --classes, else those the fingerprint shows (its labels and its
+// candidates' classes: the target gives them all). A command states no class count, and a
+// label that is no class would silently count as a mismatch.
+SuspectCommandOptions command_options(const VerifyArgs& va, const CLI::App& cmd,
+                                      const Fingerprint& fp) {
+  int64_t shown = 0;
+  for (int32_t l : fp.labels.to_vector_i32()) shown = std::max<int64_t>(shown, l + 1);
+  for (const std::vector<int32_t>* v : {&fp.source, &fp.target})
+    for (int32_t l : *v) shown = std::max<int64_t>(shown, l + 1);
   SuspectCommandOptions o;
   o.timeout_s = cmd.count("--timeout") ? va.remote.timeout_s : kCommandTimeoutS;
+  if (va.classes > 0) {
+    if (va.classes < shown)
+      throw UsageError("--classes " + std::to_string(va.classes) + ": the fingerprint's target "
+                       "gives class " + std::to_string(shown - 1) + "; give its number of classes");
+    o.classes = va.classes;
+  } else {
+    o.classes = shown;
+    o.classes_note = "(the classes the fingerprint shows; --classes N if the target has more)";
+  }
   return o;
 }
 
@@ -81,6 +100,9 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
       if (cmd.count(o) && !(by_cmd && std::string(o) == "--timeout"))
         throw UsageError(std::string(o) + " is for a suspect at an http:// address" +
                          (std::string(o) == "--timeout" ? " or --suspect-cmd" : ""));
+  if (cmd.count("--classes") && !by_cmd)
+    throw UsageError("--classes is for --suspect-cmd (a label API states its classes, a model "
+                     "file has its own)");
   if (va.suspect.rfind("https://", 0) == 0)
     throw UsageError("--suspect: " + va.suspect +
                      ": https is not supported; give the label API's plain http:// address "
@@ -101,7 +123,7 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
   }
   const Fingerprint fp = load_fingerprint(va.fingerprint);
   const SuspectCommandOptions cmd_options =
-      by_cmd ? command_options(va, cmd) : SuspectCommandOptions{};
+      by_cmd ? command_options(va, cmd, fp) : SuspectCommandOptions{};
   const std::string fp_sha = va.report.empty() ? "" : sha256_file(va.fingerprint);
   if (remote && va.remote.max_queries > 0 && va.remote.max_queries < fp.size())
     throw UsageError("--max-queries " + std::to_string(va.remote.max_queries) + " is below the " +
@@ -220,6 +242,11 @@ void add_verify(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                           "http suspect: seconds to wait for each answer (default 30); "
                           "--suspect-cmd: seconds the whole command may run before it (and "
                           "its process group) is killed (default 600)"));
+  at_least(vf->add_option("--classes", va->classes,
+                          "--suspect-cmd: the target's number of classes; a label outside "
+                          "0..N-1 ends the verification (default: the classes the "
+                          "fingerprint shows, its labels and candidates' classes)"),
+           1);
   at_least(vf->add_option("--retries", r.retries,
                           "http suspect: extra tries of a request after a connection failure, "
                           "timeout or 5xx (backoff 0.5 s, doubling)")

@@ -23,7 +23,8 @@ bool is_address(const std::string& s) {
 // Labels of `points` by a Python callable, `batch` rows per call; each answer must be a
 // 1-D integer array (or sequence) of one label per row, each a class index >= 0 (a
 // callable declares no class count, so a label the target never gives just fails to
-// match, as with --suspect-cmd). Needs the GIL.
+// match; the CLI's --suspect-cmd refuses one past the fingerprint's classes or --classes).
+// Needs the GIL.
 std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points, int batch) {
   const int64_t n = points.dim(0);
   std::vector<int32_t> out;
