@@ -187,13 +187,23 @@ class RemoteClassifier : public Classifier {
                       std::to_string(log_->answers.size()) + " points answered");
   }
 
+  // Retries spend the budget: what made the last of them necessary, for the message that
+  // says it is spent ("" when no try failed).
+  std::string last_failure() const {
+    for (auto q = log_->queries.rbegin(); q != log_->queries.rend(); ++q)
+      if (!q->ok)
+        return "; the last failure, points " + std::to_string(q->first) + "-" +
+               std::to_string(q->first + q->count - 1) + ": " + q->error;
+    return "";
+  }
+
   // One batch with retries; the labels of its points, checked.
   std::vector<int32_t> query(int64_t first, int64_t count, const std::string& body) {
     for (int attempt = 1;; ++attempt) {
       if (opt_.stop && opt_.stop()) fail("stopped by the caller", 1);
       if (opt_.max_queries > 0 && log_->points_sent + count > opt_.max_queries)
         fail("the query budget of " + std::to_string(opt_.max_queries) + " points is spent (" +
-                 std::to_string(log_->points_sent) + " sent)",
+                 std::to_string(log_->points_sent) + " sent)" + last_failure(),
              1);
       wait_for_rate(count);
       QueryRecord rec;

@@ -198,6 +198,11 @@ if(NOT status EQUAL 500 OR NOT attempt EQUAL 2)
 endif()
 expect_exit(1 ${V} --suspect ${e500_URL} --retries 0)
 expect_err("HTTP 500 \\(injected fault \\(test\\)\\)" "HTTP 500 without retries")
+# Retries under --max-queries: the budget runs out (5 ok, 5 failed, 5 ok, 5 failed: 20 of
+# 20), and the message says what the retries were for.
+expect_exit(1 ${V} --suspect ${e500_URL} --retries 2 --max-queries 20)
+expect_err("the query budget of 20 points is spent \\(20 sent\\); the last failure, points 10-14: HTTP 500 \\(injected fault \\(test\\)\\)"
+           "a budget spent on retries")
 stop_server(e500)
 start_server(drop --model ${OTHER} --name m --fault drop)
 expect_exit(1 ${V} --suspect ${drop_URL} --retries 1 --report ${WORK}/report-drop)

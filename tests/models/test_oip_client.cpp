@@ -177,6 +177,10 @@ TEST(RemoteClassifier, RetriesEndAndTheBudgetIsNeverPassed) {
     FAIL();
   } catch (const RemoteError& e) {
     EXPECT_NE(std::string(e.what()).find("budget of 5 points"), std::string::npos) << e.what();
+    // and why the retries spent it
+    EXPECT_NE(std::string(e.what()).find("the last failure, points 0-1: HTTP 500 (down)"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(log.points_sent, 4);
   EXPECT_EQ(s.requests(), 2);
