@@ -146,7 +146,11 @@ struct ZooResult {
 // a file name; unless resuming, the folder holds no manifest and none of the files the
 // plan would write (zoo_files; the target's copy may be the target itself).
 // std::invalid_argument (a usage error) or FileError (an unreadable target) otherwise.
+// The two halves apart, for a caller with checks of its own in between (the CLI names an
+// output that would replace an input before it says the folder is taken):
 void check_zoo(const ZooPlan& plan, const ZooOptions& options);
+void check_zoo_plan(const ZooPlan& plan, const ZooOptions& options);    // all but the folder
+void check_zoo_folder(const ZooPlan& plan, const ZooOptions& options);  // manifest, files there
 
 // Every file (relative to the folder) the plan may write: target.h5, manifest.json and
 // each model's file, every value of a sweep included. For the callers' output checks

@@ -252,7 +252,7 @@ std::vector<std::string> zoo_files(const ZooPlan& plan, const ZooOptions& o) {
   return files;
 }
 
-void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
+void check_zoo_plan(const ZooPlan& plan, const ZooOptions& o) {
   using std::invalid_argument;
   // The target: a network file that loads with every check.
   std::string arch;
@@ -315,6 +315,10 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
                              ")");
     claim("--adaptive", "adaptive/" + extraction_name(a.kind) + "-" + s + ".h5");
   }
+}
+
+void check_zoo_folder(const ZooPlan& plan, const ZooOptions& o) {
+  using std::invalid_argument;
   std::error_code ec;
   if (!o.resume && std::filesystem::exists(std::filesystem::path(o.out) / "manifest.json", ec))
     throw invalid_argument("--out " + o.out +
@@ -322,13 +326,14 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
                            "build anew, choose another folder");
   // No manifest: files the build would write over are someone else's (a zoo put together
   // by hand), unless --resume says they are an interrupted build's, made before its first
-  // manifest. The target's copy is not written over when it is the --target itself.
+  // manifest. The --target itself is left to the caller: as target.h5 it is not written
+  // over (a rerun from the zoo's own copy), elsewhere its check names it as the input.
   if (o.resume) return;
   std::vector<std::string> there;
   for (const std::string& f : zoo_files(plan, o)) {
     const std::filesystem::path p = std::filesystem::path(o.out) / f;
     if (!std::filesystem::exists(p, ec)) continue;
-    if (f == "target.h5" && std::filesystem::equivalent(p, o.target, ec)) continue;
+    if (std::filesystem::equivalent(p, o.target, ec)) continue;
     there.push_back(f);
   }
   if (there.empty()) return;
@@ -339,6 +344,11 @@ void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
                          ", which the zoo would write over, and no manifest.json: choose an "
                          "empty folder or move them away (--resume continues a build "
                          "interrupted before its manifest, making them anew)");
+}
+
+void check_zoo(const ZooPlan& plan, const ZooOptions& o) {
+  check_zoo_plan(plan, o);
+  check_zoo_folder(plan, o);
 }
 
 }  // namespace ipg

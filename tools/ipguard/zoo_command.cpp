@@ -227,7 +227,7 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     plan.negatives = parse_negatives(a->negatives);
     plan.adaptive = parse_adaptive(a->adaptive);
     try {
-      if (lead) check_zoo(plan, o);
+      if (lead) check_zoo_plan(plan, o);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
@@ -239,6 +239,11 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         check_output_path("--out", path, {{"--data", data_file(o.data)}});
       else
         check_output_path("--out", path, inputs);
+    }
+    try {
+      if (lead) check_zoo_folder(plan, o);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
     }
     o.seed = g.seed;
     o.device = resolve_device(g.device, g.json ? nullptr : &std::cerr);
