@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "engine/hdf5.h"
 #include "engine/temp_files.h"
@@ -34,6 +35,38 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   if (ec) {
     std::filesystem::remove(tmp, ec);
     throw FileError(path + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
+  }
+}
+
+void copy_file_atomically(const std::string& from, const std::string& to) {
+  const std::string tmp = to + ".tmp-" + std::to_string(::getpid());
+  const TempFileGuard guard(tmp);
+  std::error_code ec;
+  auto fail = [&](const std::string& what) {
+    const std::string reason = errno ? std::strerror(errno) : "an I/O error";
+    std::filesystem::remove(tmp, ec);
+    throw FileError(what + " (" + reason + ")");
+  };
+  {
+    errno = 0;
+    std::ifstream in(from, std::ios::binary);
+    if (!in) fail(from + ": cannot read");
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(to + ": cannot write");
+    std::vector<char> buf(1 << 20);
+    while (in) {
+      in.read(buf.data(), std::streamsize(buf.size()));
+      if (in.bad()) fail(from + ": cannot read");
+      out.write(buf.data(), in.gcount());
+      if (!out) fail(to + ": cannot write");
+    }
+    out.flush();
+    if (!out) fail(to + ": cannot write");
+  }
+  std::filesystem::rename(tmp, to, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw FileError(to + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
   }
 }
 

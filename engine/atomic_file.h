@@ -12,4 +12,8 @@ namespace ipg {
 // file is removed then.
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
+// A copy of `from` put in place at `to` the same way; FileError naming the file that could
+// not be read or written, and why.
+void copy_file_atomically(const std::string& from, const std::string& to);
+
 }  // namespace ipg

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/folder_lock.h"
 #include "engine/hdf5.h"
@@ -57,9 +58,7 @@ class Builder {
     // Never write over the input itself (a zoo rebuilt from its own target.h5).
     if (!fs::equivalent(o_.target, copy, ec) &&
         (!fs::exists(copy, ec) || sha256_file(copy) != sha)) {
-      const std::string tmp = copy + ".tmp-copy";
-      fs::copy_file(o_.target, tmp, fs::copy_options::overwrite_existing);
-      fs::rename(tmp, copy);
+      copy_file_atomically(o_.target, copy);  // a full disk: no partial copy left, and why
     }
     ZooEntry e;
     e.file = "target.h5";

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "engine/atomic_file.h"
 #include "engine/hdf5.h"
@@ -135,6 +137,37 @@ TEST_F(TempFiles, AFailedAtomicWriteLeavesNothing) {
       },
       ::testing::ExitedWithCode(0), "caught: .*report\\.json: cannot write \\(" + std::string(std::strerror(EFBIG)) + "\\)");
   EXPECT_TRUE(empty_dir()) << "a partial output was left in " << dir_;
+}
+
+TEST_F(TempFiles, ACopyIsWholeOrNothing) {
+  const std::string from = path("src.bin"), to = path("dst.bin");
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 % 251);
+  write_file_atomically(from, bytes);
+  copy_file_atomically(from, to);
+  {
+    std::ifstream in(to, std::ios::binary);
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_TRUE(got == bytes) << "the copy differs from its source";
+  }
+  fs::remove(to);
+  EXPECT_EXIT(
+      {
+        limit_file_size();
+        try {
+          copy_file_atomically(from, to);
+        } catch (const FileError& e) {
+          std::fprintf(stderr, "caught: %s\n", e.what());
+          std::exit(0);
+        }
+        std::_Exit(5);
+      },
+      ::testing::ExitedWithCode(0),
+      "caught: .*dst\\.bin: cannot write \\(" + std::string(std::strerror(EFBIG)) + "\\)");
+  fs::remove(from);
+  EXPECT_TRUE(empty_dir()) << "a partial copy was left in " << dir_;
+  EXPECT_THROW(copy_file_atomically(path("missing"), to), FileError);
+  EXPECT_TRUE(empty_dir());
 }
 
 }  // namespace
