@@ -200,8 +200,18 @@ void write_evidence(const std::string& dir, const EvidenceInput& in) {
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("--report " + dir + ": cannot create it: " + ec.message());
   const json j = evidence_json(in);
-  write_file_atomically((fs::path(dir) / "evidence.json").string(), j.dump(2) + "\n");
-  write_file_atomically((fs::path(dir) / "evidence.html").string(), evidence_html(j));
+  const std::string json_text = j.dump(2) + "\n", html = evidence_html(j);
+  // Both or neither: the page first, then the record, whose presence says the report is
+  // whole; a record that cannot be written takes the page with it (a full disk left the
+  // record without its page).
+  const std::string html_path = (fs::path(dir) / "evidence.html").string();
+  write_file_atomically(html_path, html);
+  try {
+    write_file_atomically((fs::path(dir) / "evidence.json").string(), json_text);
+  } catch (...) {
+    fs::remove(html_path, ec);
+    throw;
+  }
 }
 
 }  // namespace ipg
