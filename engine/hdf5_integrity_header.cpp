@@ -109,7 +109,18 @@ ByteSeal check_byte_seal(const std::string& path) {
       throw FileError(path + ": integrity header damaged (corrupted or modified)");
     uint64_t bytes = 0;
     const std::string digest = hash_after_header(f.get(), path, &bytes);
-    if (bytes != want_bytes || digest != want) mismatch(path);
+    // The bytes are intact and only the header's count differs: the header was changed.
+    if (digest == want && bytes != want_bytes)
+      throw FileError(path + ": integrity header damaged (corrupted or modified)");
+    // A short file is the common case (an interrupted copy or download): said as such.
+    if (bytes < want_bytes)
+      throw FileError(path + ": truncated: " + std::to_string(bytes) + " of its " +
+                      std::to_string(want_bytes) + " bytes after the integrity header are there "
+                      "(an interrupted copy or download?)");
+    if (bytes > want_bytes)
+      throw FileError(path + ": " + std::to_string(bytes - want_bytes) +
+                      " bytes were added after its end (corrupted or modified)");
+    if (digest != want) mismatch(path);
     return ByteSeal::Verified;
   }
   // HDF5 data after a user block of our size that is not a header: a damaged header (a
