@@ -194,6 +194,21 @@ expect_usage("^ipguard [a-z]+: --n must be at most 9223372036854775807"
 expect_usage("^ipguard [a-z]+: --seed must be at most 18446744073709551615"
              --seed 18446744073709551616 info ${WORK}/m.h5)
 expect_exit(0 --seed 18446744073709551615 info ${WORK}/m.h5)
+# Under --json an error is also a JSON object on stdout, for scripts that read stdout.
+foreach(case "1;info;${WORK}/missing.h5" "2;extract;--model;${WORK}/m.h5;--out;${WORK}/x.h5;--n;0"
+        "2;nosuch")
+  list(POP_FRONT case code)
+  expect_exit(${code} --json ${case})
+  string(JSON said ERROR_VARIABLE bad GET "${last_out}" error)
+  string(JSON exit_code ERROR_VARIABLE bad2 GET "${last_out}" exit_code)
+  if(bad OR bad2 OR NOT exit_code EQUAL code OR NOT last_err MATCHES "^ipguard")
+    message(FATAL_ERROR "ipguard --json ${case}: no JSON error on stdout:\n${last_out}\n${last_err}")
+  endif()
+  string(STRIP "${last_err}" err_line)
+  if(NOT said STREQUAL err_line)
+    message(FATAL_ERROR "ipguard --json ${case}: stdout says '${said}', stderr '${err_line}'")
+  endif()
+endforeach()
 # Arguments that are not UTF-8 (file names go into JSON): refused before any work.
 string(ASCII 255 ff)
 expect_usage("^ipguard: argument 2 \\('x\\?\\.h5'\\) is not valid UTF-8" info "x${ff}.h5")

@@ -1,9 +1,11 @@
 // ipguard: one binary, one subcommand per job (design.md, "CLI"). This file only parses
-// arguments and hands over to the library; errors become one line on stderr and an exit
-// code (1 runtime failure, 2 usage error).
+// arguments and hands over to the library; errors become one line on stderr (and, under
+// --json, a JSON object on stdout) and an exit code (1 runtime failure, 2 usage error).
 #include <iostream>
 #include <new>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/threads.h"
 #include "tools/ipguard/cli.h"
@@ -43,6 +45,24 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+// An error said on stderr (one line) and, under --json, as a JSON object on stdout too, so a
+// script reading stdout gets something it can parse: {"error": "...", "exit_code": N}.
+int report_error(bool json, const std::string& line, int code) {
+  std::cerr << line << "\n";
+  if (json)
+    std::cout << nlohmann::json{{"error", line}, {"exit_code", code}}.dump(
+                     2, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
+  return code;
+}
+
+// Whether --json is among the arguments (for errors found before parsing finished).
+bool asked_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--json") return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,10 +73,11 @@ int main(int argc, char** argv) {
       std::string shown;
       for (const char ch : std::string(argv[i]).substr(0, 60))
         shown += (ch & 0x80) ? '?' : ch;
-      std::cerr << "ipguard: argument " << i << " ('" << shown
-                << "') is not valid UTF-8; ipguard records file names in JSON, which must be "
-                   "UTF-8: rename the file or use a UTF-8 locale's name\n";
-      return ipg::cli::kExitUsage;
+      return report_error(asked_json(argc, argv),
+                          "ipguard: argument " + std::to_string(i) + " ('" + shown +
+                              "') is not valid UTF-8; ipguard records file names in JSON, which "
+                              "must be UTF-8: rename the file or use a UTF-8 locale's name",
+                          ipg::cli::kExitUsage);
     }
   using namespace ipg::cli;
   CLI::App app{
@@ -106,21 +127,20 @@ int main(int argc, char** argv) {
     if (app.get_subcommands().empty()) {
       // CLI11 says "A subcommand is required" for `ipguard nosuch` too: name the word.
       const std::string word = first_word(app, argc, argv);
-      if (!word.empty()) {
-        std::cerr << "ipguard: unknown subcommand '" << word
-                  << "' (ipguard --help lists the subcommands)\n";
-        return kExitUsage;
-      }
+      if (!word.empty())
+        return report_error(asked_json(argc, argv),
+                            "ipguard: unknown subcommand '" + word +
+                                "' (ipguard --help lists the subcommands)",
+                            kExitUsage);
     }
-    std::cerr << where << ": " << e.what() << " (see --help)\n";
-    return kExitUsage;
+    return report_error(asked_json(argc, argv),
+                        where + ": " + e.what() + " (see --help)", kExitUsage);
   }
   configure_rank(g);  // under mpirun: this rank's share of the node's cores and GPUs
   try {
     ipg::set_threads(g.threads);
   } catch (const std::exception& e) {
-    std::cerr << "ipguard: --threads: " << e.what() << "\n";
-    return kExitUsage;
+    return report_error(g.json, std::string("ipguard: --threads: ") + e.what(), kExitUsage);
   }
   for (const CLI::App* sub : app.get_subcommands()) {
     auto it = runners.find(sub);
@@ -131,17 +151,19 @@ int main(int argc, char** argv) {
     try {
       return it->second();
     } catch (const UsageError& e) {  // found before the work started
-      std::cerr << "ipguard " << sub->get_name() << ": " << e.what() << "\n";
+      report_error(g.json, "ipguard " + sub->get_name() + ": " + e.what(), kExitUsage);
       end_run_after_error(kExitUsage);  // under mpirun the other ranks may wait for this one
       return kExitUsage;
     } catch (const std::bad_alloc&) {  // its what() is only "std::bad_alloc"
-      std::cerr << "ipguard " << sub->get_name()
-                << ": error: out of memory: the job needs more than this machine could give "
-                   "(fewer points, a smaller batch or fewer images need less)\n";
+      report_error(g.json,
+                   "ipguard " + sub->get_name() +
+                       ": error: out of memory: the job needs more than this machine could give "
+                       "(fewer points, a smaller batch or fewer images need less)",
+                   kExitFailure);
       end_run_after_error(kExitFailure);
       return kExitFailure;
     } catch (const std::exception& e) {
-      std::cerr << "ipguard " << sub->get_name() << ": error: " << e.what() << "\n";
+      report_error(g.json, "ipguard " + sub->get_name() + ": error: " + e.what(), kExitFailure);
       end_run_after_error(kExitFailure);
       return kExitFailure;
     }
