@@ -209,6 +209,8 @@ foreach(case "1;info;${WORK}/missing.h5" "2;extract;--model;${WORK}/m.h5;--out;$
     message(FATAL_ERROR "ipguard --json ${case}: stdout says '${said}', stderr '${err_line}'")
   endif()
 endforeach()
+# --help after an unknown subcommand printed the main help and exit 0.
+expect_usage("^ipguard: unknown subcommand 'nosuch'" --device cpu nosuch --help)
 # Arguments that are not UTF-8 (file names go into JSON): refused before any work.
 string(ASCII 255 ff)
 expect_usage("^ipguard: argument 2 \\('x\\?\\.h5'\\) is not valid UTF-8" info "x${ff}.h5")

@@ -116,6 +116,17 @@ int main(int argc, char** argv) {
   add_zoo(app, g, runners);
   add_serve(app, g, runners);
 
+  // `ipguard nosuch --help` printed the main help and exited 0, as if nosuch existed.
+  {
+    const std::string word = first_word(app, argc, argv);
+    bool known = false;
+    for (const auto& r : runners) known = known || r.first->get_name() == word;
+    if (!word.empty() && !known)
+      return report_error(asked_json(argc, argv),
+                          "ipguard: unknown subcommand '" + word +
+                              "' (ipguard --help lists the subcommands)",
+                          kExitUsage);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
