@@ -121,6 +121,13 @@ expect_no_work("forest fit into a missing folder")
 expect_usage("--out .* is a folder" --device cpu train --arch rf --trees 1 --limit 100
              --out ${WORK}/zoo)
 expect_no_work("forest fit onto a folder")
+# /sys takes no new files, even for root, whose access() check passes there: refused
+# before the work, not after it by libhdf5.
+if(IS_DIRECTORY /sys)
+  expect_usage("--out /sys/ipguard-test\\.h5: folder /sys is not writable" --device cpu extract
+               --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out /sys/ipguard-test.h5)
+  expect_no_work("extract into /sys")
+endif()
 expect_usage("--out .*missing/fp\\.h5: folder .*does not exist" --device cpu extract
              --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/missing/fp.h5)
 expect_no_work("extract into a missing folder")

@@ -3,9 +3,11 @@
 // write_atomically), so what must be writable is that folder, not the file.
 #include "tools/ipguard/output_check.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "tools/ipguard/cli.h"
@@ -31,7 +33,15 @@ bool same_file(const std::string& a, const std::string& b) {
 bool writable_dir(const fs::path& dir) {
   std::error_code ec;
   // W_OK to create the temporary file and rename it, X_OK to reach names inside.
-  return fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) == 0;
+  if (!fs::is_directory(dir, ec) || ::access(dir.c_str(), W_OK | X_OK) != 0) return false;
+  // access() answers from the mode bits: root passes it in /sys and /proc, where creating a
+  // file fails, and only after the work. A file made and removed at once settles it.
+  const fs::path probe = dir / (".ipguard-probe-" + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno == EEXIST;  // a leftover of this pid: the folder takes files
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
 }
 
 }  // namespace
