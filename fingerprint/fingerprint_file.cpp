@@ -166,10 +166,14 @@ void save_fingerprint(const Fingerprint& fp, const std::string& path) {
 
 Fingerprint load_fingerprint(const std::string& path) {
   const h5::File f(path);
-  const std::string root = path + ": /: ";
-  if (!f.has_attr("format") || f.scalar_string("format") != kFormat)
+  const std::string root = path + ": ";
+  if (!f.has_attr("format") || f.scalar_string("format") != kFormat) {
+    if (f.has_attr("format") && f.scalar_string("format") == kModelFormat)
+      throw FileError(root + "an ipguard model, not a fingerprint (make one from it with "
+                      "`ipguard extract --model " + path + "`)");
     throw FileError(root + "not an ipguard fingerprint file (attribute format is not '" +
                     std::string(kFormat) + "')");
+  }
   const int64_t version = f.scalar_int("version");
   if (version < kOldestVersion || version > kVersion)
     throw FileError(root + "fingerprint file version " + std::to_string(version) +

@@ -35,9 +35,14 @@ std::string resave_hint(const std::string& path) {
 }
 
 ModelConfig read_model_attributes(const h5::File& f) {
-  if (!f.has_attr("format") || f.scalar_string("format") != kModelFormat)
+  if (!f.has_attr("format") || f.scalar_string("format") != kModelFormat) {
+    // Our other file kind, given where a model belongs: said as such.
+    if (f.has_attr("format") && f.scalar_string("format") == "ipguard-fingerprint")
+      throw FileError(f.file() + ": an ipguard fingerprint, not a model (commands take it as "
+                      "--fingerprint)");
     throw FileError(f.file() + ": not an ipguard model file (attribute format is not '" +
                     std::string(kModelFormat) + "')");
+  }
   const int64_t version = f.scalar_int("version");
   if (version < kOldestVersion || version > kVersion)
     throw FileError(f.file() + ": model file version " + std::to_string(version) +

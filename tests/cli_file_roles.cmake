@@ -70,6 +70,12 @@ expect_exit(0 --device cpu --seed 1 extract --model ${REPO}/tests/data/onnx/mobi
             --init random --n 2 --iters 1 --out ${WORK}/fp_mobilenet.h5)
 expect_refused(1 "m\\.h5: lenet5: input \\[2, 3, 16, 16\\] does not match .*\\(the points of .*fp_mobilenet\\.h5\\)"
                verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/m.h5)
+# A fingerprint where a model belongs, and the reverse: said as such, with what to do.
+expect_refused(1 "fp_mobilenet\\.h5: an ipguard fingerprint, not a model \\(commands take it as --fingerprint\\)"
+               verify --fingerprint ${WORK}/fp_mobilenet.h5 --suspect ${WORK}/fp_mobilenet.h5)
+expect_refused(1 "fp_mobilenet\\.h5: an ipguard fingerprint, not a model" info ${WORK}/fp_mobilenet.h5)
+expect_refused(1 "m\\.h5: an ipguard model, not a fingerprint \\(make one from it with `ipguard extract --model .*m\\.h5`\\)"
+               verify --fingerprint ${WORK}/m.h5 --suspect ${WORK}/m.h5)
 # extract --init train: training images the model cannot take name the dataset and the
 # model (it said "init 'train' needs training images of the model's input shape").
 expect_refused(2 "--data fashion-mnist/train: its images are \\[1, 28, 28\\], .*mobilenet\\.onnx takes \\[3, 16, 16\\]"
