@@ -215,8 +215,11 @@ TEST_F(FingerprintFile, MissingNotHdf5AndTruncatedFiles) {
 TEST_F(FingerprintFile, WrongFormatVersionOrAttributes) {
   expect_error(raw(fp_, {"format"}), {"not an ipguard fingerprint file"});
   expect_error(
-      raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_string("format", "ipguard-model"); }),
+      raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_string("format", "ipguard-other"); }),
       {"not an ipguard fingerprint file"});
+  expect_error(
+      raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_string("format", "ipguard-model"); }),
+      {"an ipguard model, not a fingerprint", "ipguard extract --model"});
   expect_error(raw(fp_, {"format"}, [](h5::FileWriter& w) { w.set_attr_int("format", 1); }),
                {"format", "expected a string scalar, found int64 scalar"});
   expect_error(raw(fp_, {"version"}, [](h5::FileWriter& w) { w.set_attr_int("version", 3); }),

@@ -208,10 +208,16 @@ TEST_F(ModelFile, NotAModelFile) {
   expect_error(path("text.h5"), "text.h5");
   {
     h5::FileWriter w(path("other.h5"));
-    w.set_attr_string("format", "ipguard-fingerprint");
+    w.set_attr_string("format", "ipguard-other");
     w.commit();
   }
   expect_error(path("other.h5"), "not an ipguard model file");
+  {
+    h5::FileWriter w(path("fp.h5"));
+    w.set_attr_string("format", "ipguard-fingerprint");
+    w.commit();
+  }
+  expect_error(path("fp.h5"), "an ipguard fingerprint, not a model");
   auto net = make_network(cfg_);
   save_model(*net, path("t.h5"));
   fs::resize_file(path("t.h5"), fs::file_size(path("t.h5")) / 2);
