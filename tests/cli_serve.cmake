@@ -159,6 +159,24 @@ foreach(bad "http://[bad" "http://127.0.0.1:99999/v2/models/x" "https://127.0.0.
   endif()
 endforeach()
 expect_exit(2 ${G} serve --model ${TARGET} --port 70000)
+# A port another server listens on: refused with the system's reason and the way out (not
+# shared with it). Were it taken, the server would run: it is then stopped and the test
+# fails, rather than waiting on it.
+string(REGEX REPLACE "^http://127\\.0\\.0\\.1:([0-9]+)/.*" "\\1" target_port "${target_URL}")
+execute_process(
+  COMMAND bash -c [[
+    W=$1; shift
+    "$@" >"$W/taken.out" 2>"$W/taken.err" & pid=$!
+    while kill -0 $pid 2>/dev/null; do
+      grep -q "^serving " "$W/taken.out" && { kill -9 $pid; echo "it serves"; exit 1; }
+      sleep 0.05
+    done
+    wait $pid; echo "exit $?"; cat "$W/taken.err"]]
+    bash ${WORK} ${IPGUARD} ${G} serve --model ${TARGET} --port ${target_port}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT out MATCHES "^exit 1\n.*cannot listen on 127\\.0\\.0\\.1:${target_port}: Address already in use \\(--port 0 picks a free port\\)")
+  message(FATAL_ERROR "serve on a port in use:\n${out}")
+endif()
 expect_exit(1 ${G} serve --model ${WORK}/fp.h5 --port 0)
 stop_server(target)
 stop_server(logits)

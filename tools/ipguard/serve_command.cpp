@@ -8,11 +8,16 @@
 // after S seconds; wrong-count: one row too many; wrong-shape: one value short of the
 // stated shape; http-500: an internal error), so ctest can drive the client's error paths
 // against a real server process. Counted, not random, so a test is the same every run.
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <httplib.h>
 #include <iostream>
 #include <mutex>
@@ -33,6 +38,49 @@ namespace ipg::cli {
 namespace {
 
 std::atomic<bool> g_stopping{false};
+
+// Address reuse without port sharing: httplib's default SO_REUSEPORT lets a second server
+// bind a port another one listens on (the kernel then splits the connections between
+// them); SO_REUSEADDR alone still allows a restart over connections in TIME_WAIT.
+void listen_socket_options(socket_t sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
+// Why HOST:PORT cannot be bound (httplib only says that it cannot): binds a socket of
+// our own the same way and returns the system's reason; *err its errno (0: none).
+std::string bind_failure(const std::string& host, int port, int* err) {
+  *err = 0;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (rc != 0) return gai_strerror(rc);
+  std::string why = "unknown reason";
+  for (addrinfo* ai = found; ai; ai = ai->ai_next) {
+    const int sock = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (sock < 0) {
+      *err = errno;
+      why = std::strerror(errno);
+      continue;
+    }
+    listen_socket_options(sock);
+    const bool bound = ::bind(sock, ai->ai_addr, ai->ai_addrlen) == 0;
+    if (!bound) {
+      *err = errno;
+      why = std::strerror(errno);
+    }
+    ::close(sock);
+    if (bound) {  // free now: it was taken only for a moment
+      why = "no reason found: it is free now";
+      break;
+    }
+  }
+  freeaddrinfo(found);
+  return why;
+}
 
 struct ServeArgs {
   std::string model, host = "127.0.0.1", name;
@@ -225,11 +273,17 @@ int run_serve(const GlobalOptions& g, const ServeArgs& a_in) {
   svr.set_payload_max_length(size_t(std::min<int64_t>(
       int64_t(oip::kMaxBodyBytes), int64_t(a.max_batch) * per * 32 + (1 << 20))));
   svr.set_keep_alive_timeout(1);
+  svr.set_socket_options(listen_socket_options);
   service.routes(svr);
   const int port = a.port == 0 ? svr.bind_to_any_port(a.host)
                                : (svr.bind_to_port(a.host, a.port) ? a.port : -1);
-  if (port < 0)
-    throw std::runtime_error("cannot listen on " + a.host + ":" + std::to_string(a.port));
+  if (port < 0) {
+    int err = 0;
+    const std::string why = bind_failure(a.host, a.port, &err);
+    const bool taken = a.port != 0 && (err == EADDRINUSE || err == EACCES);
+    throw std::runtime_error("cannot listen on " + a.host + ":" + std::to_string(a.port) + ": " +
+                             why + (taken ? " (--port 0 picks a free port)" : ""));
+  }
   const std::string url = "http://" + a.host + ":" + std::to_string(port) + "/v2/models/" + a.name;
   if (g.json)
     std::cout << nlohmann::json{{"name", a.name}, {"host", a.host}, {"port", port}, {"url", url},
