@@ -117,6 +117,19 @@ expect_exit(0 --json compare ${WORK}/fp.h5 ${WORK}/fp_again.h5 --min-agreement 1
 if(NOT last_out MATCHES "\"identical_points\": 8" OR NOT last_out MATCHES "\"label_agreement\": 1")
   message(FATAL_ERROR "compare of two same-seed extractions: ${last_out}")
 endif()
+# Another seed: other points, and labels that agree less than --min-agreement 1 asks; the
+# exit 1 comes with a line saying so, and the JSON result says it too.
+expect_exit(0 --device cpu --seed 4 extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp_seed4.h5)
+expect_exit(1 compare ${WORK}/fp.h5 ${WORK}/fp_seed4.h5 --min-agreement 1)
+if(NOT last_err MATCHES "compare: labels agree on [0-7] of 8 points \\(0?\\.?[0-9]+\\), below --min-agreement 1\n")
+  message(FATAL_ERROR "compare below --min-agreement: ${last_err}")
+endif()
+expect_exit(1 --json compare ${WORK}/fp.h5 ${WORK}/fp_seed4.h5 --min-agreement 1)
+string(JSON meets GET "${last_out}" meets_min_agreement)
+string(JSON min GET "${last_out}" min_agreement)
+if(meets OR NOT min EQUAL 1 OR NOT last_err MATCHES "below --min-agreement 1")
+  message(FATAL_ERROR "compare --json below --min-agreement: ${last_out}\n${last_err}")
+endif()
 expect_exit(1 compare ${WORK}/fp.h5 ${WORK}/fp_igsm.h5)   # 8 points against 4
 expect_exit(1 compare ${WORK}/fp.h5 ${WORK}/tiny.h5)      # not a fingerprint
 expect_exit(2 compare ${WORK}/fp.h5)

@@ -185,7 +185,7 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                           "exit 1 when fewer than this fraction of the labels agree")
               ->capture_default_str(),
           unit_interval_bounds());
-  runners[cmp] = [&g, ca]() {
+  runners[cmp] = [&g, ca, cmp]() {
     const Fingerprint a = load_fingerprint(ca->a), b = load_fingerprint(ca->b);
     if (a.points.shape() != b.points.shape())
       throw std::invalid_argument("the fingerprints have different shapes: " +
@@ -209,26 +209,35 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
       max_diff = std::max(max_diff, row);
     }
     const double agreement = n ? double(same_labels) / double(n) : 1;
+    const bool enough = agreement >= ca->min_agreement;
     if (g.json) {
-      std::cout << nlohmann::json{{"first", ca->a},
-                                  {"second", ca->b},
-                                  {"points", n},
-                                  {"same_labels", same_labels},
-                                  {"label_agreement", agreement},
-                                  {"converged_both", both},
-                                  {"converged_first_only", only_a},
-                                  {"converged_second_only", only_b},
-                                  {"identical_points", same_points},
-                                  {"max_abs_point_difference", max_diff}}
-                       .dump(2)
-                << "\n";
+      nlohmann::json j{{"first", ca->a},
+                       {"second", ca->b},
+                       {"points", n},
+                       {"same_labels", same_labels},
+                       {"label_agreement", agreement},
+                       {"converged_both", both},
+                       {"converged_first_only", only_a},
+                       {"converged_second_only", only_b},
+                       {"identical_points", same_points},
+                       {"max_abs_point_difference", max_diff}};
+      if (cmp->count("--min-agreement")) {  // what the exit status says, in the result itself
+        j["min_agreement"] = ca->min_agreement;
+        j["meets_min_agreement"] = enough;
+      }
+      std::cout << j.dump(2) << "\n";
     } else {
       std::cout << n << " points: labels agree on " << same_labels << " (" << agreement * 100
                 << "%); converged in both " << both << ", only the first " << only_a
                 << ", only the second " << only_b << "; " << same_points
                 << " points identical, largest pixel difference " << max_diff << "\n";
     }
-    return agreement >= ca->min_agreement ? 0 : kExitFailure;
+    std::cout << std::flush;
+    if (enough) return 0;
+    // Exit 1 on its own would read as a failure to compare.
+    std::cerr << "compare: labels agree on " << same_labels << " of " << n << " points ("
+              << agreement << "), below --min-agreement " << ca->min_agreement << "\n";
+    return kExitFailure;
   };
 }
 
