@@ -125,7 +125,8 @@ if(NOT last_out MATCHES "/v2/models/lenet: matching rate 1 \\(20/20\\)")
 endif()
 # A request over the server's --max-batch is a 400 with its reason, not retried.
 expect_exit(1 ${G} verify --fingerprint ${FP} --suspect ${target_URL} --query-batch 20)
-expect_err("HTTP 400 \\(batch of 20 points; this server takes 1 to 10\\)" "over --max-batch")
+expect_err("HTTP 400 \\(batch of 20 points; this server takes 1 to 10\\); 0 of 20 points answered; give --query-batch 10 or less\n"
+           "over --max-batch")
 # Pixels outside [0, 1] (a client sending 0-255 images) are a 400 that says so, not labels
 # of garbage: a raw request over bash's /dev/tcp.
 execute_process(

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "engine/error.h"
 #include "engine/sha256.h"
@@ -58,6 +59,16 @@ SuspectCommandOptions command_options(const VerifyArgs& va, const CLI::App& cmd,
     o.classes_note = "(the classes the fingerprint shows; --classes N if the target has more)";
   }
   return o;
+}
+
+// A label API that refused a batch for its size (HTTP 400 saying "this server takes 1 to
+// N", as ipguard serve --max-batch does): what to give verify instead ("" otherwise).
+std::string batch_hint(const QueryLog& log) {
+  if (log.queries.empty() || log.queries.back().http_status != 400) return "";
+  static const std::regex takes("this server takes 1 to ([0-9]+)");
+  std::smatch m;
+  if (!std::regex_search(log.queries.back().error, m, takes)) return "";
+  return "; give --query-batch " + m[1].str() + " or less";
 }
 
 // The file suspect, a batch at a time, each batch one entry of the log.
@@ -153,7 +164,7 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
         got = run_suspect_command(va.suspect_cmd, fp.points, log, cmd_options);
       }
     } catch (const RemoteError& e) {
-      failure = e.what();
+      failure = e.what() + batch_hint(log);
     } catch (const SuspectCommandError& e) {
       failure = e.what();
     }
