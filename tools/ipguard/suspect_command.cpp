@@ -16,16 +16,22 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "engine/temp_files.h"
 
 namespace ipg::cli {
 
 namespace {
 
-// Removes the temporary folder and its file however run_suspect_command leaves.
+// Removes the temporary folder and its file however run_suspect_command leaves; while
+// they exist, a stopping signal removes them too (engine/temp_files.h: the points are the
+// fingerprint's, and secret).
 struct TempDir {
   std::string dir, file;
+  std::optional<TempFileGuard> dir_guard, file_guard;
   ~TempDir() { remove(); }
   void remove() {
     if (!file.empty()) ::unlink(file.c_str());
@@ -180,7 +186,8 @@ void write_npy(const std::string& path, const Tensor& t) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
-std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes) {
+std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes,
+                                        const std::string& classes_note) {
   std::vector<int32_t> labels;
   const size_t start = text.find_first_not_of(" \t\r\n");
   if (start != std::string::npos && text[start] == '[') {
@@ -213,7 +220,8 @@ std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int6
     if (labels[i] >= classes)
       throw SuspectCommandError("the command labels point " + std::to_string(i) + " " +
                                 std::to_string(labels[i]) + ", not a class of 0.." +
-                                std::to_string(classes - 1));
+                                std::to_string(classes - 1) +
+                                (classes_note.empty() ? "" : " " + classes_note));
   return labels;
 }
 
@@ -233,7 +241,9 @@ std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& p
     throw std::runtime_error("cannot create a temporary folder " + pattern + ": " +
                              std::strerror(errno));
   tmp.dir = pattern;
+  tmp.dir_guard.emplace(tmp.dir);
   tmp.file = tmp.dir + "/points.npy";
+  tmp.file_guard.emplace(tmp.file);
   write_npy(tmp.file, points);
 
   int out_pipe[2];
@@ -287,13 +297,7 @@ std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& p
     if (WEXITSTATUS(run.status) != 0)
       throw SuspectCommandError("the command exited with status " +
                                 std::to_string(WEXITSTATUS(run.status)));
-    try {
-      rec.labels = parse_label_output(run.output, n, options.classes);
-    } catch (const SuspectCommandError& e) {
-      const bool range = std::string(e.what()).find("not a class of") != std::string::npos;
-      if (!range || options.classes_note.empty()) throw;
-      throw SuspectCommandError(e.what() + (" " + options.classes_note));
-    }
+    rec.labels = parse_label_output(run.output, n, options.classes, options.classes_note);
     rec.ok = true;
   } catch (const SuspectCommandError& e) {
     rec.error = e.what();

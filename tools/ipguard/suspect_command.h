@@ -39,8 +39,10 @@ std::vector<int32_t> run_suspect_command(const std::string& cmd, const Tensor& p
                                          QueryLog& log, const SuspectCommandOptions& options);
 
 // The labels in a command's output (exposed for tests); SuspectCommandError when it is not
-// exactly `n` of them, or one is not below `classes` (when > 0).
-std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes = 0);
+// exactly `n` of them, or one is not below `classes` (when > 0; the message then ends with
+// `classes_note`, where the bound came from).
+std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int64_t classes = 0,
+                                        const std::string& classes_note = "");
 
 // The most bytes of output read for n labels: far more than any layout of them needs.
 size_t max_label_output_bytes(int64_t n);
