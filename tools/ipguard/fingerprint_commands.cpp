@@ -235,7 +235,7 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     std::cout << std::flush;
     if (enough) return 0;
     // Exit 1 on its own would read as a failure to compare.
-    std::cerr << "compare: labels agree on " << same_labels << " of " << n << " points ("
+    std::cerr << "ipguard compare: labels agree on " << same_labels << " of " << n << " points ("
               << agreement << "), below --min-agreement " << ca->min_agreement << "\n";
     return kExitFailure;
   };
