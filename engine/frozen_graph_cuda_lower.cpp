@@ -194,6 +194,8 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       step->y = add({xs[0], w[0]});
       steps.push_back(std::move(step));
     }
+    // Every step but Flatten (an alias, pushed above) makes a new value: its output.
+    if (s.kind != PlanStep::Kind::Flatten) v.push_back(steps.back()->y);
     if (at(v.back()).shape != s.out)
       throw std::logic_error("FrozenGraphCuda: plan step gives " + shape_str(at(v.back()).shape) +
                              ", planned " + shape_str(s.out) + " (" + s.from + ")");

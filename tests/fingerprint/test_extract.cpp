@@ -3,6 +3,7 @@
 // batch compaction not changing any point, and refused options.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "engine/ops/index.h"
 #include "engine/random.h"
 #include "fingerprint/extract.h"
+#include "tests/support/fingerprint_agree.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
@@ -315,35 +317,14 @@ TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
   EXPECT_EQ(automatic.labels.to_vector_i32(), chunked.labels.to_vector_i32());
 }
 
-// On a GPU the automatic batch holds far more than the CPU's 100: 10,000 LeNet-5
-// candidates in one batch (the target) on any recent GPU.
-// The CPU's and the GPU's extraction of the same candidates. They cannot be the same bits:
-// cuDNN and oneDNN sum each convolution in their own order (~1e-6 relative), and a
-// trajectory near the boundary carries that along. So: a row that converged on both sits
-// a margin inside the target's class on both and has the same label there; a row that
-// converged on one device only did so late (iterations >= late_from on that device: a
-// rounding moves a row's convergence by some iterations, a wrong kernel moves rows that
-// converge early) and there is at most one such row; most rows converge on both.
+// The CPU's and the GPU's extractions of the same candidates agree as
+// tests/support/fingerprint_agree.h says.
 void expect_devices_agree(const Fingerprint& cpu, const Fingerprint& gpu, int64_t late_from) {
-  ASSERT_EQ(cpu.size(), gpu.size());
-  const std::vector<int32_t> a = cpu.labels.to_vector_i32(), b = gpu.labels.to_vector_i32();
-  int64_t both = 0, one = 0;
-  for (int64_t r = 0; r < cpu.size(); ++r) {
-    if (cpu.converged[r] && gpu.converged[r]) {
-      ++both;
-      EXPECT_EQ(a[r], b[r]) << "row " << r << ", converged on both devices";
-    } else if (cpu.converged[r] != gpu.converged[r]) {
-      ++one;
-      const Fingerprint& done = cpu.converged[r] ? cpu : gpu;
-      EXPECT_GE(done.iterations[r], late_from)
-          << "row " << r << " converged early on the " << (cpu.converged[r] ? "CPU" : "GPU")
-          << " only";
-    }
-  }
-  EXPECT_LE(one, 1) << one << " rows converged on one device only";
-  EXPECT_GE(both * 2, cpu.size()) << "only " << both << " rows converged on both devices";
+  testing::expect_extractions_agree(cpu, gpu, late_from, "the CPU", "the GPU");
 }
 
+// On a GPU the automatic batch holds far more than the CPU's 100: 10,000 LeNet-5
+// candidates in one batch (the target) on any recent GPU.
 TEST(ExtractCuda, AutomaticBatchFillsTheDevice) {
   IPG_REQUIRE_CUDA();
   auto net = lenet();
@@ -372,6 +353,36 @@ TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   expect_devices_agree(on_cpu, replayed, o.iters * 3 / 4);
 }
 
+// IGSM and CW-L2 on the seeded LeNet-5 at a budget where most rows succeed: its logits
+// span ~0.2, so IGSM needs a wide ball and CW-L2 a large constant and step (with the
+// defaults every row stays unconverged, and a comparison of unconverged rows would prove
+// nothing).
+ExtractOptions igsm_cwl2_case(const std::string& method) {
+  ExtractOptions o = small(method);
+  o.check_every = 10;
+  o.iters = 200;
+  o.binary_steps = 3;
+  o.target = "random";
+  o.eps = 1.0;
+  o.alpha = 0.02;
+  o.c0 = 1e3;
+  o.lr = 0.1;
+  return o;
+}
+
+// The premise of the CUDA test below, checked where it always runs: most rows converge.
+TEST(Extract, IgsmAndCwl2CaseConvergesOnMostRows) {
+  auto net = lenet();
+  for (const char* method : {"igsm", "cwl2"}) {
+    const Fingerprint fp = extract_fingerprint(*net, igsm_cwl2_case(method), nullptr);
+    int64_t converged = 0;
+    for (int64_t r = 0; r < fp.size(); ++r) converged += fp.converged[r] ? 1 : 0;
+    std::printf("%s: %lld of %lld rows converged\n", method, static_cast<long long>(converged),
+                static_cast<long long>(fp.size()));
+    EXPECT_GE(converged * 4, fp.size() * 3) << method;
+  }
+}
+
 // On CUDA IGSM's and CW-L2's stretches run as CUDA graphs: the same bits as the same
 // iterations run directly, and the CPU's converged set and labels (>= 99%).
 TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
@@ -380,11 +391,7 @@ TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
   gpu->to(Device::cuda());
   for (const char* method : {"igsm", "cwl2"}) {
     SCOPED_TRACE(method);
-    ExtractOptions o = small(method);
-    o.check_every = 10;
-    o.iters = 100;
-    o.binary_steps = 3;
-    o.eps = 0.1;
+    ExtractOptions o = igsm_cwl2_case(method);
     int64_t replays = 0;
     auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
     o.replay = ReplayMode::Off;

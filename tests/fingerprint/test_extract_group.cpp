@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "fingerprint/extract.h"
+#include "tests/support/fingerprint_agree.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
@@ -138,6 +140,20 @@ int64_t agreeing_rows(const Fingerprint& a, const Fingerprint& b, float tol) {
   return agree;
 }
 
+// IPGuard's success rule at the points, on the network's own device: every converged row
+// has logit[target] - logit[source] >= k (up to the fused plan's rounding).
+void expect_margins_reach_k(Network& net, const Fingerprint& fp, double k) {
+  NoGradGuard no_grad;
+  net.eval();
+  const std::vector<float> z = net.logits(fp.points.to(net.device())).cpu().to_vector();
+  const int64_t classes = int64_t(z.size()) / fp.size();
+  for (int64_t r = 0; r < fp.size(); ++r) {
+    if (!fp.converged[r]) continue;
+    const float* row = z.data() + r * classes;
+    EXPECT_GE(row[fp.target[r]] - row[fp.source[r]], float(k) - 1e-4f) << "row " << r;
+  }
+}
+
 // The margins below, at a budget where rows converge (k only moves where the hinge stops:
 // unconverged rows get the same gradients at every k), make the settings differ in most
 // rows: a k shared by the rows (or taken from the wrong setting) fails the CUDA test below,
@@ -155,6 +171,7 @@ TEST(ExtractGroup, MarginsFarApartChangeMostRows) {
   const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
   EXPECT_LE(agreeing_rows(fps[0], fps[1], 1e-3f), 2);
   EXPECT_LE(agreeing_rows(fps[1], fps[2], 1e-3f), 2);
+  for (size_t g = 0; g < group.size(); ++g) expect_margins_reach_k(*net, fps[g], group[g].k);
 }
 
 }  // namespace
@@ -164,9 +181,13 @@ namespace ipg {
 namespace {
 
 // On CUDA (skipped without a GPU): the shared batch (a replayed loop, a per-row k on the
-// device) gives each setting the fingerprint it gets alone on the same device: every row
-// but at most one per setting agrees (labels, flags, iterations, points within 1e-3), and
-// the settings themselves differ in most rows (MarginsFarApartChangeMostRows).
+// device) gives each setting the fingerprint it gets alone on the same device, as far as
+// two batch sizes can agree on a GPU (cuDNN and cuBLAS choose kernels per shape, and a
+// trajectory carries the rounding along: the first H200 run had 5-7 of 10 points within
+// 1e-3): the same converged rows with the same labels, but for one late row
+// (tests/support/fingerprint_agree.h); every converged row of the shared batch reached
+// its own setting's margin k (a k taken from another setting fails here); and the
+// settings themselves differ in most rows (MarginsFarApartChangeMostRows).
 TEST(ExtractGroupCuda, IPGuardAtSeveralKIsEachKAlone) {
   IPG_REQUIRE_CUDA();
   auto net = lenet();
@@ -187,12 +208,14 @@ TEST(ExtractGroupCuda, IPGuardAtSeveralKIsEachKAlone) {
     SCOPED_TRACE("setting " + std::to_string(g));
     const Fingerprint alone = extract_fingerprint(*net, group[g], nullptr);
     const int64_t a = agreeing_rows(alone, shared[g], 1e-3f);
-    EXPECT_GE(a, alone.size() - 1);
+    testing::expect_extractions_agree(alone, shared[g], group[g].iters * 3 / 4, "alone",
+                                      "shared");
     EXPECT_EQ(alone.params.k, shared[g].params.k);
+    expect_margins_reach_k(*net, shared[g], group[g].k);
     agree += a;
     rows += alone.size();
   }
-  std::printf("rows agreeing with the settings alone: %lld of %lld\n",
+  std::printf("rows agreeing with the settings alone (points within 1e-3): %lld of %lld\n",
               static_cast<long long>(agree), static_cast<long long>(rows));
   EXPECT_LE(agreeing_rows(shared[0], shared[1], 1e-3f), 2);
 }
