@@ -32,6 +32,8 @@ class Stretches {
   // Runs iterations first, ..., first + count - 1 of `iteration` (which must not depend on
   // its argument when recorded: replayed, it gets 0).
   void run(int64_t first, int64_t count, const std::function<void(int64_t)>& iteration) {
+    if (enabled_ && !s_.f->fused() && s_.replay_note.empty())
+      s_.replay_note = "the network runs unfused: " + s_.f->why_unfused();
     if (enabled_ && count == length_ && count > 0 && s_.f->fused()) {
       if (!recording_ || recorded_for_ != s_.f) {
         recording_ = std::make_unique<Replay>(s_.dev);
@@ -72,6 +74,7 @@ int64_t report(const Search& s, ExtractProgress& pr,
   pr.batch_rows = static_cast<int64_t>(s.rows.size());
   pr.replays = s.replays;
   pr.plans = static_cast<int64_t>(s.plans->size());
+  pr.replay_note = s.replay_note;
   if (progress) progress(pr);
   return active;
 }

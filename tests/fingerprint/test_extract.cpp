@@ -342,10 +342,14 @@ TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   const Fingerprint direct = extract_fingerprint(*gpu, o, nullptr);
   o.replay = ReplayMode::On;  // a CUDA graph per stretch
   int64_t replays = 0;
-  auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
+  std::string note;
+  auto watch = [&](const ExtractProgress& p) {
+    replays = std::max(replays, p.replays);
+    if (!p.replay_note.empty()) note = p.replay_note;
+  };
   const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr, watch);
   // A capture that fails falls back to the direct loop: the same bits, nothing replayed.
-  EXPECT_GT(replays, 0) << "no CUDA graph was replayed";
+  EXPECT_GT(replays, 0) << "no CUDA graph was replayed: " << note;
   expect_same_bits(direct, replayed);
   o.replay = ReplayMode::Off;
   o.check_every = 1;
@@ -393,12 +397,16 @@ TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
     SCOPED_TRACE(method);
     ExtractOptions o = igsm_cwl2_case(method);
     int64_t replays = 0;
-    auto watch = [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); };
+    std::string note;
+    auto watch = [&](const ExtractProgress& p) {
+      replays = std::max(replays, p.replays);
+      if (!p.replay_note.empty()) note = p.replay_note;
+    };
     o.replay = ReplayMode::Off;
     const Fingerprint direct = extract_fingerprint(*gpu, o, nullptr);
     o.replay = ReplayMode::On;
     const Fingerprint replayed = extract_fingerprint(*gpu, o, nullptr, watch);
-    EXPECT_GT(replays, 0) << "no CUDA graph was replayed";
+    EXPECT_GT(replays, 0) << "no CUDA graph was replayed: " << note;
     expect_same_bits(direct, replayed);
     o.replay = ReplayMode::Off;
     const Fingerprint on_cpu = extract_fingerprint(*cpu, o, nullptr);
