@@ -10,6 +10,8 @@
 //                     (requires_grad false), the input requires a gradient
 //   model_boundary_step  one whole iteration of IPGuard's search: model_input_grad with
 //                     the fused IPGuard loss, then the fused Adam step of the images
+//   model_boundary_step_graph  the same iteration recorded once and replayed (a CUDA
+//                     graph on CUDA), as the fingerprint loop runs it between checks
 // Architectures (bench/model_work.h): lenet5, resnet20, wrn-22-4, vgg16 on 1x28x28 and
 // resnet50 on 3x64x64, 10 classes. FLOP/s counts the convolution and linear
 // multiply-adds walked from the layer shapes (checked against each network's weights);
@@ -30,6 +32,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/boundary.h"
 #include "engine/ops/loss.h"
+#include "engine/replay.h"
 #include "models/frozen_network.h"
 
 namespace ipg::bench {
@@ -192,6 +195,74 @@ void model_cases() {
             return p;
           },
           devices_for("model_boundary_step/cpu/" + params, 2 * fwd));
+      // The same iteration recorded once and replayed (engine/replay.h: a CUDA graph on
+      // CUDA; on the CPU the twin runs the recorded function again, so the case matches
+      // model_boundary_step there): the fingerprint loop's stretches between two reads of
+      // the flags, and the peer of PyTorch's CUDA-graph column, which captures one step.
+      // One iteration per replay, so times compare per step. Adam's coefficients come from
+      // a device table as in the loop (boundary_adam_step_at); its step index is not
+      // advanced, so every replay reads row 0 of a one-row table (the loop's advance is
+      // one single-thread kernel).
+      add_case(
+          "model_boundary_step_graph", params,
+          [a, b, w, fwd, in_bytes](Device d) {
+            std::shared_ptr<Network> net = bench_network(a, kClasses);
+            check_work(*net, w);
+            net->to(d);
+            const Shape in{b, a.channels, a.side, a.side};
+            auto frozen = std::make_shared<FrozenNetwork>(*net, in);
+            struct State {
+              Tensor x, m, v, src, dst, loss, dz, table, step;
+              std::unique_ptr<Replay> replay;
+            };
+            auto st = std::make_shared<State>();
+            st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
+            st->m = Tensor::zeros(in, d);
+            st->v = Tensor::zeros(in, d);
+            std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
+            for (int64_t i = 0; i < b; ++i) {
+              src[i] = static_cast<int32_t>(i % kClasses);
+              dst[i] = static_cast<int32_t>((i + 1) % kClasses);
+            }
+            st->src = Tensor::from_vector_i32(src, {b}, d);
+            st->dst = Tensor::from_vector_i32(dst, {b}, d);
+            st->loss = Tensor::empty({b}, d);
+            st->dz = Tensor::empty({b, kClasses}, d);
+            st->table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1, d);
+            st->step = Tensor::from_vector_i32({0}, {1}, d);
+            State* raw = st.get();
+            FrozenNetwork* f = frozen.get();
+            auto iteration = [raw, f]() {
+              ops::boundary_loss(ops::BoundaryLoss::IPGuard, f->logits(raw->x), raw->src,
+                                 raw->dst, 0.01f, Tensor(), raw->loss, raw->dz, nullptr);
+              const Tensor g = f->input_grad(raw->dz);
+              ops::boundary_adam_step_at(raw->x, g, raw->m, raw->v, Tensor(), raw->table,
+                                         raw->step, 0.f, 1.f);
+            };
+            iteration();  // first use: cuDNN and cuBLAS set up outside the recording
+            synchronize(d);
+            st->replay = std::make_unique<Replay>(d);
+            std::string why;
+            Prepared p;
+            p.work = input_grad_work(w, fwd, in_bytes, b);
+            if (!f->fused()) {
+              p.label = fused_label(*frozen);
+            } else if (st->replay->record(iteration, &why)) {
+              p.label = "replayed";
+            } else {
+              p.label = "not recorded: " + why;
+              st->replay.reset();
+            }
+            p.run = [net, frozen, st, iteration]() {
+              if (st->replay)
+                st->replay->replay();
+              else
+                iteration();
+              keep(st->x);
+            };
+            return p;
+          },
+          devices_for("model_boundary_step_graph/cpu/" + params, 2 * fwd));
       // The same iteration on the autodiff graph (what model_input_grad runs where no
       // fused graph exists): the fused graph's gain, on each device.
       add_case(

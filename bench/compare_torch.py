@@ -40,7 +40,8 @@ SUITES = {
     "conv": ["conv2d_forward", "conv2d_input_grad"],
 }
 # Whole-model families (--arch), each in its own binary.
-MODEL_FAMILIES = {"bench_models": ["model_forward", "model_input_grad", "model_boundary_step"],
+MODEL_FAMILIES = {"bench_models": ["model_forward", "model_input_grad", "model_boundary_step",
+                                    "model_boundary_step_graph"],
                   "bench_train": ["model_train_step"]}
 ARCHS = ["lenet5", "resnet20", "wrn-22-4", "vgg16", "resnet50"]
 MODEL_FILES = {}  # arch -> native model file both sides use (set in main)
@@ -253,7 +254,7 @@ def twin_model_train_step(p, dev, ctx):
 
 # Families that also run as a captured CUDA graph on a GPU (torch.cuda.graphs): the
 # fingerprint loop's fixed-shape iteration, whose strongest PyTorch peer is the graphed one.
-GRAPHED = {"model_input_grad", "model_boundary_step"}
+GRAPHED = {"model_input_grad", "model_boundary_step", "model_boundary_step_graph"}
 
 
 def graphed(run):
@@ -338,6 +339,8 @@ TWINS = {
     "model_forward": twin_model_forward,
     "model_input_grad": twin_model_input_grad,
     "model_boundary_step": twin_model_boundary_step,
+    # Ours replayed as a CUDA graph; PyTorch's side is the same step (eager, and graphed).
+    "model_boundary_step_graph": twin_model_boundary_step,
     "model_train_step": twin_model_train_step,
 }
 
