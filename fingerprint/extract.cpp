@@ -181,6 +181,7 @@ void search_chunk(Network& net, std::vector<Member>& group, const Shape& image, 
   pr.done = (first + rows) * members;
   pr.active = 0;
   pr.plans = static_cast<int64_t>(plans.size());
+  pr.plan_seconds = plans.seconds;
   if (progress) progress(pr);
 }
 

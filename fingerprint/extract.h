@@ -87,6 +87,8 @@ struct ExtractProgress {
   int64_t replays = 0;     // stretches of this chunk run as replays so far (ExtractOptions::replay)
   int64_t plans = 0;       // frozen networks built so far (one per batch size: every chunk
                            // and compaction of a size shares it)
+  double plan_seconds = 0;  // spent building the frozen networks so far (tracing, planning
+                            // and checking them; on CUDA also cuDNN's algorithm searches)
   std::string replay_note;  // why stretches that were to be replayed ran directly (a
                             // recording refused, or the network unfused); empty otherwise
 };

@@ -74,6 +74,7 @@ int64_t report(const Search& s, ExtractProgress& pr,
   pr.batch_rows = static_cast<int64_t>(s.rows.size());
   pr.replays = s.replays;
   pr.plans = static_cast<int64_t>(s.plans->size());
+  pr.plan_seconds = s.plans->seconds;
   pr.replay_note = s.replay_note;
   if (progress) progress(pr);
   return active;

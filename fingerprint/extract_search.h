@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,7 +25,21 @@ inline int argmin_row(const float* z, int64_t c) {
 // The frozen networks of one extraction by batch rows: built once per batch size and
 // reused by every chunk and compaction of that size (building one traces, plans and
 // checks the network, and on CUDA searches cuDNN's algorithms: too slow to repeat).
-using PlanCache = std::map<int64_t, std::unique_ptr<FrozenNetwork>>;
+struct PlanCache {
+  std::map<int64_t, std::unique_ptr<FrozenNetwork>> by_rows;
+  double seconds = 0;  // spent building them (ExtractProgress::plan_seconds)
+  size_t size() const { return by_rows.size(); }
+  // The frozen network for batch shape `in`, built on first use.
+  FrozenNetwork& get(Network& net, const Shape& in) {
+    std::unique_ptr<FrozenNetwork>& plan = by_rows[in[0]];
+    if (!plan) {
+      const auto t0 = std::chrono::steady_clock::now();
+      plan = std::make_unique<FrozenNetwork>(net, in);
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return *plan;
+  }
+};
 
 // The candidates of a chunk still searching, as one batch on the device. When few rows
 // are left (a quarter of the batch), the batch is compacted to them: the finished ones
@@ -73,9 +88,7 @@ struct Search {
     rows = keep;
     const int64_t n = static_cast<int64_t>(rows.size());
     const Shape in{n, image[0], image[1], image[2]};
-    std::unique_ptr<FrozenNetwork>& plan = (*plans)[n];
-    if (!plan) plan = std::make_unique<FrozenNetwork>(*net, in);
-    f = plan.get();
+    f = &plans->get(*net, in);
     x0 = gather(x0_h);
     x = gather(x_h);
     m = Tensor::zeros(in);

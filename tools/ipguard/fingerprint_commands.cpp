@@ -119,10 +119,14 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     const bool tty = !g.json && ::isatty(2);
     const auto t0 = std::chrono::steady_clock::now();
     auto last_line = t0;
+    double plan_seconds = 0;  // of this process (rank 0's under mpirun)
+    int64_t plans = 0;
     // Under mpirun the chunks are shared over the ranks; rank 0 writes the file.
     Communicator& comm = world();
     Fingerprint fp = extract_on_ranks(
         comm, *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
+          plan_seconds = p.plan_seconds;
+          plans = p.plans;
           if (tty) {
             std::fprintf(stderr, "\r  points %lld/%lld  iteration %lld  still searching %lld   ",
                          (long long)(p.done), (long long)o.n, (long long)p.iteration,
@@ -153,7 +157,8 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
       std::cout << nlohmann::json{{"fingerprint", xa->out}, {"model", xa->model},
                                   {"method", fp.method},    {"points", fp.size()},
                                   {"converged", converged}, {"median_iterations", med},
-                                  {"seconds", seconds},     {"device", dev.str()}}
+                                  {"seconds", seconds},     {"device", dev.str()},
+                                  {"plans", plans},         {"plan_seconds", plan_seconds}}
                        .dump(2)
                 << "\n";
     } else {
