@@ -186,8 +186,10 @@ std::vector<EpochReport> train(Network& net, const Dataset& train_set, const Dat
       // Host reads: the loss and the predictions, which also bound the queued work.
       const double l = loss.item();
       if (!std::isfinite(l))
-        throw std::runtime_error("train: loss became " + std::to_string(l) + " at epoch " +
-                                 std::to_string(epoch + 1) + " (learning rate too high?)");
+        throw std::runtime_error(std::string("train: loss became ") +
+                                 (std::isnan(l) ? "NaN" : l > 0 ? "infinite" : "-infinite") +
+                                 " at epoch " + std::to_string(epoch + 1) + ", step " +
+                                 std::to_string(s + 1) + " (learning rate too high?)");
       loss_sum += l * double(yb.numel());
       const std::vector<int32_t> pred = ops::argmax(logits.detach()).to_vector_i32();
       for (int64_t i = 0; i < yb.numel(); ++i) correct += pred[i] == yb.data_i32()[i];

@@ -66,6 +66,26 @@ TEST(Train, LossFallsAndTheToySetIsLearned) {
   EXPECT_FALSE(net->is_training());  // left in evaluation mode
 }
 
+// A learning rate that blows the loss up stops training with a message that names what
+// the loss became in words (not "-nan" from std::to_string) and where.
+TEST(Train, ADivergingLossIsNamedInTheError) {
+  const Dataset d = toy_set(96, 1);
+  auto net = lenet(1);
+  TrainOptions o = quick(3);
+  o.lr = 1e30f;
+  try {
+    train(*net, d, &d, o);
+    FAIL() << "training at lr 1e30 did not stop";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("loss became"), std::string::npos) << m;
+    EXPECT_TRUE(m.find("NaN") != std::string::npos || m.find("infinite") != std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("nan"), std::string::npos) << m;
+    EXPECT_NE(m.find(", step "), std::string::npos) << m;
+  }
+}
+
 TEST(Train, SameSeedSameBitsWithAugmentationAndMasks) {
   const Dataset d = toy_set(96, 2);
   std::map<std::string, std::vector<float>> result[2];
