@@ -81,6 +81,124 @@ unsigned devices_for(const std::string& name, double flops) {
   return kCuda;
 }
 
+// model_boundary_step and model_boundary_step_graph of one architecture at batch b.
+void add_boundary_step_cases(const ArchSpec& a, const ModelWork& w, int64_t b, unsigned devices) {
+  const std::string params = std::string("arch=") + a.arch + ",b=" + num(b) +
+                             ",c=" + num(a.channels) + ",hw=" + num(a.side);
+  const double in_bytes = 4.0 * b * a.channels * a.side * a.side;
+  const double fwd = w.forward_flops * b;
+  // One whole iteration of boundary search at batch b: forward, the fused IPGuard
+  // loss (k = 0.01, source i % classes, target (i + 1) % classes), backward to the
+  // input, the fused Adam step in [0,1] (lr 0.01). No row is frozen (no `active`
+  // mask), so every iteration does the same work as PyTorch's twin.
+  add_case(
+      "model_boundary_step", params,
+      [a, b, w, fwd, in_bytes](Device d) {
+        std::shared_ptr<Network> net = bench_network(a, kClasses);
+        check_work(*net, w);
+        net->to(d);
+        const Shape in{b, a.channels, a.side, a.side};
+        auto frozen = std::make_shared<FrozenNetwork>(*net, in);
+        struct State {
+          Tensor x, m, v, src, dst, loss, dz;
+          int64_t t = 0;
+        };
+        auto st = std::make_shared<State>();
+        st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
+        st->m = Tensor::zeros(in, d);
+        st->v = Tensor::zeros(in, d);
+        std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
+        for (int64_t i = 0; i < b; ++i) {
+          src[i] = static_cast<int32_t>(i % kClasses);
+          dst[i] = static_cast<int32_t>((i + 1) % kClasses);
+        }
+        st->src = Tensor::from_vector_i32(src, {b}, d);
+        st->dst = Tensor::from_vector_i32(dst, {b}, d);
+        Prepared p;
+        p.work = input_grad_work(w, fwd, in_bytes, b);
+        p.label = fused_label(*frozen);
+        p.run = [net, frozen, st]() {
+          ops::boundary_loss(ops::BoundaryLoss::IPGuard, frozen->logits(st->x), st->src,
+                             st->dst, 0.01f, Tensor(), st->loss, st->dz, nullptr);
+          const Tensor g = frozen->input_grad(st->dz);
+          ops::boundary_adam_step(
+              st->x, g, st->m, st->v, Tensor(),
+              kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, ++st->t), 0.f, 1.f);
+          keep(st->x);
+        };
+        return p;
+      },
+      devices);
+  // The same iteration recorded once and replayed (engine/replay.h: a CUDA graph on
+  // CUDA; on the CPU the twin runs the recorded function again, so the case matches
+  // model_boundary_step there): the fingerprint loop's stretches between two reads of
+  // the flags, and the peer of PyTorch's CUDA-graph column, which captures one step.
+  // One iteration per replay, so times compare per step. Adam's coefficients come from
+  // a device table as in the loop (boundary_adam_step_at); its step index is not
+  // advanced, so every replay reads row 0 of a one-row table (the loop's advance is
+  // one single-thread kernel).
+  add_case(
+      "model_boundary_step_graph", params,
+      [a, b, w, fwd, in_bytes](Device d) {
+        std::shared_ptr<Network> net = bench_network(a, kClasses);
+        check_work(*net, w);
+        net->to(d);
+        const Shape in{b, a.channels, a.side, a.side};
+        auto frozen = std::make_shared<FrozenNetwork>(*net, in);
+        struct State {
+          Tensor x, m, v, src, dst, loss, dz, table, step;
+          std::unique_ptr<Replay> replay;
+        };
+        auto st = std::make_shared<State>();
+        st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
+        st->m = Tensor::zeros(in, d);
+        st->v = Tensor::zeros(in, d);
+        std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
+        for (int64_t i = 0; i < b; ++i) {
+          src[i] = static_cast<int32_t>(i % kClasses);
+          dst[i] = static_cast<int32_t>((i + 1) % kClasses);
+        }
+        st->src = Tensor::from_vector_i32(src, {b}, d);
+        st->dst = Tensor::from_vector_i32(dst, {b}, d);
+        st->loss = Tensor::empty({b}, d);
+        st->dz = Tensor::empty({b, kClasses}, d);
+        st->table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1, d);
+        st->step = Tensor::from_vector_i32({0}, {1}, d);
+        State* raw = st.get();
+        FrozenNetwork* f = frozen.get();
+        auto iteration = [raw, f]() {
+          ops::boundary_loss(ops::BoundaryLoss::IPGuard, f->logits(raw->x), raw->src,
+                             raw->dst, 0.01f, Tensor(), raw->loss, raw->dz, nullptr);
+          const Tensor g = f->input_grad(raw->dz);
+          ops::boundary_adam_step_at(raw->x, g, raw->m, raw->v, Tensor(), raw->table,
+                                     raw->step, 0.f, 1.f);
+        };
+        iteration();  // first use: cuDNN and cuBLAS set up outside the recording
+        synchronize(d);
+        st->replay = std::make_unique<Replay>(d);
+        std::string why;
+        Prepared p;
+        p.work = input_grad_work(w, fwd, in_bytes, b);
+        if (!f->fused()) {
+          p.label = fused_label(*frozen);
+        } else if (st->replay->record(iteration, &why)) {
+          p.label = "replayed";
+        } else {
+          p.label = "not recorded: " + why;
+          st->replay.reset();
+        }
+        p.run = [net, frozen, st, iteration]() {
+          if (st->replay)
+            st->replay->replay();
+          else
+            iteration();
+          keep(st->x);
+        };
+        return p;
+      },
+      devices);
+}
+
 void model_cases() {
   benchmark::AddCustomContext("model_loss", "cross_entropy");
   for (const ArchSpec& a : bench_archs()) {
@@ -153,116 +271,7 @@ void model_cases() {
             return p;
           },
           devices_for("model_input_grad/cpu/" + params, 2 * fwd));
-      // One whole iteration of boundary search at batch b: forward, the fused IPGuard
-      // loss (k = 0.01, source i % classes, target (i + 1) % classes), backward to the
-      // input, the fused Adam step in [0,1] (lr 0.01). No row is frozen (no `active`
-      // mask), so every iteration does the same work as PyTorch's twin.
-      add_case(
-          "model_boundary_step", params,
-          [a, b, w, fwd, in_bytes](Device d) {
-            std::shared_ptr<Network> net = bench_network(a, kClasses);
-            check_work(*net, w);
-            net->to(d);
-            const Shape in{b, a.channels, a.side, a.side};
-            auto frozen = std::make_shared<FrozenNetwork>(*net, in);
-            struct State {
-              Tensor x, m, v, src, dst, loss, dz;
-              int64_t t = 0;
-            };
-            auto st = std::make_shared<State>();
-            st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
-            st->m = Tensor::zeros(in, d);
-            st->v = Tensor::zeros(in, d);
-            std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
-            for (int64_t i = 0; i < b; ++i) {
-              src[i] = static_cast<int32_t>(i % kClasses);
-              dst[i] = static_cast<int32_t>((i + 1) % kClasses);
-            }
-            st->src = Tensor::from_vector_i32(src, {b}, d);
-            st->dst = Tensor::from_vector_i32(dst, {b}, d);
-            Prepared p;
-            p.work = input_grad_work(w, fwd, in_bytes, b);
-            p.label = fused_label(*frozen);
-            p.run = [net, frozen, st]() {
-              ops::boundary_loss(ops::BoundaryLoss::IPGuard, frozen->logits(st->x), st->src,
-                                 st->dst, 0.01f, Tensor(), st->loss, st->dz, nullptr);
-              const Tensor g = frozen->input_grad(st->dz);
-              ops::boundary_adam_step(
-                  st->x, g, st->m, st->v, Tensor(),
-                  kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, ++st->t), 0.f, 1.f);
-              keep(st->x);
-            };
-            return p;
-          },
-          devices_for("model_boundary_step/cpu/" + params, 2 * fwd));
-      // The same iteration recorded once and replayed (engine/replay.h: a CUDA graph on
-      // CUDA; on the CPU the twin runs the recorded function again, so the case matches
-      // model_boundary_step there): the fingerprint loop's stretches between two reads of
-      // the flags, and the peer of PyTorch's CUDA-graph column, which captures one step.
-      // One iteration per replay, so times compare per step. Adam's coefficients come from
-      // a device table as in the loop (boundary_adam_step_at); its step index is not
-      // advanced, so every replay reads row 0 of a one-row table (the loop's advance is
-      // one single-thread kernel).
-      add_case(
-          "model_boundary_step_graph", params,
-          [a, b, w, fwd, in_bytes](Device d) {
-            std::shared_ptr<Network> net = bench_network(a, kClasses);
-            check_work(*net, w);
-            net->to(d);
-            const Shape in{b, a.channels, a.side, a.side};
-            auto frozen = std::make_shared<FrozenNetwork>(*net, in);
-            struct State {
-              Tensor x, m, v, src, dst, loss, dz, table, step;
-              std::unique_ptr<Replay> replay;
-            };
-            auto st = std::make_shared<State>();
-            st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
-            st->m = Tensor::zeros(in, d);
-            st->v = Tensor::zeros(in, d);
-            std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
-            for (int64_t i = 0; i < b; ++i) {
-              src[i] = static_cast<int32_t>(i % kClasses);
-              dst[i] = static_cast<int32_t>((i + 1) % kClasses);
-            }
-            st->src = Tensor::from_vector_i32(src, {b}, d);
-            st->dst = Tensor::from_vector_i32(dst, {b}, d);
-            st->loss = Tensor::empty({b}, d);
-            st->dz = Tensor::empty({b, kClasses}, d);
-            st->table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1, d);
-            st->step = Tensor::from_vector_i32({0}, {1}, d);
-            State* raw = st.get();
-            FrozenNetwork* f = frozen.get();
-            auto iteration = [raw, f]() {
-              ops::boundary_loss(ops::BoundaryLoss::IPGuard, f->logits(raw->x), raw->src,
-                                 raw->dst, 0.01f, Tensor(), raw->loss, raw->dz, nullptr);
-              const Tensor g = f->input_grad(raw->dz);
-              ops::boundary_adam_step_at(raw->x, g, raw->m, raw->v, Tensor(), raw->table,
-                                         raw->step, 0.f, 1.f);
-            };
-            iteration();  // first use: cuDNN and cuBLAS set up outside the recording
-            synchronize(d);
-            st->replay = std::make_unique<Replay>(d);
-            std::string why;
-            Prepared p;
-            p.work = input_grad_work(w, fwd, in_bytes, b);
-            if (!f->fused()) {
-              p.label = fused_label(*frozen);
-            } else if (st->replay->record(iteration, &why)) {
-              p.label = "replayed";
-            } else {
-              p.label = "not recorded: " + why;
-              st->replay.reset();
-            }
-            p.run = [net, frozen, st, iteration]() {
-              if (st->replay)
-                st->replay->replay();
-              else
-                iteration();
-              keep(st->x);
-            };
-            return p;
-          },
-          devices_for("model_boundary_step_graph/cpu/" + params, 2 * fwd));
+      add_boundary_step_cases(a, w, b, devices_for("model_boundary_step/cpu/" + params, 2 * fwd));
       // The same iteration on the autodiff graph (what model_input_grad runs where no
       // fused graph exists): the fused graph's gain, on each device.
       add_case(
@@ -287,6 +296,16 @@ void model_cases() {
           },
           devices_for("model_input_grad_autodiff/cpu/" + params, 2 * fwd));
     }
+  }
+  // The curve: candidate-iterations per second (the images/s counter) of the
+  // boundary step against batch size, 1 to 10,000, for LeNet-5 and ResNet20; the sizes
+  // not above (10, 1,000, 10,000) here, on CUDA (the CPU's are a straight line: its
+  // kernels are full at batch 100).
+  if (quick()) return;
+  for (const ArchSpec& a : bench_archs()) {
+    if (std::string(a.arch) != "lenet5" && std::string(a.arch) != "resnet20") continue;
+    const ModelWork w = model_work(a.arch, a.channels, a.side, kClasses);
+    for (int64_t b : {10, 1000, 10000}) add_boundary_step_cases(a, w, b, kCuda);
   }
 }
 
