@@ -117,11 +117,22 @@ def probe(a):
     info["cuda_libraries"] = libs
     if a.manifest and os.path.exists(a.manifest):
         info["pack"] = json.load(open(a.manifest))
+    # The code that ran is the binaries': a pack names the commit it was built at (the
+    # device's copy of the repository may carry an older HEAD, with later work as
+    # uncommitted files), so that commit is the report's; the tree's own is kept apart.
     commit = sh(["git", "-C", a.repo, "rev-parse", "HEAD"])
-    info["commit"] = commit or (info.get("pack") or {}).get("commit")
-    if commit:
-        status = sh(["git", "-C", a.repo, "status", "--porcelain"])
-        info["uncommitted_files"] = len(status.splitlines())
+    pack = info.get("pack") or {}
+    if pack.get("commit") and pack["commit"] != "unknown":
+        info["commit"] = pack["commit"]
+        info["uncommitted_files"] = pack.get("uncommitted_files", 0)
+        info["commit_source"] = "pack"
+        info["tree_commit"] = commit
+    else:
+        info["commit"] = commit
+        info["commit_source"] = "tree"
+        if commit:
+            status = sh(["git", "-C", a.repo, "status", "--porcelain"])
+            info["uncommitted_files"] = len(status.splitlines())
     print(json.dumps(info, indent=1))
 
 
@@ -272,10 +283,11 @@ def write(a):
     md = []
     title = env.get("gpu") or "no GPU (CPU rehearsal)"
     md += ["# ipguard GPU check: %s" % title, "",
-           "%s, mode **%s**%s, commit `%s`%s." % (
+           "%s, mode **%s**%s, commit `%s`%s%s." % (
                env.get("date_utc", "?"), a.mode, " (quick)" if a.quick == "1" else "",
                env.get("commit"), " + %s uncommitted files" % env["uncommitted_files"]
-               if env.get("uncommitted_files") else ""),
+               if env.get("uncommitted_files") else "",
+               " (the pack's build)" if env.get("commit_source") == "pack" else ""),
            "Overall: **%s**." % ("passed" if report["ok"] else "FAILED"), "", "## Environment", "",
            "| | |", "|---|---|"]
     for k in ["host", "cpu", "cpu_count", "gpu", "nvcc", "compute_sanitizer", "python", "pytorch"]:
