@@ -89,6 +89,22 @@ def probe(a):
         t = sh([a.torch_python, "-c", code], timeout=120)
         info["python"] = sh([a.torch_python, "--version"])
         info["pytorch"] = json.loads(t.splitlines()[-1]) if t else None
+        # Whether our Python module could be built there (issue: the module is built for
+        # the development machine's Python and cannot load in another): its headers and
+        # pybind11's.
+        code = ("import json, os, sysconfig\n"
+                "inc = sysconfig.get_paths()['include']\n"
+                "try:\n import pybind11; pb = pybind11.get_include()\n"
+                "except Exception as e:\n pb = None\n"
+                "print(json.dumps({'include': inc,"
+                " 'python_h': os.path.exists(os.path.join(inc, 'Python.h')),"
+                " 'pybind11': pb, 'numpy_ok': __import__('importlib').util.find_spec('numpy')"
+                " is not None}))")
+        t = sh([a.torch_python, "-c", code], timeout=60)
+        try:
+            info["python_build"] = json.loads(t.splitlines()[-1]) if t else None
+        except ValueError:
+            info["python_build"] = None
     # Which CUDA libraries our binary loads: ldd for those it needs, else the first on the path.
     libs, needed = {}, {}
     if a.binary and os.path.exists(a.binary):
@@ -139,7 +155,7 @@ def probe(a):
 def show_env(a):
     info = json.load(open(a.env))
     for k in ["date_utc", "host", "cpu", "cpu_count", "gpu", "nvcc", "compute_sanitizer", "python",
-              "pytorch", "commit"]:
+              "pytorch", "python_build", "commit"]:
         print("  %-18s %s" % (k, info.get(k)))
     for k, v in info.get("cuda_libraries", {}).items():
         print("  %-18s %s (%s%s)" % (k, v["version"], v["path"],
@@ -290,7 +306,8 @@ def write(a):
                " (the pack's build)" if env.get("commit_source") == "pack" else ""),
            "Overall: **%s**." % ("passed" if report["ok"] else "FAILED"), "", "## Environment", "",
            "| | |", "|---|---|"]
-    for k in ["host", "cpu", "cpu_count", "gpu", "nvcc", "compute_sanitizer", "python", "pytorch"]:
+    for k in ["host", "cpu", "cpu_count", "gpu", "nvcc", "compute_sanitizer", "python", "pytorch",
+              "python_build"]:
         v = env.get(k)
         if isinstance(v, dict):
             v = ", ".join("%s %s" % kv for kv in v.items())
