@@ -10,11 +10,12 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: tools/pack-gpu-build.sh [--build-dir DIR] [--out FILE] [--jobs N] [--no-build]
+                               [--python PY]
 
 Configures DIR (default build-gpu) as a CUDA Release build for sm_90, builds every target,
 and writes FILE (default DIR/gpu-pack.tar.xz) holding:
-  gpu-pack/bin/        ipg_tests, ipguard, bench_* (unstripped: sanitizer reports name functions;
-                       not the Python module, built for this machine's Python only)
+  gpu-pack/bin/        ipg_tests, ipguard, bench_* (unstripped: sanitizer reports name functions)
+                       and the Python module when built for the GPU machine's Python (3.12)
   gpu-pack/lib/        the non-system shared libraries they load, under their sonames
   gpu-pack/lib/gcc/    this toolchain's libstdc++ and libgcc_s, used only where the GPU
                        machine's own are older (tools/gpu-check decides)
@@ -29,6 +30,9 @@ fails when they do not fit.
   --out FILE        the pack (default DIR/gpu-pack.tar.xz)
   --jobs N          parallel build jobs (default 2)
   --no-build        pack what DIR already holds
+  --python PY       the interpreter to build the Python module for: one of the GPU
+                    machine's version (3.12), with its headers (default: \$IPG_PACK_PYTHON,
+                    python3.12 on PATH, or a pyenv 3.12); without one the pack has no module
   -h, --help        this text
 EOF
 }
@@ -38,8 +42,11 @@ BUILD_DIR=$REPO/build-gpu
 OUT_FILE=
 JOBS=2
 DO_BUILD=1
+GPU_PYTHON_VERSION=3.12  # the GPU machine's Python (/work/shared/gpu.md)
+PY=${IPG_PACK_PYTHON:-}
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --python) PY=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$(realpath -m "$2"); shift 2 ;;
     --out) OUT_FILE=$(realpath -m "$2"); shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
@@ -51,9 +58,38 @@ done
 OUT_FILE=${OUT_FILE:-$BUILD_DIR/gpu-pack.tar.xz}
 MAX_MIB=60  # the device call's 64 MiB, less the working tree
 
+# An interpreter of the GPU machine's Python version, with its headers, to build the Python
+# module for it (a module loads only into the Python it was built for): --python, else
+# $IPG_PACK_PYTHON, else python3.$minor on PATH or a pyenv version of it. None: no module.
+find_gpu_python() {
+  local want=$GPU_PYTHON_VERSION py v
+  is_it() { "$1" -c "import sys, sysconfig, os; assert '%d.%d' % sys.version_info[:2] == '$want'; \
+assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" 2>/dev/null; }
+  for py in "python$want" "/usr/bin/python$want"; do
+    is_it "$py" && { command -v "$py"; return; }
+  done
+  if command -v pyenv >/dev/null; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep "^$want\." || true); do
+      py=$(PYENV_VERSION=$v pyenv which "python$want" 2>/dev/null) && is_it "$py" && { echo "$py"; return; }
+    done
+  fi
+  return 0
+}
+[[ -n $PY ]] || PY=$(find_gpu_python)
+PY_ARGS=(-DIPG_PYTHON=OFF)
+if [[ -n $PY ]]; then
+  PY_ARGS=(-DIPG_PYTHON=ON "-DPython3_EXECUTABLE=$PY")
+  PY_SUFFIX=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  echo "pack-gpu-build: the Python module is built for $PY (ipguard$PY_SUFFIX)"
+else
+  PY_SUFFIX=
+  echo "pack-gpu-build: no Python $GPU_PYTHON_VERSION with headers here (--python): the pack" \
+    "has no Python module, and gpu-check skips the Python tests"
+fi
+
 if [[ $DO_BUILD == 1 ]]; then
   cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIPG_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DIPG_BUILD_TESTS=ON -DIPG_BUILD_BENCH=ON
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DIPG_BUILD_TESTS=ON -DIPG_BUILD_BENCH=ON "${PY_ARGS[@]}"
   cmake --build "$BUILD_DIR" -j "$JOBS"
 fi
 
@@ -67,9 +103,11 @@ mapfile -t BINARIES < <(find "$BUILD_DIR/tests" "$BUILD_DIR/bench" "$BUILD_DIR/t
   -path '*/CMakeFiles' -prune -o -type f -perm -u+x -print 2>/dev/null | sort)
 [[ ${#BINARIES[@]} -gt 0 ]] || { echo "pack-gpu-build: no binaries in $BUILD_DIR" >&2; exit 1; }
 for b in "${BINARIES[@]}"; do
-  # Not the Python module: it is built for this machine's Python (3.11) and cannot load in
-  # the GPU machine's (3.12); it would only take room the device call does not have.
-  [[ $(basename "$b") == *.cpython-* ]] && continue
+  # The Python module only when built for the GPU machine's Python: another cannot load
+  # there, and would only take room the device call does not have.
+  if [[ $(basename "$b") == *.cpython-* ]]; then
+    [[ -n $PY_SUFFIX && $(basename "$b") == "ipguard$PY_SUFFIX" ]] || continue
+  fi
   file -b "$b" | grep -q '^ELF' && cp "$b" "$PACK/bin/"
 done
 

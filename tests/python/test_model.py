@@ -109,6 +109,20 @@ class ModelTest(unittest.TestCase):
         self.assertGreaterEqual(agree, 0.98)
         np.testing.assert_allclose(gpu.logits(x), self.net.logits(x), rtol=1e-3, atol=1e-3)
 
+    def test_cuda_extract_agrees_with_the_cpu(self):
+        # The fingerprint loop on the GPU from Python: the CPU's converged rows and labels,
+        # as the CLI's CPU-against-CUDA check asks (two libraries' sums differ in rounding:
+        # a row may converge a few iterations apart, not elsewhere).
+        if not ipguard.cuda_available():
+            self.skipTest("no CUDA device here")
+        gpu = ipguard.load(LENET, device="cuda")
+        args = dict(method="ipguard", n=40, k=1.0, iters=300, init="random", seed=4)
+        on_gpu, on_cpu = ipguard.extract(gpu, **args), ipguard.extract(self.net, **args)
+        both = on_gpu.converged & on_cpu.converged
+        self.assertGreaterEqual(int(both.sum()), 36)
+        np.testing.assert_array_equal(on_gpu.labels[both], on_cpu.labels[both])
+        np.testing.assert_array_equal(on_gpu.labels, gpu.labels(on_gpu.points))
+
 
 if __name__ == "__main__":
     main()
