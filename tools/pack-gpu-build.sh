@@ -19,6 +19,8 @@ and writes FILE (default DIR/gpu-pack.tar.xz) holding:
   gpu-pack/lib/        the non-system shared libraries they load, under their sonames
   gpu-pack/lib/gcc/    this toolchain's libstdc++ and libgcc_s, used only where the GPU
                        machine's own are older (tools/gpu-check decides)
+  gpu-pack/mpi/        Open MPI's mpirun with its plugins and PMIx, relocatable (when the
+                       binaries use MPI), for gpu-check's ranks-on-the-GPU step
   gpu-pack/MANIFEST.json  commit, build settings, packed libraries, and the CUDA libraries
                        the binaries expect to find on the GPU machine (not packed)
 glibc, the CUDA driver and the CUDA/cuBLAS/cuDNN libraries are not packed: the GPU machine
@@ -131,6 +133,55 @@ for b in "$PACK"/bin/*; do
   done < <(ldd "$b" | sed -n 's/^\s*\(\S*\) => \(\S*\).*/\1 x \2 x/p')
 done
 
+# Open MPI's launcher, relocated (gpu-pack/mpi, used with OPAL_PREFIX and
+# PMIX_INSTALL_PREFIX): the GPU machine has no MPI, and ipguard's ranks (docs/mpi.md) bind
+# to GPUs there only under mpirun. Its binaries, MCA plugins and help files keep their
+# paths relative to Open MPI's prefix; PMIx (Open MPI's process-management library) its
+# own; the libraries they load that the GPU machine lacks go to mpi/lib.
+MPI_PACKED=0
+if [[ -n ${PACKED[libmpi.so.40]:-} ]] && command -v ompi_info >/dev/null && command -v orterun >/dev/null; then
+  ompi_path() { ompi_info --path "$1" --parsable 2>/dev/null | sed -n "s/^path:$1://p"; }
+  prefix=$(ompi_path prefix) pkglibdir=$(ompi_path pkglibdir) pkgdatadir=$(ompi_path pkgdatadir)
+  M=$PACK/mpi
+  mkdir -p "$M/bin" "$M/lib" "$M${pkglibdir#"$prefix"}" "$M${pkgdatadir#"$prefix"}"
+  cp "$(command -v orterun)" "$(command -v orted)" "$M/bin/"
+  ln -s orterun "$M/bin/mpirun"
+  cp "$pkglibdir"/*.so "$M${pkglibdir#"$prefix"}/"
+  cp -r "$pkgdatadir"/. "$M${pkgdatadir#"$prefix"}/"
+  read -r pmix_soname pmix_lib < <(ldd "$pkglibdir"/mca_pmix_ext3x.so 2>/dev/null |
+    awk '$1 ~ /^libpmix/ {print $1, $3}') || true
+  if [[ -n ${pmix_lib:-} ]]; then
+    pmix_lib=$(realpath "$pmix_lib")  # through Debian's links: PMIx's own prefix
+    pmix_prefix=$(dirname "$(dirname "$pmix_lib")")
+    mkdir -p "$M/pmix/lib"
+    cp -L "$pmix_lib" "$M/pmix/lib/$pmix_soname"
+    cp -r "$pmix_prefix/lib/pmix" "$M/pmix/lib/"
+    [[ -d $pmix_prefix/share ]] && cp -r "$pmix_prefix/share" "$M/pmix/"
+  fi
+  # One node's launch needs shared memory and TCP, not the fabrics (InfiniBand, OFI, UCX,
+  # PSM), OpenSHMEM or MPI-IO: their plugins and the libraries only they load stay here
+  # (Open MPI skips a plugin it does not find), which keeps the pack inside the device
+  # call's size.
+  not_needed='^lib(fabric|uc[pstm]|ibverbs|rdmacm|psm|infinipath|efa|nl-|oshmem)'
+  for f in "$M${pkglibdir#"$prefix"}"/*.so "$M"/pmix/lib/pmix/*.so; do
+    name=$(basename "$f" .so)
+    if [[ $name =~ ^mca_(spml|sshmem|atomic|scoll|memheap|io|fs|fbtl|fcoll|sharedfp)_ ]] ||
+      ldd "$f" 2>/dev/null | awk '{print $1}' | grep -qE "$not_needed"; then
+      rm -f "$f"
+    fi
+  done
+  for f in "$M"/bin/* "$M${pkglibdir#"$prefix"}"/*.so "$M"/pmix/lib/pmix/*.so; do
+    while read -r soname _ path _; do
+      [[ -n $soname && $path != "not" && -e $path ]] || continue
+      if is_glibc "$soname" || is_cuda "$soname" || [[ -n ${PACKED[$soname]:-} ]]; then continue; fi
+      [[ $soname =~ ^libpmix\. ]] && continue  # in mpi/pmix/lib
+      [[ -e $M/lib/$soname ]] || cp -L "$path" "$M/lib/$soname"
+    done < <(ldd "$f" 2>/dev/null | sed -n 's/^\s*\(\S*\) => \(\S*\).*/\1 x \2 x/p')
+  done
+  MPI_PACKED=1
+  echo "pack-gpu-build: Open MPI's launcher packed ($(du -sh "$M" | cut -f1))"
+fi
+
 COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$REPO" status --porcelain 2>/dev/null | wc -l)
 CUDNN_H=$(grep -rl CUDNN_MAJOR /usr/local/cuda/include/cudnn_version*.h 2>/dev/null | head -1 || true)
@@ -152,6 +203,7 @@ json.dump({
     "binaries": sorted(os.listdir("$PACK/bin")),
     "packed_libraries": sorted("${!PACKED[*]}".split()),
     "external_libraries": sorted("${!EXTERNAL[*]}".split()),
+    "mpi": bool($MPI_PACKED),
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 
