@@ -81,50 +81,72 @@ unsigned devices_for(const std::string& name, double flops) {
   return kCuda;
 }
 
+// One batch of boundary search on device d, as bench_models' boundary cases run it: the
+// frozen network, the images (hashed_uniform) with their Adam moments, sources i % classes
+// and targets (i + 1) % classes, the loss buffers, and Adam's coefficients of step 1 as a
+// one-row device table (the replayed case reads them there, as the loop's stretches do).
+struct BoundarySearch {
+  std::shared_ptr<Network> net;
+  std::unique_ptr<FrozenNetwork> frozen;
+  Tensor x, m, v, src, dst, loss, dz, table, step;
+  int64_t t = 0;
+  std::unique_ptr<Replay> replay;
+};
+
+std::shared_ptr<BoundarySearch> boundary_search(const ArchSpec& a, const ModelWork& w, int64_t b,
+                                                Device d) {
+  auto s = std::make_shared<BoundarySearch>();
+  s->net = bench_network(a, kClasses);
+  check_work(*s->net, w);
+  s->net->to(d);
+  const Shape in{b, a.channels, a.side, a.side};
+  s->frozen = std::make_unique<FrozenNetwork>(*s->net, in);
+  s->x = hashed_uniform(in, 1, 0.f, 1.f, d);
+  s->m = Tensor::zeros(in, d);
+  s->v = Tensor::zeros(in, d);
+  std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    src[i] = static_cast<int32_t>(i % kClasses);
+    dst[i] = static_cast<int32_t>((i + 1) % kClasses);
+  }
+  s->src = Tensor::from_vector_i32(src, {b}, d);
+  s->dst = Tensor::from_vector_i32(dst, {b}, d);
+  s->loss = Tensor::empty({b}, d);
+  s->dz = Tensor::empty({b, kClasses}, d);
+  s->table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1, d);
+  s->step = Tensor::from_vector_i32({0}, {1}, d);
+  return s;
+}
+
+// The fused IPGuard loss (k = 0.01) at the images, its gradient back to them.
+Tensor boundary_gradient(BoundarySearch& s) {
+  ops::boundary_loss(ops::BoundaryLoss::IPGuard, s.frozen->logits(s.x), s.src, s.dst, 0.01f,
+                     Tensor(), s.loss, s.dz, nullptr);
+  return s.frozen->input_grad(s.dz);
+}
+
 // model_boundary_step and model_boundary_step_graph of one architecture at batch b.
 void add_boundary_step_cases(const ArchSpec& a, const ModelWork& w, int64_t b, unsigned devices) {
   const std::string params = std::string("arch=") + a.arch + ",b=" + num(b) +
                              ",c=" + num(a.channels) + ",hw=" + num(a.side);
   const double in_bytes = 4.0 * b * a.channels * a.side * a.side;
-  const double fwd = w.forward_flops * b;
-  // One whole iteration of boundary search at batch b: forward, the fused IPGuard
-  // loss (k = 0.01, source i % classes, target (i + 1) % classes), backward to the
-  // input, the fused Adam step in [0,1] (lr 0.01). No row is frozen (no `active`
-  // mask), so every iteration does the same work as PyTorch's twin.
+  const Work work = input_grad_work(w, w.forward_flops * b, in_bytes, b);
+  // One whole iteration of boundary search at batch b: forward, the fused IPGuard loss,
+  // backward to the input, the fused Adam step in [0,1] (lr 0.01). No row is frozen (no
+  // `active` mask), so every iteration does the same work as PyTorch's twin.
   add_case(
       "model_boundary_step", params,
-      [a, b, w, fwd, in_bytes](Device d) {
-        std::shared_ptr<Network> net = bench_network(a, kClasses);
-        check_work(*net, w);
-        net->to(d);
-        const Shape in{b, a.channels, a.side, a.side};
-        auto frozen = std::make_shared<FrozenNetwork>(*net, in);
-        struct State {
-          Tensor x, m, v, src, dst, loss, dz;
-          int64_t t = 0;
-        };
-        auto st = std::make_shared<State>();
-        st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
-        st->m = Tensor::zeros(in, d);
-        st->v = Tensor::zeros(in, d);
-        std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
-        for (int64_t i = 0; i < b; ++i) {
-          src[i] = static_cast<int32_t>(i % kClasses);
-          dst[i] = static_cast<int32_t>((i + 1) % kClasses);
-        }
-        st->src = Tensor::from_vector_i32(src, {b}, d);
-        st->dst = Tensor::from_vector_i32(dst, {b}, d);
+      [a, b, w, work](Device d) {
+        std::shared_ptr<BoundarySearch> s = boundary_search(a, w, b, d);
         Prepared p;
-        p.work = input_grad_work(w, fwd, in_bytes, b);
-        p.label = fused_label(*frozen);
-        p.run = [net, frozen, st]() {
-          ops::boundary_loss(ops::BoundaryLoss::IPGuard, frozen->logits(st->x), st->src,
-                             st->dst, 0.01f, Tensor(), st->loss, st->dz, nullptr);
-          const Tensor g = frozen->input_grad(st->dz);
+        p.work = work;
+        p.label = fused_label(*s->frozen);
+        p.run = [s]() {
+          const Tensor g = boundary_gradient(*s);
           ops::boundary_adam_step(
-              st->x, g, st->m, st->v, Tensor(),
-              kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, ++st->t), 0.f, 1.f);
-          keep(st->x);
+              s->x, g, s->m, s->v, Tensor(),
+              kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, ++s->t), 0.f, 1.f);
+          keep(s->x);
         };
         return p;
       },
@@ -134,65 +156,41 @@ void add_boundary_step_cases(const ArchSpec& a, const ModelWork& w, int64_t b, u
   // model_boundary_step there): the fingerprint loop's stretches between two reads of
   // the flags, and the peer of PyTorch's CUDA-graph column, which captures one step.
   // One iteration per replay, so times compare per step. Adam's coefficients come from
-  // a device table as in the loop (boundary_adam_step_at); its step index is not
-  // advanced, so every replay reads row 0 of a one-row table (the loop's advance is
-  // one single-thread kernel).
+  // the device table (boundary_adam_step_at), as in the loop; its step index is not
+  // advanced, so every replay reads the table's one row (the loop's advance is one
+  // single-thread kernel).
   add_case(
       "model_boundary_step_graph", params,
-      [a, b, w, fwd, in_bytes](Device d) {
-        std::shared_ptr<Network> net = bench_network(a, kClasses);
-        check_work(*net, w);
-        net->to(d);
-        const Shape in{b, a.channels, a.side, a.side};
-        auto frozen = std::make_shared<FrozenNetwork>(*net, in);
-        struct State {
-          Tensor x, m, v, src, dst, loss, dz, table, step;
-          std::unique_ptr<Replay> replay;
-        };
-        auto st = std::make_shared<State>();
-        st->x = hashed_uniform(in, 1, 0.f, 1.f, d);
-        st->m = Tensor::zeros(in, d);
-        st->v = Tensor::zeros(in, d);
-        std::vector<int32_t> src(static_cast<size_t>(b)), dst(static_cast<size_t>(b));
-        for (int64_t i = 0; i < b; ++i) {
-          src[i] = static_cast<int32_t>(i % kClasses);
-          dst[i] = static_cast<int32_t>((i + 1) % kClasses);
-        }
-        st->src = Tensor::from_vector_i32(src, {b}, d);
-        st->dst = Tensor::from_vector_i32(dst, {b}, d);
-        st->loss = Tensor::empty({b}, d);
-        st->dz = Tensor::empty({b, kClasses}, d);
-        st->table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1, d);
-        st->step = Tensor::from_vector_i32({0}, {1}, d);
-        State* raw = st.get();
-        FrozenNetwork* f = frozen.get();
-        auto iteration = [raw, f]() {
-          ops::boundary_loss(ops::BoundaryLoss::IPGuard, f->logits(raw->x), raw->src,
-                             raw->dst, 0.01f, Tensor(), raw->loss, raw->dz, nullptr);
-          const Tensor g = f->input_grad(raw->dz);
-          ops::boundary_adam_step_at(raw->x, g, raw->m, raw->v, Tensor(), raw->table,
-                                     raw->step, 0.f, 1.f);
+      [a, b, w, work](Device d) {
+        std::shared_ptr<BoundarySearch> s = boundary_search(a, w, b, d);
+        BoundarySearch* raw = s.get();
+        auto iteration = [raw]() {
+          const Tensor g = boundary_gradient(*raw);
+          ops::boundary_adam_step_at(raw->x, g, raw->m, raw->v, Tensor(), raw->table, raw->step,
+                                     0.f, 1.f);
         };
         iteration();  // first use: cuDNN and cuBLAS set up outside the recording
         synchronize(d);
-        st->replay = std::make_unique<Replay>(d);
-        std::string why;
         Prepared p;
-        p.work = input_grad_work(w, fwd, in_bytes, b);
-        if (!f->fused()) {
-          p.label = fused_label(*frozen);
-        } else if (st->replay->record(iteration, &why)) {
-          p.label = "replayed";
+        p.work = work;
+        std::string why;
+        if (!s->frozen->fused()) {
+          p.label = fused_label(*s->frozen);
         } else {
-          p.label = "not recorded: " + why;
-          st->replay.reset();
+          s->replay = std::make_unique<Replay>(d);
+          if (s->replay->record(iteration, &why)) {
+            p.label = "replayed";
+          } else {
+            p.label = "not recorded: " + why;
+            s->replay.reset();
+          }
         }
-        p.run = [net, frozen, st, iteration]() {
-          if (st->replay)
-            st->replay->replay();
+        p.run = [s, iteration]() {
+          if (s->replay)
+            s->replay->replay();
           else
             iteration();
-          keep(st->x);
+          keep(s->x);
         };
         return p;
       },
