@@ -17,10 +17,10 @@
 #include "bench/roofline.h"
 #include "engine/ops/index.h"
 #if IPG_HAS_CUDA
-#include <cublas_v2.h>
 #include <cudnn.h>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cublas_library.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -145,9 +145,10 @@ void add_build_context() {
   int driver = 0, runtime = 0, cublas_major = 0, cublas_minor = 0, cublas_patch = 0;
   cudaDriverGetVersion(&driver);
   cudaRuntimeGetVersion(&runtime);
-  cublasGetProperty(MAJOR_VERSION, &cublas_major);
-  cublasGetProperty(MINOR_VERSION, &cublas_minor);
-  cublasGetProperty(PATCH_LEVEL, &cublas_patch);
+  const auto& cublas = kernels::cuda::cublas_library();
+  cublas.get_property(MAJOR_VERSION, &cublas_major);
+  cublas.get_property(MINOR_VERSION, &cublas_minor);
+  cublas.get_property(PATCH_LEVEL, &cublas_patch);
   benchmark::AddCustomContext("cuda_device", prop.name);
   benchmark::AddCustomContext("cuda_sm", std::to_string(prop.major * 10 + prop.minor));
   benchmark::AddCustomContext("cuda_driver", std::to_string(driver));

@@ -14,6 +14,21 @@ expect_exit(0 --version)
 if(NOT last_out MATCHES "^ipguard [0-9]+\\.[0-9]+\\.[0-9]+")
   message(FATAL_ERROR "--version printed: ${last_out}")
 endif()
+# cuBLAS is opened on first use (kernels/cuda/cublas_library.h), not at start: its
+# libcublasLt's initializers cost every process ~0.3 s. The loader's own log says which
+# libraries a CPU doctor run opened.
+if(IPG_HAS_CUDA)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env LD_DEBUG=files ${IPGUARD} --device cpu doctor
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE ld_log)
+  if(NOT rc EQUAL 0 OR NOT ld_log MATCHES "libcudart")
+    message(FATAL_ERROR "LD_DEBUG=files ipguard --device cpu doctor: exit ${rc}, or no loader "
+                        "log naming libcudart:\n${ld_log}")
+  endif()
+  if(ld_log MATCHES "libcublas")
+    message(FATAL_ERROR "a CPU run loaded cuBLAS at start (it is meant to be opened on first "
+                        "use)")
+  endif()
+endif()
 expect_exit(2)                       # no subcommand
 expect_exit(2 --no-such-flag doctor)
 # A usage error is one line naming the command, like every later error.

@@ -118,6 +118,9 @@ done
 is_glibc() { [[ $1 =~ ^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libresolv\.so|libutil\.so|libanl\.so|libmvec\.so) ]]; }
 is_cuda() { [[ $1 =~ ^lib(cuda|cudart|cublas|cublasLt|cudnn|nvrtc|nvJitLink|cufft|curand|cusparse|cusolver|nccl|nvToolsExt)[._] ]]; }
 declare -A PACKED EXTERNAL
+# cuBLAS is opened with dlopen on first use (kernels/cuda/cublas_library.h), so ldd does
+# not show it; the GPU machine must still have it.
+EXTERNAL[libcublas.so.13]=1
 for b in "$PACK"/bin/*; do
   while read -r soname _ path _; do
     [[ -n $soname ]] || continue

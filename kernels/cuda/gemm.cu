@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cublas_library.h"
 #include "kernels/cuda/gemm.h"
 
 namespace ipg::kernels::cuda {
@@ -22,10 +23,11 @@ cublasHandle_t handle_for(cudaStream_t stream) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = handles.find(stream);
   if (it != handles.end()) return it->second;
+  const CublasLibrary& lib = cublas_library();
   cublasHandle_t h = nullptr;
-  IPG_CUBLAS_CHECK(cublasCreate(&h));
-  IPG_CUBLAS_CHECK(cublasSetStream(h, stream));
-  IPG_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+  IPG_CUBLAS_CHECK(lib.create(&h));
+  IPG_CUBLAS_CHECK(lib.set_stream(h, stream));
+  IPG_CUBLAS_CHECK(lib.set_math_mode(h, CUBLAS_PEDANTIC_MATH));
   handles.emplace(stream, h);
   return h;
 }
@@ -42,8 +44,9 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     if (v > INT_MAX)
       throw CudaError("gemm: a size or leading dimension of " + std::to_string(v) +
                       " exceeds cuBLAS's int range");
-  IPG_CUBLAS_CHECK(cublasSgemm(
-      handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+  const cublasHandle_t handle = handle_for(stream);
+  IPG_CUBLAS_CHECK(cublas_library().sgemm(
+      handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
       static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
       static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));
 }
