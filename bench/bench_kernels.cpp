@@ -7,6 +7,11 @@
 //                   iteration), and a training step; bench/compare_torch.py runs the same
 //                   in PyTorch, with the same weights (hashed_uniform)
 //   conv2d_*        ResNet20's convolutions at batch 100, when engine/ops/conv.h exists
+//   fused_conv_forward  (CUDA) the same convolutions as a frozen network runs them, with
+//                   bias, ReLU and (where shapes allow) the residual fused: engine=legacy
+//                   (cudnnConvolutionBiasActivationForward) against engine=graph (cuDNN's
+//                   graph API, kernels/cuda/cudnn_graph_conv.h); the label names the
+//                   algorithm or engine, or why the graph API has none
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -31,6 +36,11 @@
 #if __has_include("engine/ops/conv.h")
 #include "engine/ops/conv.h"
 #define IPG_BENCH_HAS_CONV 1
+#endif
+#if IPG_HAS_CUDA
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/fused_conv.h"
+#include "kernels/cuda/runtime.h"
 #endif
 
 namespace ipg::bench {
@@ -317,12 +327,80 @@ void conv_cases() {
 }
 #endif
 
+#if IPG_BENCH_HAS_CONV && IPG_HAS_CUDA
+// The fused forward of each ResNet20 convolution, by cuDNN engine. A shape the graph API
+// refuses is still registered: its label says why, and it times the legacy call (so the
+// JSON has a row for every shape and engine).
+void fused_conv_cases() {
+  const int64_t b = quick() ? 8 : 100;
+  for (const ConvShape& c : kResNet20Convs) {
+    const bool residual = c.stride == 1 && c.in == c.out;
+    kernels::Conv2dShape s;
+    s.n = b;
+    s.c_in = c.in;
+    s.h = s.w = c.hw;
+    s.c_out = c.out;
+    s.kh = s.kw = c.kernel;
+    s.stride = c.stride;
+    s.padding = c.padding;
+    const double flops = 2.0 * b * c.out * s.h_out() * s.w_out() * c.in * c.kernel * c.kernel;
+    for (const char* engine : {"legacy", "graph"}) {
+      const std::string params = std::string(c.name) + ",b=" + num(b) + ",c=" + num(c.in) +
+                                 "x" + num(c.out) + ",hw=" + num(c.hw) + ",k=" +
+                                 num(c.kernel) + ",s=" + num(c.stride) +
+                                 ",res=" + num(residual) + ",engine=" + engine;
+      const bool graph = std::string(engine) == "graph";
+      add_case(
+          "fused_conv_forward", params,
+          [s, c, residual, graph, flops](Device d) {
+            const float sc = static_cast<float>(1.0 / std::sqrt(double(c.in * c.kernel * c.kernel)));
+            const Tensor w = hashed_uniform({c.out, c.in, c.kernel, c.kernel}, 100, -sc, sc,
+                                            Device::cpu());
+            const Tensor bias = hashed_uniform({c.out}, 200, -sc, sc, Device::cpu());
+            const cudaStream_t stream = kernels::cuda::stream(d.index);
+            std::string why;
+            std::shared_ptr<kernels::cuda::FusedConv> conv;
+            if (graph) {
+              try {
+                conv = std::make_shared<kernels::cuda::FusedConv>(
+                    s, w.data(), bias.data(), residual, true, stream,
+                    kernels::cuda::ConvEngine::Graph);
+              } catch (const CudaError& e) {
+                why = std::string("no graph engine, legacy timed: ") + e.what();
+              }
+            }
+            if (!conv)
+              conv = std::make_shared<kernels::cuda::FusedConv>(s, w.data(), bias.data(),
+                                                                residual, true, stream);
+            const Tensor x = hashed_uniform({s.n, s.c_in, s.h, s.w}, 1, 0.f, 1.f, d);
+            const Tensor r = hashed_uniform({s.n, s.c_out, s.h_out(), s.w_out()}, 2, -1.f, 1.f, d);
+            Tensor y = Tensor::empty({s.n, s.c_out, s.h_out(), s.w_out()}, d);
+            Tensor ws =
+                Tensor::empty({int64_t(conv->workspace_bytes() / sizeof(float)) + 1}, d);
+            Prepared p;
+            p.work.flops = flops;
+            p.label = why.empty() ? conv->forward_engine() : why;
+            p.run = [conv, x, r, y, ws, residual]() mutable {
+              conv->forward(x.data(), residual ? r.data() : nullptr, y.data(), ws.raw(),
+                            ws.nbytes());
+            };
+            return p;
+          },
+          kCuda);
+    }
+  }
+}
+#endif
+
 IPG_BENCH_CASES(roofline_cases);
 IPG_BENCH_CASES(elementwise_cases);
 IPG_BENCH_CASES(linalg_cases);
 IPG_BENCH_CASES(mlp_cases);
 #if IPG_BENCH_HAS_CONV
 IPG_BENCH_CASES(conv_cases);
+#endif
+#if IPG_BENCH_HAS_CONV && IPG_HAS_CUDA
+IPG_BENCH_CASES(fused_conv_cases);
 #endif
 
 }  // namespace

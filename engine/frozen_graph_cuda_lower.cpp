@@ -2,12 +2,15 @@
 // average pool, linear) with their forward and backward kernels, State::lower, which
 // checks each planned step and builds its step, and State::finish, which places the
 // gradient slots by liveness and wires each step's gradient parts.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "engine/frozen_graph_cuda_internal.h"
 #include "engine/ops/view.h"
+#include "kernels/cuda/check.h"
 #include "kernels/cuda/fused_conv.h"
 #include "kernels/cuda/gemm.h"
 
@@ -21,6 +24,34 @@ namespace {
 
 using State = FrozenGraphCuda::State;
 using Step = FrozenGraphCuda::Step;
+
+// IPG_CUDNN_CONV_ENGINE=graph runs the convolutions' forward through cuDNN's graph API
+// (kernels/cuda/cudnn_graph_conv.h) where an engine accepts the conv under our precision
+// rules, and the legacy fused call where none does. A measurement switch (tools/gpu-check
+// times both, bench/README.md), not a user setting: unset, or any other value, is the
+// legacy call, until a GPU report shows which is faster.
+kc::ConvEngine conv_engine() {
+  static const bool graph = [] {
+    const char* v = getenv("IPG_CUDNN_CONV_ENGINE");
+    return v && std::string(v) == "graph";
+  }();
+  return graph ? kc::ConvEngine::Graph : kc::ConvEngine::Legacy;
+}
+
+std::unique_ptr<kc::FusedConv> make_conv(const kernels::Conv2dShape& cs, const float* weight,
+                                         const float* bias, bool residual, bool relu,
+                                         cudaStream_t stream) {
+  if (conv_engine() == kc::ConvEngine::Graph) {
+    try {
+      return std::make_unique<kc::FusedConv>(cs, weight, bias, residual, relu, stream,
+                                             kc::ConvEngine::Graph);
+    } catch (const CudaError&) {
+      // No graph engine for this conv: the legacy call, which accepts every shape the
+      // planner lowers.
+    }
+  }
+  return std::make_unique<kc::FusedConv>(cs, weight, bias, residual, relu, stream);
+}
 
 Tensor on(const std::vector<float>& v, Device d) {
   return Tensor::from_vector(v, {int64_t(v.size())}, d);
@@ -149,9 +180,8 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
                         shape_str(out));
       }
       step->mask = s.relu;
-      step->conv = std::make_unique<kc::FusedConv>(cs, s.weight.data(),
-                                                   s.bias.empty() ? nullptr : s.bias.data(),
-                                                   s.residual >= 0, s.relu, stream);
+      step->conv = make_conv(cs, s.weight.data(), s.bias.empty() ? nullptr : s.bias.data(),
+                             s.residual >= 0, s.relu, stream);
       step->dx = contribution(x);
       // The gradient at the sum is also the residual's contribution, as it is: the step
       // always writes it into its scratch slot, which lives until the residual's producer.

@@ -19,6 +19,7 @@
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cudnn_conv.h"
+#include "kernels/cuda/cudnn_graph_conv.h"
 #include "kernels/cuda/runtime.h"
 
 namespace ipg::kernels::cuda {
@@ -50,9 +51,10 @@ struct FusedConv::Impl {
   TensorDesc bias_desc;
   ActivationDesc activation;
   std::unique_ptr<DeviceArray> weight, bias;
+  std::unique_ptr<GraphConvForward> graph;  // ConvEngine::Graph's forward
 
   Impl(const Conv2dShape& shape, const float* w, const float* b, bool with_residual, bool relu,
-       cudaStream_t stream)
+       cudaStream_t stream, ConvEngine engine)
       : s(shape), residual(with_residual) {
     // The planner lowers only convolutions with one stride and one padding for both axes
     // (engine/plan_layers.cpp refuses the others); groups and dilation are the descriptor's
@@ -90,6 +92,8 @@ struct FusedConv::Impl {
     copy_host_to_device(weight->p, w, w_count * sizeof(float), stream);
     copy_host_to_device(bias->p, b ? b : zeros.data(), static_cast<size_t>(s.c_out) * sizeof(float),
                         stream);
+    if (engine == ConvEngine::Graph)
+      graph = std::make_unique<GraphConvForward>(s, residual, relu, stream);
   }
 
   void check(size_t need, size_t have, ConvPass pass) const {
@@ -100,15 +104,21 @@ struct FusedConv::Impl {
 };
 
 FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual,
-                     bool relu, cudaStream_t stream)
-    : impl_(std::make_unique<Impl>(s, weight, bias, residual, relu, stream)) {}
+                     bool relu, cudaStream_t stream, ConvEngine engine)
+    : impl_(std::make_unique<Impl>(s, weight, bias, residual, relu, stream, engine)) {}
 
 FusedConv::~FusedConv() = default;
 
 const Conv2dShape& FusedConv::shape() const { return impl_->s; }
 
+std::string FusedConv::forward_engine() const {
+  if (impl_->graph) return impl_->graph->engine();
+  return "legacy fused call, algorithm " + std::to_string(static_cast<int>(impl_->fwd_algo));
+}
+
 size_t FusedConv::workspace_bytes() const {
-  return std::max(impl_->fwd_workspace, impl_->bwd->workspace_bytes);
+  const size_t fwd = impl_->graph ? impl_->graph->workspace_bytes() : impl_->fwd_workspace;
+  return std::max(fwd, impl_->bwd->workspace_bytes);
 }
 
 void FusedConv::forward(const float* x, const float* residual, float* y, void* workspace,
@@ -118,6 +128,10 @@ void FusedConv::forward(const float* x, const float* residual, float* y, void* w
     throw std::invalid_argument(
         describe(ConvPass::Forward, m.s) +
         (m.residual ? ": needs its residual" : ": made without a residual"));
+  if (m.graph) {
+    m.graph->forward(x, m.weight->f(), m.bias->f(), residual, y, workspace, workspace_bytes);
+    return;
+  }
   m.check(m.fwd_workspace, workspace_bytes, ConvPass::Forward);
   // y = act(1 * conv(x) + alpha2 * z + bias): z is the residual (alpha2 = 1), or y itself
   // with alpha2 = 0 (cuDNN wants a valid z either way, and with alpha2 = 0 it is not read).

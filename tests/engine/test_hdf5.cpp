@@ -297,9 +297,10 @@ TEST_F(Hdf5, TruncatedFile) {
       const std::string msg = file_error([&] { File(cut).dataset("params/w").read(DType::F32); });
       EXPECT_CONTAINS(msg, cut);
       EXPECT_CONTAINS(msg, "truncated");
-      if (sealing == Sealing::Sealed)
+      if (sealing == Sealing::Sealed) {
         EXPECT_CONTAINS(msg, std::to_string(keep - 512) + " of its " +
                                  std::to_string(bytes.size() - 512) + " bytes");
+      }
     }
   }
 }

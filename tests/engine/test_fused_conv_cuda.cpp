@@ -1,0 +1,125 @@
+// The fused convolution's forward through cuDNN's graph API (kernels/cuda/cudnn_graph_conv.h)
+// against the legacy fused call it may replace (kernels/cuda/fused_conv.h), on the same
+// device inputs: a ResNet block's conv with residual and ReLU, a strided conv with ReLU, a
+// 1x1 projection without ReLU, a depthwise conv. Where cuDNN offers no engine under our
+// precision rules, the refusal must name the convolution (the frozen network then keeps
+// the legacy call); which shapes were refused is printed, for the GPU report. Also: the
+// same bits twice (the cached variant pack) and the errors of misuse. Skipped, visibly,
+// where no GPU is present.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "tests/support/parity.h"
+#if IPG_HAS_CUDA
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/fused_conv.h"
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace ipg {
+namespace {
+
+#if IPG_HAS_CUDA
+namespace kg = kernels::cuda;
+
+struct Case {
+  const char* name;
+  int64_t n, c_in, hw, c_out, k, stride, padding, groups;
+  bool residual, relu;
+};
+
+kernels::Conv2dShape shape_of(const Case& c) {
+  kernels::Conv2dShape s;
+  s.n = c.n;
+  s.c_in = c.c_in;
+  s.h = s.w = c.hw;
+  s.c_out = c.c_out;
+  s.kh = s.kw = c.k;
+  s.stride = c.stride;
+  s.padding = c.padding;
+  s.groups = c.groups;
+  return s;
+}
+
+std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
+  Generator gen(seed);
+  return Tensor::uniform({n}, lo, hi, gen).to_vector();
+}
+#endif
+
+TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  const Case cases[] = {
+      {"block", 10, 16, 28, 16, 3, 1, 1, 1, true, true},
+      {"down", 10, 16, 28, 32, 3, 2, 1, 1, false, true},
+      {"proj", 10, 16, 28, 32, 1, 2, 0, 1, false, false},
+      {"depthwise", 4, 8, 9, 8, 3, 1, 1, 8, false, true},
+  };
+  const cudaStream_t stream = kg::stream(0);
+  int accepted = 0;
+  std::string refused;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const kernels::Conv2dShape s = shape_of(c);
+    const std::vector<float> w = values(c.c_out * s.c_in_group() * c.k * c.k, 1, -0.3f, 0.3f);
+    const std::vector<float> b = values(c.c_out, 2, -0.2f, 0.2f);
+    const kg::FusedConv legacy(s, w.data(), b.data(), c.residual, c.relu, stream);
+    std::unique_ptr<kg::FusedConv> graph;
+    try {
+      graph = std::make_unique<kg::FusedConv>(s, w.data(), b.data(), c.residual, c.relu, stream,
+                                              kg::ConvEngine::Graph);
+    } catch (const CudaError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("graph API"), std::string::npos) << what;
+      EXPECT_NE(what.find(kernels::describe(kernels::ConvPass::Forward, s)), std::string::npos)
+          << what;
+      refused += std::string(" ") + c.name + " (" + what + ");";
+      continue;
+    }
+    ++accepted;
+    const Shape out{s.n, s.c_out, s.h_out(), s.w_out()};
+    Generator gen(3);
+    const Tensor x = Tensor::uniform({s.n, s.c_in, s.h, s.w}, 0.f, 1.f, gen).to(Device::cuda());
+    const Tensor r = Tensor::uniform(out, -1.f, 1.f, gen).to(Device::cuda());
+    Tensor y_legacy = Tensor::empty(out, Device::cuda()), y_graph = Tensor::empty(out, Device::cuda());
+    const size_t ws_bytes = std::max(legacy.workspace_bytes(), graph->workspace_bytes());
+    Tensor ws = Tensor::empty({int64_t(ws_bytes / sizeof(float)) + 1}, Device::cuda());
+    const float* res = c.residual ? r.data() : nullptr;
+    legacy.forward(x.data(), res, y_legacy.data(), ws.raw(), ws.nbytes());
+    graph->forward(x.data(), res, y_graph.data(), ws.raw(), ws.nbytes());
+    const std::vector<float> first = y_graph.cpu().to_vector();
+    EXPECT_PARITY(y_legacy, y_graph, 1e-5, 1e-4);
+    // Again, through the cached variant pack: the same bits.
+    graph->forward(x.data(), res, y_graph.data(), ws.raw(), ws.nbytes());
+    EXPECT_EQ(y_graph.cpu().to_vector(), first);
+    // Not trivially zero: with the ReLU, some outputs are positive.
+    double sum = 0;
+    for (float v : first) sum += v > 0 ? v : -v;
+    EXPECT_GT(sum, 1e-3);
+    std::printf("[ graph API ] %s: %s\n", c.name, graph->forward_engine().c_str());
+
+    // Misuse: a residual it was not made for, and a workspace too small.
+    if (!c.residual) {
+      EXPECT_THROW(graph->forward(x.data(), r.data(), y_graph.data(), ws.raw(), ws.nbytes()),
+                   std::invalid_argument);
+    }
+    if (graph->workspace_bytes() > 0) {
+      EXPECT_THROW(graph->forward(x.data(), res, y_graph.data(), ws.raw(), 0),
+                   std::invalid_argument);
+    }
+  }
+  std::printf("[ graph API ] %d of %zu convolutions accepted;%s\n", accepted,
+              sizeof(cases) / sizeof(cases[0]), refused.empty() ? " none refused" : refused.c_str());
+#endif
+}
+
+}  // namespace
+}  // namespace ipg
