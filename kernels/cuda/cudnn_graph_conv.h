@@ -49,4 +49,12 @@ class GraphConvForward {
   std::unique_ptr<Impl> impl_;
 };
 
+// Builds the operation graph alone, without a handle, and returns how many engine
+// configurations cuDNN's heuristics (mode A and fallback) say they rank for it. cuDNN 9
+// does both without a device (it then hands no configuration over), so a machine with no
+// GPU still checks that the graph is well formed: a wrong attribute type or shape is
+// cuDNN's error here, not on the next GPU run. Throws CudaError when cuDNN refuses the
+// graph.
+int graph_conv_offered_engines(const Conv2dShape& s, bool residual, bool relu);
+
 }  // namespace ipg::kernels::cuda

@@ -19,6 +19,7 @@
 #include "tests/support/parity.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cudnn_graph_conv.h"
 #include "kernels/cuda/fused_conv.h"
 #include "kernels/cuda/runtime.h"
 #endif
@@ -52,17 +53,45 @@ std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
   Generator gen(seed);
   return Tensor::uniform({n}, lo, hi, gen).to_vector();
 }
+
+const Case kCases[] = {
+    {"block", 10, 16, 28, 16, 3, 1, 1, 1, true, true},
+    {"down", 10, 16, 28, 32, 3, 2, 1, 1, false, true},
+    {"proj", 10, 16, 28, 32, 1, 2, 0, 1, false, false},
+    {"depthwise", 4, 8, 9, 8, 3, 1, 1, 8, false, true},
+};
 #endif
+
+// No GPU needed: cuDNN builds and checks the operation graph and ranks engines for it
+// without a device, so every CUDA build checks the graph's plumbing here.
+TEST(CudnnGraphConv, OperationGraphIsWellFormedAndEnginesAreOffered) {
+#if IPG_HAS_CUDA
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    int offered = -1;
+    try {
+      offered = kg::graph_conv_offered_engines(shape_of(c), c.residual, c.relu);
+    } catch (const CudaError& e) {
+      ADD_FAILURE() << e.what();
+      continue;
+    }
+    EXPECT_GT(offered, 0);
+    std::printf("[ graph API ] %s: %d engine configurations ranked\n", c.name, offered);
+  }
+  // A graph cuDNN must refuse: 15 input channels in 2 groups of 7.
+  kernels::Conv2dShape bad = shape_of(kCases[0]);
+  bad.c_in = 15;
+  bad.groups = 2;
+  EXPECT_THROW(kg::graph_conv_offered_engines(bad, false, true), CudaError);
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
 
 TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) {
   IPG_REQUIRE_CUDA();
 #if IPG_HAS_CUDA
-  const Case cases[] = {
-      {"block", 10, 16, 28, 16, 3, 1, 1, 1, true, true},
-      {"down", 10, 16, 28, 32, 3, 2, 1, 1, false, true},
-      {"proj", 10, 16, 28, 32, 1, 2, 0, 1, false, false},
-      {"depthwise", 4, 8, 9, 8, 3, 1, 1, 8, false, true},
-  };
+  const auto& cases = kCases;
   const cudaStream_t stream = kg::stream(0);
   int accepted = 0;
   std::string refused;
