@@ -17,6 +17,17 @@ namespace ipg {
 
 namespace {
 
+// A label as the answer gave it: an integer in full (100000000000, not %g's 1e+11), else
+// as number_text writes it.
+std::string label_text(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.0e15) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.0f", v);
+    return b;
+  }
+  return number_text(v);
+}
+
 using Clock = std::chrono::steady_clock;
 
 void sleep_s(double s) {
@@ -253,7 +264,7 @@ class RemoteClassifier : public Classifier {
       for (int64_t i = 0; i < count; ++i) {
         const double v = t.data[size_t(i)];
         if (v < 0 || (classes > 0 && v >= double(classes)) || v > 2147483647.0)
-          throw RemoteError("the answer labels point " + std::to_string(i) + " " + number_text(v) +
+          throw RemoteError("the answer labels point " + std::to_string(i) + " " + label_text(v) +
                             ", not a class" +
                             (classes > 0 ? " of 0.." + std::to_string(classes - 1) : ""));
         labels[size_t(i)] = int32_t(v);

@@ -106,7 +106,7 @@ TEST(RemoteClassifier, LabelsAreTakenAsTheyAreAndCheckedAgainstClasses) {
   ScriptedServer s(
       [](int k, const oip::Tensor& in) {
         oip::Tensor out{"l", {in.shape[0]}, "INT64", {}};
-        for (int64_t i = 0; i < in.shape[0]; ++i) out.data.push_back(k == 2 ? 5 : 1);
+        for (int64_t i = 0; i < in.shape[0]; ++i) out.data.push_back(k == 2 ? 1e11 : 1);
         return std::make_pair(200, oip::write_infer_response("m", out));
       },
       R"({"name":"l","datatype":"INT64","shape":[-1],"parameters":{"classes":3}})");
@@ -117,6 +117,9 @@ TEST(RemoteClassifier, LabelsAreTakenAsTheyAreAndCheckedAgainstClasses) {
     FAIL() << "a label out of the model's 3 classes was taken";
   } catch (const RemoteError& e) {
     EXPECT_NE(std::string(e.what()).find("not a class of 0..2"), std::string::npos) << e.what();
+    // The label as given, not %g's 1e+11.
+    EXPECT_NE(std::string(e.what()).find(" 100000000000, not a class"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("2 of 4 points answered"), std::string::npos) << e.what();
   }
   EXPECT_EQ(log.answers, (std::vector<int32_t>{1, 1, -1, -1}));  // the first batch kept
