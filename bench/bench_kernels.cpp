@@ -335,15 +335,9 @@ void fused_conv_cases() {
   const int64_t b = quick() ? 8 : 100;
   for (const ConvShape& c : kResNet20Convs) {
     const bool residual = c.stride == 1 && c.in == c.out;
-    kernels::Conv2dShape s;
-    s.n = b;
-    s.c_in = c.in;
-    s.h = s.w = c.hw;
-    s.c_out = c.out;
-    s.kh = s.kw = c.kernel;
-    s.stride = c.stride;
-    s.padding = c.padding;
-    const double flops = 2.0 * b * c.out * s.h_out() * s.w_out() * c.in * c.kernel * c.kernel;
+    const auto s = kernels::Conv2dShape::square_layer(b, c.in, c.hw, c.out, c.kernel, c.stride,
+                                                       c.padding);
+    const double flops = s.flops();
     for (const char* engine : {"legacy", "graph"}) {
       const std::string params = std::string(c.name) + ",b=" + num(b) + ",c=" + num(c.in) +
                                  "x" + num(c.out) + ",hw=" + num(c.hw) + ",k=" +

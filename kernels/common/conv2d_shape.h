@@ -41,6 +41,16 @@ struct Conv2dShape {
   bool square() const { return uniform() && dilation_h == 1 && dilation_w == 1 && groups == 1; }
   // Multiply-adds times two: the FLOP count of the forward pass (and of each backward one).
   double flops() const { return 2.0 * n * c_out * h_out() * w_out() * c_in_group() * kh * kw; }
+  // Square images and kernels, one stride and padding: how benchmarks and tests name a
+  // layer (n images of c_in x hw x hw, c_out filters of k x k).
+  static Conv2dShape square_layer(int64_t n, int64_t c_in, int64_t hw, int64_t c_out, int64_t k,
+                                  int64_t stride, int64_t padding, int64_t groups = 1) {
+    Conv2dShape s;
+    s.n = n, s.c_in = c_in, s.h = hw, s.w = hw;
+    s.c_out = c_out, s.kh = k, s.kw = k;
+    s.stride = stride, s.padding = padding, s.groups = groups;
+    return s;
+  }
   static constexpr size_t kKeySize = 14;
   std::array<int64_t, kKeySize> key() const {
     return {n, c_in, h, w, c_out, kh, kw, sh(), ph(), sw(), pw(), dilation_h, dilation_w, groups};

@@ -37,16 +37,8 @@ struct Case {
 };
 
 kernels::Conv2dShape shape_of(const Case& c) {
-  kernels::Conv2dShape s;
-  s.n = c.n;
-  s.c_in = c.c_in;
-  s.h = s.w = c.hw;
-  s.c_out = c.c_out;
-  s.kh = s.kw = c.k;
-  s.stride = c.stride;
-  s.padding = c.padding;
-  s.groups = c.groups;
-  return s;
+  return kernels::Conv2dShape::square_layer(c.n, c.c_in, c.hw, c.c_out, c.k, c.stride, c.padding,
+                                            c.groups);
 }
 
 std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
