@@ -141,14 +141,10 @@ bool refused(cudnnBackendNumericalNote_t note) {
   }
 }
 
-// Device memory for timing the candidates, freed on every path out.
-struct Scratch {
-  void* p = nullptr;
-  explicit Scratch(size_t bytes) : p(bytes ? device_malloc(bytes) : nullptr) {}
-  ~Scratch() { device_free(p); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
+// How errors name the convolution.
+std::string graph_what(const Conv2dShape& s) {
+  return describe(ConvPass::Forward, s) + " (cuDNN graph API)";
+}
 
 // The operation graph of y = relu?(conv(x, w) + bias + r?) and every descriptor it refers
 // to (kept alive with it). handle may be null: cuDNN 9 builds and checks the graph, and
@@ -382,7 +378,7 @@ std::shared_ptr<ChosenPlan> choose_plan(const Conv2dShape& s, bool residual, boo
   const size_t fw = static_cast<size_t>(s.c_out * s.c_in_group() * s.kh * s.kw) * sizeof(float);
   const size_t fy = static_cast<size_t>(s.n * s.c_out * s.h_out() * s.w_out()) * sizeof(float);
   const size_t fb = static_cast<size_t>(s.c_out) * sizeof(float);
-  Scratch x(fx), w(fw), b(fb), r(residual ? fy : 0), y(fy), ws(max_ws);
+  DeviceBuffer x(fx), w(fw), b(fb), r(residual ? fy : 0), y(fy), ws(max_ws);
   memset_async(x.p, 0, fx, stream);
   memset_async(w.p, 0, fw, stream);
   memset_async(b.p, 0, fb, stream);
@@ -453,7 +449,7 @@ struct GraphConvForward::Impl {
 
   Impl(const Conv2dShape& shape, bool with_residual, bool relu, cudaStream_t stream)
       : s(shape), residual(with_residual) {
-    const std::string what = describe(ConvPass::Forward, s) + " (cuDNN graph API)";
+    const std::string what = graph_what(s);
     if (!s.uniform())
       throw std::invalid_argument(what + ": a fused convolution needs one stride and one padding");
     handle = cudnn_handle(stream);
@@ -462,7 +458,7 @@ struct GraphConvForward::Impl {
 };
 
 int graph_conv_offered_engines(const Conv2dShape& s, bool residual, bool relu) {
-  const std::string what = describe(ConvPass::Forward, s) + " (cuDNN graph API)";
+  const std::string what = graph_what(s);
   const OpGraph g = build_graph(s, residual, relu, nullptr, what);
   int64_t ranked = 0;
   heuristic_configs(g.graph, &ranked);
@@ -484,7 +480,7 @@ void GraphConvForward::forward(const float* x, const float* w, const float* bias
                                size_t workspace_bytes) const {
   const Impl& m = *impl_;
   // Named only on error: the call itself allocates nothing on the host.
-  auto what = [&m] { return describe(ConvPass::Forward, m.s) + " (cuDNN graph API)"; };
+  auto what = [&m] { return graph_what(m.s); };
   if ((residual != nullptr) != m.residual)
     throw std::invalid_argument(what() + (m.residual ? ": needs its residual"
                                                      : ": made without a residual"));

@@ -26,16 +26,6 @@ namespace ipg::kernels::cuda {
 
 namespace {
 
-// Device memory for the weights, freed with the conv.
-struct DeviceArray {
-  void* p = nullptr;
-  explicit DeviceArray(size_t bytes) : p(device_malloc(bytes)) {}
-  ~DeviceArray() { device_free(p); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  float* f() const { return static_cast<float*>(p); }
-};
-
 const float kOne = 1.f, kZero = 0.f;
 
 }  // namespace
@@ -50,7 +40,7 @@ struct FusedConv::Impl {
   size_t fwd_workspace = 0;
   TensorDesc bias_desc;
   ActivationDesc activation;
-  std::unique_ptr<DeviceArray> weight, bias;
+  std::unique_ptr<DeviceBuffer> weight, bias;  // freed with the conv
   std::unique_ptr<GraphConvForward> graph;  // ConvEngine::Graph's forward
 
   Impl(const Conv2dShape& shape, const float* w, const float* b, bool with_residual, bool relu,
@@ -87,8 +77,8 @@ struct FusedConv::Impl {
     // The fused call always adds a bias: zeros when the conv has none.
     const size_t w_count = static_cast<size_t>(s.c_out * s.c_in_group() * s.kh * s.kw);
     const std::vector<float> zeros(b ? 0 : static_cast<size_t>(s.c_out), 0.f);
-    weight = std::make_unique<DeviceArray>(w_count * sizeof(float));
-    bias = std::make_unique<DeviceArray>(static_cast<size_t>(s.c_out) * sizeof(float));
+    weight = std::make_unique<DeviceBuffer>(w_count * sizeof(float));
+    bias = std::make_unique<DeviceBuffer>(static_cast<size_t>(s.c_out) * sizeof(float));
     copy_host_to_device(weight->p, w, w_count * sizeof(float), stream);
     copy_host_to_device(bias->p, b ? b : zeros.data(), static_cast<size_t>(s.c_out) * sizeof(float),
                         stream);

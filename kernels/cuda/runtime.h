@@ -29,6 +29,16 @@ void synchronize(cudaStream_t s);
 // Free and total bytes of the current device (cudaMemGetInfo).
 void memory_info(size_t* free_bytes, size_t* total_bytes);
 
+// Device memory owned by a scope (device_malloc, freed on every path out); 0 bytes: none.
+struct DeviceBuffer {
+  void* p = nullptr;
+  explicit DeviceBuffer(size_t bytes) : p(bytes ? device_malloc(bytes) : nullptr) {}
+  ~DeviceBuffer() { device_free(p); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  float* f() const { return static_cast<float*>(p); }
+};
+
 // CUDA graphs: the work issued to a stream between begin and end is recorded, not run
 // (relaxed mode: the capturing thread may still call the runtime, e.g. our allocator's
 // cudaMalloc, though a loop worth capturing allocates nothing). graph_end returns null and
