@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json json_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
 std::string meaning(double threshold) {
   std::ostringstream m;
@@ -106,7 +106,7 @@ json evidence_json(const EvidenceInput& in) {
                        {"answered", q.answered},
                        {"http_status", q.http_status ? json(q.http_status) : json(nullptr)},
                        {"ok", q.ok},
-                       {"error", nullable(q.error)},
+                       {"error", json_or_null(q.error)},
                        {"output", q.ok ? json{{"datatype", q.output_datatype}, {"shape", q.output_shape}}
                                        : json(nullptr)},
                        {"labels", q.labels}});
@@ -116,8 +116,8 @@ json evidence_json(const EvidenceInput& in) {
   if (in.fpr)
     fpr = {{"value", in.fpr->value},
            {"source", in.fpr->source},
-           {"source_sha256", nullable(in.fpr->sha256)},
-           {"setting", nullable(in.fpr->setting)},
+           {"source_sha256", json_or_null(in.fpr->sha256)},
+           {"setting", json_or_null(in.fpr->setting)},
            {"negatives", in.fpr->negatives},
            {"negatives_at_or_above_threshold", in.fpr->at_or_above},
            {"meaning", "the fraction of independently trained (negative) models that reached the "
@@ -129,7 +129,7 @@ json evidence_json(const EvidenceInput& in) {
       {"created", utc_timestamp_ms()},
       {"tool", {{"name", "ipguard"}, {"version", in.tool_version}}},
       {"complete", complete},
-      {"error", nullable(in.error)},
+      {"error", json_or_null(in.error)},
       {"fingerprint",
        {{"file", in.fingerprint_file},
         {"sha256", in.fingerprint_sha256},
@@ -144,12 +144,12 @@ json evidence_json(const EvidenceInput& in) {
             {"init", fp.params.init},
             {"target", fp.params.target}}},
           {"seed", fp.seed},
-          {"model_sha256", nullable(fp.model_sha256)},
+          {"model_sha256", json_or_null(fp.model_sha256)},
           {"arch", fp.arch},
           {"created", fp.created}}},
         {"labels", want}}},
       {"suspect",
-       {{"kind", in.suspect_kind}, {"what", in.suspect}, {"sha256", nullable(in.suspect_sha256)}}},
+       {{"kind", in.suspect_kind}, {"what", in.suspect}, {"sha256", json_or_null(in.suspect_sha256)}}},
       {"queries", queries},
       {"points_sent", log.points_sent},
       {"points_answered", answered},

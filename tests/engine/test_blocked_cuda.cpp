@@ -13,6 +13,7 @@
 #include "engine/tensor.h"
 #include "kernels/cpu/blocked.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/blocked.h"
 #include "kernels/cuda/runtime.h"
@@ -27,10 +28,7 @@ using kernels::ActShape;
 #if IPG_HAS_CUDA
 namespace kg = kernels::cuda;
 
-std::vector<float> random_values(int64_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  Generator gen(seed);
-  return Tensor::uniform({n}, lo, hi, gen).to_vector();
-}
+using testing::random_values;
 
 // A device copy of host values, and the way back.
 Tensor device(const std::vector<float>& v) {

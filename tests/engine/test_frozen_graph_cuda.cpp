@@ -15,6 +15,7 @@
 #include "engine/plan.h"
 #include "engine/random.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 #if IPG_HAS_CUDA
 #include "engine/frozen_graph_cuda.h"
 #endif
@@ -23,10 +24,7 @@ namespace ipg {
 namespace {
 
 #if IPG_HAS_CUDA
-std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
-  Generator gen(seed);
-  return Tensor::uniform({n}, lo, hi, gen).to_vector();
-}
+using testing::random_values;
 
 PlanStep conv_step(int x, int64_t c_in, int64_t c_out, int k, int padding, bool relu,
                    const Shape& out, uint64_t seed) {

@@ -30,13 +30,13 @@ namespace {
 #if IPG_HAS_CUDA
 namespace kg = kernels::cuda;
 
-struct Case {
+struct FusedCase {
   const char* name;
   int64_t n, c_in, hw, c_out, k, stride, padding, groups;
   bool residual, relu;
 };
 
-kernels::Conv2dShape shape_of(const Case& c) {
+kernels::Conv2dShape shape_of(const FusedCase& c) {
   return kernels::Conv2dShape::square_layer(c.n, c.c_in, c.hw, c.c_out, c.k, c.stride, c.padding,
                                             c.groups);
 }
@@ -46,7 +46,7 @@ std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
   return Tensor::uniform({n}, lo, hi, gen).to_vector();
 }
 
-const Case kCases[] = {
+const FusedCase kFusedCases[] = {
     {"block", 10, 16, 28, 16, 3, 1, 1, 1, true, true},
     {"down", 10, 16, 28, 32, 3, 2, 1, 1, false, true},
     {"proj", 10, 16, 28, 32, 1, 2, 0, 1, false, false},
@@ -58,7 +58,7 @@ const Case kCases[] = {
 // without a device, so every CUDA build checks the graph's plumbing here.
 TEST(CudnnGraphConv, OperationGraphIsWellFormedAndEnginesAreOffered) {
 #if IPG_HAS_CUDA
-  for (const Case& c : kCases) {
+  for (const FusedCase& c : kFusedCases) {
     SCOPED_TRACE(c.name);
     int offered = -1;
     try {
@@ -71,7 +71,7 @@ TEST(CudnnGraphConv, OperationGraphIsWellFormedAndEnginesAreOffered) {
     std::printf("[ graph API ] %s: %d engine configurations ranked\n", c.name, offered);
   }
   // A graph cuDNN must refuse: 15 input channels in 2 groups of 7.
-  kernels::Conv2dShape bad = shape_of(kCases[0]);
+  kernels::Conv2dShape bad = shape_of(kFusedCases[0]);
   bad.c_in = 15;
   bad.groups = 2;
   EXPECT_THROW(kg::graph_conv_offered_engines(bad, false, true), CudaError);
@@ -83,11 +83,11 @@ TEST(CudnnGraphConv, OperationGraphIsWellFormedAndEnginesAreOffered) {
 TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) {
   IPG_REQUIRE_CUDA();
 #if IPG_HAS_CUDA
-  const auto& cases = kCases;
+  const auto& cases = kFusedCases;
   const cudaStream_t stream = kg::stream(0);
   int accepted = 0;
   std::string refused;
-  for (const Case& c : cases) {
+  for (const FusedCase& c : cases) {
     SCOPED_TRACE(c.name);
     const kernels::Conv2dShape s = shape_of(c);
     const std::vector<float> w = values(c.c_out * s.c_in_group() * c.k * c.k, 1, -0.3f, 0.3f);

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "engine/hdf5.h"
+#include "tests/support/file_error.h"
 
 namespace ipg::h5 {
 namespace {
@@ -38,19 +39,7 @@ class Hdf5 : public ::testing::Test {
 };
 
 // The message of the FileError `fn` throws; fails the test when it throws none.
-template <typename Fn>
-std::string file_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a FileError";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
+using testing::file_error;
 
 // Writes a dataset of any HDF5 type with the C API, for types the wrapper never writes.
 void write_raw(const std::string& file, const char* name, hid_t type, std::vector<hsize_t> dims,

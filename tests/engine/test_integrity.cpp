@@ -11,6 +11,7 @@
 
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
+#include "tests/support/file_error.h"
 #include "tests/engine/file_flips.h"
 
 namespace ipg::h5 {
@@ -55,19 +56,7 @@ class Integrity : public ::testing::Test {
   std::vector<std::string> notices_;
 };
 
-template <typename Fn>
-std::string file_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a FileError";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
+using testing::file_error;
 
 TEST_F(Integrity, SealedFileCarriesBothDigests) {
   const std::string p = path("s.h5");

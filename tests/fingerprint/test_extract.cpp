@@ -15,18 +15,12 @@
 #include "engine/ops/index.h"
 #include "engine/random.h"
 #include "fingerprint/extract.h"
+#include "tests/support/arch_cases.h"
 #include "tests/support/fingerprint_agree.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
-
-std::unique_ptr<Network> lenet() {
-  ModelConfig cfg;
-  cfg.arch = "lenet5";
-  cfg.seed = 3;
-  return make_network(cfg);
-}
 
 Tensor logits_of(Network& net, const Tensor& x) {
   NoGradGuard no_grad;
@@ -46,7 +40,7 @@ ExtractOptions small(const std::string& method) {
 }
 
 TEST(Extract, IPGuardPointsSitWhereTheirLossSays) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   const Fingerprint fp = extract_fingerprint(*net, small("ipguard"), nullptr);
   ASSERT_EQ(fp.size(), 12);
   EXPECT_EQ(fp.method, "ipguard");
@@ -70,7 +64,7 @@ TEST(Extract, IPGuardPointsSitWhereTheirLossSays) {
 }
 
 TEST(Extract, SourceIsTheInitialLabelAndTargetTheLeastLikely) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   ExtractOptions o = small("random");
   const Fingerprint fp = extract_fingerprint(*net, o, nullptr);  // points = initial points
   const Tensor z = logits_of(*net, fp.points);
@@ -84,7 +78,7 @@ TEST(Extract, SourceIsTheInitialLabelAndTargetTheLeastLikely) {
 }
 
 TEST(Extract, InitTrainPicksDistinctTrainingImages) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   Generator gen(2);
   const Tensor train = Tensor::uniform({40, 1, 28, 28}, 0.f, 1.f, gen);
   ExtractOptions o = small("random");
@@ -105,7 +99,7 @@ TEST(Extract, InitTrainPicksDistinctTrainingImages) {
 }
 
 TEST(Extract, SignMethodsStayWithinEpsAndReportSuccessByLabel) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   const Fingerprint start = extract_fingerprint(*net, small("random"), nullptr);
   for (const char* method : {"fgsm", "igsm"}) {
     SCOPED_TRACE(method);
@@ -121,7 +115,7 @@ TEST(Extract, SignMethodsStayWithinEpsAndReportSuccessByLabel) {
 }
 
 TEST(Extract, CwL2PointsAreSuccessesAtTheirReportedDistance) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   ExtractOptions first = small("random");
   first.n = 6;
   const Fingerprint start = extract_fingerprint(*net, first, nullptr);
@@ -158,7 +152,7 @@ TEST(Extract, CwL2PointsAreSuccessesAtTheirReportedDistance) {
 }
 
 TEST(Extract, SameSeedSameFingerprintAndChunkingChangesNothing) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   ExtractOptions o = small("ipguard");
   o.iters = 100;
   const Fingerprint a = extract_fingerprint(*net, o, nullptr);
@@ -183,7 +177,7 @@ TEST(Extract, SameSeedSameFingerprintAndChunkingChangesNothing) {
 // Adam moments: forced at every finished row, or never, the same points come out (to
 // oneDNN's batch-size-dependent rounding), and the forced run did compact.
 TEST(Extract, CompactionChangesNoPoint) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   for (const char* method : {"ipguard", "igsm"}) {
     SCOPED_TRACE(method);
     ExtractOptions o = small(method);
@@ -223,7 +217,7 @@ void expect_same_bits(const Fingerprint& a, const Fingerprint& b) {
 }
 
 TEST(Extract, ReplayedStretchesGiveTheSameBits) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   ExtractOptions o = small("ipguard");
   o.check_every = 7;
   o.compact_at = 1;
@@ -244,7 +238,7 @@ TEST(Extract, ReplayedStretchesGiveTheSameBits) {
 // early abort) recorded and replayed give the direct loop's bits; the progress reports
 // count the replays, so a loop that never replayed fails here.
 TEST(Extract, ReplayedIgsmAndCwl2GiveTheSameBits) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   for (const char* method : {"igsm", "cwl2"}) {
     SCOPED_TRACE(method);
     ExtractOptions o = small(method);
@@ -280,7 +274,7 @@ TEST(Extract, ReplayedIgsmAndCwl2GiveTheSameBits) {
 // Chunks and compactions share plans by batch size: 5 chunks of 12, each compacted
 // (whenever a row finishes) to power-of-two buckets, build a plan per size, not per load.
 TEST(Extract, ChunksAndCompactionsShareTheirPlans) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   ExtractOptions o = small("ipguard");
   o.n = 60;
   o.batch = 12;
@@ -304,7 +298,7 @@ TEST(Extract, ChunksAndCompactionsShareTheirPlans) {
 }
 
 TEST(Extract, AutomaticBatchOnTheCpuIsThePapersFingerprint) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   EXPECT_EQ(auto_batch(*net, 250), 100);
   EXPECT_EQ(auto_batch(*net, 12), 12);
   ExtractOptions o = small("ipguard");
@@ -327,14 +321,14 @@ void expect_devices_agree(const Fingerprint& cpu, const Fingerprint& gpu, int64_
 // candidates in one batch (the target) on any recent GPU.
 TEST(ExtractCuda, AutomaticBatchFillsTheDevice) {
   IPG_REQUIRE_CUDA();
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   net->to(Device::cuda());
   EXPECT_EQ(auto_batch(*net, 10000), 10000);
 }
 
 TEST(ExtractCuda, ReplayedStretchesGiveTheSameBitsAndAgreeWithTheCpu) {
   IPG_REQUIRE_CUDA();
-  auto cpu = lenet(), gpu = lenet();
+  auto cpu = testing::seeded_lenet5(), gpu = testing::seeded_lenet5();
   gpu->to(Device::cuda());
   ExtractOptions o = small("ipguard");
   o.check_every = 10;
@@ -376,7 +370,7 @@ ExtractOptions igsm_cwl2_case(const std::string& method) {
 
 // The premise of the CUDA test below, checked where it always runs: most rows converge.
 TEST(Extract, IgsmAndCwl2CaseConvergesOnMostRows) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   for (const char* method : {"igsm", "cwl2"}) {
     const Fingerprint fp = extract_fingerprint(*net, igsm_cwl2_case(method), nullptr);
     int64_t converged = 0;
@@ -391,7 +385,7 @@ TEST(Extract, IgsmAndCwl2CaseConvergesOnMostRows) {
 // iterations run directly, and the CPU's converged set and labels (>= 99%).
 TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
   IPG_REQUIRE_CUDA();
-  auto cpu = lenet(), gpu = lenet();
+  auto cpu = testing::seeded_lenet5(), gpu = testing::seeded_lenet5();
   gpu->to(Device::cuda());
   for (const char* method : {"igsm", "cwl2"}) {
     SCOPED_TRACE(method);
@@ -416,7 +410,7 @@ TEST(ExtractCuda, ReplayedIgsmAndCwl2GiveTheSameBitsAndAgreeWithTheCpu) {
 }
 
 TEST(Extract, BadOptionsAreRefused) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   auto bad = [&](auto change) {
     ExtractOptions o = small("ipguard");
     change(o);

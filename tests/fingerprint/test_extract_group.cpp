@@ -11,18 +11,12 @@
 
 #include "engine/autograd.h"
 #include "fingerprint/extract.h"
+#include "tests/support/arch_cases.h"
 #include "tests/support/fingerprint_agree.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
-
-std::unique_ptr<Network> lenet() {
-  ModelConfig cfg;
-  cfg.arch = "lenet5";
-  cfg.seed = 3;
-  return make_network(cfg);
-}
 
 ExtractOptions base(const std::string& method) {
   ExtractOptions o;
@@ -58,7 +52,7 @@ size_t expect_same(const Fingerprint& alone, const Fingerprint& shared) {
 }
 
 void expect_group_is_each_alone(std::vector<ExtractOptions> group) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   int64_t widest = 0;
   const std::vector<Fingerprint> shared = extract_fingerprints(
       *net, group, nullptr, [&](const ExtractProgress& p) { widest = std::max(widest, p.chunk_rows); });
@@ -86,7 +80,7 @@ TEST(ExtractGroup, IPGuardAtSeveralKIsEachKAlone) {
   group[1].seed = 9;
   expect_group_is_each_alone(group);
   // The margins differ in effect: a k shared by all rows would not give these.
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
   EXPECT_NE(fps[0].iterations, fps[2].iterations);
 }
@@ -102,7 +96,7 @@ TEST(ExtractGroup, SignMethodsUnderSeveralSeedsAndTargetRules) {
 }
 
 TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   std::vector<ExtractOptions> group(2, base("ipguard"));
   group[1].iters = 10;
   EXPECT_THROW(extract_fingerprints(*net, group, nullptr), std::invalid_argument);
@@ -160,7 +154,7 @@ void expect_margins_reach_k(Network& net, const Fingerprint& fp, double k) {
 // where the GPU's batch-size rounding (cuDNN and cuBLAS choose kernels per shape) may move
 // a row or two. On the CPU a group is bit-equal (IPGuardAtSeveralKIsEachKAlone above).
 TEST(ExtractGroup, MarginsFarApartChangeMostRows) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   std::vector<ExtractOptions> group;
   for (double k : {0.0, 0.02, 0.1}) {
     ExtractOptions o = base("ipguard");
@@ -198,7 +192,7 @@ std::vector<ExtractOptions> cuda_group() {
 }
 
 TEST(ExtractGroup, CudaGroupConvergesOnMostRows) {
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   const std::vector<ExtractOptions> group = cuda_group();
   const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
   for (size_t g = 0; g < group.size(); ++g) {
@@ -223,7 +217,7 @@ TEST(ExtractGroup, CudaGroupConvergesOnMostRows) {
 // settings themselves differ in most rows (MarginsFarApartChangeMostRows).
 TEST(ExtractGroupCuda, IPGuardAtSeveralKIsEachKAlone) {
   IPG_REQUIRE_CUDA();
-  auto net = lenet();
+  auto net = testing::seeded_lenet5();
   net->to(Device::cuda());
   const std::vector<ExtractOptions> group = cuda_group();
   const std::vector<Fingerprint> shared = extract_fingerprints(*net, group, nullptr);

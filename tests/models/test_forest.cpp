@@ -18,6 +18,7 @@
 #include "kernels/common/philox.h"
 #include "models/forest.h"
 #include "models/forest_file.h"
+#include "models/recipe.h"
 #include "tests/engine/file_flips.h"
 #include "tests/support/parity.h"
 
@@ -70,13 +71,6 @@ void expect_same_arrays(const ForestArrays& a, const ForestArrays& b) {
   EXPECT_EQ(0, std::memcmp(a.threshold.data(), b.threshold.data(), a.threshold.size() * 4));
   ASSERT_EQ(a.value.size(), b.value.size());
   EXPECT_EQ(0, std::memcmp(a.value.data(), b.value.data(), a.value.size() * 4));
-}
-
-Dataset first_rows(const Dataset& d, int64_t n) {
-  Dataset s = d;
-  s.images = d.images.narrow0(0, n);
-  s.labels = d.labels.narrow0(0, n);
-  return s;
 }
 
 TEST(ForestFit, SeparableToySetFittedExactly) {

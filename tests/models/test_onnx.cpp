@@ -20,34 +20,16 @@
 #include "models/load.h"
 #include "models/model_file.h"
 #include "models/onnx_model.h"
+#include "tests/support/network_checks.h"
 
 namespace ipg {
 namespace {
 
-const std::string kData = IPG_TEST_DATA_DIR;
-const std::string kOnnx = kData + "/onnx/";
+using testing::rel_gap;
+using testing::input_grad;
+using testing::kOnnx;
+
 const std::string kWeights = std::string(IPG_TEST_DATA_DIR) + "/../../weights/";
-
-// Largest |a - b| over 1 + max |b|.
-double rel_gap(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto va = a.cpu().to_vector(), vb = b.cpu().to_vector();
-  double gap = 0, scale = 0;
-  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
-    gap = std::max(gap, std::fabs(double(va[i]) - double(vb[i])));
-    scale = std::max(scale, std::fabs(double(vb[i])));
-  }
-  return gap / (1 + scale);
-}
-
-// d sum(logits * r) / dx through autodiff.
-Tensor input_grad(Network& net, const Tensor& x, const Tensor& r) {
-  Tensor xi = x.detach();
-  xi.set_requires_grad(true);
-  const Tensor loss = ops::sum(ops::mul(net.logits(xi), r));
-  loss.backward();
-  return xi.grad();
-}
 
 class OnnxArch : public ::testing::TestWithParam<const char*> {};
 
@@ -91,12 +73,12 @@ TEST_P(OnnxArch, FrozenNetworkFusesIt) {
 
 INSTANTIATE_TEST_SUITE_P(Shipped, OnnxArch, ::testing::Values("lenet5", "resnet20"));
 
-struct Golden {
+struct OnnxGolden {
   Tensor x, r, logits, grad_x;
 };
-Golden read_golden() {
+OnnxGolden read_onnx_golden() {
   const h5::File f(kOnnx + "mobilenet.golden.h5");
-  Golden g;
+  OnnxGolden g;
   g.x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
   g.r = f.dataset("r").read(DType::F32, {4, 10});
   g.logits = f.dataset("logits").read(DType::F32, {4, 10});
@@ -116,7 +98,7 @@ std::vector<int32_t> argmax_rows(const Tensor& t) {
 }
 
 TEST(OnnxMobileNet, MatchesPyTorch) {
-  const Golden g = read_golden();
+  const OnnxGolden g = read_onnx_golden();
   auto net = load_model(kOnnx + "mobilenet.onnx");
   EXPECT_EQ(net->config().classes, 10);
   Tensor logits;
@@ -135,7 +117,7 @@ TEST(OnnxMobileNet, MatchesPyTorch) {
 // What the planner does not lower (clamp, concat by selection, ...) runs through
 // autodiff, with the same gradients.
 TEST(OnnxMobileNet, FrozenNetworkGivesPyTorchsGradients) {
-  const Golden g = read_golden();
+  const OnnxGolden g = read_onnx_golden();
   auto net = load_model(kOnnx + "mobilenet.onnx");
   FrozenNetwork frozen(*net, g.x.shape());
   EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
@@ -149,7 +131,7 @@ TEST(OnnxMobileNet, FinalSoftmaxIsDroppedWithANotice) {
   h5::set_notice_sink(old);
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_NE(notices[0].find("Softmax"), std::string::npos) << notices[0];
-  const Golden g = read_golden();
+  const OnnxGolden g = read_onnx_golden();
   NoGradGuard ng;
   EXPECT_LT(rel_gap(soft->logits(g.x), g.logits), 1e-4);  // logits, not probabilities
 }
@@ -165,7 +147,7 @@ TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
   EXPECT_EQ(with->config().mean, std::vector<float>({0.1f, 0.2f, 0.3f}));
   EXPECT_EQ(with->config().std, std::vector<float>({0.5f, 0.25f, 2.f}));
   auto plain = load_model(kOnnx + "mobilenet.onnx");
-  const Golden g = read_golden();
+  const OnnxGolden g = read_onnx_golden();
   const Tensor mean = Tensor::from_vector({0.1f, 0.2f, 0.3f}, {1, 3, 1, 1});
   const Tensor inv = Tensor::from_vector({2.f, 4.f, 0.5f}, {1, 3, 1, 1});
   NoGradGuard ng;

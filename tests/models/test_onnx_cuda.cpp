@@ -10,12 +10,13 @@
 #include "engine/random.h"
 #include "models/frozen_network.h"
 #include "models/model_file.h"
+#include "tests/support/network_checks.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
 
-const std::string kOnnx = std::string(IPG_TEST_DATA_DIR) + "/onnx/";
+using testing::kOnnx;
 
 TEST(OnnxCuda, MobileNetMatchesPyTorch) {
   IPG_REQUIRE_CUDA();

@@ -16,30 +16,13 @@
 #include "models/onnx_export.h"
 #include "models/onnx_model.h"
 #include "tests/support/arch_cases.h"
+#include "tests/support/network_checks.h"
 
 namespace ipg {
 namespace {
 
-// Largest |a - b| over 1 + max |b|.
-double rel_gap(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto va = a.cpu().to_vector(), vb = b.cpu().to_vector();
-  double gap = 0, scale = 0;
-  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
-    const double d = std::fabs(double(va[i]) - double(vb[i]));
-    gap = std::isnan(d) ? INFINITY : std::max(gap, d);
-    scale = std::max(scale, std::fabs(double(vb[i])));
-  }
-  return gap / (1 + scale);
-}
-
-// d sum(logits * r) / dx through autodiff.
-Tensor input_grad(Network& net, const Tensor& x, const Tensor& r) {
-  Tensor xi = x.detach();
-  xi.set_requires_grad(true);
-  ops::sum(ops::mul(net.logits(xi), r)).backward();
-  return xi.grad();
-}
+using testing::rel_gap;
+using testing::input_grad;
 
 using testing::ArchCase;
 

@@ -12,12 +12,13 @@
 #include "engine/random.h"
 #include "models/onnx_model.h"
 #include "onnx/onnx_pb.h"
+#include "tests/support/network_checks.h"
 #include "tests/support/onnx_builder.h"
 
 namespace ipg {
 namespace {
 
-const std::string kOnnx = std::string(IPG_TEST_DATA_DIR) + "/onnx/";
+using testing::kOnnx;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -18,10 +18,14 @@
 #include "models/frozen_network.h"
 #include "models/onnx_model.h"
 #include "onnx/onnx_pb.h"
+#include "tests/support/network_checks.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
 namespace {
+
+using testing::rel_gap;
+using testing::input_grad;
 
 struct ConvSpec {
   int c_in, c_out, k, groups, dilation, stride, pad;
@@ -154,18 +158,6 @@ std::string build(const std::vector<ConvSpec>& specs, bool dense, uint64_t seed)
   tb->set_type(onnx::AttributeProto::INT);
   tb->set_i(1);
   return m.SerializeAsString();
-}
-
-// Largest |a - b| over 1 + max |b|.
-double rel_gap(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto va = a.cpu().to_vector(), vb = b.cpu().to_vector();
-  double gap = 0, scale = 0;
-  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
-    gap = std::max(gap, std::fabs(double(va[i]) - double(vb[i])));
-    scale = std::max(scale, std::fabs(double(vb[i])));
-  }
-  return gap / (1 + scale);
 }
 
 // Logits and d sum(logits * r) / dx through autodiff.

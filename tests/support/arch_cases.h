@@ -36,6 +36,14 @@ inline std::unique_ptr<Network> build_arch(const ArchCase& c) {
   return net;
 }
 
+// A LeNet-5 with weights drawn from `seed` (the extraction tests' target).
+inline std::unique_ptr<Network> seeded_lenet5(uint64_t seed = 3) {
+  ModelConfig cfg;
+  cfg.arch = "lenet5";
+  cfg.seed = seed;
+  return make_network(cfg);
+}
+
 inline void PrintTo(const ArchCase& c, std::ostream* os) {
   *os << c.arch << " " << c.channels << "x" << c.side << "x" << c.side;
 }

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <vector>
+
 #include "engine/random.h"
 #include "engine/tensor.h"
 
@@ -20,6 +22,12 @@ inline Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, 
 
 inline Tensor random_leaf(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f) {
   return random_tensor(shape, seed, lo, hi, true);
+}
+
+// n values uniform in [lo, hi) as a host vector (weights and inputs of kernel-level tests).
+inline std::vector<float> random_values(int64_t n, uint64_t seed, float lo = -1.f,
+                                        float hi = 1.f) {
+  return random_tensor({n}, seed, lo, hi).to_vector();
 }
 
 }  // namespace ipg::testing
