@@ -36,8 +36,8 @@ double lane_sum(int64_t len, Term term) {
   return lane[0];
 }
 
-// sums[k * c + ch] = sum over the planes of channel ch of what plane(nn, ch, acc) adds to
-// acc[k], k < K. `plane` sees each plane once, with acc zeroed.
+// sums[k * c + ch] = sum over the planes of channel ch of what plane(nn, ch, acc) leaves
+// in acc[k], k < K. `plane` sees each plane once, with acc zeroed.
 template <int K, typename PlaneFn>
 void per_channel_sums(int64_t n, int64_t c, int64_t s, PlaneFn plane, double* sums) {
   const int64_t planes = n * c;

@@ -17,6 +17,7 @@
 #include "engine/random.h"
 #include "engine/tensor.h"
 #include "tests/support/parity.h"
+#include "tests/support/random_tensors.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/cudnn_graph_conv.h"
@@ -41,10 +42,7 @@ kernels::Conv2dShape shape_of(const FusedCase& c) {
                                             c.groups);
 }
 
-std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
-  Generator gen(seed);
-  return Tensor::uniform({n}, lo, hi, gen).to_vector();
-}
+using testing::random_values;
 
 const FusedCase kFusedCases[] = {
     {"block", 10, 16, 28, 16, 3, 1, 1, 1, true, true},
@@ -90,8 +88,9 @@ TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) 
   for (const FusedCase& c : cases) {
     SCOPED_TRACE(c.name);
     const kernels::Conv2dShape s = shape_of(c);
-    const std::vector<float> w = values(c.c_out * s.c_in_group() * c.k * c.k, 1, -0.3f, 0.3f);
-    const std::vector<float> b = values(c.c_out, 2, -0.2f, 0.2f);
+    const std::vector<float> w =
+        random_values(c.c_out * s.c_in_group() * c.k * c.k, 1, -0.3f, 0.3f);
+    const std::vector<float> b = random_values(c.c_out, 2, -0.2f, 0.2f);
     const kg::FusedConv legacy(s, w.data(), b.data(), c.residual, c.relu, stream);
     std::unique_ptr<kg::FusedConv> graph;
     try {
@@ -110,7 +109,8 @@ TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) 
     Generator gen(3);
     const Tensor x = Tensor::uniform({s.n, s.c_in, s.h, s.w}, 0.f, 1.f, gen).to(Device::cuda());
     const Tensor r = Tensor::uniform(out, -1.f, 1.f, gen).to(Device::cuda());
-    Tensor y_legacy = Tensor::empty(out, Device::cuda()), y_graph = Tensor::empty(out, Device::cuda());
+    Tensor y_legacy = Tensor::empty(out, Device::cuda()),
+           y_graph = Tensor::empty(out, Device::cuda());
     const size_t ws_bytes = std::max(legacy.workspace_bytes(), graph->workspace_bytes());
     Tensor ws = Tensor::empty({int64_t(ws_bytes / sizeof(float)) + 1}, Device::cuda());
     const float* res = c.residual ? r.data() : nullptr;
@@ -138,7 +138,8 @@ TEST(FusedConvCuda, GraphApiForwardMatchesTheLegacyCallOrNamesTheConvItRefuses) 
     }
   }
   std::printf("[ graph API ] %d of %zu convolutions accepted;%s\n", accepted,
-              sizeof(cases) / sizeof(cases[0]), refused.empty() ? " none refused" : refused.c_str());
+              sizeof(cases) / sizeof(cases[0]),
+              refused.empty() ? " none refused" : refused.c_str());
 #endif
 }
 

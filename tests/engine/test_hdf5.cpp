@@ -38,7 +38,6 @@ class Hdf5 : public ::testing::Test {
   fs::path dir_;
 };
 
-// The message of the FileError `fn` throws; fails the test when it throws none.
 using testing::file_error;
 
 // Writes a dataset of any HDF5 type with the C API, for types the wrapper never writes.

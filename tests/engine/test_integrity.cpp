@@ -11,8 +11,8 @@
 
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
-#include "tests/support/file_error.h"
 #include "tests/engine/file_flips.h"
+#include "tests/support/file_error.h"
 
 namespace ipg::h5 {
 namespace {
