@@ -15,7 +15,7 @@ namespace ipg {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& tail) {
+bool name_ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 bool contains(const std::string& s, const std::string& part) {
@@ -27,11 +27,11 @@ bool contains(const std::string& s, const std::string& part) {
 // paths still carry.
 bool feeds_residual_sum(const std::string& arch, const std::string& weight) {
   if (arch == "resnet20" || arch == "wrn-22-4")
-    return weight == "conv1/weight" || ends_with(weight, "/conv2/weight") ||
+    return weight == "conv1/weight" || name_ends_with(weight, "/conv2/weight") ||
            contains(weight, "/shortcut/");
   if (arch == "resnet50")
-    return weight == "conv1/conv/weight" || ends_with(weight, "/3_conv/weight") ||
-           ends_with(weight, "/0_conv/weight");
+    return weight == "conv1/conv/weight" || name_ends_with(weight, "/3_conv/weight") ||
+           name_ends_with(weight, "/0_conv/weight");
   return false;
 }
 

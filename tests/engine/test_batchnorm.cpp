@@ -61,11 +61,7 @@ std::vector<float> reference_normalize(const Tensor& x, const std::vector<double
   return y;
 }
 
-void expect_close(const std::vector<float>& ref, const std::vector<float>& got, double atol,
-                  double rtol) {
-  const auto r = testing::compare_values(ref, got, atol, rtol);
-  EXPECT_TRUE(r.ok) << r.message;
-}
+using testing::expect_close;
 
 TEST(BatchNormValues, TrainingNormalizesWithBatchStatistics) {
   for (const Shape& shape : {Shape{4, 3, 5, 6}, Shape{7, 5}}) {

@@ -22,7 +22,7 @@ using Inputs = std::vector<Tensor>;
 using testing::random_leaf;
 using testing::random_tensor;
 
-struct Case {
+struct ConvCase {
   int64_t n, c_in, h, w, c_out, kh, kw;
   int stride, padding;
   bool bias;
@@ -42,7 +42,7 @@ struct Case {
 // Covers 1x1, strided, padded, large and non-square kernels, non-square inputs, batch 1
 // and > 1, and both CPU layout paths: few input channels (plain NCHW) and many (blocked,
 // including counts that are not a multiple of the 16-channel block).
-const std::vector<Case> kCases = {
+const std::vector<ConvCase> kCases = {
     {2, 5, 6, 6, 4, 1, 1, 1, 0, true},      // 1x1
     {3, 8, 9, 9, 6, 3, 3, 2, 1, false},     // 3x3 stride 2
     {2, 3, 10, 10, 4, 5, 5, 1, 2, true},    // 5x5 pad 2
@@ -61,7 +61,7 @@ struct Reference {
 
 // Direct loops in double: y = conv(x, w) + b (b may be empty) and, for a given dy (may be
 // empty), the three gradients.
-Reference reference(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+Reference reference(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
                     const std::vector<float>& b, const std::vector<float>& dy) {
   const int64_t ho = c.h_out(), wo = c.w_out();
   std::vector<double> y(c.n * c.c_out * ho * wo), dx(x.size()), dw(w.size()), db(c.c_out);
@@ -101,7 +101,7 @@ void expect_close(const std::vector<float>& ref, const Tensor& got, double atol,
 
 TEST(ConvForward, MatchesLoopReference) {
   uint64_t seed = 100;
-  for (const Case& c : kCases) {
+  for (const ConvCase& c : kCases) {
     const Tensor x = random_tensor(c.x_shape(), ++seed), w = random_tensor(c.w_shape(), ++seed);
     const Tensor b = c.bias ? random_tensor({c.c_out}, ++seed) : Tensor();
     const Tensor y = ops::conv2d(x, w, b, c.stride, c.padding);
@@ -126,7 +126,7 @@ TEST(ConvForward, OutputShapes) {
 
 TEST(ConvBackward, AllGradientsMatchLoopReference) {
   uint64_t seed = 200;
-  for (const Case& c : kCases) {
+  for (const ConvCase& c : kCases) {
     Tensor x = random_leaf(c.x_shape(), ++seed), w = random_leaf(c.w_shape(), ++seed);
     Tensor b = c.bias ? random_leaf({c.c_out}, ++seed) : Tensor();
     const Tensor dy = random_tensor(c.y_shape(), ++seed);
@@ -148,12 +148,12 @@ testing::GradCheckOptions linear_options() {
 }
 
 TEST(ConvGrad, FiniteDifferences) {
-  const std::vector<Case> cases = {{2, 3, 5, 6, 4, 3, 3, 1, 1, true},
+  const std::vector<ConvCase> cases = {{2, 3, 5, 6, 4, 3, 3, 1, 1, true},
                                    {1, 2, 7, 7, 3, 5, 5, 2, 2, true},
                                    {2, 6, 5, 5, 5, 3, 3, 2, 1, true},
                                    {2, 3, 4, 4, 2, 1, 1, 1, 0, false}};
   uint64_t seed = 300;
-  for (const Case& c : cases) {
+  for (const ConvCase& c : cases) {
     SCOPED_TRACE(c.str());
     Tensor x = random_leaf(c.x_shape(), ++seed), w = random_leaf(c.w_shape(), ++seed);
     const int stride = c.stride, padding = c.padding;
@@ -181,7 +181,7 @@ TEST(ConvGrad, GradientsAccumulateOverReuse) {
 }
 
 TEST(ConvGrad, FrozenWeightsGetNoGradient) {
-  const Case c{2, 6, 7, 7, 5, 3, 3, 1, 1, true};
+  const ConvCase c{2, 6, 7, 7, 5, 3, 3, 1, 1, true};
   Tensor x = random_leaf(c.x_shape(), 501);
   const Tensor w = random_tensor(c.w_shape(), 502), b = random_tensor({c.c_out}, 503);
   const Tensor dy = random_tensor(c.y_shape(), 504);
@@ -193,7 +193,7 @@ TEST(ConvGrad, FrozenWeightsGetNoGradient) {
 }
 
 TEST(ConvGrad, OnlyTheRequestedGradients) {
-  const Case c{2, 3, 6, 6, 4, 3, 3, 1, 0, true};
+  const ConvCase c{2, 3, 6, 6, 4, 3, 3, 1, 0, true};
   const Tensor x = random_tensor(c.x_shape(), 601), w = random_tensor(c.w_shape(), 602);
   Tensor b = random_leaf({c.c_out}, 603);
   const Tensor dy = random_tensor(c.y_shape(), 604);
@@ -253,7 +253,7 @@ Tensor to_cuda_leaf(const Tensor& t) {
   return g;
 }
 
-void expect_conv_parity(const Case& c, bool x_grad, bool w_grad, uint64_t seed) {
+void expect_conv_parity(const ConvCase& c, bool x_grad, bool w_grad, uint64_t seed) {
   SCOPED_TRACE(c.str());
   Tensor x = random_tensor(c.x_shape(), seed, -1.f, 1.f, x_grad),
          w = random_tensor(c.w_shape(), seed + 1, -1.f, 1.f, w_grad);
@@ -278,18 +278,18 @@ void expect_conv_parity(const Case& c, bool x_grad, bool w_grad, uint64_t seed) 
 TEST(ConvCuda, ForwardAndGradientsParity) {
   IPG_REQUIRE_CUDA();
   uint64_t seed = 700;
-  for (const Case& c : kCases) expect_conv_parity(c, true, true, seed += 4);
+  for (const ConvCase& c : kCases) expect_conv_parity(c, true, true, seed += 4);
   // ResNet20- and LeNet-sized layers at a realistic batch.
-  for (const Case& c :
-       {Case{16, 16, 32, 32, 16, 3, 3, 1, 1, false}, Case{16, 32, 16, 16, 64, 3, 3, 2, 1, false},
-        Case{16, 1, 28, 28, 6, 5, 5, 1, 0, true}})
+  for (const ConvCase& c :
+       {ConvCase{16, 16, 32, 32, 16, 3, 3, 1, 1, false}, ConvCase{16, 32, 16, 16, 64, 3, 3, 2, 1, false},
+        ConvCase{16, 1, 28, 28, 6, 5, 5, 1, 0, true}})
     expect_conv_parity(c, true, true, seed += 4);
 }
 
 TEST(ConvCuda, FrozenWeightsInputGradientParity) {
   IPG_REQUIRE_CUDA();
   uint64_t seed = 800;
-  for (const Case& c : kCases) expect_conv_parity(c, true, false, seed += 4);
+  for (const ConvCase& c : kCases) expect_conv_parity(c, true, false, seed += 4);
   expect_conv_parity(kCases[0], false, false, seed += 4);
 }
 

@@ -27,7 +27,7 @@ using ops::Conv2dParams;
 using testing::random_leaf;
 using testing::random_tensor;
 
-struct Case {
+struct OnnxConvCase {
   const char* name;
   int64_t n, c_in, h, w, c_out, kh, kw;
   Conv2dParams p;
@@ -52,7 +52,7 @@ Conv2dParams params(int sh, int sw, int top, int left, int bottom, int right, in
 
 // Both oneDNN paths are covered: few input channels (plain NCHW input) and 8 or more
 // (channel-blocked layouts), grouped and not.
-std::vector<Case> cases() {
+std::vector<OnnxConvCase> cases() {
   return {
       {"groups2", 2, 4, 7, 6, 6, 3, 3, params(1, 1, 1, 1, 1, 1, 1, 1, 2)},
       {"depthwise", 2, 8, 9, 8, 8, 3, 3, params(1, 1, 1, 1, 1, 1, 1, 1, 8)},
@@ -68,7 +68,7 @@ std::vector<Case> cases() {
 
 // y[n, o, i, j] = b[o] + sum over the group's channels c and taps (a, k) of
 // x[n, c, i*sh - top + a*dh, j*sw - left + k*dw] * w[o, c - group start, a, k], in double.
-std::vector<float> conv_ref(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+std::vector<float> conv_ref(const OnnxConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
                             const std::vector<float>& b) {
   const int64_t oh = c.h_out(), ow = c.w_out(), cig = c.c_in / c.p.groups,
                 cog = c.c_out / c.p.groups;
@@ -95,7 +95,7 @@ std::vector<float> conv_ref(const Case& c, const std::vector<float>& x, const st
 
 TEST(OnnxConv, ForwardMatchesLoopReference) {
   uint64_t seed = 100;
-  for (const Case& c : cases()) {
+  for (const OnnxConvCase& c : cases()) {
     SCOPED_TRACE(c.name);
     const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, ++seed);
     const Tensor w = random_tensor(c.w_shape(), ++seed);
@@ -114,7 +114,7 @@ TEST(OnnxConv, ForwardMatchesLoopReference) {
 
 TEST(OnnxConv, FiniteDifferenceGradients) {
   uint64_t seed = 200;
-  for (const Case& c : cases()) {
+  for (const OnnxConvCase& c : cases()) {
     SCOPED_TRACE(c.name);
     const Tensor x = random_leaf({c.n, c.c_in, c.h, c.w}, ++seed);
     const Tensor w = random_leaf(c.w_shape(), ++seed);
@@ -143,7 +143,7 @@ TEST(OnnxConv, SquareWrapperIsTheGeneralForm) {
 // Depthwise 3x3 at a MobileNet-like size runs through oneDNN's grouped kernels; checked here
 // against the loop so a layout mix-up at realistic channel counts cannot pass.
 TEST(OnnxConv, DepthwiseAtMobileNetWidth) {
-  Case c{"depthwise32", 2, 32, 14, 14, 32, 3, 3, params(1, 1, 1, 1, 1, 1, 1, 1, 32)};
+  OnnxConvCase c{"depthwise32", 2, 32, 14, 14, 32, 3, 3, params(1, 1, 1, 1, 1, 1, 1, 1, 32)};
   const Tensor x = random_tensor({c.n, c.c_in, c.h, c.w}, 7), w = random_tensor(c.w_shape(), 8);
   const auto r = testing::compare_values(conv_ref(c, x.to_vector(), w.to_vector(), {}),
                                          ops::conv2d(x, w, Tensor(), c.p).to_vector(), 1e-5, 1e-5);
@@ -209,7 +209,7 @@ TEST(OnnxConv, PlannerRefusesWhatItCannotLower) {
 TEST(OnnxConvCuda, ForwardAndGradientsParity) {
   IPG_REQUIRE_CUDA();
   uint64_t seed = 300;
-  for (const Case& c : cases()) {
+  for (const OnnxConvCase& c : cases()) {
     SCOPED_TRACE(c.name);
     const Conv2dParams p = c.p;
     testing::expect_forward_backward_parity(

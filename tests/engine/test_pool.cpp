@@ -72,11 +72,7 @@ std::vector<float> reference_pool(const Tensor& x, const PoolCase& pc, PoolKind 
   return y;
 }
 
-void expect_close(const std::vector<float>& ref, const std::vector<float>& got, double atol,
-                  double rtol) {
-  const auto r = testing::compare_values(ref, got, atol, rtol);
-  EXPECT_TRUE(r.ok) << r.message;
-}
+using testing::expect_close;
 
 TEST(PoolValues, MaxAndAverageMatchLoops) {
   for (const PoolCase& pc : kPoolCases) {

@@ -463,12 +463,12 @@ TEST(ForestCuda, LabelsMatchCpu) {
   EXPECT_EQ(rf->labels(x.narrow0(0, 1).to(Device::cuda())).to_vector_i32()[0], cpu[0]);
 }
 
-bool have_fashion_mnist() {
+bool have_fashion_mnist_train() {
   return fs::exists(fs::path(kFashionMnistDir) / "train-labels-idx1-ubyte.gz");
 }
 
 TEST(ForestFashionMnist, FiveTreesOn5000Images) {
-  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed at " << kFashionMnistDir;
+  if (!have_fashion_mnist_train()) GTEST_SKIP() << "Fashion-MNIST not installed at " << kFashionMnistDir;
   const Dataset train = first_rows(load_dataset("fashion-mnist", Split::Train), 5000);
   const Dataset test = first_rows(load_dataset("fashion-mnist", Split::Test), 2000);
   ForestOptions o;
@@ -484,7 +484,7 @@ TEST(ForestFashionMnist, FiveTreesOn5000Images) {
 // The acceptance run (minutes on two cores):
 //   ipg_tests --gtest_also_run_disabled_tests --gtest_filter='*FullTrainingSet*'
 TEST(ForestFashionMnist, DISABLED_FullTrainingSet) {
-  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed at " << kFashionMnistDir;
+  if (!have_fashion_mnist_train()) GTEST_SKIP() << "Fashion-MNIST not installed at " << kFashionMnistDir;
   const Dataset train = load_dataset("fashion-mnist", Split::Train);
   const Dataset test = load_dataset("fashion-mnist", Split::Test);
   using clock = std::chrono::steady_clock;

@@ -17,13 +17,13 @@
 namespace ipg {
 namespace {
 
-using Case = testing::ArchCase;
+using testing::ArchCase;
 using testing::build_arch;
 
-class FrozenNetworkArch : public ::testing::TestWithParam<Case> {};
+class FrozenNetworkArch : public ::testing::TestWithParam<ArchCase> {};
 
 TEST_P(FrozenNetworkArch, FusedGraphMatchesAutodiff) {
-  const Case c = GetParam();
+  const ArchCase c = GetParam();
   auto net = build_arch(c);
   const Shape in{3, c.channels, c.side, c.side};
   FrozenNetwork fused(*net, in);
@@ -52,10 +52,10 @@ TEST_P(FrozenNetworkArch, FusedGraphMatchesAutodiff) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, FrozenNetworkArch,
-                         ::testing::Values(Case{"lenet5", 1, 28}, Case{"resnet20", 1, 28},
-                                           Case{"resnet20", 3, 32}, Case{"wrn-22-4", 1, 16},
-                                           Case{"vgg16", 1, 28}, Case{"vgg16-imagenet", 3, 32},
-                                           Case{"resnet50", 3, 32}),
+                         ::testing::Values(ArchCase{"lenet5", 1, 28}, ArchCase{"resnet20", 1, 28},
+                                           ArchCase{"resnet20", 3, 32}, ArchCase{"wrn-22-4", 1, 16},
+                                           ArchCase{"vgg16", 1, 28}, ArchCase{"vgg16-imagenet", 3, 32},
+                                           ArchCase{"resnet50", 3, 32}),
                          [](const auto& info) { return testing::arch_case_name(info.param); });
 
 // On CUDA FrozenNetwork runs the CUDA lowering of the same plan (every architecture in
@@ -63,7 +63,7 @@ INSTANTIATE_TEST_SUITE_P(Architectures, FrozenNetworkArch,
 // the fingerprint loop relies on, across both backends).
 TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
   IPG_REQUIRE_CUDA();
-  for (const Case& c : {Case{"resnet20", 1, 28}, Case{"vgg16", 1, 28}}) {
+  for (const ArchCase& c : {ArchCase{"resnet20", 1, 28}, ArchCase{"vgg16", 1, 28}}) {
     SCOPED_TRACE(c.arch);
     auto cpu = build_arch(c), gpu = build_arch(c);
     gpu->to(Device::cuda());
@@ -80,7 +80,7 @@ TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
 }
 
 TEST(FrozenNetwork, RefusesOtherShapes) {
-  auto net = build_arch(Case{"lenet5", 1, 28});
+  auto net = build_arch(ArchCase{"lenet5", 1, 28});
   FrozenNetwork f(*net, {2, 1, 28, 28});
   Generator gen(1);
   EXPECT_THROW(f.logits(Tensor::uniform({3, 1, 28, 28}, 0.f, 1.f, gen)), ShapeError);
@@ -88,7 +88,7 @@ TEST(FrozenNetwork, RefusesOtherShapes) {
 }
 
 TEST(FrozenNetwork, BackwardBeforeForwardIsAnError) {
-  auto net = build_arch(Case{"resnet20", 1, 28});
+  auto net = build_arch(ArchCase{"resnet20", 1, 28});
   FrozenNetwork f(*net, {2, 1, 28, 28});
   EXPECT_THROW(f.input_grad(Tensor::zeros({2, 10})), std::logic_error);
 }

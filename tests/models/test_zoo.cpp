@@ -7,8 +7,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
@@ -17,6 +15,7 @@
 #include "models/zoo.h"
 #include "models/zoo_plan.h"
 #include "models/zoo_resume.h"
+#include "tests/support/text_files.h"
 
 namespace ipg {
 namespace {
@@ -27,17 +26,8 @@ const std::string kTarget = std::string(IPG_TEST_DATA_DIR) + "/../../weights/len
 
 bool have_fashion_mnist() { return fs::exists(std::string(kFashionMnistDir)); }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-}
+using testing::read_text;
+using testing::write_text;
 
 class ZooDir : public ::testing::Test {
  protected:

@@ -4,30 +4,20 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
 #include "models/model_file.h"
 #include "models/zoo_manifest.h"
+#include "tests/support/text_files.h"
 
 namespace ipg {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-}
+using testing::read_text;
+using testing::write_text;
 
 std::unique_ptr<Network> net(uint64_t seed) {
   ModelConfig c;

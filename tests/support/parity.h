@@ -33,6 +33,13 @@ void expect_forward_backward_parity(const std::function<Tensor(const std::vector
                                     const std::vector<Tensor>& cpu_inputs, double atol,
                                     double rtol);
 
+// gtest expectation that ref and got match within atol + rtol * |ref|.
+inline void expect_close(const std::vector<float>& ref, const std::vector<float>& got,
+                         double atol, double rtol) {
+  const auto r = compare_values(ref, got, atol, rtol);
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
 }  // namespace ipg::testing
 
 #define IPG_REQUIRE_CUDA()                                                              \
