@@ -53,26 +53,37 @@ class NodeSink : public GradSink {
     return in.defined() && in.requires_grad();
   }
 
-  Tensor& at(size_t i) override {
+  Tensor& at(size_t i) override { return buffer(i, nullptr); }
+
+  Tensor& target(size_t i, bool& accumulate) override { return buffer(i, &accumulate); }
+
+ private:
+  // Input i's gradient buffer, created on first use: zero-filled, or left uninitialized
+  // when the caller takes `accumulate` (then told whether the buffer is new).
+  Tensor& buffer(size_t i, bool* accumulate) {
     if (!wants(i))
       throw std::logic_error(node_.name + ": backward asked for the gradient of input " +
                              std::to_string(i) + ", which does not need one");
     const Tensor& in = node_.inputs[i];
     TensorImpl& im = in.impl();
+    const auto fresh = [&] {
+      if (accumulate) *accumulate = false;
+      return accumulate ? Tensor::empty(in.shape(), in.device())
+                        : Tensor::zeros(in.shape(), in.device());
+    };
+    if (accumulate) *accumulate = true;
     if (im.grad_fn) {
       auto it = pending_.find(im.grad_fn.get());
-      if (it == pending_.end())
-        it = pending_.emplace(im.grad_fn.get(), Tensor::zeros(in.shape(), in.device())).first;
+      if (it == pending_.end()) it = pending_.emplace(im.grad_fn.get(), fresh()).first;
       return it->second;
     }
-    if (!im.grad) im.grad = Tensor::zeros(in.shape(), in.device()).impl_ptr();
+    if (!im.grad) im.grad = fresh().impl_ptr();
     // Tensor handles are cheap; keep one per input so the returned reference is stable.
     auto& slot = leaf_handles_[i];
     slot = Tensor(im.grad);
     return slot;
   }
 
- private:
   Node& node_;
   std::unordered_map<Node*, Tensor>& pending_;
   std::unordered_map<size_t, Tensor> leaf_handles_;

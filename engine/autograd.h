@@ -35,6 +35,11 @@ class GradSink {
   // The accumulation buffer of input i, shaped like it and zero-filled on first use;
   // kernels add into it (+=).
   virtual Tensor& at(size_t i) = 0;
+  // Input i's buffer for a kernel that can either write or add. `accumulate` comes back
+  // true when the buffer already holds a gradient (add into it), false when it is new and
+  // uninitialized (write every element). Most values have one consumer, so this saves the
+  // zero fill and a read of the buffer that at() costs on first use.
+  virtual Tensor& target(size_t i, bool& accumulate) = 0;
 };
 
 namespace autograd {

@@ -90,22 +90,24 @@ void batch_norm_backward(const BnSaved& sv, const Tensor& gy, GradSink& sink) {
                                                   sdx, d.n, d.c, d.s, sv.eps, stream));
   }
   if (want_x) {
-    float* dx = sink.at(0).data();
+    bool acc = false;
+    float* dx = sink.target(0, acc).data();
     if (sv.training) {
       IPG_ON_DEVICE("batch_norm_backward", dev,
                     kernels::cpu::batch_norm_backward_input_train(
                         sv.x.data(), gy.data(), sv.mean.data(), sv.var.data(), sv.gamma.data(),
-                        sum_dy.data(), sum_dy_xhat.data(), dx, d.n, d.c, d.s, sv.eps),
+                        sum_dy.data(), sum_dy_xhat.data(), dx, d.n, d.c, d.s, sv.eps, acc),
                     kernels::cuda::batch_norm_backward_input_train(
                         sv.x.data(), gy.data(), sv.mean.data(), sv.var.data(), sv.gamma.data(),
-                        sum_dy.data(), sum_dy_xhat.data(), dx, d.n, d.c, d.s, sv.eps, stream));
+                        sum_dy.data(), sum_dy_xhat.data(), dx, d.n, d.c, d.s, sv.eps, acc,
+                        stream));
     } else {
-      IPG_ON_DEVICE(
-          "batch_norm_backward", dev,
-          kernels::cpu::batch_norm_backward_input_eval(gy.data(), sv.var.data(), sv.gamma.data(),
-                                                       dx, d.n, d.c, d.s, sv.eps),
-          kernels::cuda::batch_norm_backward_input_eval(gy.data(), sv.var.data(), sv.gamma.data(),
-                                                        dx, d.n, d.c, d.s, sv.eps, stream));
+      IPG_ON_DEVICE("batch_norm_backward", dev,
+                    kernels::cpu::batch_norm_backward_input_eval(
+                        gy.data(), sv.var.data(), sv.gamma.data(), dx, d.n, d.c, d.s, sv.eps, acc),
+                    kernels::cuda::batch_norm_backward_input_eval(gy.data(), sv.var.data(),
+                                                                  sv.gamma.data(), dx, d.n, d.c,
+                                                                  d.s, sv.eps, acc, stream));
     }
   }
   if (want_gamma) add_(sink.at(1), sum_dy_xhat);

@@ -41,28 +41,38 @@ void run_forward(const Conv2dShape& s, Device dev, const float* x, const float* 
                 kernels::cuda::conv2d_forward(s, x, w, b, y, pointer(ws), bytes, stream));
 }
 
+// acc: add into dx (or dw and db) rather than write them (GradSink::target()).
 void run_backward_data(const Conv2dShape& s, Device dev, const float* dy, const float* w,
-                       float* dx) {
+                       float* dx, bool acc) {
   size_t bytes = 0;
-  IPG_ON_DEVICE("conv2d_backward", dev, bytes = kernels::cpu::conv2d_backward_data_workspace(s),
-                bytes = kernels::cuda::conv2d_backward_data_workspace(s, stream));
+  IPG_ON_DEVICE("conv2d_backward", dev,
+                bytes = kernels::cpu::conv2d_backward_data_workspace(s, acc),
+                bytes = kernels::cuda::conv2d_backward_data_workspace(s, acc, stream));
   const Tensor ws = workspace(bytes, dev);
   IPG_ON_DEVICE("conv2d_backward", dev,
-                kernels::cpu::conv2d_backward_data(s, dy, w, dx, pointer(ws), bytes),
-                kernels::cuda::conv2d_backward_data(s, dy, w, dx, pointer(ws), bytes, stream));
+                kernels::cpu::conv2d_backward_data(s, dy, w, dx, acc, pointer(ws), bytes),
+                kernels::cuda::conv2d_backward_data(s, dy, w, dx, acc, pointer(ws), bytes, stream));
 }
 
 void run_backward_weights(const Conv2dShape& s, Device dev, const float* x, const float* dy,
-                          float* dw, float* db) {
+                          float* dw, float* db, bool acc) {
   size_t bytes = 0;
-  IPG_ON_DEVICE("conv2d_backward", dev,
-                bytes = kernels::cpu::conv2d_backward_weights_workspace(s, db != nullptr),
-                bytes = kernels::cuda::conv2d_backward_weights_workspace(s, db != nullptr, stream));
+  IPG_ON_DEVICE(
+      "conv2d_backward", dev,
+      bytes = kernels::cpu::conv2d_backward_weights_workspace(s, db != nullptr, acc),
+      bytes = kernels::cuda::conv2d_backward_weights_workspace(s, db != nullptr, acc, stream));
   const Tensor ws = workspace(bytes, dev);
   IPG_ON_DEVICE(
       "conv2d_backward", dev,
-      kernels::cpu::conv2d_backward_weights(s, x, dy, dw, db, pointer(ws), bytes),
-      kernels::cuda::conv2d_backward_weights(s, x, dy, dw, db, pointer(ws), bytes, stream));
+      kernels::cpu::conv2d_backward_weights(s, x, dy, dw, db, acc, pointer(ws), bytes),
+      kernels::cuda::conv2d_backward_weights(s, x, dy, dw, db, acc, pointer(ws), bytes, stream));
+}
+
+// The weight and bias gradients share one accumulate flag in the kernels: when only one
+// of them is new, it is zero-filled and both are added to.
+float* zero_if_mixed(Tensor& t, bool acc, bool kernel_adds) {
+  if (!acc && kernel_adds) t.fill_(0.f);
+  return t.data();
 }
 
 void run_backward_bias(const Conv2dShape& s, Device dev, const float* dy, float* db) {
@@ -176,13 +186,22 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
     autograd::attach(y, "conv2d", {x, weight, bias},
                      [x = x.detach(), w = weight.detach(), s](const Tensor& g, GradSink& sink) {
                        const Device dev = g.device();
-                       if (sink.wants(0))
-                         run_backward_data(s, dev, g.data(), w.data(), sink.at(0).data());
-                       float* db = sink.wants(2) ? sink.at(2).data() : nullptr;
-                       if (sink.wants(1))
-                         run_backward_weights(s, dev, x.data(), g.data(), sink.at(1).data(), db);
-                       else if (db)
-                         run_backward_bias(s, dev, g.data(), db);
+                       if (sink.wants(0)) {
+                         bool acc = false;
+                         float* dx = sink.target(0, acc).data();
+                         run_backward_data(s, dev, g.data(), w.data(), dx, acc);
+                       }
+                       if (sink.wants(1)) {
+                         bool acc_w = false, acc_b = false;
+                         Tensor& tw = sink.target(1, acc_w);
+                         Tensor* tb = sink.wants(2) ? &sink.target(2, acc_b) : nullptr;
+                         const bool acc = acc_w || (tb && acc_b);
+                         float* dw = zero_if_mixed(tw, acc_w, acc);
+                         float* db = tb ? zero_if_mixed(*tb, acc_b, acc) : nullptr;
+                         run_backward_weights(s, dev, x.data(), g.data(), dw, db, acc);
+                       } else if (sink.wants(2)) {
+                         run_backward_bias(s, dev, g.data(), sink.at(2).data());
+                       }
                      });
     if (trace::active()) {
       trace::Attrs a;

@@ -109,30 +109,32 @@ Tensor binary(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
           const int64_t n = gout.numel();
           // Operands shaped like the output take their gradient in place; broadcast ones go
           // through an output-shaped temporary that is then summed down.
+          // (a op a: the second target() finds the buffer the first made, so acc_b is true.)
           Tensor ta, tb;
           float* da = nullptr;
           float* db = nullptr;
+          bool acc_a = false, acc_b = false;
           if (sink.wants(0)) {
             if (a.shape() == out_shape) {
-              da = sink.at(0).data();
+              da = sink.target(0, acc_a).data();
             } else {
-              ta = Tensor::zeros(out_shape, a.device());
+              ta = Tensor::empty(out_shape, a.device());
               da = ta.data();
             }
           }
           if (sink.wants(1)) {
             if (b.shape() == out_shape) {
-              db = sink.at(1).data();
+              db = sink.target(1, acc_b).data();
             } else {
-              tb = Tensor::zeros(out_shape, b.device());
+              tb = Tensor::empty(out_shape, b.device());
               db = tb.data();
             }
           }
-          IPG_ON_DEVICE(
-              "binary_backward", gout.device(),
-              kernels::cpu::binary_backward(op, a.data(), b.data(), gout.data(), da, db, bi, n),
-              kernels::cuda::binary_backward(op, a.data(), b.data(), gout.data(), da, db, bi, n,
-                                             stream));
+          IPG_ON_DEVICE("binary_backward", gout.device(),
+                        kernels::cpu::binary_backward(op, a.data(), b.data(), gout.data(), da, db,
+                                                      bi, n, acc_a, acc_b),
+                        kernels::cuda::binary_backward(op, a.data(), b.data(), gout.data(), da,
+                                                       db, bi, n, acc_a, acc_b, stream));
           if (ta.defined()) accumulate_reduced(ta, sink.at(0));
           if (tb.defined()) accumulate_reduced(tb, sink.at(1));
         });
@@ -149,12 +151,14 @@ Tensor unary(const char* name, UnaryOp op, const Tensor& x) {
   if (autograd::needs_graph({x})) {
     autograd::attach(
         y, name, {x}, [x = x.detach(), y = y.detach(), op](const Tensor& gout, GradSink& sink) {
-          float* dx = sink.at(0).data();
+          bool acc = false;
+          float* dx = sink.target(0, acc).data();
           const int64_t n = gout.numel();
           IPG_ON_DEVICE(
               "unary_backward", gout.device(),
-              kernels::cpu::unary_backward(op, x.data(), y.data(), gout.data(), dx, n),
-              kernels::cuda::unary_backward(op, x.data(), y.data(), gout.data(), dx, n, stream));
+              kernels::cpu::unary_backward(op, x.data(), y.data(), gout.data(), dx, n, acc),
+              kernels::cuda::unary_backward(op, x.data(), y.data(), gout.data(), dx, n, acc,
+                                            stream));
         });
   }
   return y;

@@ -45,11 +45,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         c, "matmul", {a, b},
         [a = a.detach(), b = b.detach(), m, n, k](const Tensor& g, GradSink& sink) {
           const Device dev = g.device();
-          // da [m,k] += g [m,n] b^T; db [k,n] += a^T g.
-          if (sink.wants(0))
-            gemm(dev, false, true, m, k, n, g.data(), n, b.data(), n, 1.f, sink.at(0).data());
-          if (sink.wants(1))
-            gemm(dev, true, false, k, n, m, a.data(), k, g.data(), n, 1.f, sink.at(1).data());
+          // da [m,k] (+)= g [m,n] b^T; db [k,n] (+)= a^T g. beta 0 writes a new buffer
+          // (GradSink::target(); gemm does not read C then).
+          bool acc = false;
+          if (sink.wants(0)) {
+            float* da = sink.target(0, acc).data();
+            gemm(dev, false, true, m, k, n, g.data(), n, b.data(), n, acc ? 1.f : 0.f, da);
+          }
+          if (sink.wants(1)) {
+            float* db = sink.target(1, acc).data();
+            gemm(dev, true, false, k, n, m, a.data(), k, g.data(), n, acc ? 1.f : 0.f, db);
+          }
         });
   }
   return c;
@@ -83,14 +89,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         y, "linear", {x, weight, bias},
         [x = x.detach(), w = weight.detach(), batch, in, out](const Tensor& g, GradSink& sink) {
           const Device dev = g.device();
-          // dx [b,in] += g [b,out] W [out,in]
-          if (sink.wants(0))
-            gemm(dev, false, false, batch, in, out, g.data(), out, w.data(), in, 1.f,
-                 sink.at(0).data());
-          // dW [out,in] += g^T x
-          if (sink.wants(1))
-            gemm(dev, true, false, out, in, batch, g.data(), out, x.data(), in, 1.f,
-                 sink.at(1).data());
+          // dx [b,in] (+)= g [b,out] W [out,in]; beta 0 writes a new buffer
+          // (GradSink::target(); gemm does not read C then).
+          bool acc = false;
+          if (sink.wants(0)) {
+            float* dx = sink.target(0, acc).data();
+            gemm(dev, false, false, batch, in, out, g.data(), out, w.data(), in, acc ? 1.f : 0.f,
+                 dx);
+          }
+          // dW [out,in] (+)= g^T x
+          if (sink.wants(1)) {
+            float* dw = sink.target(1, acc).data();
+            gemm(dev, true, false, out, in, batch, g.data(), out, x.data(), in, acc ? 1.f : 0.f,
+                 dw);
+          }
           // db [out] += column sums of g
           if (sink.wants(2)) {
             float* db = sink.at(2).data();

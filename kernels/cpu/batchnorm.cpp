@@ -138,21 +138,29 @@ void batch_norm_backward_reduce(const float* x, const float* dy, const float* me
 void batch_norm_backward_input_train(const float* x, const float* dy, const float* mean,
                                      const float* var, const float* gamma, const float* sum_dy,
                                      const float* sum_dy_xhat, float* dx, int64_t n, int64_t c,
-                                     int64_t s, float eps) {
+                                     int64_t s, float eps, bool accumulate) {
   const int64_t count = n * s;
   for_each_plane(n, c, s, [=](int64_t off, int64_t ch) {
     const float m = mean[ch], inv = bn_invstd(var[ch], eps), g = gamma[ch];
     const float sd = sum_dy[ch], sdx = sum_dy_xhat[ch];
-    for (int64_t i = off; i < off + s; ++i)
-      dx[i] += bn_train_input_grad(dy[i], x[i], m, inv, g, sd, sdx, count);
+    if (accumulate)
+      for (int64_t i = off; i < off + s; ++i)
+        dx[i] += bn_train_input_grad(dy[i], x[i], m, inv, g, sd, sdx, count);
+    else
+      for (int64_t i = off; i < off + s; ++i)
+        dx[i] = bn_train_input_grad(dy[i], x[i], m, inv, g, sd, sdx, count);
   });
 }
 
 void batch_norm_backward_input_eval(const float* dy, const float* var, const float* gamma,
-                                    float* dx, int64_t n, int64_t c, int64_t s, float eps) {
+                                    float* dx, int64_t n, int64_t c, int64_t s, float eps,
+                                    bool accumulate) {
   for_each_plane(n, c, s, [=](int64_t off, int64_t ch) {
     const float inv = bn_invstd(var[ch], eps), g = gamma[ch];
-    for (int64_t i = off; i < off + s; ++i) dx[i] += bn_eval_input_grad(dy[i], inv, g);
+    if (accumulate)
+      for (int64_t i = off; i < off + s; ++i) dx[i] += bn_eval_input_grad(dy[i], inv, g);
+    else
+      for (int64_t i = off; i < off + s; ++i) dx[i] = bn_eval_input_grad(dy[i], inv, g);
   });
 }
 

@@ -1,6 +1,7 @@
 // CPU twins of kernels/cuda/batchnorm.cu. Activations x, y, dy, dx are [n, c, s]
 // (s = h*w, or 1 for [n, c]); mean, var, gamma, beta and the sums are per channel [c].
-// Backward kernels accumulate into dx (+=), as autodiff expects.
+// Backward kernels add into dx (+=) when `accumulate` is true and write it (=) when it is
+// false (a new, uninitialized buffer from autodiff; see kernels/cpu/elementwise.h).
 #pragma once
 
 #include <stdint.h>
@@ -24,13 +25,14 @@ void batch_norm_forward(const float* x, const float* mean, const float* var, con
 void batch_norm_backward_reduce(const float* x, const float* dy, const float* mean,
                                 const float* var, float* sum_dy, float* sum_dy_xhat, int64_t n,
                                 int64_t c, int64_t s, float eps);
-// dx += input gradient through the batch statistics (training mode), from the sums above.
+// dx (+)= input gradient through the batch statistics (training mode), from the sums above.
 void batch_norm_backward_input_train(const float* x, const float* dy, const float* mean,
                                      const float* var, const float* gamma, const float* sum_dy,
                                      const float* sum_dy_xhat, float* dx, int64_t n, int64_t c,
-                                     int64_t s, float eps);
-// dx += dy * gamma / sqrt(var + eps) (eval mode: the statistics are constants).
+                                     int64_t s, float eps, bool accumulate);
+// dx (+)= dy * gamma / sqrt(var + eps) (eval mode: the statistics are constants).
 void batch_norm_backward_input_eval(const float* dy, const float* var, const float* gamma,
-                                    float* dx, int64_t n, int64_t c, int64_t s, float eps);
+                                    float* dx, int64_t n, int64_t c, int64_t s, float eps,
+                                    bool accumulate);
 
 }  // namespace ipg::kernels::cpu

@@ -16,9 +16,10 @@
 // stride-1 shapes but rounds differently (its transforms add ~1e-5 relative error), and
 // this twin is the reference the CUDA backend is checked against.
 //
-// Accumulation: outputs of the backward passes are computed into the workspace and added
-// to the caller's buffer by a reorder with a sum post-op, which also converts the layout
-// (dnnl_plan.h: staging, scratchpad in the caller's workspace). The plan cache is the only
+// Accumulation: when the backward passes add to the caller's buffer, their outputs are
+// computed into the workspace and added by a reorder with a sum post-op, which also
+// converts the layout (dnnl_plan.h: staging, scratchpad in the caller's workspace); when
+// they write it, a plain output is written in place and a blocked one reordered out. The plan cache is the only
 // shared state (plan_cache.h: bounded, guarded by a mutex).
 #include "kernels/cpu/conv2d.h"
 
@@ -92,7 +93,9 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool with_b
   return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad(), cpu_engine());
 }
 
-std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias) {
+std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias,
+                                bool accumulate) {
+  const Role out = accumulate ? Role::Accumulate : Role::Output;
   const Descs d = make_descs(s, with_bias);
   auto plan = std::make_unique<Plan>();
   const auto fwd = forward_pd(d, with_bias);
@@ -113,7 +116,7 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
     plan->scratchpad = pd.scratchpad_desc();
     plan->add(DNNL_ARG_DIFF_DST, Role::Input, d.y_user, pd.diff_dst_desc());
     plan->add(DNNL_ARG_WEIGHTS, Role::Input, d.w_user, pd.weights_desc());
-    plan->add(DNNL_ARG_DIFF_SRC, Role::Accumulate, d.x_user, pd.diff_src_desc());
+    plan->add(DNNL_ARG_DIFF_SRC, out, d.x_user, pd.diff_src_desc());
   } else {
     const auto desc = with_bias ? dnnl::convolution_backward_weights::desc(
                                       dnnl::algorithm::convolution_direct, d.x_any, d.w_any,
@@ -127,31 +130,34 @@ std::unique_ptr<Plan> make_plan(Pass pass, const Conv2dShape& s, bool with_bias)
     plan->scratchpad = pd.scratchpad_desc();
     plan->add(DNNL_ARG_SRC, Role::Input, d.x_user, pd.src_desc());
     plan->add(DNNL_ARG_DIFF_DST, Role::Input, d.y_user, pd.diff_dst_desc());
-    plan->add(DNNL_ARG_DIFF_WEIGHTS, Role::Accumulate, d.w_user, pd.diff_weights_desc());
-    if (with_bias) plan->add(DNNL_ARG_DIFF_BIAS, Role::Accumulate, d.b_user, pd.diff_bias_desc());
+    plan->add(DNNL_ARG_DIFF_WEIGHTS, out, d.w_user, pd.diff_weights_desc());
+    if (with_bias) plan->add(DNNL_ARG_DIFF_BIAS, out, d.b_user, pd.diff_bias_desc());
   }
   return plan;
 }
 
-// Plans are cached per (geometry, pass, bias): oneDNN's JIT compilation costs far more
-// than a run. 1024 plans cover every layer of the zoo's networks at a few hundred batch
-// sizes; plan_cache.h says why the cache is bounded.
-using PlanKey = std::array<int64_t, Conv2dShape::kKeySize + 2>;
+// Plans are cached per (geometry, pass, bias, accumulation): oneDNN's JIT compilation costs
+// far more than a run. 1024 plans cover every layer of the zoo's networks at a few hundred
+// batch sizes; plan_cache.h says why the cache is bounded.
+using PlanKey = std::array<int64_t, Conv2dShape::kKeySize + 3>;
 PlanCache<PlanKey, Plan>& plans() {
   static PlanCache<PlanKey, Plan> cache(1024);
   return cache;
 }
 
-std::shared_ptr<const Plan> plan_for(Pass pass, const Conv2dShape& s, bool with_bias) {
+// accumulate: a backward pass adds to its outputs (the forward pass always writes).
+std::shared_ptr<const Plan> plan_for(Pass pass, const Conv2dShape& s, bool with_bias,
+                                     bool accumulate = false) {
   constexpr size_t kGeometry = Conv2dShape::kKeySize;
   PlanKey key{};
   const auto geometry = s.key();
   std::copy(geometry.begin(), geometry.end(), key.begin());
   key[kGeometry] = static_cast<int64_t>(pass);
   key[kGeometry + 1] = with_bias;
+  key[kGeometry + 2] = accumulate;
   return plans().get(key, [&] {
     try {
-      return make_plan(pass, s, with_bias);
+      return make_plan(pass, s, with_bias, accumulate);
     } catch (const dnnl::error& e) {
       throw std::runtime_error(describe(pass, s) + ": oneDNN could not create it: " + e.what());
     }
@@ -245,7 +251,8 @@ void backward_data_direct(const Conv2dShape& s, const float* dy, const float* we
 // row, LeNet-5's first layer was 27% of its iteration; 9% this way). Parallel over samples; each dx
 // row's terms are summed in one fixed order.
 template <int WMAX>
-void backward_data_gather(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
+void backward_data_gather(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
+                          bool accumulate) {
   const int64_t oh = s.h_out(), ow = s.w_out(), kh = s.kh, kw = s.kw, pad = s.padding;
   const int64_t off = kw - 1 - pad;       // padded column of dy column 0
   const int64_t row_len = WMAX + kw - 1;  // every read src[0..WMAX) stays inside
@@ -278,7 +285,10 @@ void backward_data_gather(const Conv2dShape& s, const float* dy, const float* we
               }
             }
           float* drow = d + iy * s.w;
-          for (int64_t ix = 0; ix < s.w; ++ix) drow[ix] += acc[ix];
+          if (accumulate)
+            for (int64_t ix = 0; ix < s.w; ++ix) drow[ix] += acc[ix];
+          else
+            std::copy_n(acc, s.w, drow);
         }
       }
     }
@@ -286,37 +296,42 @@ void backward_data_gather(const Conv2dShape& s, const float* dy, const float* we
 }
 
 void backward_data_small_channels(const Conv2dShape& s, const float* dy, const float* weight,
-                                  float* dx) {
+                                  float* dx, bool accumulate) {
   // The gather form needs stride 1, padding below the kernel (so dy never starts left of
   // padded column 0) and dy rows as wide as dx rows at most.
   if (s.stride == 1 && s.padding <= s.kw - 1 && s.w_out() <= s.w) {
-    if (s.w <= 16) return backward_data_gather<16>(s, dy, weight, dx);
-    if (s.w <= 32) return backward_data_gather<32>(s, dy, weight, dx);
-    if (s.w <= 64) return backward_data_gather<64>(s, dy, weight, dx);
+    if (s.w <= 16) return backward_data_gather<16>(s, dy, weight, dx, accumulate);
+    if (s.w <= 32) return backward_data_gather<32>(s, dy, weight, dx, accumulate);
+    if (s.w <= 64) return backward_data_gather<64>(s, dy, weight, dx, accumulate);
   }
+  // The scatter form adds every term into dx.
+  if (!accumulate) std::fill_n(dx, s.n * s.c_in * s.h * s.w, 0.f);
   backward_data_direct(s, dy, weight, dx);
 }
 
 }  // namespace
 
-size_t conv2d_backward_data_workspace(const Conv2dShape& s) {
-  return direct_backward_data(s) ? 0 : plan_for(Pass::BackwardData, s, false)->workspace_bytes;
+size_t conv2d_backward_data_workspace(const Conv2dShape& s, bool accumulate) {
+  return direct_backward_data(s)
+             ? 0
+             : plan_for(Pass::BackwardData, s, false, accumulate)->workspace_bytes;
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
-                          void* workspace, size_t workspace_bytes) {
-  if (direct_backward_data(s)) return backward_data_small_channels(s, dy, weight, dx);
-  execute(*plan_for(Pass::BackwardData, s, false), Pass::BackwardData, s, {dy, weight, dx},
-          workspace, workspace_bytes);
+                          bool accumulate, void* workspace, size_t workspace_bytes) {
+  if (direct_backward_data(s)) return backward_data_small_channels(s, dy, weight, dx, accumulate);
+  execute(*plan_for(Pass::BackwardData, s, false, accumulate), Pass::BackwardData, s,
+          {dy, weight, dx}, workspace, workspace_bytes);
 }
 
-size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias) {
-  return plan_for(Pass::BackwardWeights, s, with_bias)->workspace_bytes;
+size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias, bool accumulate) {
+  return plan_for(Pass::BackwardWeights, s, with_bias, accumulate)->workspace_bytes;
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
-                             float* dbias, void* workspace, size_t workspace_bytes) {
-  const auto plan = plan_for(Pass::BackwardWeights, s, dbias != nullptr);
+                             float* dbias, bool accumulate, void* workspace,
+                             size_t workspace_bytes) {
+  const auto plan = plan_for(Pass::BackwardWeights, s, dbias != nullptr, accumulate);
   if (dbias)
     execute(*plan, Pass::BackwardWeights, s, {x, dy, dweight, dbias}, workspace, workspace_bytes);
   else

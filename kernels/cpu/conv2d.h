@@ -1,7 +1,9 @@
 // CPU twin of kernels/cuda/conv2d.cu: 2-D convolution forward, backward-data and
 // backward-weights on oneDNN. x is NCHW [n, c_in, h, w], weight OIHW [c_out, c_in, kh, kw],
-// y NCHW [n, c_out, h_out, w_out]; all contiguous float32. Backward passes accumulate
-// (dx += ...), as autodiff expects. Every pass takes a caller-owned workspace of at least
+// y NCHW [n, c_out, h_out, w_out]; all contiguous float32. Backward passes add into their
+// outputs (dx += ...) when `accumulate` is true and write them (dx = ...) when it is false
+// (a new, uninitialized buffer from autodiff: no zero fill, and oneDNN writes a plain
+// output in place instead of through a staged copy and a summing reorder). Every pass takes a caller-owned workspace of at least
 // the size its *_workspace() query returns, so a steady-state loop allocates nothing here.
 #pragma once
 
@@ -17,15 +19,17 @@ size_t conv2d_forward_workspace(const Conv2dShape& s, bool with_bias);
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y, void* workspace, size_t workspace_bytes);
 
-// dx += conv_transpose(dy, weight).
-size_t conv2d_backward_data_workspace(const Conv2dShape& s);
+// dx (+)= conv_transpose(dy, weight).
+size_t conv2d_backward_data_workspace(const Conv2dShape& s, bool accumulate);
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
-                          void* workspace, size_t workspace_bytes);
+                          bool accumulate, void* workspace, size_t workspace_bytes);
 
-// dweight += correlation of x with dy; dbias [c_out] += sums of dy over (n, h, w) when not null.
-size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias);
+// dweight (+)= correlation of x with dy; dbias [c_out] (+)= sums of dy over (n, h, w) when
+// not null (one flag for both).
+size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias, bool accumulate);
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
-                             float* dbias, void* workspace, size_t workspace_bytes);
+                             float* dbias, bool accumulate, void* workspace,
+                             size_t workspace_bytes);
 
 // dbias += sums of dy over (n, h, w), for a trainable bias on frozen weights. Fixed
 // summation order (double, channel by channel): the same bits for any thread count.

@@ -98,10 +98,13 @@ void unary_forward_loop(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = unary_apply(O, x[i]);
 }
 
-template <UnaryOp O>
+template <UnaryOp O, bool Acc>
 void unary_backward_loop(const float* x, const float* y, const float* dy, float* dx, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] += unary_grad(O, x[i], y[i], dy[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = unary_grad(O, x[i], y[i], dy[i]);
+    dx[i] = Acc ? dx[i] + g : g;
+  }
 }
 
 }  // namespace
@@ -131,8 +134,13 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n) {
 }
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
-                    int64_t n) {
-  with_unary(op, [=](auto tag) { unary_backward_loop<decltype(tag)::value>(x, y, dy, dx, n); });
+                    int64_t n, bool accumulate) {
+  with_unary(op, [=](auto tag) {
+    if (accumulate)
+      unary_backward_loop<decltype(tag)::value, true>(x, y, dy, dx, n);
+    else
+      unary_backward_loop<decltype(tag)::value, false>(x, y, dy, dx, n);
+  });
 }
 
 void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
@@ -147,16 +155,20 @@ void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
 }
 
 void binary_backward(BinaryOp op, const float* a, const float* b, const float* dy, float* da,
-                     float* db, const BroadcastIndex& bi, int64_t n) {
+                     float* db, const BroadcastIndex& bi, int64_t n, bool acc_a, bool acc_b) {
   with_binary(op, [=](auto tag) {
     for_each_run(
         bi, n, [&](int64_t o, int64_t ia, int64_t ib, int64_t sa, int64_t sb, int64_t len) {
           if (da)
-            for (int64_t j = 0; j < len; ++j)
-              da[o + j] += dy[o + j] * binary_grad_a(tag.value, a[ia + j * sa], b[ib + j * sb]);
+            for (int64_t j = 0; j < len; ++j) {
+              const float g = dy[o + j] * binary_grad_a(tag.value, a[ia + j * sa], b[ib + j * sb]);
+              da[o + j] = acc_a ? da[o + j] + g : g;
+            }
           if (db)
-            for (int64_t j = 0; j < len; ++j)
-              db[o + j] += dy[o + j] * binary_grad_b(tag.value, a[ia + j * sa], b[ib + j * sb]);
+            for (int64_t j = 0; j < len; ++j) {
+              const float g = dy[o + j] * binary_grad_b(tag.value, a[ia + j * sa], b[ib + j * sb]);
+              db[o + j] = acc_b ? db[o + j] + g : g;
+            }
         });
   });
 }

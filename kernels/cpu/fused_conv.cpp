@@ -208,8 +208,7 @@ void FusedConv::backward_data(const float* dz, float* dx, void* workspace,
     strm.wait();
     plain = static_cast<const float*>(workspace);
   }
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(m.s.n * m.s.c_in * m.s.h * m.s.w));
-  conv2d_backward_data(m.s, plain, m.w_plain.data(), dx, nullptr, 0);
+  conv2d_backward_data(m.s, plain, m.w_plain.data(), dx, /*accumulate=*/false, nullptr, 0);
 }
 
 }  // namespace ipg::kernels::cpu

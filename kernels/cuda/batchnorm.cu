@@ -108,21 +108,23 @@ void batch_norm_backward_reduce(const float* x, const float* dy, const float* me
 void batch_norm_backward_input_train(const float* x, const float* dy, const float* mean,
                                      const float* var, const float* gamma, const float* sum_dy,
                                      const float* sum_dy_xhat, float* dx, int64_t n, int64_t c,
-                                     int64_t s, float eps, cudaStream_t stream) {
+                                     int64_t s, float eps, bool accumulate, cudaStream_t stream) {
   const int64_t count = n * s;
   launch(n * c * s, stream, [=] __device__(int64_t i) {
     const int64_t ch = bn_channel(i, c, s);
-    dx[i] += bn_train_input_grad(dy[i], x[i], mean[ch], bn_invstd(var[ch], eps), gamma[ch],
-                                 sum_dy[ch], sum_dy_xhat[ch], count);
+    const float g = bn_train_input_grad(dy[i], x[i], mean[ch], bn_invstd(var[ch], eps),
+                                        gamma[ch], sum_dy[ch], sum_dy_xhat[ch], count);
+    dx[i] = accumulate ? dx[i] + g : g;
   });
 }
 
 void batch_norm_backward_input_eval(const float* dy, const float* var, const float* gamma,
                                     float* dx, int64_t n, int64_t c, int64_t s, float eps,
-                                    cudaStream_t stream) {
+                                    bool accumulate, cudaStream_t stream) {
   launch(n * c * s, stream, [=] __device__(int64_t i) {
     const int64_t ch = bn_channel(i, c, s);
-    dx[i] += bn_eval_input_grad(dy[i], bn_invstd(var[ch], eps), gamma[ch]);
+    const float g = bn_eval_input_grad(dy[i], bn_invstd(var[ch], eps), gamma[ch]);
+    dx[i] = accumulate ? dx[i] + g : g;
   });
 }
 

@@ -22,9 +22,9 @@ void batch_norm_backward_reduce(const float* x, const float* dy, const float* me
 void batch_norm_backward_input_train(const float* x, const float* dy, const float* mean,
                                      const float* var, const float* gamma, const float* sum_dy,
                                      const float* sum_dy_xhat, float* dx, int64_t n, int64_t c,
-                                     int64_t s, float eps, cudaStream_t stream);
+                                     int64_t s, float eps, bool accumulate, cudaStream_t stream);
 void batch_norm_backward_input_eval(const float* dy, const float* var, const float* gamma,
                                     float* dx, int64_t n, int64_t c, int64_t s, float eps,
-                                    cudaStream_t stream);
+                                    bool accumulate, cudaStream_t stream);
 
 }  // namespace ipg::kernels::cuda

@@ -39,7 +39,7 @@ constexpr int kBiasGradThreads = 256;
 // fixed-shape tree combines the slices: no atomics, so the bits do not depend on
 // scheduling.
 __global__ void bias_grad_kernel(const float* dy, float* dbias, int64_t n, int64_t c_out,
-                                 int64_t plane) {
+                                 int64_t plane, bool accumulate) {
   __shared__ double partial[kBiasGradThreads];
   const int64_t c = blockIdx.x;
   const int64_t count = n * plane;
@@ -54,13 +54,17 @@ __global__ void bias_grad_kernel(const float* dy, float* dbias, int64_t n, int64
     if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
     __syncthreads();
   }
-  if (threadIdx.x == 0) dbias[c] += static_cast<float>(partial[0]);
+  if (threadIdx.x == 0) {
+    const float g = static_cast<float>(partial[0]);
+    dbias[c] = accumulate ? dbias[c] + g : g;
+  }
 }
 
-void launch_bias_grad(const Conv2dShape& s, const float* dy, float* dbias, cudaStream_t stream) {
+void launch_bias_grad(const Conv2dShape& s, const float* dy, float* dbias, bool accumulate,
+                      cudaStream_t stream) {
   if (s.c_out == 0) return;
   bias_grad_kernel<<<static_cast<unsigned>(s.c_out), kBiasGradThreads, 0, stream>>>(
-      dy, dbias, s.n, s.c_out, s.h_out() * s.w_out());
+      dy, dbias, s.n, s.c_out, s.h_out() * s.w_out(), accumulate);
   IPG_CUDA_CHECK_LAUNCH();
 }
 
@@ -97,41 +101,43 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, c
   }
 }
 
-size_t conv2d_backward_data_workspace(const Conv2dShape& s, cudaStream_t stream) {
+// The workspace does not depend on beta: one algorithm per shape and pass.
+size_t conv2d_backward_data_workspace(const Conv2dShape& s, bool /*accumulate*/,
+                                      cudaStream_t stream) {
   return conv_plan(ConvPass::BackwardData, s, stream).workspace_bytes;
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
-                          void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                          bool accumulate, void* workspace, size_t workspace_bytes,
+                          cudaStream_t stream) {
   const ConvPlan& p = conv_plan(ConvPass::BackwardData, s, stream);
   check_workspace(p, ConvPass::BackwardData, s, workspace_bytes);
-  // beta = 1: accumulate into dx, as every backward kernel does.
-  IPG_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_handle(stream), &kOne, p.w.get(), weight,
-                                               p.y.get(), dy, p.conv.get(),
-                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
-                                               workspace, workspace_bytes, &kOne, p.x.get(), dx));
+  IPG_CUDNN_CHECK(cudnnConvolutionBackwardData(
+      cudnn_handle(stream), &kOne, p.w.get(), weight, p.y.get(), dy, p.conv.get(),
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), workspace, workspace_bytes,
+      accumulate ? &kOne : &kZero, p.x.get(), dx));
 }
 
 size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool /*with_bias*/,
-                                         cudaStream_t stream) {
+                                         bool /*accumulate*/, cudaStream_t stream) {
   return conv_plan(ConvPass::BackwardWeights, s, stream).workspace_bytes;
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
-                             float* dbias, void* workspace, size_t workspace_bytes,
-                             cudaStream_t stream) {
+                             float* dbias, bool accumulate, void* workspace,
+                             size_t workspace_bytes, cudaStream_t stream) {
   const ConvPlan& p = conv_plan(ConvPass::BackwardWeights, s, stream);
   check_workspace(p, ConvPass::BackwardWeights, s, workspace_bytes);
   IPG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       cudnn_handle(stream), &kOne, p.x.get(), x, p.y.get(), dy, p.conv.get(),
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), workspace, workspace_bytes, &kOne,
-      p.w.get(), dweight));
-  if (dbias) launch_bias_grad(s, dy, dbias, stream);
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), workspace, workspace_bytes,
+      accumulate ? &kOne : &kZero, p.w.get(), dweight));
+  if (dbias) launch_bias_grad(s, dy, dbias, accumulate, stream);
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias,
                           cudaStream_t stream) {
-  launch_bias_grad(s, dy, dbias, stream);
+  launch_bias_grad(s, dy, dbias, /*accumulate=*/true, stream);
 }
 
 }  // namespace ipg::kernels::cuda

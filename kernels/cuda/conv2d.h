@@ -18,14 +18,17 @@ size_t conv2d_forward_workspace(const Conv2dShape& s, bool with_bias, cudaStream
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y, void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
-size_t conv2d_backward_data_workspace(const Conv2dShape& s, cudaStream_t stream);
+// accumulate: cuDNN's beta, 1 (add) or 0 (write; the output is not read).
+size_t conv2d_backward_data_workspace(const Conv2dShape& s, bool accumulate, cudaStream_t stream);
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx,
-                          void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                          bool accumulate, void* workspace, size_t workspace_bytes,
+                          cudaStream_t stream);
 
-size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias, cudaStream_t stream);
+size_t conv2d_backward_weights_workspace(const Conv2dShape& s, bool with_bias, bool accumulate,
+                                         cudaStream_t stream);
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dweight,
-                             float* dbias, void* workspace, size_t workspace_bytes,
-                             cudaStream_t stream);
+                             float* dbias, bool accumulate, void* workspace,
+                             size_t workspace_bytes, cudaStream_t stream);
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias, cudaStream_t stream);
 

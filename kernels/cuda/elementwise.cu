@@ -28,8 +28,11 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, cudaStream_t
 }
 
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
-                    int64_t n, cudaStream_t stream) {
-  launch(n, stream, [=] __device__(int64_t i) { dx[i] += unary_grad(op, x[i], y[i], dy[i]); });
+                    int64_t n, bool accumulate, cudaStream_t stream) {
+  launch(n, stream, [=] __device__(int64_t i) {
+    const float g = unary_grad(op, x[i], y[i], dy[i]);
+    dx[i] = accumulate ? dx[i] + g : g;
+  });
 }
 
 void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
@@ -42,12 +45,19 @@ void binary_forward(BinaryOp op, const float* a, const float* b, float* out,
 }
 
 void binary_backward(BinaryOp op, const float* a, const float* b, const float* dy, float* da,
-                     float* db, const BroadcastIndex& bi, int64_t n, cudaStream_t stream) {
+                     float* db, const BroadcastIndex& bi, int64_t n, bool acc_a, bool acc_b,
+                     cudaStream_t stream) {
   launch(n, stream, [=] __device__(int64_t i) {
     int64_t ia, ib;
     broadcast_offsets(bi, i, &ia, &ib);
-    if (da) da[i] += dy[i] * binary_grad_a(op, a[ia], b[ib]);
-    if (db) db[i] += dy[i] * binary_grad_b(op, a[ia], b[ib]);
+    if (da) {
+      const float g = dy[i] * binary_grad_a(op, a[ia], b[ib]);
+      da[i] = acc_a ? da[i] + g : g;
+    }
+    if (db) {
+      const float g = dy[i] * binary_grad_b(op, a[ia], b[ib]);
+      db[i] = acc_b ? db[i] + g : g;
+    }
   });
 }
 
