@@ -75,6 +75,22 @@ float* zero_if_mixed(Tensor& t, bool acc, bool kernel_adds) {
   return t.data();
 }
 
+// Both passes at once (training): dy is converted to the kernels' layout once for both.
+void run_backward(const Conv2dShape& s, Device dev, const float* x, const float* dy,
+                  const float* w, float* dx, bool acc_dx, float* dw, float* db, bool acc_w) {
+  size_t bytes = 0;
+  IPG_ON_DEVICE(
+      "conv2d_backward", dev,
+      bytes = kernels::cpu::conv2d_backward_workspace(s, db != nullptr, acc_dx, acc_w),
+      bytes = kernels::cuda::conv2d_backward_workspace(s, db != nullptr, acc_dx, acc_w, stream));
+  const Tensor ws = workspace(bytes, dev);
+  IPG_ON_DEVICE("conv2d_backward", dev,
+                kernels::cpu::conv2d_backward(s, x, dy, w, dx, acc_dx, dw, db, acc_w, pointer(ws),
+                                              bytes),
+                kernels::cuda::conv2d_backward(s, x, dy, w, dx, acc_dx, dw, db, acc_w,
+                                               pointer(ws), bytes, stream));
+}
+
 void run_backward_bias(const Conv2dShape& s, Device dev, const float* dy, float* db) {
   IPG_ON_DEVICE("conv2d_backward", dev, kernels::cpu::conv2d_backward_bias(s, dy, db),
                 kernels::cuda::conv2d_backward_bias(s, dy, db, stream));
@@ -186,11 +202,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
     autograd::attach(y, "conv2d", {x, weight, bias},
                      [x = x.detach(), w = weight.detach(), s](const Tensor& g, GradSink& sink) {
                        const Device dev = g.device();
-                       if (sink.wants(0)) {
-                         bool acc = false;
-                         float* dx = sink.target(0, acc).data();
-                         run_backward_data(s, dev, g.data(), w.data(), dx, acc);
-                       }
+                       bool acc_dx = false;
+                       float* dx = sink.wants(0) ? sink.target(0, acc_dx).data() : nullptr;
                        if (sink.wants(1)) {
                          bool acc_w = false, acc_b = false;
                          Tensor& tw = sink.target(1, acc_w);
@@ -198,9 +211,14 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
                          const bool acc = acc_w || (tb && acc_b);
                          float* dw = zero_if_mixed(tw, acc_w, acc);
                          float* db = tb ? zero_if_mixed(*tb, acc_b, acc) : nullptr;
-                         run_backward_weights(s, dev, x.data(), g.data(), dw, db, acc);
-                       } else if (sink.wants(2)) {
-                         run_backward_bias(s, dev, g.data(), sink.at(2).data());
+                         if (dx)
+                           run_backward(s, dev, x.data(), g.data(), w.data(), dx, acc_dx, dw, db,
+                                        acc);
+                         else
+                           run_backward_weights(s, dev, x.data(), g.data(), dw, db, acc);
+                       } else {
+                         if (dx) run_backward_data(s, dev, g.data(), w.data(), dx, acc_dx);
+                         if (sink.wants(2)) run_backward_bias(s, dev, g.data(), sink.at(2).data());
                        }
                      });
     if (trace::active()) {

@@ -338,6 +338,69 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     execute(*plan, Pass::BackwardWeights, s, {x, dy, dweight}, workspace, workspace_bytes);
 }
 
+namespace {
+
+// Where conv2d_backward keeps dy in the primitives' layout: ahead of the passes' own
+// workspace, when both passes stage dy into the same layout (else each stages its own).
+struct SharedDy {
+  const dnnl_plan::Operand* op = nullptr;  // backward-data's dy operand (its reorder)
+  size_t bytes = 0;                        // dy's staged copy, 64-byte aligned
+};
+
+SharedDy shared_dy(const Plan& data, const Plan& weights) {
+  const auto* a = dnnl_plan::find_operand(data, DNNL_ARG_DIFF_DST);
+  const auto* b = dnnl_plan::find_operand(weights, DNNL_ARG_DIFF_DST);
+  if (!a || !b || !a->staged || !b->staged || a->inner != b->inner) return {};
+  return {a, (a->inner.get_size() + 63) / 64 * 64};
+}
+
+}  // namespace
+
+size_t conv2d_backward_workspace(const Conv2dShape& s, bool with_bias, bool acc_dx, bool acc_w) {
+  const size_t w_bytes = conv2d_backward_weights_workspace(s, with_bias, acc_w);
+  if (direct_backward_data(s)) return w_bytes;
+  const auto data = plan_for(Pass::BackwardData, s, false, acc_dx);
+  const auto weights = plan_for(Pass::BackwardWeights, s, with_bias, acc_w);
+  return shared_dy(*data, *weights).bytes + std::max(data->workspace_bytes, w_bytes);
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight,
+                     float* dx, bool acc_dx, float* dweight, float* dbias, bool acc_w,
+                     void* workspace, size_t workspace_bytes) {
+  const bool with_bias = dbias != nullptr;
+  if (direct_backward_data(s)) {
+    backward_data_small_channels(s, dy, weight, dx, acc_dx);
+    return conv2d_backward_weights(s, x, dy, dweight, dbias, acc_w, workspace, workspace_bytes);
+  }
+  const auto data = plan_for(Pass::BackwardData, s, false, acc_dx);
+  const auto weights = plan_for(Pass::BackwardWeights, s, with_bias, acc_w);
+  const SharedDy shared = shared_dy(*data, *weights);
+  if (workspace_bytes < conv2d_backward_workspace(s, with_bias, acc_dx, acc_w))
+    throw std::invalid_argument(describe(Pass::BackwardData, s) +
+                                ": workspace too small for both backward passes");
+  dnnl_plan::Prestaged pre;
+  const dnnl_plan::Prestaged* use = nullptr;
+  if (shared.op) {
+    dnnl::engine& eng = cpu_engine();
+    dnnl::stream& strm = dnnl_plan::cpu_stream();
+    memory user(shared.op->user, eng, const_cast<float*>(dy)), inner(shared.op->inner, eng, workspace);
+    shared.op->in.execute(strm, user, inner);
+    strm.wait();
+    pre = {DNNL_ARG_DIFF_DST, workspace};
+    use = &pre;
+  }
+  void* rest = static_cast<char*>(workspace) + shared.bytes;
+  const size_t rest_bytes = workspace_bytes - shared.bytes;
+  dnnl_plan::execute(*data, {dy, weight, dx}, rest, rest_bytes, describe(Pass::BackwardData, s),
+                     use);
+  if (with_bias)
+    dnnl_plan::execute(*weights, {x, dy, dweight, dbias}, rest, rest_bytes,
+                       describe(Pass::BackwardWeights, s), use);
+  else
+    dnnl_plan::execute(*weights, {x, dy, dweight}, rest, rest_bytes,
+                       describe(Pass::BackwardWeights, s), use);
+}
+
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {
   const int64_t plane = s.h_out() * s.w_out();
 #pragma omp parallel for schedule(static) if (s.n * s.c_out * plane >= (1 << 16))

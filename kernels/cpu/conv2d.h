@@ -31,6 +31,14 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
                              float* dbias, bool accumulate, void* workspace,
                              size_t workspace_bytes);
 
+// Both backward passes of one convolution (training: dx for the layer below, dweight and
+// dbias for the optimizer), the same results as backward_data then backward_weights; dy is
+// put into the primitives' layout once for both instead of once each. dbias may be null.
+size_t conv2d_backward_workspace(const Conv2dShape& s, bool with_bias, bool acc_dx, bool acc_w);
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight,
+                     float* dx, bool acc_dx, float* dweight, float* dbias, bool acc_w,
+                     void* workspace, size_t workspace_bytes);
+
 // dbias += sums of dy over (n, h, w), for a trainable bias on frozen weights. Fixed
 // summation order (double, channel by channel): the same bits for any thread count.
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);

@@ -57,8 +57,14 @@ void Plan::add(int arg, Role role, const dnnl::memory::desc& user,
   operands.push_back(std::move(op));
 }
 
+const Operand* find_operand(const Plan& plan, int arg) {
+  for (const Operand& op : plan.operands)
+    if (op.arg == arg) return &op;
+  return nullptr;
+}
+
 void execute(const Plan& plan, std::initializer_list<const void*> buffers, void* workspace,
-             size_t workspace_bytes, const std::string& what) {
+             size_t workspace_bytes, const std::string& what, const Prestaged* pre) {
   if (workspace_bytes < plan.workspace_bytes)
     throw std::invalid_argument(what + ": workspace of " + std::to_string(workspace_bytes) +
                                 " bytes, needs " + std::to_string(plan.workspace_bytes));
@@ -82,6 +88,10 @@ void execute(const Plan& plan, std::initializer_list<const void*> buffers, void*
     memory user(op.user, eng, const_cast<void*>(*buffer++));
     if (!op.staged) {
       args.emplace(op.arg, user);
+      continue;
+    }
+    if (pre && pre->arg == op.arg && op.role == Role::Input) {
+      args.emplace(op.arg, memory(op.inner, eng, const_cast<void*>(pre->inner)));
       continue;
     }
     memory inner(op.inner, eng, base + op.offset);

@@ -50,9 +50,19 @@ struct Plan {
   void add(int arg, Role role, const dnnl::memory::desc& user, const dnnl::memory::desc& inner);
 };
 
+// An input the caller has already put into the primitive's layout (one reorder serving two
+// primitives): execute() reads it from `inner` instead of staging its own copy.
+struct Prestaged {
+  int arg = 0;  // DNNL_ARG_*
+  const void* inner = nullptr;
+};
+
 // Runs the plan on the caller's buffers, given in the order of plan.operands. `what`
 // names the operation in the error thrown for a too-small workspace.
 void execute(const Plan& plan, std::initializer_list<const void*> buffers, void* workspace,
-             size_t workspace_bytes, const std::string& what);
+             size_t workspace_bytes, const std::string& what, const Prestaged* pre = nullptr);
+
+// The plan's operand for `arg` (DNNL_ARG_*), or null.
+const Operand* find_operand(const Plan& plan, int arg);
 
 }  // namespace ipg::kernels::cpu::dnnl_plan

@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #endif
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -133,6 +134,19 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), workspace, workspace_bytes,
       accumulate ? &kOne : &kZero, p.w.get(), dweight));
   if (dbias) launch_bias_grad(s, dy, dbias, accumulate, stream);
+}
+
+size_t conv2d_backward_workspace(const Conv2dShape& s, bool with_bias, bool acc_dx, bool acc_w,
+                                 cudaStream_t stream) {
+  return std::max(conv2d_backward_data_workspace(s, acc_dx, stream),
+                  conv2d_backward_weights_workspace(s, with_bias, acc_w, stream));
+}
+
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight,
+                     float* dx, bool acc_dx, float* dweight, float* dbias, bool acc_w,
+                     void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  conv2d_backward_data(s, dy, weight, dx, acc_dx, workspace, workspace_bytes, stream);
+  conv2d_backward_weights(s, x, dy, dweight, dbias, acc_w, workspace, workspace_bytes, stream);
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias,

@@ -30,6 +30,14 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
                              float* dbias, bool accumulate, void* workspace,
                              size_t workspace_bytes, cudaStream_t stream);
 
+// Both backward passes (kernels/cpu/conv2d.h): here the two cuDNN calls one after the
+// other, in one workspace as large as the larger pass needs.
+size_t conv2d_backward_workspace(const Conv2dShape& s, bool with_bias, bool acc_dx, bool acc_w,
+                                 cudaStream_t stream);
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight,
+                     float* dx, bool acc_dx, float* dweight, float* dbias, bool acc_w,
+                     void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias, cudaStream_t stream);
 
 }  // namespace ipg::kernels::cuda

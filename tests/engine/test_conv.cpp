@@ -139,6 +139,32 @@ TEST(ConvBackward, AllGradientsMatchLoopReference) {
   }
 }
 
+// With every gradient wanted (training) both passes run as one call that converts dy to
+// the kernels' layout once (kernels/cpu/conv2d.h, conv2d_backward); it must give the bits
+// of each pass run alone.
+TEST(ConvBackward, BothPassesAtOnceGiveTheBitsOfEachAlone) {
+  uint64_t seed = 700;
+  for (const ConvCase& c : kCases) {
+    SCOPED_TRACE(c.str());
+    const Tensor x0 = random_tensor(c.x_shape(), ++seed), w0 = random_tensor(c.w_shape(), ++seed);
+    const Tensor b0 = c.bias ? random_tensor({c.c_out}, ++seed) : Tensor();
+    const Tensor dy = random_tensor(c.y_shape(), ++seed);
+    auto run = [&](bool want_x, bool want_w) {
+      Tensor x = x0.detach(), w = w0.detach(), b = c.bias ? b0.detach() : Tensor();
+      x.set_requires_grad(want_x), w.set_requires_grad(want_w);
+      if (c.bias) b.set_requires_grad(want_w);
+      ops::conv2d(x, w, b, c.stride, c.padding).backward(dy);
+      return std::vector<Tensor>{x.grad(), w.grad(), b.defined() ? b.grad() : Tensor()};
+    };
+    const auto both = run(true, true), data = run(true, false), weights = run(false, true);
+    EXPECT_EQ(both[0].to_vector(), data[0].to_vector());
+    EXPECT_EQ(both[1].to_vector(), weights[1].to_vector());
+    if (c.bias) {
+      EXPECT_EQ(both[2].to_vector(), weights[2].to_vector());
+    }
+  }
+}
+
 // conv2d is linear in each single element, so the central difference is exact up to
 // rounding; a larger step than the default keeps the rounding small.
 testing::GradCheckOptions linear_options() {
