@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -76,12 +77,25 @@ int idle_cores() {
   return std::clamp(mine - static_cast<int>(std::lround(others)), 1, mine);
 }
 
+int threads_from_environment() {
+  const char* v = std::getenv("OMP_NUM_THREADS");
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(v, &end, 10);
+  if (errno != 0 || end == v || (*end != '\0' && *end != ',')) return 0;
+  return n >= 1 && n <= max_threads_allowed() ? static_cast<int>(n) : 0;
+}
+
 int set_threads(int requested) {
   if (requested < 0 || requested > max_threads_allowed())
     throw std::invalid_argument("thread count " + std::to_string(requested) +
                                 " is not between 0 (automatic) and " +
                                 std::to_string(max_threads_allowed()));
-  const int n = requested > 0 ? requested : idle_cores();
+  // A count the user's environment names wins over our guess from the idle cores: a
+  // cluster job sets OMP_NUM_THREADS to the cores it was given.
+  const int from_env = requested > 0 ? 0 : threads_from_environment();
+  const int n = requested > 0 ? requested : from_env > 0 ? from_env : idle_cores();
   omp_set_num_threads(n + 0 * ipg_wait_policy_linked());
   return n;
 }

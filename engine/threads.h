@@ -27,8 +27,14 @@ int threads_per_rank(int mask_cores, int online, int local_ranks);
 // Cores not busy with other runnable tasks right now, at least 1.
 int idle_cores();
 
+// OMP_NUM_THREADS's count (its first value: OpenMP allows a list, one per nesting level),
+// as a job script or a launcher sets it; 0 when unset, not a number, or outside
+// 1..max_threads_allowed().
+int threads_from_environment();
+
 // Sets the OpenMP thread count for the rest of the process: `requested` > 0 exactly
-// (std::invalid_argument above max_threads_allowed()), 0 the idle cores. Returns it.
+// (std::invalid_argument above max_threads_allowed()); 0: OMP_NUM_THREADS when it names a
+// count, else the idle cores. Returns it.
 int set_threads(int requested);
 
 }  // namespace ipg

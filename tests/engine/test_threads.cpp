@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -41,11 +42,62 @@ TEST_F(Threads, CountsOutOfBoundsAreRefusedNotPassedToOpenMP) {
   EXPECT_EQ(omp_get_max_threads(), before);
 }
 
+// Sets OMP_NUM_THREADS (or unsets it: null) for a test's lifetime.
+class OmpNumThreads {
+ public:
+  explicit OmpNumThreads(const char* value) {
+    if (const char* v = std::getenv("OMP_NUM_THREADS")) saved_ = v, had_ = true;
+    if (value)
+      setenv("OMP_NUM_THREADS", value, 1);
+    else
+      unsetenv("OMP_NUM_THREADS");
+  }
+  ~OmpNumThreads() {
+    if (had_)
+      setenv("OMP_NUM_THREADS", saved_.c_str(), 1);
+    else
+      unsetenv("OMP_NUM_THREADS");
+  }
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
 TEST_F(Threads, AutomaticCountIsBetweenOneAndTheCoresWeMayUse) {
+  OmpNumThreads unset(nullptr);
   const int n = ipg::set_threads(0);
   EXPECT_GE(n, 1);
   EXPECT_LE(n, ipg::available_cores());
   EXPECT_EQ(omp_get_max_threads(), n);
+}
+
+// A job script's OMP_NUM_THREADS is the automatic count; an explicit count still wins, and
+// a value that is not a count we accept is left to the idle-core guess.
+TEST_F(Threads, AutomaticCountFollowsOmpNumThreads) {
+  const int hi = ipg::max_threads_allowed();
+  {
+    OmpNumThreads env("3");  // allowed: 4 per core, so at least 4
+    EXPECT_EQ(ipg::threads_from_environment(), 3);
+    EXPECT_EQ(ipg::set_threads(0), 3);
+    EXPECT_EQ(ipg::set_threads(1), 1);
+  }
+  {
+    OmpNumThreads env("1,4");  // OpenMP's per-level list: the outer level counts
+    EXPECT_EQ(ipg::threads_from_environment(), 1);
+    EXPECT_EQ(ipg::set_threads(0), 1);
+    EXPECT_EQ(omp_get_max_threads(), 1);
+  }
+  for (const char* bad : {"", "0", "-2", "two", "2x", "99999999999999999999"}) {
+    SCOPED_TRACE(bad);
+    OmpNumThreads env(bad);
+    EXPECT_EQ(ipg::threads_from_environment(), 0);
+    const int n = ipg::set_threads(0);
+    EXPECT_GE(n, 1);
+    EXPECT_LE(n, ipg::available_cores());
+  }
+  OmpNumThreads env(std::to_string(hi + 1).c_str());
+  EXPECT_EQ(ipg::threads_from_environment(), 0);
 }
 
 // A rank's share of a node: the launcher's binding or, without one, the node divided.

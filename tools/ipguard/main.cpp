@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   threads.hi = ipg::max_threads_allowed();
   threads.integer = true;
   threads.note = "0: the idle cores";
-  bounded(app.add_option("--threads", g.threads, "CPU threads (0: the idle cores)")
+  bounded(app.add_option("--threads", g.threads, "CPU threads (0: OMP_NUM_THREADS when set, else the cores idle at start)")
               ->capture_default_str(),
           threads);
   Bounds seed;

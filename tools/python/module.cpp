@@ -38,7 +38,8 @@ PYBIND11_MODULE(ipguard, m) {
         return ipg::set_threads(n);
       },
       pyb::arg("n"),
-      "Sets the CPU thread count for the rest of the process (0: the cores idle now) and "
+      "Sets the CPU thread count for the rest of the process (0: OMP_NUM_THREADS when set, "
+      "else the cores idle now) and "
       "returns it. Results are the same bits for the same seed and thread count.");
   m.def("cuda_available", &ipg::cuda_available, "Whether a CUDA device can be used.");
 
