@@ -31,7 +31,6 @@ ResultsFolder ResultsFolder::open(const std::string& dir, bool resume) {
     throw std::invalid_argument(dir +
                                 " holds an earlier run's results: --resume to continue it, or "
                                 "choose another --out");
-  fs::create_directories(root / "fingerprints");
   if (!empty) {
     std::ifstream in(results, std::ios::binary);
     if (!in) throw std::runtime_error(results.string() + ": cannot be read");
@@ -89,6 +88,7 @@ std::vector<std::string> ResultsFolder::damaged_fingerprints() const {
 void ResultsFolder::save_fingerprint_of(SettingResult& r, const Fingerprint& fp) const {
   r.fingerprint_file = "fingerprints/" + setting_id(r.setting) + ".h5";
   const std::string path = (fs::path(dir_) / r.fingerprint_file).string();
+  fs::create_directories(fs::path(path).parent_path());
   save_fingerprint(fp, path);
   r.fingerprint_sha256 = sha256_file(path);
 }
@@ -122,6 +122,9 @@ std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
                                       const ResultsFolder* folder,
                                       const std::function<void(const ExperimentProgress&)>& progress) {
   rec.results.clear();
+  // results.json before the first setting: a run interrupted in it leaves a folder that
+  // --resume continues (an earlier run's record stays until a setting is done).
+  if (folder && !folder->previous()) folder->write(rec);
   ExperimentHooks hooks;
   hooks.progress = [&](const ExperimentProgress& e) {
     if (e.phase == ExperimentProgress::Phase::Done) {

@@ -1,6 +1,7 @@
 // An experiment's results folder (`ipguard experiment --out DIR`):
-//   DIR/results.json            the record (experiment_results.h), rewritten after every
-//                               setting through a temporary name and a rename
+//   DIR/results.json            the record (experiment_results.h), written before the
+//                               first setting and rewritten after every setting through
+//                               a temporary name and a rename
 //   DIR/fingerprints/<id>.h5    each setting's fingerprint (fingerprint_file.h, sealed)
 //   DIR/report.html             the tables and figures (experiment_report.h)
 // Resuming reads results.json back (its checksum checked): a setting recorded there whose
@@ -54,8 +55,9 @@ class ResultsFolder {
 
 // Runs rec.planned with rec.options (run_experiment) and records each result in
 // rec.results as it finishes. With a folder: settings its earlier run finished are reused,
-// each new fingerprint is saved, results.json is rewritten after every setting, and at the
-// end fingerprint files of settings no longer planned are removed (their names returned).
+// each new fingerprint is saved, results.json is written first (a new folder) and rewritten
+// after every setting, and at the end fingerprint files of settings no longer planned are
+// removed (their names returned).
 std::vector<std::string> run_recorded(ExperimentRecord& rec, LoadedZoo& zoo,
                                       const Tensor* train_images, Device device,
                                       const ResultsFolder* folder,

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/error.h"
+#include "fingerprint/fingerprint_file.h"
 
 namespace ipg {
 
@@ -19,6 +20,14 @@ double matching_rate(const Tensor& fingerprint_labels, const Tensor& suspect_lab
   size_t same = 0;
   for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
   return static_cast<double>(same) / static_cast<double>(a.size());
+}
+
+int64_t classes_shown(const Fingerprint& fp) {
+  int64_t shown = 0;
+  for (int32_t l : fp.labels.to_vector_i32()) shown = std::max<int64_t>(shown, l + 1);
+  for (const std::vector<int32_t>* v : {&fp.source, &fp.target})
+    for (int32_t l : *v) shown = std::max<int64_t>(shown, l + 1);
+  return shown;
 }
 
 double robustness(const std::vector<double>& positive_rates, double tau) {

@@ -8,9 +8,17 @@
 
 namespace ipg {
 
+struct Fingerprint;
+
 // Fraction of fingerprint points whose suspect label equals the fingerprint label.
 // Both int32 [n] with n > 0, on any devices.
 double matching_rate(const Tensor& fingerprint_labels, const Tensor& suspect_labels);
+
+// The classes a fingerprint shows: 1 + the largest of its labels and its candidates' source
+// and target classes (the target gives them all). A suspect that states no class count (a
+// command, a Python callable) is held to these: a label past them is no class, not a
+// mismatch.
+int64_t classes_shown(const Fingerprint& fp);
 
 // R(tau): fraction of positives with matching rate >= tau.
 double robustness(const std::vector<double>& positive_rates, double tau);

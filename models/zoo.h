@@ -144,7 +144,8 @@ struct ZooResult {
 // Checks the plan against the target before anything is written or trained: the target
 // is a network file; every architecture is known; counts are 1-100; no two models share
 // a file name; unless resuming, the folder holds no manifest and none of the files the
-// plan would write (zoo_files; the target's copy may be the target itself).
+// plan would write (zoo_files; the target's copy may be the target itself); resuming, its
+// manifest's models were made with these options (zoo_resume.h option_mismatch).
 // std::invalid_argument (a usage error) or FileError (an unreadable target) otherwise.
 // The two halves apart, for a caller with checks of its own in between (the CLI names an
 // output that would replace an input before it says the folder is taken):

@@ -16,6 +16,7 @@
 #include "models/forest_file.h"
 #include "models/model_file.h"
 #include "models/onnx_model.h"
+#include "models/zoo_resume.h"
 
 namespace ipg {
 
@@ -328,7 +329,23 @@ void check_zoo_folder(const ZooPlan& plan, const ZooOptions& o) {
   // by hand), unless --resume says they are an interrupted build's, made before its first
   // manifest. The --target itself is left to the caller: as target.h5 it is not written
   // over (a rerun from the zoo's own copy), elsewhere its check names it as the input.
-  if (o.resume) return;
+  if (o.resume) {
+    // A zoo made with other options is not continued: every model would be made again.
+    const std::string manifest = (std::filesystem::path(o.out) / "manifest.json").string();
+    ZooManifest old;
+    try {
+      if (!std::filesystem::exists(manifest, ec)) return;
+      old = read_manifest(manifest);
+    } catch (const FileError&) {
+      return;  // a damaged manifest: the build names it
+    }
+    const std::string why = zoo_detail::option_mismatch(
+        old, zoo_detail::planned_models(plan, o, zoo_detail::read_target_info(o)), o);
+    if (!why.empty())
+      throw invalid_argument("--resume: " + manifest + " was made with different " + why +
+                             "; choose another --out");
+    return;
+  }
   std::vector<std::string> there;
   for (const std::string& f : zoo_files(plan, o)) {
     const std::filesystem::path p = std::filesystem::path(o.out) / f;

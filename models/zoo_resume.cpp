@@ -1,6 +1,7 @@
 // Resuming a zoo (zoo_resume.h).
 #include "models/zoo_resume.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <vector>
@@ -50,6 +51,61 @@ void read_with_paths_of(ZooManifest& old, const ZooEntry& target) {
   if (to.folder.empty()) return;
   for (ZooEntry& m : old.models) m.command = move_paths(m.command, from, to);
   for (ZooSweep& w : old.sweeps) w.stop_command = move_paths(w.stop_command, from, to);
+}
+
+namespace {
+
+// The word after `flag` in `command` ("" when it has none).
+std::string option_word(const std::string& command, const std::string& flag) {
+  std::istringstream in(command);
+  for (std::string w; in >> w;)
+    if (w == flag) return in >> w ? w : "";
+  return "";
+}
+
+}  // namespace
+
+std::string option_mismatch(const ZooManifest& old, const std::vector<Planned>& planned,
+                            const ZooOptions& o) {
+  auto differs = [](const std::string& option, const std::string& then, const std::string& now) {
+    return option + " (" + then + " then, " + now + " now)";
+  };
+  for (const ZooSweep& s : old.sweeps)
+    if (s.max_accuracy_loss != o.max_accuracy_loss &&
+        std::any_of(planned.begin(), planned.end(),
+                    [&](const Planned& q) { return q.sweep == s.attack; }))
+      return differs("--max-loss", exact_number(s.max_accuracy_loss),
+                     exact_number(o.max_accuracy_loss));
+  for (const ZooEntry& e : old.models) {
+    const auto p = std::find_if(planned.begin(), planned.end(),
+                                [&](const Planned& q) { return q.file == e.file; });
+    if (p == planned.end() || e.command.empty()) continue;
+    // Each word of the commands and the zoo option it comes from: fresh networks
+    // (negatives, extractions) train with --train-epochs and their own learning rates.
+    const bool fresh = e.group != "positive";
+    const std::pair<const char*, std::string> words[] = {
+        {"--seed", "--seed"},
+        {"--data", "--data"},
+        {"--limit", "--limit"},
+        {"--batch", "--batch"},
+        {"--epochs", fresh && o.fresh_epochs > 0 ? "--train-epochs" : "--epochs"},
+        {"--lr", !fresh                  ? "--lr"
+                 : e.attack == "distill" ? "--distill-lr"
+                                         : "--train-lr"},
+        {"--trees", "--trees"},
+        {"--temperature", "--temperature"}};
+    for (const auto& [word, option] : words) {
+      std::string then = option_word(e.command, word), now = option_word(p->command, word);
+      if (then == now) continue;
+      if (option == "--seed") return option;
+      if (option == "--limit") {  // left out of a command when 0 (all images)
+        if (then.empty()) then = "0";
+        if (now.empty()) now = "0";
+      }
+      return differs(option, then, now);
+    }
+  }
+  return "";
 }
 
 const ZooEntry* reusable_entry(const ZooManifest& old, const Planned& p,

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "models/zoo_manifest.h"
 #include "models/zoo_plan.h"
@@ -27,6 +28,15 @@ std::string move_paths(const std::string& command, const CommandPaths& from, con
 // from the old one (positives, adaptive models, sweeps), so none of it is reused; then
 // the target's and the folder's paths are moved (the target's only when it is the same).
 void read_with_paths_of(ZooManifest& old, const ZooEntry& target);
+
+// The first zoo option `old` was made with another value of, as "--epochs (2 then, 1
+// now)" ("--seed" alone: commands record each model's seed, not the global one); "" when
+// none differs. Read from the commands of the models `old` lists that `planned` (this
+// build's models, o's options) has too, and from its sweeps' accuracy limit. Resuming with
+// other options would make everything again instead of continuing: check_zoo_folder
+// refuses it.
+std::string option_mismatch(const ZooManifest& old, const std::vector<Planned>& planned,
+                            const ZooOptions& o);
 
 // The entry of `old` for p when it can stand as it is: same command (up to the device and
 // thread count) and its file in `folder` intact, or a duplicate of a model this build has

@@ -23,6 +23,7 @@ function(expect_usage pattern)
                         "(${len} chars):\n${last_err}")
   endif()
   set(last_err "${last_err}" PARENT_SCOPE)
+  set(last_out "${last_out}" PARENT_SCOPE)
 endfunction()
 
 # Nothing of the work started: no training, epoch, forest or extraction progress.
@@ -107,6 +108,34 @@ expect_usage("--out .*would overwrite .*ftll\\.h5 \\(--target\\)" --device cpu z
              --negatives rf:1 --epochs 1 --limit 64)
 expect_no_work("zoo over its own target")
 expect_unchanged(${WORK}/zoo/positive/ftll.h5 ${ftll_hash})
+# A file of a folder dataset (NAME:DIR): refused as --data h5:FILE is, before any loading
+# (the files here are stand-ins: the check does not read them).
+file(MAKE_DIRECTORY ${WORK}/fm ${WORK}/cf)
+foreach(f train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte
+          t10k-labels-idx1-ubyte)
+  file(WRITE ${WORK}/fm/${f} "idx")
+endforeach()
+file(WRITE ${WORK}/cf/data_batch_3.bin "batch")
+file(SHA256 ${WORK}/fm/train-images-idx3-ubyte.gz fm_hash)
+foreach(spec fashion-mnist mnist)
+  expect_usage("--out .*fm/train-images-idx3-ubyte\\.gz would overwrite .*fm/train-images-idx3-ubyte\\.gz \\(--data\\)"
+               --device cpu extract --model ${WORK}/m.h5 --data ${spec}:${WORK}/fm --n 5
+               --out ${WORK}/fm/train-images-idx3-ubyte.gz)
+  expect_no_work("extract onto a file of --data ${spec}:DIR")
+  expect_unchanged(${WORK}/fm/train-images-idx3-ubyte.gz ${fm_hash})
+endforeach()
+expect_usage("--out .*fm/t10k-labels-idx1-ubyte would overwrite .*fm/t10k-labels-idx1-ubyte \\(--data\\)"
+             --device cpu train --arch lenet5 --data mnist:${WORK}/fm --epochs 1 --limit 64
+             --out ${WORK}/fm/t10k-labels-idx1-ubyte)
+expect_no_work("train onto a file of --data mnist:DIR")
+expect_usage("--out .*fm/train-labels-idx1-ubyte\\.gz would overwrite .*\\(--data\\)"
+             --device cpu postprocess --model ${WORK}/m.h5 --attack ftll --epochs 1 --limit 64
+             --data fashion-mnist:${WORK}/fm --out ${WORK}/fm/train-labels-idx1-ubyte.gz)
+expect_no_work("postprocess onto a file of --data fashion-mnist:DIR")
+expect_usage("--out .*cf/data_batch_3\\.bin would overwrite .*cf/data_batch_3\\.bin \\(--data\\)"
+             --device cpu train --arch rf --trees 1 --limit 100 --data cifar10:${WORK}/cf
+             --out ${WORK}/cf/data_batch_3.bin)
+expect_no_work("forest fit onto a file of --data cifar10:DIR")
 
 # ---- item 2: an output that cannot be written, refused before the work ----
 expect_usage("--out .*missing/x\\.h5: folder .*missing does not exist" --device cpu train
@@ -127,6 +156,21 @@ if(IS_DIRECTORY /sys)
   expect_usage("--out /sys/ipguard-test\\.h5: folder /sys is not writable" --device cpu extract
                --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out /sys/ipguard-test.h5)
   expect_no_work("extract into /sys")
+  # A results folder, and a report, in /sys: refused before the zoo is read or the suspect
+  # asked (the command would leave ${WORK}/asked), as zoo and extract are.
+  expect_usage("--out /sys/ipguard-test: cannot create it in /sys \\(not a writable folder\\)"
+               --device cpu experiment --zoo ${WORK}/zoo --methods random --n 2 --modes RR
+               --out /sys/ipguard-test)
+  expect_exit(0 --device cpu extract --model ${WORK}/m.h5 --n 2 --iters 5 --init random
+              --out ${WORK}/fp-sys.h5)
+  foreach(report /sys/ipguard-test /proc/ipguard-test)
+    expect_usage("--report ${report}: cannot create it in /[a-z]+"
+                 --device cpu verify --fingerprint ${WORK}/fp-sys.h5
+                 --suspect-cmd "touch ${WORK}/asked && echo 0 && echo 0" --report ${report})
+    if(EXISTS ${WORK}/asked)
+      message(FATAL_ERROR "verify --report ${report}: the suspect was asked before the refusal")
+    endif()
+  endforeach()
 endif()
 expect_usage("--out .*missing/fp\\.h5: folder .*does not exist" --device cpu extract
              --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/missing/fp.h5)

@@ -41,6 +41,13 @@ expect_err("--adaptive steal:same: unknown extraction" "an unknown extraction")
 expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/text.h5/z ${TINY})
 expect_err("--out .*cannot create it in" "a folder inside a file")
 expect_no_work("a folder inside a file")
+# No positives or no negatives: experiment could not use the zoo.
+expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/z --positives=, ${TINY})
+expect_err("^ipguard zoo: --positives: give at least one attack" "no positives")
+expect_no_work("no positives")
+expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/z --negatives=, ${TINY})
+expect_err("^ipguard zoo: --negatives: give at least one ARCH:COUNT" "no negatives")
+expect_no_work("no negatives")
 # A zoo put together by hand (no manifest.json): its files are not written over.
 file(MAKE_DIRECTORY ${WORK}/hand/positive)
 file(COPY_FILE ${TARGET} ${WORK}/hand/target.h5)
@@ -121,6 +128,29 @@ endif()
 file(SHA256 ${WORK}/z/manifest.json now)
 if(NOT now STREQUAL manifest_hash)
   message(FATAL_ERROR "resuming a complete zoo changed its manifest")
+endif()
+# Resumed with other options it would make every model again: refused, naming the option.
+foreach(change "--epochs;2;--epochs \\(1 then, 2 now\\)" "--limit;300;--limit \\(256 then, 300 now\\)"
+               "--trees;3;--trees \\(2 then, 3 now\\)")
+  list(GET change 0 option)
+  list(GET change 1 value)
+  list(GET change 2 said)
+  set(tiny ${TINY})
+  list(FIND tiny ${option} at)
+  math(EXPR at "${at} + 1")
+  list(REMOVE_AT tiny ${at})
+  list(INSERT tiny ${at} ${value})
+  expect_exit(2 --device cpu --threads 1 --seed 3 zoo --target ${TARGET} --out ${WORK}/z --resume
+              ${PLAN} ${tiny})
+  expect_err("^ipguard zoo: --resume: .*manifest\\.json was made with different ${said}; choose another --out\n$"
+             "resumed with ${option} ${value}")
+endforeach()
+expect_exit(2 --device cpu --threads 1 --seed 4 zoo --target ${TARGET} --out ${WORK}/z --resume
+            ${PLAN} ${TINY})
+expect_err("was made with different --seed; choose another --out" "resumed with --seed 4")
+file(SHA256 ${WORK}/z/manifest.json now)
+if(NOT now STREQUAL manifest_hash OR last_err MATCHES "epoch|\\[1/")
+  message(FATAL_ERROR "a refused resume changed the manifest or started work:\n${last_err}")
 endif()
 
 # ---- killed mid-run, resumed: the same manifest ----

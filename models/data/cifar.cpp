@@ -6,9 +6,7 @@
 
 namespace ipg {
 
-Dataset load_cifar(const std::string& dir, Split split, int num_classes) {
-  if (num_classes != 10 && num_classes != 100)
-    throw DataError("CIFAR has 10 or 100 classes, not " + std::to_string(num_classes));
+std::vector<std::string> cifar_files(const std::string& dir, Split split, int num_classes) {
   std::vector<std::string> files;
   if (num_classes == 10) {
     if (split == Split::Train)
@@ -19,6 +17,13 @@ Dataset load_cifar(const std::string& dir, Split split, int num_classes) {
   } else {
     files.push_back(dir + (split == Split::Train ? "/train.bin" : "/test.bin"));
   }
+  return files;
+}
+
+Dataset load_cifar(const std::string& dir, Split split, int num_classes) {
+  if (num_classes != 10 && num_classes != 100)
+    throw DataError("CIFAR has 10 or 100 classes, not " + std::to_string(num_classes));
+  const std::vector<std::string> files = cifar_files(dir, split, num_classes);
   // CIFAR-100 records carry (coarse, fine) labels; we use the fine one.
   const int label_bytes = num_classes == 10 ? 1 : 2;
   const int64_t pixels = 3 * 32 * 32, record = label_bytes + pixels;

@@ -24,4 +24,26 @@ Dataset load_dataset(const std::string& spec, Split split) {
                   "h5:FILE)");
 }
 
+std::vector<std::string> dataset_files(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  const std::string path = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  std::vector<std::string> files;
+  for (Split split : {Split::Train, Split::Test}) {
+    std::vector<std::string> more;
+    if (name == "fashion-mnist")
+      more = mnist_files(path.empty() ? kFashionMnistDir : path, split);
+    else if (path.empty())
+      break;
+    else if (name == "mnist")
+      more = mnist_files(path, split);
+    else if (name == "cifar10" || name == "cifar100")
+      more = cifar_files(path, split, name == "cifar10" ? 10 : 100);
+    else if (name == "h5" && split == Split::Train)
+      more = {path};
+    files.insert(files.end(), more.begin(), more.end());
+  }
+  return files;
+}
+
 }  // namespace ipg

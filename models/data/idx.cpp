@@ -95,14 +95,19 @@ std::vector<uint8_t> read_idx(const std::string& path, std::vector<int64_t>* dim
   return data;
 }
 
-Dataset load_mnist_format(const std::string& dir, Split split, const std::string& name) {
+std::vector<std::string> mnist_files(const std::string& dir, Split split) {
   const std::string prefix = dir + "/" + (split == Split::Train ? "train" : "t10k");
   auto pick = [](const std::string& base) {
     std::ifstream gz(base + ".gz");
     return gz ? base + ".gz" : base;
   };
-  const std::string img_path = pick(prefix + "-images-idx3-ubyte");
-  const std::string lbl_path = pick(prefix + "-labels-idx1-ubyte");
+  return {pick(prefix + "-images-idx3-ubyte"), pick(prefix + "-labels-idx1-ubyte")};
+}
+
+Dataset load_mnist_format(const std::string& dir, Split split, const std::string& name) {
+  const std::vector<std::string> files = mnist_files(dir, split);
+  const std::string& img_path = files[0];
+  const std::string& lbl_path = files[1];
   std::vector<int64_t> idims, ldims;
   const std::vector<uint8_t> img = read_idx(img_path, &idims);
   const std::vector<uint8_t> lbl = read_idx(lbl_path, &ldims);

@@ -338,6 +338,33 @@ TEST_F(ExperimentRun, RecordReportResumeAndChecksums) {
   }
 }
 
+// A run stopped inside its first setting (a SIGTERM while it labels the suspects) leaves a
+// results folder, not an unknown one: --resume continues it, and without --resume it is
+// refused as an earlier run's.
+TEST_F(ExperimentRun, StoppedInItsFirstSettingIsResumed) {
+  const fs::path out = root() / "out-first";
+  const std::vector<Setting> one = {grid()[1]};  // Random: quick
+  EXPECT_THROW(run(root() / "zoo", one, out.string(), false,
+                   [](const ExperimentProgress& p) {
+                     if (p.phase == ExperimentProgress::Phase::Labeling)
+                       throw std::runtime_error("stop");
+                   }),
+               std::runtime_error);
+  ASSERT_TRUE(fs::exists(out / "results.json"));
+  EXPECT_EQ(parse_results(read(out / "results.json"), "r").results.size(), 0u);
+  try {
+    ResultsFolder::open(out.string(), false);
+    FAIL() << "the stopped run's folder was taken without --resume";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("holds an earlier run's results"), std::string::npos)
+        << e.what();
+  }
+  const ExperimentRecord resumed = run(root() / "zoo", one, out.string(), true);
+  ASSERT_EQ(resumed.results.size(), 1u);
+  EXPECT_FALSE(resumed.results[0].resumed);
+  EXPECT_TRUE(fs::exists(out / resumed.results[0].fingerprint_file));
+}
+
 // The property the first test checks fails on a zoo whose positives and negatives are
 // swapped (so it would catch such a swap); an unloadable suspect is left out, named, and
 // the rest evaluated; a broken target is fatal.

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "engine/hdf5.h"
 #include "engine/sha256.h"
@@ -383,6 +384,70 @@ TEST_F(ZooDir, AnInterruptedBuildResumesToTheSameManifest) {
       else
         EXPECT_NE(e.sha256, before.sha256) << e.file;  // the target and its copies
     }
+}
+
+// A zoo resumed with other options would make its models again: the option that differs is
+// named, read from the commands of the models this build plans too.
+TEST(ZooResume, AnOptionMadeWithAnotherValueIsNamed) {
+  using zoo_detail::option_mismatch;
+  using zoo_detail::Planned;
+  const zoo_detail::TargetInfo t{"lenet5", 10};
+  auto planned = [&](const ZooOptions& o) {
+    return std::vector<Planned>{zoo_detail::plan_positive(o, t, parse_post_process("ftll")),
+                                zoo_detail::plan_negative(o, "lenet5", 1),
+                                zoo_detail::plan_negative(o, "rf", 1),
+                                zoo_detail::plan_adaptive(o, t, {Extraction::Distill, "same"})};
+  };
+  ZooOptions o;
+  o.target = "t.h5";
+  o.out = "z";
+  o.limit = 256;
+  o.threads = 2;
+  ZooManifest old;
+  for (const Planned& p : planned(o)) {
+    ZooEntry e;
+    e.file = p.file;
+    e.group = p.group;
+    e.attack = p.attack;
+    e.command = p.command;
+    old.models.push_back(e);
+  }
+  ZooSweep sweep;
+  sweep.attack = "wp";
+  sweep.max_accuracy_loss = 0.03;
+  old.sweeps.push_back(sweep);
+  auto now = [&](const std::function<void(ZooOptions&)>& change) {
+    ZooOptions n = o;
+    change(n);
+    return option_mismatch(old, planned(n), n);
+  };
+  EXPECT_EQ(now([](ZooOptions&) {}), "");
+  EXPECT_EQ(now([](ZooOptions& n) { n.threads = 1; }), "");  // not an option of the models
+  EXPECT_EQ(now([](ZooOptions& n) { n.max_accuracy_loss = 0.1; }), "");  // no sweep planned
+  EXPECT_EQ(now([](ZooOptions& n) { n.epochs = 1; }), "--epochs (2 then, 1 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.fresh_epochs = 5; }), "--train-epochs (2 then, 5 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.limit = 0; }), "--limit (256 then, 0 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.seed = 9; }), "--seed");
+  EXPECT_EQ(now([](ZooOptions& n) { n.data = "mnist:m"; }),
+            "--data (fashion-mnist then, mnist:m now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.batch = 64; }), "--batch (128 then, 64 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.lr = 0.02f; }), "--lr (0.01 then, 0.02 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.fresh_lr = 0.1f; }), "--train-lr (0.05 then, 0.1 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.distill_lr = 0.01f; }), "--distill-lr (0.02 then, 0.01 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.trees = 3; }), "--trees (20 then, 3 now)");
+  EXPECT_EQ(now([](ZooOptions& n) { n.temperature = 2; }), "--temperature (4 then, 2 now)");
+  // A sweep planned again: its accuracy limit counts.
+  auto with_sweep = [&](double max_loss) {
+    ZooOptions n = o;
+    n.max_accuracy_loss = max_loss;
+    std::vector<Planned> p = planned(n);
+    PostProcess wp{Attack::WeightPrune, 0.1};
+    p.push_back(zoo_detail::plan_positive(n, t, wp));
+    p.back().sweep = "wp";
+    return option_mismatch(old, p, n);
+  };
+  EXPECT_EQ(with_sweep(0.03), "");
+  EXPECT_EQ(with_sweep(0.05), "--max-loss (0.03 then, 0.05 now)");
 }
 
 TEST(ZooPaths, MovedWordByWordAndQuotedPathsLeftAsTheyAre) {

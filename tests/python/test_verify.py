@@ -80,6 +80,20 @@ class VerifyTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             ipguard.verify(n, self.net)
 
+    def test_a_label_outside_the_classes_is_refused(self):
+        # As the CLI's --suspect-cmd: a label that is no class of the target is an error,
+        # not a silent mismatch; classes= (as --classes) gives the target's count.
+        shown = int(max(self.fp.labels.max(), self.fp.source.max(), self.fp.target.max())) + 1
+        with self.assertRaisesRegex(ValueError, r"labels point 0 99, not a class of 0\.\.%d "
+                                                r"\(the classes the fingerprint shows" % (shown - 1)):
+            ipguard.verify(self.fp, lambda x: np.full(len(x), 99))
+        with self.assertRaisesRegex(ValueError, r"labels point 0 99, not a class of 0\.\.11$"):
+            ipguard.verify(self.fp, lambda x: np.full(len(x), 99), classes=12)
+        r = ipguard.verify(self.fp, lambda x: np.full(len(x), 99), classes=100)
+        self.assertEqual(r["matching_rate"], 0.0)
+        with self.assertRaisesRegex(ValueError, "classes 1: the fingerprint's target gives class"):
+            ipguard.verify(self.fp, lambda x: np.zeros(len(x), np.int64), classes=1)
+
     def test_an_address_needs_the_label_api_client(self):
         # Nothing listens on port 1: a clear error (or, in a build without the client, a
         # NotImplementedError), not a crash or a hang.

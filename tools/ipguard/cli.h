@@ -113,8 +113,6 @@ CLI::Option* each_number(CLI::Option* o, const Bounds& b);
 // --data NAME[:PATH] of a known format (models/data/dataset.h) and --device auto|cpu|cuda[:N].
 CLI::Option* data_spec(CLI::Option* o);
 CLI::Option* device_spec(CLI::Option* o);
-// The file a dataset spec reads ("h5:FILE" -> FILE); "" for folder datasets.
-std::string data_file(const std::string& spec);
 // What `train --arch` (and zoo's --negatives) accept: every network and rf; UsageError
 // "<flag>: unknown architecture 'x' (lenet5, ..., rf)" otherwise.
 void check_architecture(const std::string& flag, const std::string& arch);

@@ -163,10 +163,6 @@ CLI::Option* each_number(CLI::Option* o, const Bounds& b) {
   }));
 }
 
-std::string data_file(const std::string& spec) {
-  return spec.rfind("h5:", 0) == 0 ? spec.substr(3) : "";
-}
-
 CLI::Option* data_spec(CLI::Option* o) {
   const std::string flag = o->get_name();
   return o->check(throwing([flag](const std::string& spec) -> std::string {

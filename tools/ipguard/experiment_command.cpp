@@ -16,6 +16,7 @@
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/experiment_grid.h"
 #include "tools/ipguard/mpi_run.h"
+#include "tools/ipguard/output_check.h"
 
 namespace ipg::cli {
 
@@ -186,10 +187,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     const std::vector<Setting> settings = expand(grids, modes, policies);
     if (a->resume && a->out.empty()) throw UsageError("--resume needs --out (the folder to resume)");
 
-    Zoo zoo = scan_zoo(a->zoo);
     // Under mpirun every rank runs this; only rank 0 keeps the folder and reports.
     Communicator& comm = world();
     const bool lead = comm.rank() == 0;
+    if (!a->out.empty() && lead) check_output_dir("--out", a->out);
+    Zoo zoo = scan_zoo(a->zoo);
     std::optional<ResultsFolder> folder;
     if (!a->out.empty() && lead) {
       try {

@@ -93,7 +93,7 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
-    check_output_file("--out", xa->out, {{"--model", xa->model}, {"--data", data_file(xa->data)}});
+    check_output_file("--out", xa->out, with_data({{"--model", xa->model}}, xa->data));
     const Device dev = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     if (is_forest_file(xa->model))
       throw std::invalid_argument(xa->model +

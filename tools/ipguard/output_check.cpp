@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "models/data/dataset.h"
 #include "tools/ipguard/cli.h"
 
 namespace ipg::cli {
@@ -45,6 +46,11 @@ bool writable_dir(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::vector<Input> with_data(std::vector<Input> inputs, const std::string& data) {
+  for (const std::string& f : dataset_files(data)) inputs.push_back({"--data", f});
+  return inputs;
+}
 
 void check_output_path(const std::string& flag, const std::string& out,
                        const std::vector<Input>& inputs) {

@@ -14,6 +14,10 @@ struct Input {
   std::string path;  // empty: no such input this time (skipped)
 };
 
+// `inputs` and every file the dataset spec `data` reads (models/data/dataset.h
+// dataset_files: h5:FILE, and the files of a folder such as fashion-mnist:DIR), as --data.
+std::vector<Input> with_data(std::vector<Input> inputs, const std::string& data);
+
 // `out` is none of `inputs` (same path, or the same file through a symlink or a hard link)
 // and not an existing directory, device, pipe or socket (the output is renamed over it).
 void check_output_path(const std::string& flag, const std::string& out,

@@ -52,7 +52,7 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
       (ta.prune_weights > 0 || ta.prune_filters > 0 || ta.reinit_last || ta.opt.last_layer_only))
     throw UsageError("--arch rf: --reinit-last, --last-layer-only and --prune-* are for networks");
   const std::string input = ta.init.empty() ? ta.teacher : ta.init;
-  check_output_file("--out", ta.out, {{ta.init_flag, input}, {"--data", data_file(ta.data)}});
+  check_output_file("--out", ta.out, with_data({{ta.init_flag, input}}, ta.data));
   const ModelRecipe r = recipe_of(g, ta);
   check_recipe_files(r);  // an ONNX or forest --init: before the dataset loads
   const bool tty = ::isatty(2);

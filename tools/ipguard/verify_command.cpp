@@ -18,6 +18,7 @@
 #include "models/remote_classifier.h"
 #include "models/train.h"
 #include "tools/ipguard/cli.h"
+#include "tools/ipguard/output_check.h"
 #include "tools/ipguard/suspect_command.h"
 
 namespace ipg::cli {
@@ -43,10 +44,7 @@ struct VerifyArgs {
 // label that is no class would silently count as a mismatch.
 SuspectCommandOptions command_options(const VerifyArgs& va, const CLI::App& cmd,
                                       const Fingerprint& fp) {
-  int64_t shown = 0;
-  for (int32_t l : fp.labels.to_vector_i32()) shown = std::max<int64_t>(shown, l + 1);
-  for (const std::vector<int32_t>* v : {&fp.source, &fp.target})
-    for (int32_t l : *v) shown = std::max<int64_t>(shown, l + 1);
+  const int64_t shown = classes_shown(fp);
   SuspectCommandOptions o;
   o.timeout_s = cmd.count("--timeout") ? va.remote.timeout_s : kCommandTimeoutS;
   if (va.classes > 0) {
@@ -131,6 +129,7 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
+    check_output_dir("--report", va.report);  // takes files (root passes access() in /sys)
   }
   const Fingerprint fp = load_fingerprint(va.fingerprint);
   const SuspectCommandOptions cmd_options =

@@ -212,7 +212,8 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   cmd->add_flag("--resume", a->o.resume,
                 "continue the zoo in --out: models in its manifest whose file still has the "
                 "listed sha256 are kept, the rest made (also for a zoo folder copied elsewhere "
-                "or a target file moved: paths are not what is compared)");
+                "or a target file moved: paths are not what is compared); a zoo made with other "
+                "options (--epochs, --limit, --seed...) is refused");
   runners[cmd] = [&g, a]() {
     namespace fs = std::filesystem;
     // Under mpirun every rank runs this (models shared out: mpi_run.h); only rank 0 checks
@@ -220,23 +221,29 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     Communicator& comm = world();
     const bool lead = comm.rank() == 0;
     ZooOptions o = a->o;
+    o.seed = g.seed;  // in the commands a resumed zoo's are compared with
     // Everything is checked before anything is written or trained.
     if (lead) check_output_dir("--out", o.out);
     ZooPlan plan;
     plan.positives = parse_positives(a->positives);
     plan.negatives = parse_negatives(a->negatives);
     plan.adaptive = parse_adaptive(a->adaptive);
+    // experiment measures the positives against the negatives: a zoo needs both.
+    if (plan.positives.empty())
+      throw UsageError("--positives: give at least one attack (a zoo needs positive suspects)");
+    if (plan.negatives.empty())
+      throw UsageError("--negatives: give at least one ARCH:COUNT (a zoo needs negative suspects)");
     try {
       if (lead) check_zoo_plan(plan, o);
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
     // Nothing written may replace the target or the data (a zoo made over an old one).
-    const std::vector<Input> inputs = {{"--target", o.target}, {"--data", data_file(o.data)}};
+    const std::vector<Input> inputs = with_data({{"--target", o.target}}, o.data);
     for (const std::string& f : lead ? zoo_files(plan, o) : std::vector<std::string>()) {
       const std::string path = (fs::path(o.out) / f).string();
       if (f == "target.h5")  // a rerun from the zoo's own copy leaves it as it is
-        check_output_path("--out", path, {{"--data", data_file(o.data)}});
+        check_output_path("--out", path, with_data({}, o.data));
       else
         check_output_path("--out", path, inputs);
     }
@@ -245,7 +252,6 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(e.what());
     }
-    o.seed = g.seed;
     o.device = resolve_device(g.device, g.json ? nullptr : &std::cerr);
     const bool tty = ::isatty(2);
     ZooProgress progress;

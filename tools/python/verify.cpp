@@ -21,11 +21,11 @@ bool is_address(const std::string& s) {
 }
 
 // Labels of `points` by a Python callable, `batch` rows per call; each answer must be a
-// 1-D integer array (or sequence) of one label per row, each a class index >= 0 (a
-// callable declares no class count, so a label the target never gives just fails to
-// match; the CLI's --suspect-cmd refuses one past the fingerprint's classes or --classes).
-// Needs the GIL.
-std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points, int batch) {
+// 1-D integer array (or sequence) of one label per row, each a class of 0..classes-1 (a
+// callable declares no class count: `classes` is the caller's, else the fingerprint's, as
+// for the CLI's --suspect-cmd; `note` says which, after a label past them). Needs the GIL.
+std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points, int batch,
+                                     int64_t classes, const std::string& note) {
   const int64_t n = points.dim(0);
   std::vector<int32_t> out;
   out.reserve(size_t(n));
@@ -54,6 +54,10 @@ std::vector<int32_t> callable_labels(const pyb::object& f, const Tensor& points,
                                     (kind == 'u' ? std::to_string(u.at(i)) : std::to_string(label)) +
                                     " for point " + std::to_string(start + i) +
                                     "; labels are class indices from 0 to 2147483647");
+      if (label >= classes)
+        throw std::invalid_argument("suspect: the callable labels point " +
+                                    std::to_string(start + i) + " " + std::to_string(label) +
+                                    ", not a class of 0.." + std::to_string(classes - 1) + note);
       out.push_back(int32_t(label));
     }
   }
@@ -91,7 +95,7 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
 
 pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double threshold, int batch,
                  const std::string& device, double timeout, int retries, int64_t max_queries,
-                 double max_rate) {
+                 double max_rate, int64_t classes) {
   if (!(timeout > 0 && timeout <= 86400))
     throw std::invalid_argument("timeout must be more than 0 seconds (at most a day), not " +
                                 std::to_string(timeout));
@@ -104,6 +108,9 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
   if (!(threshold >= 0 && threshold <= 1))
     throw std::invalid_argument("threshold must be between 0 and 1, not " + std::to_string(threshold));
   if (batch < 1) throw std::invalid_argument("batch must be at least 1, not " + std::to_string(batch));
+  if (classes < 0)
+    throw std::invalid_argument("classes must be 0 (the fingerprint's) or more, not " +
+                                std::to_string(classes));
   const std::shared_ptr<PyFingerprint> f = fingerprint_arg(fp_arg);
   const Fingerprint& fp = f->fp;
   std::vector<int32_t> got;
@@ -128,7 +135,16 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
     options.max_rate_per_s = max_rate;
     got = address_labels(*suspect_path, fp.points, options);
   } else if (PyCallable_Check(suspect.ptr())) {
-    got = callable_labels(suspect, fp.points, batch);
+    // As --suspect-cmd's --classes: the target's classes, at least those the fingerprint shows.
+    const int64_t shown = classes_shown(fp);
+    if (classes > 0 && classes < shown)
+      throw std::invalid_argument("classes " + std::to_string(classes) +
+                                  ": the fingerprint's target gives class " +
+                                  std::to_string(shown - 1) + "; give its number of classes");
+    got = callable_labels(suspect, fp.points, batch, classes > 0 ? classes : shown,
+                          classes > 0 ? ""
+                                      : " (the classes the fingerprint shows; classes=N "
+                                        "if the target has more)");
   } else {
     throw pyb::type_error("suspect must be an ipguard.Model, a model file path, an address "
                           "http://HOST:PORT/v2/models/NAME or a callable f(points) -> labels, "
@@ -156,12 +172,14 @@ void register_verify(pyb::module_& m) {
   m.def("verify", &verify, pyb::arg("fingerprint"), pyb::arg("suspect"),
         pyb::arg("threshold") = 0.5, pyb::arg("batch") = 500, pyb::arg("device") = "cpu",
         pyb::arg("timeout") = 30.0, pyb::arg("retries") = 3, pyb::arg("max_queries") = 0,
-        pyb::arg("max_rate") = 0.0,
+        pyb::arg("max_rate") = 0.0, pyb::arg("classes") = 0,
         "The suspect's matching rate on the fingerprint (an ipguard.Fingerprint or a file). "
         "suspect: an ipguard.Model, a model file (loaded on `device`), an address "
         "http://HOST:PORT/v2/models/NAME of an Open Inference Protocol server, or a callable "
         "f(points: float32 [b, C, H, W]) -> b integer labels (called `batch` points at a "
-        "time; e.g. a PyTorch model wrapped in a lambda). "
+        "time; e.g. a PyTorch model wrapped in a lambda; a label outside 0..classes-1 raises "
+        "ValueError, classes 0 meaning the classes the fingerprint shows, as the CLI's "
+        "--suspect-cmd and --classes). "
         "For an address, as verify's --timeout (seconds per answer), --retries, --max-queries "
         "(points sent, retries included; 0: no cap) and --max-rate (points per second; 0: no "
         "limit); Ctrl-C stops it before the next request (the one in flight ends with its "
