@@ -81,6 +81,16 @@ expect_usage("--out .*zoo: not empty, and not a results folder \\(no results\\.j
              experiment --zoo ${WORK}/zoo --methods random --n 2 --modes RR --out ${WORK}/zoo)
 expect_usage("--resume needs --out" --device cpu experiment --zoo ${WORK}/zoo --methods random
              --n 2 --modes RR --resume)
+# An input inside OUT/fingerprints (whose .h5 files no setting wrote are removed as stale):
+# refused before any work, the file kept.
+file(MAKE_DIRECTORY ${WORK}/res/fingerprints)
+file(COPY_FILE ${WORK}/m.h5 ${WORK}/res/fingerprints/d.h5)
+expect_usage("--data .*res/fingerprints/d\\.h5 lies in .*res/fingerprints, whose \\.h5 files"
+             --device cpu experiment --zoo ${WORK}/zoo --methods random --n 2 --modes TR
+             --data h5:${WORK}/res/fingerprints/d.h5 --out ${WORK}/res --resume)
+expect_unchanged(${WORK}/res/fingerprints/d.h5 ${m_hash})
+expect_usage("--zoo .*res/fingerprints lies in .*res/fingerprints" --device cpu experiment
+             --zoo ${WORK}/res/fingerprints --methods random --n 2 --modes RR --out ${WORK}/res/)
 # A folder another run is writing (flock(1) holds it here, as a running ipguard would):
 # refused before any work, nothing written into it.
 foreach(kind results zoo)
@@ -290,6 +300,20 @@ expect_usage("--negatives: unknown architecture 'foo'" --device cpu zoo --target
              --out ${WORK}/zoo4 --positives ftll --negatives foo:1 --epochs 1 --limit 64)
 expect_no_work("zoo with an unknown negative")
 expect_usage("--device gpu0: unknown device" --device gpu0 doctor)
+# An option given twice is named in the project's words, not CLI11's "At Most 1 required".
+expect_usage("^ipguard extract: --n is given 2 times; give it once" --device cpu extract
+             --model ${WORK}/m.h5 --n 2 --n 3 --init random --out ${WORK}/x.h5)
+# --json --version is JSON (name, version, commit), --version alone one line.
+expect_exit(0 --json --version)
+string(JSON version_name ERROR_VARIABLE json_err GET "${last_out}" name)
+string(JSON version_text ERROR_VARIABLE json_err2 GET "${last_out}" version)
+if(json_err OR json_err2 OR NOT version_name STREQUAL "ipguard" OR version_text STREQUAL "")
+  message(FATAL_ERROR "--json --version is not the JSON record:\n${last_out}")
+endif()
+expect_exit(0 --version)
+if(NOT last_out MATCHES "^ipguard ${version_text}\n?$")
+  message(FATAL_ERROR "--version: expected 'ipguard ${version_text}', got:\n${last_out}")
+endif()
 expect_usage("--data cifar10: give the folder" train --arch lenet5 --data cifar10
              --out ${WORK}/x.h5)
 # An unknown architecture is refused while parsing, and the list names the forest too.
@@ -299,6 +323,35 @@ expect_no_work("train --arch foo")
 expect_usage("--arch comes from the --init file" --device cpu train --init ${WORK}/m.h5
              --arch rf --limit 64 --out ${WORK}/x.h5)
 expect_no_work("train --init with --arch")
+# An option the chosen method or model kind does not read is refused, not ignored.
+foreach(case "fgsm;--k;5" "fgsm;--iters;5" "random;--target;random" "random;--eps;0.1"
+             "ipguard;--alpha;0.1" "igsm;--c0;0.5" "cwl2;--eps;0.1" "ipguard;--binary-steps;3")
+  list(GET case 0 method)
+  list(GET case 1 flag)
+  list(GET case 2 value)
+  expect_usage("${flag} does not apply to --method ${method}" --device cpu extract
+               --model ${WORK}/m.h5 --method ${method} --init random --n 2 ${flag} ${value}
+               --out ${WORK}/x.h5)
+  expect_no_work("extract --method ${method} ${flag}")
+endforeach()
+expect_usage("--data does not apply with --init random" --device cpu extract --model ${WORK}/m.h5
+             --init random --data fashion-mnist --n 2 --out ${WORK}/x.h5)
+expect_usage("--lr does not apply to --arch rf" --device cpu train --arch rf --lr 0.5
+             --limit 64 --out ${WORK}/x.h5)
+expect_no_work("train --arch rf --lr")
+expect_usage("--epochs does not apply to --arch rf" --device cpu train --arch rf --epochs 3
+             --limit 64 --out ${WORK}/x.h5)
+expect_usage("--trees does not apply to a network \\(--arch lenet5\\)" --device cpu train
+             --arch lenet5 --trees 3 --limit 64 --out ${WORK}/x.h5)
+expect_no_work("train --arch lenet5 --trees")
+expect_usage("--reinit-last needs --init FILE" --device cpu train --arch lenet5 --reinit-last
+             --epochs 1 --limit 64 --out ${WORK}/x.h5)
+expect_no_work("train --reinit-last without --init")
+# The same options where they apply still run (a method's own options are accepted).
+expect_exit(0 --device cpu extract --model ${WORK}/m.h5 --method fgsm --init random --n 2
+            --eps 0.1 --target random --out ${WORK}/ok_fgsm.h5)
+expect_exit(0 --device cpu extract --model ${WORK}/m.h5 --method cwl2 --init random --n 2
+            --k 0.5 --lr 0.01 --iters 3 --binary-steps 1 --c0 0.1 --out ${WORK}/ok_cwl2.h5)
 if(EXISTS ${WORK}/x.h5 OR EXISTS ${WORK}/missing OR EXISTS ${WORK}/zoo4)
   message(FATAL_ERROR "a refused command left an output behind")
 endif()

@@ -7,11 +7,12 @@ in an anonymous namespace (a helper, a constant, a test fixture) build today if 
 different batches and break the build the day a new file moves them together. Parsing all of
 a target's sources as one unit finds every such clash at once, whatever the batches are.
 
-Usage: tools/check-unity.py BUILD_DIR [-j N] [--target NAME] [--add-source FILE]...
+Usage: tools/check-unity.py BUILD_DIR [-j N] [--target NAME] [--add-source FILE]... [--each]
 BUILD_DIR must be configured with the unity build on and have been built once (CMake writes
 the batch files at generation; compile_commands.json gives the flags). Syntax only: nothing
 is compiled to code. --target checks one target; --add-source appends a file to each
-checked unit (the test that this check finds a clash includes one file twice). Exit 0: every target parses; 1: a target failed (its errors printed);
+checked unit (the test that this check finds a clash includes one file twice). --each parses
+every source alone instead (the file-by-file build's view: a forgotten include). Exit 0: every target parses; 1: a target failed (its errors printed);
 2: bad arguments or no unity targets found.
 """
 import argparse
@@ -50,15 +51,10 @@ def command_for(commands, batch_file):
     return None
 
 
-def check(unity_dir, batches, commands, extra):
-    """Returns (name, ok, output) for one target."""
-    name = os.path.basename(os.path.dirname(unity_dir)).removesuffix(".dir")
-    entry = command_for(commands, batches[0])
-    if entry is None:
-        return name, False, f"no compile command for {batches[0]} in compile_commands.json"
-    sources = [s for b in batches for s in included_sources(b)] + extra
+def parse_unit(entry, batch0, name, sources):
+    """Parses `sources` as one unit with batch0's compile flags; returns (ok, stderr)."""
     with tempfile.NamedTemporaryFile("w", suffix=".cxx", delete=False) as tu:
-        tu.write("/* every source of %s in one unit (tools/check-unity.py) */\n" % name)
+        tu.write("/* %d source(s) of %s in one unit (tools/check-unity.py) */\n" % (len(sources), name))
         for s in sources:
             tu.write('#include "%s"\n' % s)
         combined = tu.name
@@ -73,16 +69,29 @@ def check(unity_dir, batches, commands, extra):
             if a in ("-o", "-c"):
                 skip = a == "-o"
                 continue
-            if os.path.abspath(os.path.join(entry["directory"], a)) == batches[0]:
+            if os.path.abspath(os.path.join(entry["directory"], a)) == batch0:
                 continue
             out.append(a)
         cmd = out + ["-fsyntax-only", combined]
         r = subprocess.run(cmd, cwd=entry["directory"], capture_output=True, text=True)
-        ok = r.returncode == 0
-        text = r.stderr if not ok else ""
-        return name, ok, f"{len(sources)} sources\n" + text
+        return r.returncode == 0, r.stderr if r.returncode != 0 else ""
     finally:
         os.unlink(combined)
+
+
+def target_name(unity_dir):
+    return os.path.basename(os.path.dirname(unity_dir)).removesuffix(".dir")
+
+
+def check(unity_dir, batches, commands, extra):
+    """Returns (name, ok, output) for one target: all its sources as one unit."""
+    name = target_name(unity_dir)
+    entry = command_for(commands, batches[0])
+    if entry is None:
+        return name, False, f"no compile command for {batches[0]} in compile_commands.json"
+    sources = [s for b in batches for s in included_sources(b)] + extra
+    ok, text = parse_unit(entry, batches[0], name, sources)
+    return name, ok, f"{len(sources)} sources\n" + text
 
 
 def main():
@@ -91,6 +100,10 @@ def main():
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--target", help="check this target only")
     ap.add_argument("--add-source", action="append", default=[], metavar="FILE")
+    ap.add_argument("--each", action="store_true",
+                    help="parse every source ALONE instead (what -DIPG_UNITY_BUILD=OFF "
+                         "compiles): finds a file that builds only because a neighbour in "
+                         "its batch included a header it forgot")
     a = ap.parse_args()
     extra = [os.path.abspath(f) for f in a.add_source]
     for f in extra:
@@ -118,6 +131,28 @@ def main():
             print(f"check-unity: {a.target} is not a unity-built target here", file=sys.stderr)
             return 2
     failed = 0
+    if a.each:
+        jobs = []
+        for t in sorted(targets):
+            entry = command_for(commands, targets[t][0])
+            for b in targets[t]:
+                for src in included_sources(b):
+                    jobs.append((t, entry, src))
+        def one(job):
+            t, entry, src = job
+            if entry is None:
+                return t, src, False, "no compile command"
+            ok, text = parse_unit(entry, targets[t][0], target_name(t), [src])
+            return t, src, ok, text
+        with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
+            for t, src, ok, text in pool.map(one, jobs):
+                if not ok:
+                    failed += 1
+                    print(f"check-unity: {target_name(t)}: {src}: FAILED alone")
+                    errors = [l for l in text.splitlines() if " error: " in l]
+                    print("\n".join(errors[:20] or text.splitlines()[:20]))
+        print(f"check-unity: {len(jobs)} sources parsed alone, {failed} failed")
+        return 1 if failed else 0
     with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
         for name, ok, text in pool.map(lambda t: check(t, targets[t], commands, extra),
                                        sorted(targets)):

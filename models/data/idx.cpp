@@ -84,10 +84,15 @@ std::vector<uint8_t> read_idx(const std::string& path, std::vector<int64_t>* dim
   }
   const uint64_t expected = 4 + 4 * uint64_t(ndim) + payload;
   const uint64_t available = gz ? gzip_isize(path) : on_disk;
-  if (gz ? (expected & 0xffffffffu) != available : expected != available)
-    throw DataError(path + ": header implies " + std::to_string(expected) + " bytes but the " +
-                    (gz ? "gzip stream holds " : "file holds ") + std::to_string(available) +
-                    (gz ? " (mod 2^32)" : "") + ": truncated or corrupt");
+  // A truncated gzip file has no trailer: its last 4 bytes are compressed data, so the
+  // number read there is no size and is not shown.
+  if (gz && (expected & 0xffffffffu) != available)
+    throw DataError(path + ": header implies " + std::to_string(expected) +
+                    " bytes, which the gzip trailer does not confirm: truncated or corrupt");
+  if (!gz && expected != available)
+    throw DataError(path + ": header implies " + std::to_string(expected) +
+                    " bytes but the file holds " + std::to_string(available) +
+                    ": truncated or corrupt");
   std::vector<uint8_t> data(payload);
   read_exact(data.data(), payload, "data");
   uint8_t extra;

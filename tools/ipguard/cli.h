@@ -87,6 +87,8 @@ struct TrainArgs {
 int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report);
 // Options of `extract` that `experiment` shares (what every setting extracts with).
 void add_extract_options(CLI::App* cmd, ExtractOptions& o);
+// "1 epoch", "3 epochs": a count and its noun (given singular; plural by "s").
+std::string counted(long long n, const std::string& noun);
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& s);
 // The whole of `text` as a number; std::invalid_argument "<what>: '<text>' is not a number".
@@ -122,6 +124,11 @@ Bounds k_bounds();
 // [0, 1], both ends included: rates, fractions, accuracy losses.
 Bounds unit_interval_bounds();
 Bounds unit_step_bounds();
+// Refuses the options among `names` that were given on cmd's command line, as not applying
+// `why` ("to --method fgsm"): a user who writes `extract --method fgsm --k 5` believes the
+// margin changed something, and a run that ignores it says nothing of the kind.
+void refuse_given(const CLI::App* cmd, const std::vector<std::string>& names,
+                  const std::string& why);
 // zoo: a target's positive and negative suspects in a folder.
 void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners);
 // serve: a model over the Open Inference Protocol (tools/ipguard/serve_command.cpp).

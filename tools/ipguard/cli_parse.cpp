@@ -46,8 +46,8 @@ std::string describe(const Bounds& b) {
   if (has_lo && has_hi && !b.lo_open && !b.hi_open)
     s = "between " + number_text(b.lo) + " and " + number_text(b.hi);
   else if (has_lo && has_hi)
-    s = std::string("in ") + (b.lo_open ? "(" : "[") + number_text(b.lo) + ", " + number_text(b.hi) +
-        (b.hi_open ? ")" : "]");
+    s = std::string("in ") + (b.lo_open ? "(" : "[") + number_text(b.lo) + ", " +
+        number_text(b.hi) + (b.hi_open ? ")" : "]");
   else if (has_lo && b.lo_open)
     s = b.lo == 0 ? "positive" : "greater than " + number_text(b.lo);
   else if (has_lo)
@@ -100,8 +100,8 @@ std::string bounds_error(const std::string& name, const std::string& text, const
     else
       (void)std::strtoll(text.c_str(), &end, 10);
     if (errno == ERANGE)
-      return name + " must be at most " +
-             (b.u64 ? "18446744073709551615" : "9223372036854775807") + ", not " + shown;
+      return name + " must be at most " + (b.u64 ? "18446744073709551615" : "9223372036854775807") +
+             ", not " + shown;
   }
   const bool ok =
       std::isfinite(v) && (b.lo_open ? v > b.lo : v >= b.lo) && (b.hi_open ? v < b.hi : v <= b.hi);
@@ -199,6 +199,16 @@ void check_architecture(const std::string& flag, const std::string& arch) {
   for (const std::string& n : known) list += (list.empty() ? "" : ", ") + n;
   const std::string shown = arch.size() > 24 ? arch.substr(0, 24) + "..." : arch;
   throw UsageError(flag + ": unknown architecture '" + shown + "' (" + list + ")");
+}
+
+std::string counted(long long n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+void refuse_given(const CLI::App* cmd, const std::vector<std::string>& names,
+                  const std::string& why) {
+  for (const std::string& n : names)
+    if (cmd->count(n) > 0) throw UsageError(n + " does not apply " + why + "; leave it out");
 }
 
 }  // namespace ipg::cli

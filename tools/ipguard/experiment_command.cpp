@@ -6,10 +6,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
-#include "fingerprint/experiment_report.h"
 #include "fingerprint/experiment_folder.h"
+#include "fingerprint/experiment_report.h"
 #include "fingerprint/experiment_tables.h"
 #include "models/data/dataset.h"
 #include "tools/ipguard/build_info.h"
@@ -60,25 +61,24 @@ class Progress {
     }
     if (p.phase == Phase::Done) {
       const SettingResult& r = *p.result;
-      std::fprintf(stderr, "%s%s: ARUC %.3f  AUC %.3f  TPR %.3f  converged %lld/%lld%s  %.1f s%s%s\n",
-                   tag.c_str(), setting_label(r.setting).c_str(), r.aruc, r.auc, r.tpr_at_fpr5,
-                   static_cast<long long>(r.converged), static_cast<long long>(r.points),
-                   r.setting.convergence == Convergence::UntilConverged
-                       ? (" of " + std::to_string(r.drawn) + " drawn").c_str()
-                       : "",
-                   r.extract_seconds,
-                   r.shared > 1 ? (" (1/" + std::to_string(r.shared) + " of a shared batch)").c_str()
-                                : "",
-                   r.resumed ? " (resumed: done in the earlier run)" : "");
+      std::fprintf(
+          stderr, "%s%s: ARUC %.3f  AUC %.3f  TPR %.3f  converged %lld/%lld%s  %.1f s%s%s\n",
+          tag.c_str(), setting_label(r.setting).c_str(), r.aruc, r.auc, r.tpr_at_fpr5,
+          static_cast<long long>(r.converged), static_cast<long long>(r.points),
+          r.setting.convergence == Convergence::UntilConverged
+              ? (" of " + std::to_string(r.drawn) + " drawn").c_str()
+              : "",
+          r.extract_seconds,
+          r.shared > 1 ? (" (1/" + std::to_string(r.shared) + " of a shared batch)").c_str() : "",
+          r.resumed ? " (resumed: done in the earlier run)" : "");
       started_ = false;
       return;
     }
     if (!started_) {
-      const std::string more =
-          p.phase == Phase::Extracting && p.shared > 1
-              ? " (in one batch with " + std::to_string(p.shared - 1) + " other setting" +
-                    (p.shared > 2 ? "s)" : ")")
-              : "";
+      const std::string more = p.phase == Phase::Extracting && p.shared > 1
+                                   ? " (in one batch with " + std::to_string(p.shared - 1) +
+                                         " other setting" + (p.shared > 2 ? "s)" : ")")
+                                   : "";
       std::fprintf(stderr, "%s%s ...%s\n", tag.c_str(), setting_label(*p.current).c_str(),
                    more.c_str());
       started_ = true;
@@ -88,13 +88,11 @@ class Progress {
     if (!due) return;
     last_ = now;
     if (p.phase == Phase::Extracting)
-      std::fprintf(stderr, "%s  round %lld: iteration %lld, %lld of %lld rows searching%s\n",
-                   tag.c_str(), static_cast<long long>(p.round),
-                   static_cast<long long>(p.extract.iteration),
-                   static_cast<long long>(p.extract.active),
-                   static_cast<long long>(p.extract.chunk_rows),
-                   p.round > 0 ? (" (" + std::to_string(p.converged) + " converged so far)").c_str()
-                               : "");
+      std::fprintf(
+          stderr, "%s  round %lld: iteration %lld, %lld of %lld rows searching%s\n", tag.c_str(),
+          static_cast<long long>(p.round), static_cast<long long>(p.extract.iteration),
+          static_cast<long long>(p.extract.active), static_cast<long long>(p.extract.chunk_rows),
+          p.round > 0 ? (" (" + std::to_string(p.converged) + " converged so far)").c_str() : "");
     else
       std::fprintf(stderr, "%s  labeling suspect %zu/%zu: %s\n", tag.c_str(), p.suspect + 1,
                    p.suspects, p.file.c_str());
@@ -109,8 +107,7 @@ class Progress {
 
 void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   struct Args {
-    std::string zoo, preset = "quick", grid, methods, modes, converged, data = "fashion-mnist",
-                     out;
+    std::string zoo, preset = "quick", grid, methods, modes, converged, data = "fashion-mnist", out;
     int64_t n = 100, batch = 0, max_draws = 10;
     bool resume = false, until_converged = false, share_batch = false;
   };
@@ -130,12 +127,15 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   cmd->add_option("--preset", a->preset, "quick | full: the grids, modes and policies by default")
       ->capture_default_str()
       ->check(CLI::IsMember({"quick", "full"}));
-  CLI::Option* grid_opt = cmd->add_option(
-      "--grid", a->grid,
-      "methods and their grids, separated by ';' or spaces: METHOD[:KEY=V,V...]...; keys k (ipguard, "
-      "cwl2), eps (fgsm, igsm), iters, lr, steps (cwl2), c0 (cwl2), alpha (igsm); what is not "
-      "named comes from the preset. E.g. \"ipguard:k=1,3,10;cwl2:k=0,1:iters=1000;random\"")
-      ->check(checked([](const std::string& t) { parse_grid(t, preset("quick").grids); }));
+  CLI::Option* grid_opt =
+      cmd->add_option(
+             "--grid", a->grid,
+             "methods and their grids, separated by ';' or spaces: METHOD[:KEY=V,V...]...; keys k "
+             "(ipguard, "
+             "cwl2), eps (fgsm, igsm), iters, lr, steps (cwl2), c0 (cwl2), alpha (igsm); what is "
+             "not "
+             "named comes from the preset. E.g. \"ipguard:k=1,3,10;cwl2:k=0,1:iters=1000;random\"")
+          ->check(checked([](const std::string& t) { parse_grid(t, preset("quick").grids); }));
   cmd->add_option("--methods", a->methods,
                   "the preset's grids of these methods only (comma-separated)")
       ->excludes(grid_opt)
@@ -144,11 +144,13 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                   "all, or a list of train/least-likely, train/random, random/least-likely, "
                   "random/random (or TL, TR, RL, RR); default: the preset's (all four)")
       ->check(checked([](const std::string& t) { parse_modes(t); }));
-  CLI::Option* converged_opt = cmd->add_option("--converged", a->converged,
-                  "paper (keep unconverged candidates as they ended), until (draw new ones until "
-                  "n converge, at most --max-draws x n), or both; default: the preset's "
-                  "(quick: paper, full: both)")
-      ->check(checked([](const std::string& t) { parse_convergence(t); }));
+  CLI::Option* converged_opt =
+      cmd->add_option(
+             "--converged", a->converged,
+             "paper (keep unconverged candidates as they ended), until (draw new ones until "
+             "n converge, at most --max-draws x n), or both; default: the preset's "
+             "(quick: paper, full: both)")
+          ->check(checked([](const std::string& t) { parse_convergence(t); }));
   cmd->add_flag("--until-converged", a->until_converged, "the same as --converged until")
       ->excludes(converged_opt);
   at_least(cmd->add_option("--max-draws", a->max_draws,
@@ -180,17 +182,24 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                                           : !a->methods.empty() ? pick_methods(a->methods, p.grids)
                                                                 : p.grids;
     const std::vector<Mode> modes = a->modes.empty() ? p.modes : parse_modes(a->modes);
-    const std::vector<Convergence> policies =
-        a->until_converged      ? parse_convergence("until")
-        : a->converged.empty() ? p.convergence
-                               : parse_convergence(a->converged);
+    const std::vector<Convergence> policies = a->until_converged ? parse_convergence("until")
+                                              : a->converged.empty()
+                                                  ? p.convergence
+                                                  : parse_convergence(a->converged);
     const std::vector<Setting> settings = expand(grids, modes, policies);
-    if (a->resume && a->out.empty()) throw UsageError("--resume needs --out (the folder to resume)");
+    if (a->resume && a->out.empty())
+      throw UsageError("--resume needs --out (the folder to resume)");
 
     // Under mpirun every rank runs this; only rank 0 keeps the folder and reports.
     Communicator& comm = world();
     const bool lead = comm.rank() == 0;
-    if (!a->out.empty() && lead) check_output_dir("--out", a->out);
+    if (!a->out.empty() && lead) {
+      check_output_dir("--out", a->out);
+      // Files in OUT/fingerprints that no setting wrote are removed at the end (stale).
+      check_inputs_outside((std::filesystem::path(a->out) / "fingerprints").string(),
+                           with_data({{"--zoo", a->zoo}}, a->data),
+                           "whose .h5 files the experiment replaces");
+    }
     Zoo zoo = scan_zoo(a->zoo);
     std::optional<ResultsFolder> folder;
     if (!a->out.empty() && lead) {
@@ -211,10 +220,12 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     Progress progress;
     LoadedZoo loaded = load_zoo(zoo, dev, std::ref(progress));
     for (const ZooProblem& q : zoo.problems)
-      if (lead) std::cerr << "ipguard experiment: left out " << q.file << ": " << q.reason
-                << " (the other suspects are evaluated)\n";
+      if (lead)
+        std::cerr << "ipguard experiment: left out " << q.file << ": " << q.reason
+                  << " (the other suspects are evaluated)\n";
     for (const std::string& u : zoo.unlisted)
-      if (lead) std::cerr << "ipguard experiment: ignored " << u << " (not in the zoo's manifest)\n";
+      if (lead)
+        std::cerr << "ipguard experiment: ignored " << u << " (not in the zoo's manifest)\n";
     ExperimentRecord rec = new_record(zoo, loaded);
     rec.version = IPG_VERSION;
     rec.commit = build_commit();
@@ -226,8 +237,8 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     if (folder && folder->previous()) {
       const std::string why = resume_mismatch(*folder->previous(), rec);
       if (!why.empty())
-        throw UsageError("--resume: " + folder->results_path() + " was made with different " +
-                         why + "; choose another --out");
+        throw UsageError("--resume: " + folder->results_path() + " was made with different " + why +
+                         "; choose another --out");
       const std::string warn = resume_warning(*folder->previous(), rec);
       if (!warn.empty()) std::cerr << "ipguard experiment: note: " << warn << "\n";
       for (const std::string& d : folder->damaged_fingerprints())
@@ -242,10 +253,10 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     const Tensor* train_images = need_train ? &train_set.images : nullptr;
     if (lead)
       std::cerr << zoo.group(SuspectGroup::Positive).size() << " positive, "
-              << zoo.group(SuspectGroup::Negative).size() << " negative and "
-              << zoo.group(SuspectGroup::Adaptive).size() << " adaptive suspects; "
-              << settings.size() << " settings of " << options.n << " points (" << grid_text(grids)
-              << ")\n";
+                << zoo.group(SuspectGroup::Negative).size() << " negative and "
+                << zoo.group(SuspectGroup::Adaptive).size() << " adaptive suspects; "
+                << counted(settings.size(), "setting") << " of " << counted(options.n, "point")
+                << " (" << grid_text(grids) << ")\n";
 
     const std::vector<std::string> removed = run_recorded_on_ranks(
         comm, rec, loaded, train_images, dev, folder ? &*folder : nullptr, std::ref(progress));
@@ -262,9 +273,9 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
         "quick preset's 200 (not his 10,000) is what fits the main job's ~10 minutes on 2 CPU "
         "cores, so fewer of its points converge"};
     if (folder) {
-      folder->write_file("report.html",
-                         report_html(rec, report_points(rec, folder->dir(), *loaded.target, train_images),
-                                     notes));
+      folder->write_file(
+          "report.html",
+          report_html(rec, report_points(rec, folder->dir(), *loaded.target, train_images), notes));
       std::cerr << "results in " << folder->dir() << ": results.json, fingerprints/, report.html\n";
     }
     if (g.json) {

@@ -31,6 +31,24 @@ double median(std::vector<int32_t> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
+// The method-specific options that `o.method` does not read, and --data without --init
+// train, are refused when given (refuse_given).
+void refuse_options_of_other_methods(const CLI::App* ex, const ExtractOptions& o) {
+  const std::string& m = o.method;
+  std::vector<std::string> unused;
+  if (m != "ipguard" && m != "cwl2") unused.insert(unused.end(), {"--k", "--lr"});
+  if (m != "ipguard" && m != "cwl2" && m != "igsm") unused.push_back("--iters");
+  if (m != "fgsm" && m != "igsm") unused.push_back("--eps");
+  if (m != "igsm") unused.push_back("--alpha");
+  if (m != "cwl2") unused.insert(unused.end(), {"--binary-steps", "--c0"});
+  if (m == "random") unused.push_back("--target");  // its labels are the model's own
+  refuse_given(ex, unused, "to --method " + m);
+  if (o.init != "train")
+    refuse_given(
+        ex, {"--data"},
+        "with --init " + o.init + " (it gives the training images --init train starts from)");
+}
+
 }  // namespace
 
 void add_extract_options(CLI::App* cmd, ExtractOptions& o) {
@@ -70,7 +88,8 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   auto xa = std::make_shared<ExtractArgs>();
   CLI::App* ex = app.add_subcommand(
       "extract", "extract a fingerprint: points near the model's decision boundary");
-  ex->add_option("--model", xa->model, "target model file: a network (HDF5) or an ONNX network")->required();
+  ex->add_option("--model", xa->model, "target model file: a network (HDF5) or an ONNX network")
+      ->required();
   ex->add_option("--out", xa->out, "fingerprint file to write (HDF5)")->required();
   ex->add_option("--method", xa->o.method, "ipguard | cwl2 | fgsm | igsm | random")
       ->capture_default_str()
@@ -85,9 +104,10 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   add_extract_options(ex, xa->o);
   data_spec(ex->add_option("--data", xa->data, "training images for --init train (dataset spec)")
                 ->capture_default_str());
-  runners[ex] = [&g, xa]() {
+  runners[ex] = [&g, xa, ex]() {
     ExtractOptions o = xa->o;
     o.seed = g.seed;
+    refuse_options_of_other_methods(ex, o);
     try {
       validate(o);  // the parse-time checks cover every option; this is the library's word
     } catch (const std::invalid_argument& e) {
@@ -110,8 +130,8 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
       const Shape& all = train_set.images.shape();  // [n, C, H, W] (the loaders' form)
       const Shape has(all.begin() + 1, all.end());
       if (has != takes)
-        throw UsageError("--data " + train_set.name + ": its images are " + shape_str(has) +
-                         ", " + xa->model + " takes " + shape_str(takes) +
+        throw UsageError("--data " + train_set.name + ": its images are " + shape_str(has) + ", " +
+                         xa->model + " takes " + shape_str(takes) +
                          " (give its dataset with --data, or --init random)");
     }
     // Progress on stderr: one line rewritten in place on a terminal; into a log (not a
@@ -124,7 +144,8 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     // Under mpirun the chunks are shared over the ranks; rank 0 writes the file.
     Communicator& comm = world();
     Fingerprint fp = extract_on_ranks(
-        comm, *net, o, o.init == "train" ? &train_set.images : nullptr, [&](const ExtractProgress& p) {
+        comm, *net, o, o.init == "train" ? &train_set.images : nullptr,
+        [&](const ExtractProgress& p) {
           plan_seconds = p.plan_seconds;
           plans = p.plans;
           if (tty) {
@@ -137,7 +158,8 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
           const auto now = std::chrono::steady_clock::now();
           if (now - last_line < std::chrono::seconds(10)) return;
           last_line = now;
-          std::fprintf(stderr, "  points %lld/%lld done, iteration %lld, %lld of %lld still searching\n",
+          std::fprintf(stderr,
+                       "  points %lld/%lld done, iteration %lld, %lld of %lld still searching\n",
                        (long long)(p.done), (long long)o.n, (long long)p.iteration,
                        (long long)p.active, (long long)p.chunk_rows);
         });
@@ -162,9 +184,10 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
                        .dump(2)
                 << "\n";
     } else {
-      std::cout << "saved " << xa->out << ": " << fp.size() << " points (" << fp.method << ", init "
-                << o.init << ", target " << o.target << "), " << converged << " converged, median "
-                << med << " iterations, " << seconds << " s on " << dev.str() << "\n";
+      std::cout << "saved " << xa->out << ": " << counted(fp.size(), "point") << " (" << fp.method
+                << ", init " << o.init << ", target " << o.target << "), " << converged
+                << " converged, median " << med << " iterations, " << seconds << " s on "
+                << dev.str() << "\n";
     }
     std::cout << std::flush;
     if (comm.distributed()) comm.barrier(kTagBarrier);
@@ -182,8 +205,9 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   };
   auto ca = std::make_shared<CompareArgs>();
   CLI::App* cmp = app.add_subcommand(
-      "compare", "how far two fingerprints agree (labels, converged sets, points), e.g. the "
-                 "same extraction on two devices");
+      "compare",
+      "how far two fingerprints agree (labels, converged sets, points), e.g. the "
+      "same extraction on two devices");
   cmp->add_option("first", ca->a, "fingerprint file (HDF5)")->required();
   cmp->add_option("second", ca->b, "fingerprint file (HDF5)")->required();
   bounded(cmp->add_option("--min-agreement", ca->min_agreement,
@@ -193,9 +217,9 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
   runners[cmp] = [&g, ca, cmp]() {
     const Fingerprint a = load_fingerprint(ca->a), b = load_fingerprint(ca->b);
     if (a.points.shape() != b.points.shape())
-      throw std::invalid_argument("the fingerprints have different shapes: " +
-                                  shape_str(a.points.shape()) + " and " +
-                                  shape_str(b.points.shape()));
+      throw std::invalid_argument(
+          "the fingerprints have different shapes: " + shape_str(a.points.shape()) + " and " +
+          shape_str(b.points.shape()));
     const std::vector<int32_t> la = a.labels.to_vector_i32(), lb = b.labels.to_vector_i32();
     const std::vector<float> pa = a.points.to_vector(), pb = b.points.to_vector();
     const int64_t n = a.size(), per = n ? int64_t(pa.size()) / n : 0;

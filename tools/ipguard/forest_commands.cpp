@@ -16,7 +16,7 @@ int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& tr
                  const Dataset& test_set, const std::string& out, std::ostream& report) {
   const ForestOptions& options = r.forest;
   if (!g.json)
-    std::cerr << "training a random forest (" << options.trees << " trees, "
+    std::cerr << "training a random forest (" << counted(options.trees, "tree") << ", "
               << (options.max_depth > 0 ? "depth <= " + std::to_string(options.max_depth)
                                         : std::string("unlimited depth"))
               << ") on " << train_set.name << " (" << train_set.size() << " images), CPU\n";
@@ -40,7 +40,7 @@ int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& tr
                   .dump(2)
            << "\n";
   } else {
-    report << "saved " << out << " (" << forest.num_trees() << " trees, " << st.nodes
+    report << "saved " << out << " (" << counted(forest.num_trees(), "tree") << ", " << st.nodes
            << " nodes, depth " << st.max_depth << ", fitted in " << fit_s << " s; test accuracy "
            << acc << ")\n";
   }

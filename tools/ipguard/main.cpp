@@ -3,11 +3,11 @@
 // --json, a JSON object on stdout) and an exit code (1 runtime failure, 2 usage error).
 #include <iostream>
 #include <new>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/threads.h"
+#include "tools/ipguard/build_info.h"
 #include "tools/ipguard/cli.h"
 #include "tools/ipguard/mpi_comm.h"
 
@@ -31,7 +31,11 @@ bool valid_utf8(const std::string& s) {
   const size_t n = s.size();
   for (size_t i = 0; i < n;) {
     const unsigned c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
     if (len == 0 || i + len > n) return false;
     unsigned cp = len == 1 ? c : c & (0x7F >> len);
     for (size_t k = 1; k < len; ++k) {
@@ -63,6 +67,18 @@ bool asked_json(int argc, char** argv) {
   return false;
 }
 
+// CLI11's message in the project's words where it reads badly: an option given twice
+// ("--n: At Most 1 required but received 2") says so.
+std::string parse_error_text(const CLI::ParseError& e) {
+  const std::string text = e.what();
+  const std::string at_most = ": At Most 1 required but received ";
+  const size_t at = text.find(at_most);
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && at != std::string::npos)
+    return text.substr(0, at) + " is given " + text.substr(at + at_most.size()) +
+           " times; give it once";
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,8 +87,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (!valid_utf8(argv[i])) {
       std::string shown;
-      for (const char ch : std::string(argv[i]).substr(0, 60))
-        shown += (ch & 0x80) ? '?' : ch;
+      for (const char ch : std::string(argv[i]).substr(0, 60)) shown += (ch & 0x80) ? '?' : ch;
       return report_error(asked_json(argc, argv),
                           "ipguard: argument " + std::to_string(i) + " ('" + shown +
                               "') is not valid UTF-8; ipguard records file names in JSON, which "
@@ -98,7 +113,8 @@ int main(int argc, char** argv) {
   threads.hi = ipg::max_threads_allowed();
   threads.integer = true;
   threads.note = "0: the idle cores";
-  bounded(app.add_option("--threads", g.threads, "CPU threads (0: OMP_NUM_THREADS when set, else the cores idle at start)")
+  bounded(app.add_option("--threads", g.threads,
+                         "CPU threads (0: OMP_NUM_THREADS when set, else the cores idle at start)")
               ->capture_default_str(),
           threads);
   Bounds seed;
@@ -122,15 +138,25 @@ int main(int argc, char** argv) {
     bool known = false;
     for (const auto& r : runners) known = known || r.first->get_name() == word;
     if (!word.empty() && !known)
-      return report_error(asked_json(argc, argv),
-                          "ipguard: unknown subcommand '" + word +
-                              "' (ipguard --help lists the subcommands)",
-                          kExitUsage);
+      return report_error(
+          asked_json(argc, argv),
+          "ipguard: unknown subcommand '" + word + "' (ipguard --help lists the subcommands)",
+          kExitUsage);
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) {  // --help, --version
+      if (dynamic_cast<const CLI::CallForVersion*>(&e) && asked_json(argc, argv)) {
+        std::cout << nlohmann::json{{"name", "ipguard"},
+                                    {"version", IPG_VERSION},
+                                    {"commit", build_commit()}}
+                         .dump(2)
+                  << "\n";
+        return 0;
+      }
+      return app.exit(e);
+    }
     // One line, named like every later error ("ipguard extract: ..."), not CLI11's message
     // plus a second "Run with --help" line.
     std::string where = "ipguard";
@@ -139,13 +165,13 @@ int main(int argc, char** argv) {
       // CLI11 says "A subcommand is required" for `ipguard nosuch` too: name the word.
       const std::string word = first_word(app, argc, argv);
       if (!word.empty())
-        return report_error(asked_json(argc, argv),
-                            "ipguard: unknown subcommand '" + word +
-                                "' (ipguard --help lists the subcommands)",
-                            kExitUsage);
+        return report_error(
+            asked_json(argc, argv),
+            "ipguard: unknown subcommand '" + word + "' (ipguard --help lists the subcommands)",
+            kExitUsage);
     }
     return report_error(asked_json(argc, argv),
-                        where + ": " + e.what() + " (see --help)", kExitUsage);
+                        where + ": " + parse_error_text(e) + " (see --help)", kExitUsage);
   }
   configure_rank(g);  // under mpirun: this rank's share of the node's cores and GPUs
   try {

@@ -52,6 +52,26 @@ std::vector<Input> with_data(std::vector<Input> inputs, const std::string& data)
   return inputs;
 }
 
+void check_inputs_outside(const std::string& dir, const std::vector<Input>& inputs,
+                          const std::string& why) {
+  std::error_code ed;
+  const fs::path d = fs::weakly_canonical(dir, ed);
+  if (ed) return;
+  for (const Input& in : inputs) {
+    if (in.path.empty()) continue;
+    std::error_code ep;
+    const fs::path p = fs::weakly_canonical(in.path, ep);
+    if (ep) continue;
+    // p is d or below it: d's components are a prefix of p's.
+    auto pi = p.begin();
+    bool below = true;
+    for (auto di = d.begin(); di != d.end() && below; ++di, ++pi)
+      below = pi != p.end() && *pi == *di;
+    if (below)
+      throw UsageError(in.flag + " " + in.path + " lies in " + dir + ", " + why + "; move it");
+  }
+}
+
 void check_output_path(const std::string& flag, const std::string& out,
                        const std::vector<Input>& inputs) {
   if (out.empty()) throw UsageError(flag + " needs a file name");
@@ -61,8 +81,7 @@ void check_output_path(const std::string& flag, const std::string& out,
                        "); write to another file");
   std::error_code ec;
   const fs::file_status st = fs::status(out, ec);  // follows a symlink to what it names
-  if (fs::is_directory(st))
-    throw UsageError(flag + " " + out + " is a folder; give a file name");
+  if (fs::is_directory(st)) throw UsageError(flag + " " + out + " is a folder; give a file name");
   // The temporary file is renamed over `out`: that would replace a device (/dev/null), a
   // pipe or a socket with a plain file, for everyone who uses it.
   if (fs::exists(st) && !fs::is_regular_file(st))

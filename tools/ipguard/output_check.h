@@ -27,6 +27,12 @@ void check_output_path(const std::string& flag, const std::string& out,
 void check_output_file(const std::string& flag, const std::string& out,
                        const std::vector<Input>& inputs);
 
+// None of `inputs` is `dir` or lies in it (through symlinks too): `dir` is a folder whose
+// files the command replaces or removes (experiment --out's fingerprints/). `why` ends the
+// message ("whose fingerprint files the experiment replaces").
+void check_inputs_outside(const std::string& dir, const std::vector<Input>& inputs,
+                          const std::string& why);
+
 // An output folder that is created when missing (zoo --out): an existing one must be a
 // writable folder; a missing one needs a writable existing folder above it.
 void check_output_dir(const std::string& flag, const std::string& dir);

@@ -68,15 +68,16 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
               << prepared.net->num_parameters() << " parameters) on " << train_set.name << " ("
               << train_set.size() << " images"
               << (ta.extraction ? ", labelled by " + ta.teacher : std::string()) << "), "
-              << opt.epochs << " epochs, batch " << opt.batch << ", " << dev.str() << "\n";
+              << counted(opt.epochs, "epoch") << ", batch " << opt.batch << ", " << dev.str()
+              << "\n";
   MakeCallbacks cb;
   cb.epoch = [&](const EpochReport& r) {
     if (g.json) return;
     std::fprintf(stderr,
                  "%sepoch %d/%d  lr %.4f  loss %.4f  train acc %.4f  test acc %.4f  %.0f "
                  "img/s  %.1f s\n",
-                 tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss,
-                 r.train_accuracy, r.test_accuracy, r.images_per_second, r.seconds);
+                 tty ? "\r\033[K" : "", r.epoch, opt.epochs, r.lr, r.train_loss, r.train_accuracy,
+                 r.test_accuracy, r.images_per_second, r.seconds);
   };
   cb.batch = [&](int epoch, int64_t done, int64_t total, double loss) {
     if (!tty || g.json) return;
@@ -195,7 +196,20 @@ void add_train(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   at_least(train_cmd->add_option("--limit", ta->limit,
                                  "train on the first N images only (quick runs; 0: all)"),
            0);
-  runners[train_cmd] = [&g, ta]() { return run_train(g, *ta, std::cout); };
+  runners[train_cmd] = [&g, ta, train_cmd]() {
+    // Options of the other kind of model are refused, not ignored (refuse_given).
+    if (ta->arch == "rf")
+      refuse_given(train_cmd,
+                   {"--epochs", "--batch", "--lr", "--momentum", "--weight-decay", "--optimizer",
+                    "--schedule", "--augment", "--crop-pad"},
+                   "to --arch rf (a forest is fitted, not trained by gradient steps)");
+    else if (!ta->arch.empty())
+      refuse_given(train_cmd, {"--trees", "--max-depth"}, "to a network (--arch " + ta->arch + ")");
+    if (ta->init.empty() && ta->reinit_last)
+      throw UsageError(
+          "--reinit-last needs --init FILE (a fresh network's last layer is already random)");
+    return run_train(g, *ta, std::cout);
+  };
 }
 
 }  // namespace ipg::cli
