@@ -130,11 +130,10 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
   CLI::Option* grid_opt =
       cmd->add_option(
              "--grid", a->grid,
-             "methods and their grids, separated by ';' or spaces: METHOD[:KEY=V,V...]...; keys k "
-             "(ipguard, "
-             "cwl2), eps (fgsm, igsm), iters, lr, steps (cwl2), c0 (cwl2), alpha (igsm); what is "
-             "not "
-             "named comes from the preset. E.g. \"ipguard:k=1,3,10;cwl2:k=0,1:iters=1000;random\"")
+             "methods and their grids, separated by ';' or spaces: METHOD[:KEY=V,V...]...; keys "
+             "k (ipguard, cwl2), eps (fgsm, igsm), iters, lr, steps (cwl2), c0 (cwl2), alpha "
+             "(igsm); what is not named comes from the preset. E.g. "
+             "\"ipguard:k=1,3,10;cwl2:k=0,1:iters=1000;random\"")
           ->check(checked([](const std::string& t) { parse_grid(t, preset("quick").grids); }));
   cmd->add_option("--methods", a->methods,
                   "the preset's grids of these methods only (comma-separated)")
