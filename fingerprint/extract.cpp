@@ -55,11 +55,12 @@ struct Member {
 Fingerprint skeleton(const ExtractOptions& o, const ModelConfig& cfg, const Shape& points) {
   Fingerprint fp;
   fp.method = o.method;
-  const bool adam = o.method == "ipguard" || o.method == "cwl2";
-  fp.params.k = adam ? o.k : 0;
-  fp.params.lr = adam ? o.lr : (o.method == "igsm" ? o.alpha : 0);
-  fp.params.iters = (adam || o.method == "igsm") ? o.iters : 0;
-  fp.params.eps = (o.method == "fgsm" || o.method == "igsm") ? o.eps : 0;
+  const bool adam = reads_option(o.method, MethodOption::Lr);
+  fp.params.k = reads_option(o.method, MethodOption::K) ? o.k : 0;
+  // The file's one step-size field: Adam's rate, or igsm's alpha.
+  fp.params.lr = adam ? o.lr : (reads_option(o.method, MethodOption::Alpha) ? o.alpha : 0);
+  fp.params.iters = reads_option(o.method, MethodOption::Iters) ? o.iters : 0;
+  fp.params.eps = reads_option(o.method, MethodOption::Eps) ? o.eps : 0;
   fp.params.init = o.init;
   fp.params.target = o.target;
   fp.seed = o.seed;
@@ -286,6 +287,27 @@ int64_t default_check_every(Device device) {
   // Reading the flags back costs a synchronization: nothing on the CPU, a stall of the
   // whole GPU pipeline (and the end of a replayed stretch) on CUDA.
   return device.is_cuda() ? 10 : 1;
+}
+
+bool reads_option(const std::string& m, MethodOption option) {
+  const bool adam = m == "ipguard" || m == "cwl2";
+  switch (option) {
+    case MethodOption::K:
+    case MethodOption::Lr:
+      return adam;
+    case MethodOption::Iters:
+      return adam || m == "igsm";
+    case MethodOption::Eps:
+      return m == "fgsm" || m == "igsm";
+    case MethodOption::Alpha:
+      return m == "igsm";
+    case MethodOption::BinarySteps:
+    case MethodOption::C0:
+      return m == "cwl2";
+    case MethodOption::Target:
+      return m != "random";
+  }
+  return false;
 }
 
 void validate(const ExtractOptions& o) {

@@ -66,6 +66,16 @@ struct ExtractOptions {
   uint64_t seed = 0;
 };
 
+// An option of ExtractOptions that only some methods read. reads_option is the one table
+// of which method reads which: the CLI refuses an option the chosen method would ignore
+// (extract --method fgsm --k 5) and experiment --grid accepts a method's keys from it.
+enum class MethodOption { K, Eps, Iters, BinarySteps, Lr, C0, Alpha, Target };
+// Whether `method` (ipguard | cwl2 | fgsm | igsm | random) reads the option: k and lr
+// ipguard and cwl2 (Adam, margin or confidence); iters those and igsm; eps fgsm and igsm;
+// alpha igsm; binary_steps and c0 cwl2; target all but random (whose labels are the
+// model's own).
+bool reads_option(const std::string& method, MethodOption option);
+
 // What batch 0 means for net (on its device) and n points: min(n, 100) on the CPU (the
 // paper's fingerprint; larger batches gain little on a few cores); on CUDA as many
 // candidates as fit in half the device's free memory, from the frozen graph's measured

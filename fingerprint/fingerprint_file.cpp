@@ -1,6 +1,7 @@
 // Fingerprint files over engine/hdf5 (layout in fingerprint_file.h).
 #include "fingerprint/fingerprint_file.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -117,15 +118,23 @@ std::vector<int32_t> read_ints(const h5::Group& g, const std::string& name, int6
 }  // namespace
 
 std::string utc_timestamp() {
-  // SOURCE_DATE_EPOCH (the reproducible-builds convention), when set to a whole number of
-  // seconds, stands for now: the same extraction then writes the same bytes, which a
-  // model owner archiving evidence can check with cmp or a checksum.
+  // SOURCE_DATE_EPOCH (the reproducible-builds convention), when set, stands for now: the
+  // same extraction then writes the same bytes, which a model owner archiving evidence can
+  // check with cmp or a checksum. A value that is not a whole number of seconds is an
+  // error, as the convention asks: ignoring it would stamp the current time on what the
+  // user meant to be reproducible. Empty counts as unset.
   std::time_t now = std::time(nullptr);
-  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH")) {
+  const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
+  if (epoch && *epoch) {
     char* end = nullptr;
     errno = 0;
     const long long v = std::strtoll(epoch, &end, 10);
-    if (*epoch && *end == '\0' && errno == 0 && v >= 0) now = static_cast<std::time_t>(v);
+    // Up to year 9999, so that the stamp keeps its fixed width.
+    if (*end != '\0' || errno != 0 || v < 0 || v > 253402300799LL || !std::isdigit(static_cast<unsigned char>(*epoch)))
+      throw std::invalid_argument(std::string("SOURCE_DATE_EPOCH must be a whole number of "
+                                              "seconds since 1970 (or unset), not '") +
+                                  epoch + "'");
+    now = static_cast<std::time_t>(v);
   }
   std::tm tm{};
   gmtime_r(&now, &tm);

@@ -79,7 +79,8 @@ void save_fingerprint(const Fingerprint& fp, const std::string& path);
 Fingerprint load_fingerprint(const std::string& path);
 
 // The current time as "YYYY-MM-DDTHH:MM:SSZ", for Fingerprint::created; SOURCE_DATE_EPOCH
-// (seconds since 1970), when set, stands for the current time.
+// (seconds since 1970), when set, stands for the current time. Throws std::invalid_argument
+// naming the variable when it is set to anything but a whole number of seconds.
 std::string utc_timestamp();
 
 }  // namespace ipg

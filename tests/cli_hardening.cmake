@@ -283,6 +283,19 @@ expect_usage("^ipguard [a-z]+: --grid ipguard k must be at least 0" experiment -
 expect_usage("^ipguard [a-z]+: --grid fgsm eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo
              --grid "random fgsm:eps=0.1,2")
 expect_usage("^ipguard [a-z]+: --grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --grid "cwl2:eps=1")
+# The keys each method takes in --grid come from one table (reads_option, shared with
+# extract's refusals): every key listed is accepted (all of them, then random's unknown key
+# ends the parse before any work), and an unknown key lists exactly the method's own.
+expect_usage("--grid: random has no option 'bogus' \\(its options: none\\)" experiment
+             --zoo ${WORK}/zoo --grid "cwl2:k=0:iters=2:steps=1:lr=0.1:c0=0.01 igsm:eps=0.1:iters=2:alpha=0.01 ipguard:k=1:iters=2:lr=0.1 fgsm:eps=0.1 random:bogus=1")
+foreach(case "ipguard@k, iters, lr" "cwl2@k, iters, steps, lr, c0" "fgsm@eps"
+             "igsm@eps, iters, alpha")
+  string(REPLACE "@" ";" parts "${case}")
+  list(GET parts 0 method)
+  list(GET parts 1 keys)
+  expect_usage("--grid: ${method} has no option 'alphas' \\(its options: ${keys}\\) \\(see --help\\)$"
+               experiment --zoo ${WORK}/zoo --grid "${method}:alphas=1")
+endforeach()
 expect_usage("^ipguard [a-z]+: --modes: unknown mode 'XX'" experiment --zoo ${WORK}/zoo --modes TL,XX)
 expect_usage("^ipguard [a-z]+: --converged must be paper, until or both" experiment --zoo ${WORK}/zoo
              --converged sometimes)

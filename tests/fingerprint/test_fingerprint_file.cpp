@@ -437,14 +437,26 @@ TEST_F(FingerprintFile, LegacyFileLoadsWithExactlyOneNotice) {
 }
 
 // SOURCE_DATE_EPOCH stands for the current time (reproducible outputs); a value that is
-// not a whole number of seconds is ignored.
+// not a whole number of seconds is an error naming the variable, and empty means unset.
 TEST(UtcTimestamp, SourceDateEpochStandsForNow) {
   const char* saved = std::getenv("SOURCE_DATE_EPOCH");
   const std::string old = saved ? saved : "";
   ::setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
   EXPECT_EQ(utc_timestamp(), "2023-11-14T22:13:20Z");
-  ::setenv("SOURCE_DATE_EPOCH", "17e8", 1);
-  EXPECT_NE(utc_timestamp(), "2023-11-14T22:13:20Z");
+  ::setenv("SOURCE_DATE_EPOCH", "0", 1);
+  EXPECT_EQ(utc_timestamp(), "1970-01-01T00:00:00Z");
+  for (const char* bad : {"17e8", "-1", "+5", " 5", "5 ", "0x10", "1.5", "99999999999999999999",
+                          "253402300800"}) {
+    ::setenv("SOURCE_DATE_EPOCH", bad, 1);
+    try {
+      utc_timestamp();
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("SOURCE_DATE_EPOCH"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+  ::setenv("SOURCE_DATE_EPOCH", "", 1);
   EXPECT_EQ(utc_timestamp().size(), 20u);
   if (saved)
     ::setenv("SOURCE_DATE_EPOCH", old.c_str(), 1);

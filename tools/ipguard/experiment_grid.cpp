@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "fingerprint/extract.h"
 #include "tools/ipguard/cli.h"
 
 namespace ipg::cli {
@@ -47,6 +48,24 @@ Bounds positive_bounds() {
   b.lo = 0;
   b.lo_open = true;
   return b;
+}
+
+// --grid's keys, in the order its errors list them; which method reads which is
+// reads_option's table (fingerprint/extract.h), shared with extract's refusals.
+struct GridKey {
+  std::string key;
+  MethodOption option;
+};
+const GridKey kGridKeys[] = {{"k", MethodOption::K},          {"eps", MethodOption::Eps},
+                             {"iters", MethodOption::Iters},  {"steps", MethodOption::BinarySteps},
+                             {"lr", MethodOption::Lr},        {"c0", MethodOption::C0},
+                             {"alpha", MethodOption::Alpha}};
+
+// The option `key` names for method m; null when m does not read it.
+const MethodOption* grid_option(const std::string& key, Method m) {
+  for (const GridKey& k : kGridKeys)
+    if (k.key == key && reads_option(method_name(m), k.option)) return &k.option;
+  return nullptr;
 }
 
 }  // namespace
@@ -102,29 +121,40 @@ std::vector<MethodGrid> parse_grid(const std::string& text, const std::vector<Me
         throw UsageError("--grid: '" + parts[i] + "' in " + method_name(m) + " is not KEY=VALUE");
       const std::string key = parts[i].substr(0, eq), val = parts[i].substr(eq + 1);
       const std::string what = std::string("--grid ") + method_name(m) + " " + key;
-      if (key == param_name(m) && m != Method::Random) {
-        g.values.clear();
-        for (const std::string& v : split(val, ','))
-          g.values.push_back(value(v, what, key == "k" ? k_bounds() : unit_step_bounds()));
-        if (g.values.empty()) throw UsageError(what + " needs at least one value");
-      } else if (key == "iters" && (m == Method::IPGuard || m == Method::CWL2 || m == Method::IGSM)) {
-        g.budget.iters = static_cast<int64_t>(value(val, what, whole_at_least(1)));
-      } else if (key == "lr" && (m == Method::IPGuard || m == Method::CWL2)) {
-        g.budget.lr = value(val, what, positive_bounds());
-      } else if (key == "steps" && m == Method::CWL2) {
-        g.budget.binary_steps = static_cast<int64_t>(value(val, what, whole_at_least(1)));
-      } else if (key == "c0" && m == Method::CWL2) {
-        g.budget.c0 = value(val, what, positive_bounds());
-      } else if (key == "alpha" && m == Method::IGSM) {
-        g.budget.alpha = value(val, what, unit_step_bounds());
-      } else {
-        const char* keys = m == Method::IPGuard ? "k, iters, lr"
-                           : m == Method::CWL2  ? "k, iters, steps, lr, c0"
-                           : m == Method::FGSM  ? "eps"
-                           : m == Method::IGSM  ? "eps, iters, alpha"
-                                                : "none";
+      const MethodOption* option = grid_option(key, m);
+      if (!option) {
+        std::string keys;
+        for (const GridKey& k : kGridKeys)
+          if (reads_option(method_name(m), k.option)) keys += (keys.empty() ? "" : ", ") + k.key;
         throw UsageError("--grid: " + std::string(method_name(m)) + " has no option '" + key +
-                         "' (its options: " + keys + ")");
+                         "' (its options: " + (keys.empty() ? "none" : keys) + ")");
+      }
+      switch (*option) {
+        case MethodOption::K:  // the swept parameter (param_name)
+        case MethodOption::Eps:
+          g.values.clear();
+          for (const std::string& v : split(val, ','))
+            g.values.push_back(
+                value(v, what, *option == MethodOption::K ? k_bounds() : unit_step_bounds()));
+          if (g.values.empty()) throw UsageError(what + " needs at least one value");
+          break;
+        case MethodOption::Iters:
+          g.budget.iters = static_cast<int64_t>(value(val, what, whole_at_least(1)));
+          break;
+        case MethodOption::Lr:
+          g.budget.lr = value(val, what, positive_bounds());
+          break;
+        case MethodOption::BinarySteps:
+          g.budget.binary_steps = static_cast<int64_t>(value(val, what, whole_at_least(1)));
+          break;
+        case MethodOption::C0:
+          g.budget.c0 = value(val, what, positive_bounds());
+          break;
+        case MethodOption::Alpha:
+          g.budget.alpha = value(val, what, unit_step_bounds());
+          break;
+        case MethodOption::Target:  // a mode (--modes), not a grid key
+          break;
       }
     }
     std::sort(g.values.begin(), g.values.end());

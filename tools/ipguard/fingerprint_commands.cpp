@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "engine/sha256.h"
 #include "fingerprint/extract.h"
@@ -34,14 +35,15 @@ double median(std::vector<int32_t> v) {
 // The method-specific options that `o.method` does not read, and --data without --init
 // train, are refused when given (refuse_given).
 void refuse_options_of_other_methods(const CLI::App* ex, const ExtractOptions& o) {
+  static const std::pair<MethodOption, const char*> kFlags[] = {
+      {MethodOption::K, "--k"},         {MethodOption::Lr, "--lr"},
+      {MethodOption::Iters, "--iters"}, {MethodOption::Eps, "--eps"},
+      {MethodOption::Alpha, "--alpha"}, {MethodOption::BinarySteps, "--binary-steps"},
+      {MethodOption::C0, "--c0"},       {MethodOption::Target, "--target"}};
   const std::string& m = o.method;
   std::vector<std::string> unused;
-  if (m != "ipguard" && m != "cwl2") unused.insert(unused.end(), {"--k", "--lr"});
-  if (m != "ipguard" && m != "cwl2" && m != "igsm") unused.push_back("--iters");
-  if (m != "fgsm" && m != "igsm") unused.push_back("--eps");
-  if (m != "igsm") unused.push_back("--alpha");
-  if (m != "cwl2") unused.insert(unused.end(), {"--binary-steps", "--c0"});
-  if (m == "random") unused.push_back("--target");  // its labels are the model's own
+  for (const auto& [option, flag] : kFlags)
+    if (!reads_option(m, option)) unused.push_back(flag);
   refuse_given(ex, unused, "to --method " + m);
   if (o.init != "train")
     refuse_given(
