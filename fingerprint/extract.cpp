@@ -351,6 +351,7 @@ std::string batch_share_mismatch(const ExtractOptions& a, const ExtractOptions& 
   if (a.n != b.n || a.batch != b.batch) return "n or batch differs";
   if (a.iters != b.iters) return "iters differs";
   if (a.eps != b.eps || a.alpha != b.alpha) return "eps or alpha differs";
+  if (a.stop_cycles != b.stop_cycles) return "stop_cycles differs";
   if (a.check_every != b.check_every || a.compact_at != b.compact_at || a.replay != b.replay)
     return "check_every, compact_at or replay differs";
   return "";

@@ -9,7 +9,8 @@
 //   ipguard  Adam on Eq. 5, relu(Z_i - Z_j + k) + relu(max_{t != i,j} Z_t - Z_i), in [0,1]
 //            pixel space; a row stops when its loss is 0 (converged) or after `iters`.
 //   fgsm     one step x0 - eps * sign(grad of cross-entropy to j); converged: labeled j.
-//   igsm     steps of alpha * sign(grad), kept within eps of x0; stops when labeled j.
+//   igsm     steps of alpha * sign(grad), kept within eps of x0; stops when labeled j
+//            (a row caught in a cycle of points stops early with its budget's point).
 //   cwl2     Carlini and Wagner's L2 attack as their reference code runs it (targeted,
 //            tanh change of variables, Adam, binary search over the constant c with Adam
 //            and the variables reset each step, abort early; box [0,1]); the point is
@@ -63,6 +64,11 @@ struct ExtractOptions {
   // G settings on the CPU compacts at 1 - (1 - compact_at) / G (extract_fingerprints).
   double compact_at = 0.25;
   ReplayMode replay = ReplayMode::Auto;
+  // igsm: a row whose point comes back to one it held at an earlier check is in a cycle
+  // and cannot succeed; it stops at the point the budget would end on, recorded as having
+  // run the budget (extract_search.h, CycleWatch): the same fingerprint, sooner. false:
+  // every such row runs the whole budget (for tests).
+  bool stop_cycles = true;
   uint64_t seed = 0;
 };
 
@@ -95,6 +101,7 @@ struct ExtractProgress {
   int64_t iteration = 0;
   int64_t batch_rows = 0;  // rows in the device batch now (fewer than chunk_rows once compacted)
   int64_t replays = 0;     // stretches of this chunk run as replays so far (ExtractOptions::replay)
+  int64_t cycled = 0;      // igsm: rows of this chunk stopped in a cycle so far (stop_cycles)
   int64_t plans = 0;       // frozen networks built so far (one per batch size: every chunk
                            // and compaction of a size shares it)
   double plan_seconds = 0;  // spent building the frozen networks so far (tracing, planning

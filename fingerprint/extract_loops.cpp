@@ -2,6 +2,7 @@
 // Eq. 5, IGSM's signed steps and CW-L2's binary search over c; the stretches between two
 // reads of the flags run recorded (engine/replay.h) where the options ask for it.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "engine/ops/boundary.h"
@@ -143,6 +144,69 @@ void run_ipguard(Search& s, ExtractProgress& pr,
   s.sync(o.iters);
 }
 
+uint64_t point_hash(const float* p, int64_t n) {
+  // Two floats per 64-bit word, each word mixed in (multiply, xor-shift), then a final
+  // avalanche (splitmix64's): order-sensitive, so a permutation of pixels differs.
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n);
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  if (i < n) {
+    uint32_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+  }
+  h ^= h >> 30;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 27;
+  h *= 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
+CycleWatch::CycleWatch(int64_t rows, const ExtractOptions& o)
+    : iters_(o.iters),
+      enabled_(o.stop_cycles && o.check_every > 0 && o.iters % o.check_every == 0) {
+  if (enabled_) rows_.resize(static_cast<size_t>(rows));
+}
+
+std::vector<int64_t> CycleWatch::check(const Search& s, std::vector<int32_t>& a, int64_t u) {
+  std::vector<int64_t> stopped;
+  if (!enabled_) return stopped;
+  const int64_t per = shape_numel(s.image);
+  const Tensor xh = s.x.cpu();
+  for (size_t w = 0; w < s.rows.size(); ++w) {
+    if (!a[w]) continue;
+    Row& r = rows_[static_cast<size_t>(s.rows[w])];
+    if (r.stop_at < 0) {
+      const uint64_t h = point_hash(xh.data() + static_cast<int64_t>(w) * per, per);
+      const int filled = std::min(r.count, kWindow);
+      for (int e = 0; e < filled && r.stop_at < 0; ++e)
+        if (r.hash[e] == h) {
+          // States repeat with period u - at from `at` on: the budget's point is the one
+          // (iters - u) mod period updates from now.
+          const int64_t period = u - r.at[e];
+          r.stop_at = u + (iters_ - u) % period;
+        }
+      if (r.stop_at < 0) {
+        r.hash[r.count % kWindow] = h;
+        r.at[r.count % kWindow] = u;
+        ++r.count;
+        continue;
+      }
+    }
+    if (u == r.stop_at) {  // later ones (stop_at == iters) end with the budget anyway
+      a[w] = 0;
+      stopped.push_back(s.rows[w]);
+      ++stopped_;
+    }
+  }
+  return stopped;
+}
+
 // IGSM: signed steps of the cross-entropy to j until the row is labeled j. The flags are
 // read at iterations 1, 1 + check_every, ... (from that iteration's logits, before its
 // step), the batch compacted after that step; the check_every - 1 iterations between run
@@ -160,6 +224,7 @@ void run_igsm(Search& s, ExtractProgress& pr,
   };
   auto iteration = [&](int64_t) { step(s.f->logits(s.x)); };
   Stretches stretches(s, wants_replay(o, s.dev), every - 1);
+  CycleWatch cycles(static_cast<int64_t>(s.active_h.size()), o);
   for (int64_t t = 1; t <= o.iters;) {
     const Tensor z = s.f->logits(s.x);
     // Success: labeled j; those rows stop here.
@@ -169,8 +234,13 @@ void run_igsm(Search& s, ExtractProgress& pr,
       if (a[w] && argmax_row(zh.data() + static_cast<int64_t>(w) * s.classes, s.classes) ==
                       s.dst_h[static_cast<size_t>(s.rows[w])])
         a[w] = 0;
+    // Rows in a cycle, at the point the budget would end on: they stop as if they had run it.
+    const std::vector<int64_t> cycled = cycles.check(s, a, t - 1);
     s.active.copy_from(Tensor::from_vector_i32(a, {static_cast<int64_t>(a.size())}));
-    if (report(s, pr, progress, s.record(a, t - 1), t - 1) == 0) return;
+    const int64_t live = s.record(a, t - 1);
+    for (int64_t r : cycled) s.iterations[static_cast<size_t>(r)] = static_cast<int32_t>(o.iters);
+    pr.cycled = cycles.stopped();
+    if (report(s, pr, progress, live, t - 1) == 0) return;
     step(z);
     s.maybe_compact(pr.active);
     ++t;

@@ -162,6 +162,46 @@ struct Search {
   }
 };
 
+// IGSM's cycles. An IGSM iteration is a fixed function of the row's point: its start,
+// labels, eps and alpha do not change, and at a given batch size a row's values do not
+// depend on the batch's other rows. So a row whose point at a check equals its point at an
+// earlier check repeats those states forever. The states between were checked (the period
+// is a multiple of check_every, so every later check falls on one of them) and none was
+// labeled j: the row cannot succeed, and its point after the budget is the one the cycle
+// holds then. It stops searching at the first check where its point is that one (within a
+// period), recorded as having run the budget: the fingerprint the whole budget gives, bit
+// for bit while the batch keeps its size (a compaction, which stopped rows make come
+// sooner, changes the rounding of a batch size's kernels, as compaction itself does). A
+// point is compared by a 64-bit hash of its bits (a false match: 2^-64 per pair) with its
+// last kWindow checks' points: cycles of up to kWindow checks are found.
+class CycleWatch {
+ public:
+  static constexpr int kWindow = 64;
+  // rows: the chunk's rows; enabled when the budget ends on a check (iters a multiple of
+  // check_every: the point after the budget is then a checked one).
+  CycleWatch(int64_t rows, const ExtractOptions& o);
+  // At the check of update count u: for each row of the batch still searching (a[w] set),
+  // records its point and clears a[w] when that point is the one the budget ends on.
+  // Returns the chunk rows it stopped.
+  std::vector<int64_t> check(const Search& s, std::vector<int32_t>& a, int64_t u);
+  int64_t stopped() const { return stopped_; }
+
+ private:
+  struct Row {
+    uint64_t hash[kWindow];
+    int64_t at[kWindow];
+    int count = 0;        // entries filled (the ring's next slot: count % kWindow)
+    int64_t stop_at = -1;  // the update count whose point is the budget's; -1: none found
+  };
+  std::vector<Row> rows_;
+  int64_t iters_ = 0;
+  bool enabled_ = false;
+  int64_t stopped_ = 0;
+};
+
+// A 64-bit hash of n floats' bits (CycleWatch).
+uint64_t point_hash(const float* p, int64_t n);
+
 // Each method's search of a loaded chunk (extract_loops.cpp): rows' points in s.x, their
 // flags in s.active_h, their iteration counts in s.iterations (CW-L2: s.distance too).
 void run_ipguard(Search& s, ExtractProgress& pr,

@@ -271,6 +271,71 @@ TEST(Extract, ReplayedIgsmAndCwl2GiveTheSameBits) {
   }
 }
 
+// IGSM rows caught in a cycle of points stop at the point their budget ends on
+// (CycleWatch): the fingerprint is the one every row running its whole budget gives, bit
+// for bit, with the flags read every iteration or every 4 (the period then a multiple of
+// 4), with the batch compacted or not. Rows must have cycled, or the test proves nothing.
+void expect_cycles_stopped_exactly(Network& net, int64_t every, double compact_at) {
+  SCOPED_TRACE("check_every " + std::to_string(every) + ", compact_at " +
+               std::to_string(compact_at));
+  ExtractOptions o = small("igsm");
+  o.eps = 0.02;  // seeded weights: most rows end circling in the eps box
+  o.alpha = 0.004;
+  o.target = "random";
+  o.iters = 200;
+  o.check_every = every;
+  o.compact_at = compact_at;
+  int64_t cycled = 0;
+  auto watch = [&](const ExtractProgress& p) { cycled = std::max(cycled, p.cycled); };
+  o.stop_cycles = false;
+  const Fingerprint whole = extract_fingerprint(net, o, nullptr, watch);
+  EXPECT_EQ(cycled, 0);
+  o.stop_cycles = true;
+  const Fingerprint stopped = extract_fingerprint(net, o, nullptr, watch);
+  EXPECT_GE(cycled, 3) << "too few rows cycled: the test proves little";
+  int unconverged = 0;
+  for (uint8_t c : whole.converged) unconverged += c == 0;
+  EXPECT_GE(unconverged, cycled);
+  expect_same_bits(whole, stopped);
+  ASSERT_EQ(whole.final_loss.size(), stopped.final_loss.size());
+  EXPECT_EQ(std::memcmp(whole.final_loss.data(), stopped.final_loss.data(),
+                        whole.final_loss.size() * sizeof(float)),
+            0);
+}
+
+TEST(Extract, IgsmRowsInACycleStopWithTheBudgetsPoint) {
+  auto net = testing::seeded_lenet5();
+  for (int64_t every : {1, 4})
+    for (double compact_at : {0.0, 0.25}) expect_cycles_stopped_exactly(*net, every, compact_at);
+}
+
+// On CUDA the flags are read every 10 iterations and the stretches between replay as CUDA
+// graphs; the batch keeps its size (a compaction would change cuDNN's algorithms, and with
+// them the rounding, in both runs differently).
+TEST(ExtractCuda, IgsmRowsInACycleStopWithTheBudgetsPoint) {
+  IPG_REQUIRE_CUDA();
+  auto net = testing::seeded_lenet5();
+  net->to(Device::cuda());
+  expect_cycles_stopped_exactly(*net, 10, 0.0);
+}
+
+// When the budget does not end on a check (iters not a multiple of check_every), the
+// point it ends on was never checked: no row stops early.
+TEST(Extract, IgsmCyclesAreNotCutWhenTheBudgetEndsBetweenChecks) {
+  auto net = testing::seeded_lenet5();
+  ExtractOptions o = small("igsm");
+  o.eps = 0.02;
+  o.alpha = 0.004;
+  o.target = "random";
+  o.iters = 201;
+  o.check_every = 4;
+  int64_t cycled = 0;
+  const Fingerprint fp = extract_fingerprint(
+      *net, o, nullptr, [&](const ExtractProgress& p) { cycled = std::max(cycled, p.cycled); });
+  EXPECT_EQ(cycled, 0);
+  EXPECT_EQ(fp.size(), o.n);
+}
+
 // Chunks and compactions share plans by batch size: 5 chunks of 12, each compacted
 // (whenever a row finishes) to power-of-two buckets, build a plan per size, not per load.
 TEST(Extract, ChunksAndCompactionsShareTheirPlans) {
