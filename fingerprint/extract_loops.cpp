@@ -262,12 +262,14 @@ void run_cwl2(Search& s, ExtractProgress& pr,
   // Carlini's start: u0 = atanh((x0 - 1/2) * 2 * 0.999999); the L2 term is measured from
   // its image x0s = tanh(u0)/2 + 1/2, not from x0.
   const Tensor x0h = s.x0.cpu();
-  Tensor u0 = Tensor::empty(in), x0s = Tensor::empty(in);
+  Tensor u0 = Tensor::empty(in), t0 = Tensor::empty(in), x0s = Tensor::empty(in);
   for (int64_t e = 0; e < n * per; ++e) {
     u0.data()[e] = std::atanh((x0h.data()[e] - 0.5f) * 2.f * 0.999999f);
-    x0s.data()[e] = kernels::boundary_cw_pixel(u0.data()[e]);
+    t0.data()[e] = std::tanh(u0.data()[e]);  // tanh(u), which the step keeps beside u
+    x0s.data()[e] = kernels::boundary_cw_pixel_of_tanh(t0.data()[e]);
   }
   u0 = u0.to(dev);
+  t0 = t0.to(dev);
   x0s = x0s.to(dev);
   constexpr float kNone = 1e10f;
   std::vector<float> best_l2(static_cast<size_t>(n), kNone);
@@ -286,8 +288,8 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     counter = Tensor::from_vector_i32({0}, {1}, dev);
   }
   const Tensor zeros = Tensor::zeros(in, dev), none = Tensor::full({n}, kNone, dev);
-  Tensor weight = Tensor::empty({n}, dev), u = u0.clone(), x = x0s.clone(), m = zeros.clone(),
-         v = zeros.clone(), step_l2 = none.clone(), step_x = x0s.clone();
+  Tensor weight = Tensor::empty({n}, dev), u = u0.clone(), th = t0.clone(), x = x0s.clone(),
+         m = zeros.clone(), v = zeros.clone(), step_l2 = none.clone(), step_x = x0s.clone();
   // Iteration `it` (0-based) of a binary step: the forward pass at x, its loss and
   // bookkeeping, then the Adam step of u.
   auto iteration = [&](int64_t it) {
@@ -298,10 +300,10 @@ void run_cwl2(Search& s, ExtractProgress& pr,
                            step_x);
     const Tensor g = s.f->input_grad(s.dz);
     if (replay) {
-      ops::boundary_cw_step_at(u, x, x0s, g, m, v, table, counter);
+      ops::boundary_cw_step_at(u, th, x, x0s, g, m, v, table, counter);
       ops::boundary_step_advance(counter);
     } else {
-      ops::boundary_cw_step(u, x, x0s, g, m, v,
+      ops::boundary_cw_step(u, th, x, x0s, g, m, v,
                             kernels::adam_coeffs(lr, 0.9f, 0.999f, 1e-8f, 0.f, it + 1));
     }
   };
@@ -314,6 +316,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     std::vector<float> cf(c.begin(), c.end());
     weight.copy_from(Tensor::from_vector(cf, {n}));
     u.copy_from(u0);
+    th.copy_from(t0);
     x.copy_from(x0s);
     m.copy_from(zeros);
     v.copy_from(zeros);

@@ -200,11 +200,12 @@ void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const T
 
 namespace {
 // boundary_cw_step's operand checks; the batch's rows.
-int64_t check_cw_operands(const char* op, const Tensor& u, const Tensor& x, const Tensor& x0s,
-                          const Tensor& grad, const Tensor& m, const Tensor& v) {
+int64_t check_cw_operands(const char* op, const Tensor& u, const Tensor& th, const Tensor& x,
+                          const Tensor& x0s, const Tensor& grad, const Tensor& m, const Tensor& v) {
   detail::check_dtype(op, u, DType::F32);
   if (u.ndim() < 1 || u.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
-  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"x", &x},
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"t", &th},
+                                {"x", &x},
                                 {"x0s", &x0s},
                                 {"grad", &grad},
                                 {"m", &m},
@@ -214,29 +215,30 @@ int64_t check_cw_operands(const char* op, const Tensor& u, const Tensor& x, cons
 }
 }  // namespace
 
-void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
-                      Tensor& v, const AdamCoeffs& c) {
+void boundary_cw_step(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, const Tensor& grad,
+                      Tensor& m, Tensor& v, const AdamCoeffs& c) {
   const char* op = "boundary_cw_step";
-  const int64_t n = check_cw_operands(op, u, x, x0s, grad, m, v), row = u.numel() / n;
+  const int64_t n = check_cw_operands(op, u, t, x, x0s, grad, m, v), row = u.numel() / n;
   IPG_ON_DEVICE(op, u.device(),
-                kernels::cpu::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
-                                               m.data(), v.data(), n, row, c),
-                kernels::cuda::boundary_cw_step(u.data(), x.data(), x0s.data(), grad.data(),
-                                                m.data(), v.data(), n, row, c, stream));
+                kernels::cpu::boundary_cw_step(u.data(), t.data(), x.data(), x0s.data(),
+                                               grad.data(), m.data(), v.data(), n, row, c),
+                kernels::cuda::boundary_cw_step(u.data(), t.data(), x.data(), x0s.data(),
+                                                grad.data(), m.data(), v.data(), n, row, c,
+                                                stream));
 }
 
-void boundary_cw_step_at(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
-                         Tensor& v, const Tensor& table, const Tensor& step) {
+void boundary_cw_step_at(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, const Tensor& grad,
+                         Tensor& m, Tensor& v, const Tensor& table, const Tensor& step) {
   const char* op = "boundary_cw_step_at";
-  const int64_t n = check_cw_operands(op, u, x, x0s, grad, m, v), row = u.numel() / n;
+  const int64_t n = check_cw_operands(op, u, t, x, x0s, grad, m, v), row = u.numel() / n;
   check_table(op, u, table, step);
   IPG_ON_DEVICE(op, u.device(),
-                kernels::cpu::boundary_cw_step_at(u.data(), x.data(), x0s.data(), grad.data(),
-                                                  m.data(), v.data(), n, row, coeffs_of(table),
-                                                  step.data_i32()),
-                kernels::cuda::boundary_cw_step_at(u.data(), x.data(), x0s.data(), grad.data(),
-                                                   m.data(), v.data(), n, row, coeffs_of(table),
-                                                   step.data_i32(), stream));
+                kernels::cpu::boundary_cw_step_at(u.data(), t.data(), x.data(), x0s.data(),
+                                                  grad.data(), m.data(), v.data(), n, row,
+                                                  coeffs_of(table), step.data_i32()),
+                kernels::cuda::boundary_cw_step_at(u.data(), t.data(), x.data(), x0s.data(),
+                                                   grad.data(), m.data(), v.data(), n, row,
+                                                   coeffs_of(table), step.data_i32(), stream));
 }
 
 void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,

@@ -50,13 +50,14 @@ void boundary_sign_step(Tensor& x, const Tensor& x0, const Tensor& grad, const T
 
 // CW-L2 (Carlini and Wagner's L2 attack, box [0,1]): one Adam step of the search
 // variables u [n, ...] (moments m, v) for ||x - x0s||^2 plus the classification term whose
-// gradient at the current pixels is grad; then x = tanh(u)/2 + 1/2 (written).
-void boundary_cw_step(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
-                      Tensor& v, const AdamCoeffs& c);
+// gradient at the current pixels is grad; then x = tanh(u)/2 + 1/2 (written). t holds
+// tanh(u) of the current u (the caller sets it with u) and is advanced with u.
+void boundary_cw_step(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, const Tensor& grad,
+                      Tensor& m, Tensor& v, const AdamCoeffs& c);
 // The same step with the coefficients in memory (table and step as boundary_adam_step_at):
 // CW-L2's iterations replayed.
-void boundary_cw_step_at(Tensor& u, Tensor& x, const Tensor& x0s, const Tensor& grad, Tensor& m,
-                         Tensor& v, const Tensor& table, const Tensor& step);
+void boundary_cw_step_at(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, const Tensor& grad,
+                         Tensor& m, Tensor& v, const Tensor& table, const Tensor& step);
 
 // CW-L2's bookkeeping after the forward pass at x with logits [n, classes]: l2 [n] (squared
 // distance to x0s) and success [n] (int32: the target, lowered by kappa, is the first

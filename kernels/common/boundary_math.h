@@ -96,19 +96,28 @@ IPG_HD float boundary_sign_element(float x, float x0, float g, float alpha, floa
 // Lanes of the per-row squared-distance sum (CPU and CUDA sum in this one order).
 constexpr int kCwLanes = 32;
 
-IPG_HD float boundary_cw_pixel(float u) { return 0.5f * tanhf(u) + 0.5f; }
+// The pixel of t = tanh(u).
+IPG_HD float boundary_cw_pixel_of_tanh(float t) { return 0.5f * t + 0.5f; }
+IPG_HD float boundary_cw_pixel(float u) { return boundary_cw_pixel_of_tanh(tanhf(u)); }
 
 // One Adam step of u for ||x - x0s||^2 + (the classification term, whose gradient at the
-// pixel x = boundary_cw_pixel(u) is g): d/du = (2 (x - x0s) + g) * (1 - tanh(u)^2) / 2.
-IPG_HD float boundary_cw_grad(float u, float x0s, float g) {
-  const float t = tanhf(u);
-  const float x = 0.5f * t + 0.5f;
+// pixel x = boundary_cw_pixel(u) is g): d/du = (2 (x - x0s) + g) * (1 - tanh(u)^2) / 2,
+// from t = tanh(u) (the step keeps it beside u: a tanh is most of the step's cost on the
+// CPU, and the last step computed this one for its pixel).
+IPG_HD float boundary_cw_grad_of_tanh(float t, float x0s, float g) {
+  const float x = boundary_cw_pixel_of_tanh(t);
   return (2.f * (x - x0s) + g) * 0.5f * (1.f - t * t);
 }
+IPG_HD float boundary_cw_grad(float u, float x0s, float g) {
+  return boundary_cw_grad_of_tanh(tanhf(u), x0s, g);
+}
 
-IPG_HD float boundary_cw_element(float u, float x0s, float g, float* m, float* v,
-                                 const AdamCoeffs& c) {
-  return adam_element(u, boundary_cw_grad(u, x0s, g), m, v, c);
+// One whole step of element e: u and t = tanh(u) advance together, x is the new pixel.
+IPG_HD void boundary_cw_element(float* u, float* t, float* x, float x0s, float g, float* m,
+                                float* v, const AdamCoeffs& c) {
+  *u = adam_element(*u, boundary_cw_grad_of_tanh(*t, x0s, g), m, v, c);
+  *t = tanhf(*u);
+  *x = boundary_cw_pixel_of_tanh(*t);
 }
 
 // CW-L2's success test (Carlini's compare() for a targeted attack): the target's logit,

@@ -54,20 +54,18 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
   }
 }
 
-void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                      int64_t rows, int64_t row_len, const AdamCoeffs& c) {
+void boundary_cw_step(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                      float* v, int64_t rows, int64_t row_len, const AdamCoeffs& c) {
   const int64_t n = rows * row_len;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t e = 0; e < n; ++e) {
-    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
-    x[e] = boundary_cw_pixel(u[e]);
-  }
+  for (int64_t e = 0; e < n; ++e)
+    boundary_cw_element(u + e, t + e, x + e, x0s[e], g[e], m + e, v + e, c);
 }
 
-void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                         float* v, int64_t rows, int64_t row_len, const AdamCoeffs* table,
                          const int32_t* step) {
-  boundary_cw_step(u, x, x0s, g, m, v, rows, row_len, table[*step]);
+  boundary_cw_step(u, t, x, x0s, g, m, v, rows, row_len, table[*step]);
 }
 
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,

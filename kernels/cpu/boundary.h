@@ -41,13 +41,15 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
 
 // CW-L2, one Adam step of the search variables u [rows, row_len] (moments m, v) along the
 // network's gradient g at the current pixels, plus the L2 term to x0s; then writes the new
-// pixels x = tanh(u)/2 + 1/2. Every row steps (CW-L2 has no per-row stop).
-void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                      int64_t rows, int64_t row_len, const AdamCoeffs& c);
+// pixels x = tanh(u)/2 + 1/2. t holds tanh(u) for the current u and is advanced with it
+// (one tanh per element and step instead of two). Every row steps (CW-L2 has no per-row
+// stop).
+void boundary_cw_step(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                      float* v, int64_t rows, int64_t row_len, const AdamCoeffs& c);
 // The same with this iteration's coefficients read from memory, table[*step] (as
 // boundary_adam_step_at): CW-L2's iterations replayed.
-void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                         float* v, int64_t rows, int64_t row_len, const AdamCoeffs* table,
                          const int32_t* step);
 
 // CW-L2's bookkeeping after a forward pass at pixels x with logits z [rows, classes]:

@@ -51,21 +51,20 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
   });
 }
 
-void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                      int64_t rows, int64_t row_len, const AdamCoeffs& c, cudaStream_t stream) {
+void boundary_cw_step(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                      float* v, int64_t rows, int64_t row_len, const AdamCoeffs& c,
+                      cudaStream_t stream) {
   launch(rows * row_len, stream, [=] __device__(int64_t e) {
-    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
-    x[e] = boundary_cw_pixel(u[e]);
+    boundary_cw_element(u + e, t + e, x + e, x0s[e], g[e], m + e, v + e, c);
   });
 }
 
-void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                         float* v, int64_t rows, int64_t row_len, const AdamCoeffs* table,
                          const int32_t* step, cudaStream_t stream) {
   launch(rows * row_len, stream, [=] __device__(int64_t e) {
     const AdamCoeffs c = table[*step];  // the same word for every thread: one cached load
-    u[e] = boundary_cw_element(u[e], x0s[e], g[e], m + e, v + e, c);
-    x[e] = boundary_cw_pixel(u[e]);
+    boundary_cw_element(u + e, t + e, x + e, x0s[e], g[e], m + e, v + e, c);
   });
 }
 

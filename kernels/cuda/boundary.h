@@ -29,10 +29,11 @@ void boundary_sign_step(float* x, const float* x0, const float* g, int64_t rows,
                         const int32_t* active, float alpha, float eps, float lo, float hi,
                         cudaStream_t stream);
 
-void boundary_cw_step(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                      int64_t rows, int64_t row_len, const AdamCoeffs& c, cudaStream_t stream);
-void boundary_cw_step_at(float* u, float* x, const float* x0s, const float* g, float* m, float* v,
-                         int64_t rows, int64_t row_len, const AdamCoeffs* table,
+void boundary_cw_step(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                      float* v, int64_t rows, int64_t row_len, const AdamCoeffs& c,
+                      cudaStream_t stream);
+void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const float* g, float* m,
+                         float* v, int64_t rows, int64_t row_len, const AdamCoeffs* table,
                          const int32_t* step, cudaStream_t stream);
 
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,

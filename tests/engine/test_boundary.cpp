@@ -368,6 +368,41 @@ TEST(BoundaryCw, TrackKeepsTheClosestSuccess) {
   EXPECT_EQ(best_x.to_vector(), (std::vector<float>{1, 0, 0, 0.5f, 1, 1}));
 }
 
+// tanh of every element (on the host): the t that CW-L2's step keeps beside u.
+Tensor tanh_of(const Tensor& u) {
+  Tensor t = u.cpu().clone();
+  for (int64_t e = 0; e < t.numel(); ++e) t.data()[e] = tanhf(t.data()[e]);
+  return t.to(u.device());
+}
+
+// The step keeps t = tanh(u) instead of computing tanh(u) again for the gradient: u, x and
+// the moments are, bit for bit, those of the step from u alone (the gradient through
+// tanh(u), then the pixel of the new u), and t stays tanh(u) exactly.
+TEST(BoundaryCw, StepKeepingTanhGivesTheBitsOfTheStepFromUAlone) {
+  Generator gen(23);
+  const Shape s{3, 1, 7, 7};
+  const Tensor u0 = Tensor::uniform(s, -3.f, 3.f, gen), x0s = Tensor::uniform(s, 0.f, 1.f, gen);
+  const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen);
+  Tensor u = u0.clone(), t = tanh_of(u0), x = Tensor::empty(s), m = Tensor::zeros(s),
+         v = Tensor::zeros(s);
+  std::vector<float> ur = u0.to_vector(), xr(ur.size()), mr(ur.size()), vr(ur.size());
+  for (int64_t it = 1; it <= 6; ++it) {
+    const auto c = kernels::adam_coeffs(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, it);
+    ops::boundary_cw_step(u, t, x, x0s, g, m, v, c);
+    for (size_t e = 0; e < ur.size(); ++e) {
+      ur[e] = kernels::adam_element(ur[e], kernels::boundary_cw_grad(ur[e], x0s.data()[e], g.data()[e]),
+                                    &mr[e], &vr[e], c);
+      xr[e] = kernels::boundary_cw_pixel(ur[e]);
+    }
+  }
+  EXPECT_EQ(u.to_vector(), ur);
+  EXPECT_EQ(x.to_vector(), xr);
+  EXPECT_EQ(m.to_vector(), mr);
+  EXPECT_EQ(v.to_vector(), vr);
+  EXPECT_EQ(t.to_vector(), tanh_of(u).to_vector());
+  EXPECT_NE(u.to_vector(), u0.to_vector());
+}
+
 // CW-L2's table-driven step (a replayed stretch) is the by-value step of the iteration
 // its counter names.
 TEST(BoundaryCw, StepAtReadsTheIterationsCoefficientsFromTheTable) {
@@ -377,26 +412,30 @@ TEST(BoundaryCw, StepAtReadsTheIterationsCoefficientsFromTheTable) {
   const Tensor g = Tensor::uniform(s, -1.f, 1.f, gen);
   Tensor ua = u0.clone(), xa = Tensor::empty(s), ma = Tensor::zeros(s), va = Tensor::zeros(s);
   Tensor ub = u0.clone(), xb = Tensor::empty(s), mb = Tensor::zeros(s), vb = Tensor::zeros(s);
+  Tensor ta = tanh_of(u0), tb = tanh_of(u0);
   const Tensor table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 5, Device::cpu());
   Tensor step = Tensor::from_vector_i32({0}, {1});
   for (int64_t t = 1; t <= 5; ++t) {
-    ops::boundary_cw_step(ua, xa, x0s, g, ma, va,
+    ops::boundary_cw_step(ua, ta, xa, x0s, g, ma, va,
                           kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, t));
-    ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, table, step);
+    ops::boundary_cw_step_at(ub, tb, xb, x0s, g, mb, vb, table, step);
     ops::boundary_step_advance(step);
   }
   EXPECT_EQ(ua.to_vector(), ub.to_vector());
   EXPECT_EQ(xa.to_vector(), xb.to_vector());
   EXPECT_EQ(va.to_vector(), vb.to_vector());
   // The first iteration's coefficients every time give other values: the table matters.
-  Tensor uc = u0.clone(), xc = Tensor::empty(s), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
+  Tensor uc = u0.clone(), tc = tanh_of(u0), xc = Tensor::empty(s), mc = Tensor::zeros(s),
+         vc = Tensor::zeros(s);
   const Tensor first = Tensor::from_vector_i32({0}, {1});
-  for (int t = 0; t < 5; ++t) ops::boundary_cw_step_at(uc, xc, x0s, g, mc, vc, table, first);
+  for (int t = 0; t < 5; ++t) ops::boundary_cw_step_at(uc, tc, xc, x0s, g, mc, vc, table, first);
   EXPECT_NE(ua.to_vector(), uc.to_vector());
-  EXPECT_THROW(ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, Tensor::zeros({5, 5}), step),
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, tb, xb, x0s, g, mb, vb, Tensor::zeros({5, 5}), step),
                ShapeError);
-  EXPECT_THROW(ops::boundary_cw_step_at(ub, xb, x0s, g, mb, vb, table, Tensor::zeros({1})),
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, tb, xb, x0s, g, mb, vb, table, Tensor::zeros({1})),
                std::invalid_argument);
+  Tensor short_t = Tensor::zeros({3, 1, 5, 4});
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, short_t, xb, x0s, g, mb, vb, table, step), ShapeError);
 }
 
 TEST(BoundaryCwCuda, StepAtMatchesTheCpu) {
@@ -409,13 +448,14 @@ TEST(BoundaryCwCuda, StepAtMatchesTheCpu) {
   Tensor uc = u0.clone(), xc = Tensor::empty(s), mc = Tensor::zeros(s), vc = Tensor::zeros(s);
   Tensor ug = u0.to(gpu), xg = Tensor::empty(s, gpu), mg = Tensor::zeros(s, gpu),
          vg = Tensor::zeros(s, gpu);
+  Tensor thc = tanh_of(u0), thg = thc.to(gpu);
   const Tensor table = ops::adam_table(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 3, Device::cpu());
   Tensor sc = Tensor::from_vector_i32({0}, {1}), sg = sc.to(gpu);
   const Tensor tg = table.to(gpu);
   for (int t = 0; t < 3; ++t) {
-    ops::boundary_cw_step_at(uc, xc, x0s, g, mc, vc, table, sc);
+    ops::boundary_cw_step_at(uc, thc, xc, x0s, g, mc, vc, table, sc);
     ops::boundary_step_advance(sc);
-    ops::boundary_cw_step_at(ug, xg, x0s.to(gpu), g.to(gpu), mg, vg, tg, sg);
+    ops::boundary_cw_step_at(ug, thg, xg, x0s.to(gpu), g.to(gpu), mg, vg, tg, sg);
     ops::boundary_step_advance(sg);
   }
   EXPECT_PARITY(uc, ug, 1e-6, 1e-5);
@@ -435,8 +475,10 @@ TEST(BoundaryCwCuda, StepAndTrackMatchTheCpu) {
   Tensor ug = u0.to(gpu), xg = Tensor::empty(s, gpu), mg = Tensor::zeros(s, gpu),
          vg = Tensor::zeros(s, gpu);
   const auto c = kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1);
-  ops::boundary_cw_step(uc, xc, x0s, g, mc, vc, c);
-  ops::boundary_cw_step(ug, xg, x0s.to(gpu), g.to(gpu), mg, vg, c);
+  Tensor thc = tanh_of(u0), thg = thc.to(gpu);
+  ops::boundary_cw_step(uc, thc, xc, x0s, g, mc, vc, c);
+  ops::boundary_cw_step(ug, thg, xg, x0s.to(gpu), g.to(gpu), mg, vg, c);
+  EXPECT_PARITY(thc, thg, 1e-6, 1e-5);
   EXPECT_PARITY(uc, ug, 1e-6, 1e-5);
   EXPECT_PARITY(xc, xg, 1e-6, 1e-5);
   Tensor l2c, sc, l2g, sg, bc = Tensor::full({5}, 1e10f), bg = bc.to(gpu);
