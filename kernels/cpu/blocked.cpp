@@ -55,6 +55,12 @@ void channel_affine(const ActShape& s, const float* x, const float* scale, const
     const int64_t c0 = (q % cb) * b;
     const float* xp = x + q * len;
     float* yp = y + q * len;
+    if (b == 1) {  // a plain map (an image's own channels): one scale over the whole plane
+      const float sc = scale[c0], sh = shift[c0];
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) yp[i] = affine_relu(xp[i], sc, sh, relu);
+      continue;
+    }
     for (int64_t i = 0; i < len; i += b)
 #pragma omp simd
       for (int64_t l = 0; l < b; ++l) {
@@ -72,6 +78,12 @@ void channel_affine_backward(const ActShape& s, const float* y, const float* dy,
     const float* yp = y + q * len;
     const float* gp = dy + q * len;
     float* dp = dx + q * len;
+    if (b == 1) {  // as in channel_affine: the inner loop over one lane would not vectorize
+      const float sc = scale[c0];
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) dp[i] = affine_relu_backward(yp[i], gp[i], sc, relu);
+      continue;
+    }
     for (int64_t i = 0; i < len; i += b)
 #pragma omp simd
       for (int64_t l = 0; l < b; ++l) {

@@ -11,6 +11,7 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "kernels/common/act_shape.h"
 #include "kernels/cpu/blocked.h"
 #include "tests/support/parity.h"
 #include "tests/support/random_tensors.h"
@@ -66,6 +67,33 @@ TEST(BlockedCuda, SumReluMaskMatchesTheCpu) {
       EXPECT_EQ(host(got), want);
     }
 #endif
+}
+
+// The CPU's per-channel affine step, plain (one lane per block: its own loop over the
+// plane) and channel-blocked, gives every element the bits of the shared per-element math.
+TEST(Blocked, ChannelAffineIsThePerElementMathBothWays) {
+  for (int64_t block : {1, 16})
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE("block " + std::to_string(block) + (relu ? ", relu" : ""));
+      const ActShape s{3, 32, 5, 7, block};
+      const std::vector<float> x = testing::random_values(s.numel(), 1),
+                               dy = testing::random_values(s.numel(), 2);
+      const std::vector<float> scale = testing::random_values(s.c, 3, 0.5f, 2.f),
+                               shift = testing::random_values(s.c, 4);
+      std::vector<float> y(s.numel()), dx(s.numel()), want_y(s.numel()), want_dx(s.numel());
+      kc::channel_affine(s, x.data(), scale.data(), shift.data(), relu, y.data());
+      kc::channel_affine_backward(s, y.data(), dy.data(), scale.data(), relu, dx.data());
+      // Element e of a [n, c / block, h, w, block] map belongs to channel
+      // (e / (h w block)) % (c / block) * block + e % block.
+      const int64_t plane = s.h * s.w;
+      for (int64_t e = 0; e < s.numel(); ++e) {
+        const int64_t c = (e / (plane * block)) % (s.c / block) * block + e % block;
+        want_y[e] = kernels::affine_relu(x[e], scale[c], shift[c], relu);
+        want_dx[e] = kernels::affine_relu_backward(y[e], dy[e], scale[c], relu);
+      }
+      EXPECT_EQ(y, want_y);
+      EXPECT_EQ(dx, want_dx);
+    }
 }
 
 TEST(BlockedCuda, ChannelAffineMatchesTheCpuBothWays) {
