@@ -130,7 +130,8 @@ std::string utc_timestamp() {
     errno = 0;
     const long long v = std::strtoll(epoch, &end, 10);
     // Up to year 9999, so that the stamp keeps its fixed width.
-    if (*end != '\0' || errno != 0 || v < 0 || v > 253402300799LL || !std::isdigit(static_cast<unsigned char>(*epoch)))
+    const bool digits_only = std::isdigit(static_cast<unsigned char>(*epoch)) && *end == '\0';
+    if (!digits_only || errno != 0 || v > 253402300799LL)
       throw std::invalid_argument(std::string("SOURCE_DATE_EPOCH must be a whole number of "
                                               "seconds since 1970 (or unset), not '") +
                                   epoch + "'");

@@ -108,6 +108,7 @@ IPG_HD float boundary_cw_grad_of_tanh(float t, float x0s, float g) {
   const float x = boundary_cw_pixel_of_tanh(t);
   return (2.f * (x - x0s) + g) * 0.5f * (1.f - t * t);
 }
+// The same from u alone (tanh computed here): what the kept-t step is held to, bit for bit.
 IPG_HD float boundary_cw_grad(float u, float x0s, float g) {
   return boundary_cw_grad_of_tanh(tanhf(u), x0s, g);
 }

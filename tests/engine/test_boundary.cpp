@@ -390,8 +390,8 @@ TEST(BoundaryCw, StepKeepingTanhGivesTheBitsOfTheStepFromUAlone) {
     const auto c = kernels::adam_coeffs(0.05f, 0.9f, 0.999f, 1e-8f, 0.f, it);
     ops::boundary_cw_step(u, t, x, x0s, g, m, v, c);
     for (size_t e = 0; e < ur.size(); ++e) {
-      ur[e] = kernels::adam_element(ur[e], kernels::boundary_cw_grad(ur[e], x0s.data()[e], g.data()[e]),
-                                    &mr[e], &vr[e], c);
+      const float grad = kernels::boundary_cw_grad(ur[e], x0s.data()[e], g.data()[e]);
+      ur[e] = kernels::adam_element(ur[e], grad, &mr[e], &vr[e], c);
       xr[e] = kernels::boundary_cw_pixel(ur[e]);
     }
   }
