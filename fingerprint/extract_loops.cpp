@@ -2,10 +2,10 @@
 // Eq. 5, IGSM's signed steps and CW-L2's binary search over c; the stretches between two
 // reads of the flags run recorded (engine/replay.h) where the options ask for it.
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "engine/ops/boundary.h"
+#include "engine/ops/index.h"
 #include "engine/replay.h"
 #include "fingerprint/extract_search.h"
 
@@ -144,29 +144,6 @@ void run_ipguard(Search& s, ExtractProgress& pr,
   s.sync(o.iters);
 }
 
-uint64_t point_hash(const float* p, int64_t n) {
-  // Two floats per 64-bit word, each word mixed in (multiply, xor-shift), then a final
-  // avalanche (splitmix64's): order-sensitive, so a permutation of pixels differs.
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(n);
-  int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    uint64_t w;
-    std::memcpy(&w, p + i, sizeof w);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-  }
-  if (i < n) {
-    uint32_t w;
-    std::memcpy(&w, p + i, sizeof w);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-  }
-  h ^= h >> 30;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 27;
-  h *= 0x94D049BB133111EBull;
-  return h ^ (h >> 31);
-}
-
 CycleWatch::CycleWatch(int64_t rows, const ExtractOptions& o)
     : iters_(o.iters),
       enabled_(o.stop_cycles && o.check_every > 0 && o.iters % o.check_every == 0) {
@@ -176,13 +153,15 @@ CycleWatch::CycleWatch(int64_t rows, const ExtractOptions& o)
 std::vector<int64_t> CycleWatch::check(const Search& s, std::vector<int32_t>& a, int64_t u) {
   std::vector<int64_t> stopped;
   if (!enabled_) return stopped;
-  const int64_t per = shape_numel(s.image);
-  const Tensor xh = s.x.cpu();
+  // One hash per row, made where the points are: on CUDA 8 bytes a row come back, not the
+  // batch's points.
+  const std::vector<int32_t> hw = ops::row_hash(s.x).to_vector_i32();
   for (size_t w = 0; w < s.rows.size(); ++w) {
     if (!a[w]) continue;
     Row& r = rows_[static_cast<size_t>(s.rows[w])];
     if (r.stop_at < 0) {
-      const uint64_t h = point_hash(xh.data() + static_cast<int64_t>(w) * per, per);
+      const uint64_t h = static_cast<uint64_t>(static_cast<uint32_t>(hw[2 * w])) |
+                         static_cast<uint64_t>(static_cast<uint32_t>(hw[2 * w + 1])) << 32;
       const int filled = std::min(r.count, kWindow);
       for (int e = 0; e < filled && r.stop_at < 0; ++e)
         if (r.hash[e] == h) {

@@ -172,8 +172,9 @@ struct Search {
 // period), recorded as having run the budget: the fingerprint the whole budget gives, bit
 // for bit while the batch keeps its size (a compaction, which stopped rows make come
 // sooner, changes the rounding of a batch size's kernels, as compaction itself does). A
-// point is compared by a 64-bit hash of its bits (a false match: 2^-64 per pair) with its
-// last kWindow checks' points: cycles of up to kWindow checks are found.
+// point is compared by a 64-bit hash of its bits (ops::row_hash, made on the points' device;
+// a false match: about 2^-64 per pair) with its last kWindow checks' points: cycles of up
+// to kWindow checks are found.
 class CycleWatch {
  public:
   static constexpr int kWindow = 64;
@@ -198,9 +199,6 @@ class CycleWatch {
   bool enabled_ = false;
   int64_t stopped_ = 0;
 };
-
-// A 64-bit hash of n floats' bits (CycleWatch).
-uint64_t point_hash(const float* p, int64_t n);
 
 // Each method's search of a loaded chunk (extract_loops.cpp): rows' points in s.x, their
 // flags in s.active_h, their iteration counts in s.iterations (CW-L2: s.distance too).

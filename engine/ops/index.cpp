@@ -1,13 +1,16 @@
-// Index ops: argmax (not differentiable: its output is integers) and the row picks
-// gather_rows, scatter_rows and max_excluding, over kernels/{cpu,cuda}/{argmax,rowwise}.
+// Index ops: argmax and row_hash (not differentiable: their outputs are integers) and the
+// row picks gather_rows, scatter_rows and max_excluding, over
+// kernels/{cpu,cuda}/{argmax,row_hash,rowwise}.
 #include "engine/ops/index.h"
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "kernels/cpu/argmax.h"
+#include "kernels/cpu/row_hash.h"
 #include "kernels/cpu/rowwise.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/argmax.h"
+#include "kernels/cuda/row_hash.h"
 #include "kernels/cuda/rowwise.h"
 #endif
 
@@ -51,6 +54,20 @@ Tensor argmax(const Tensor& scores) {
   IPG_ON_DEVICE("argmax", scores.device(),
                 kernels::cpu::argmax_rows(scores.data(), out.data_i32(), rows, cols),
                 kernels::cuda::argmax_rows(scores.data(), out.data_i32(), rows, cols, stream));
+  return out;
+}
+
+Tensor row_hash(const Tensor& x) {
+  if (x.ndim() < 1)
+    throw ShapeError("row_hash: expected [n, ...] rows, got " + shape_str(x.shape()));
+  detail::check_dtype("row_hash", x, DType::F32);
+  const int64_t rows = x.dim(0), cols = rows > 0 ? x.numel() / rows : 0;
+  if (cols >= (int64_t{1} << 32))
+    throw ShapeError("row_hash: rows of " + std::to_string(cols) + " elements (at most 2^32 - 1)");
+  Tensor out = Tensor::empty({rows, 2}, x.device(), DType::I32);
+  IPG_ON_DEVICE("row_hash", x.device(),
+                kernels::cpu::row_hash(x.data(), out.data_i32(), rows, cols),
+                kernels::cuda::row_hash(x.data(), out.data_i32(), rows, cols, stream));
   return out;
 }
 

@@ -23,6 +23,11 @@ Tensor scatter_rows(const Tensor& x, const Tensor& index, const Tensor& values);
 // max_{t != y*} Z_t.
 Tensor max_excluding(const Tensor& x, const Tensor& exclude);
 
+// A 64-bit hash of each row's float bits (kernels/common/row_hash_math.h): x [n, ...] float
+// -> int32 [n, 2], the low then the high 32 bits; the same bits on every device. For
+// comparing points where they are (IGSM's cycle watch) without copying them to the host.
+Tensor row_hash(const Tensor& x);
+
 // Throws std::invalid_argument naming `op`, the first row r whose index[r] is outside
 // [0, bound), and its value ("what" names the entries, e.g. "label"). index is int32 [n]
 // on any device; on CUDA the check reads one int back (a stream sync).
