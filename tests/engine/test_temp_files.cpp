@@ -24,21 +24,37 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The test process's pid, handed to the death tests' children through the environment.
+constexpr const char* kOwnerPid = "IPG_TEST_TEMP_FILES_OWNER";
+
 class TempFiles : public ::testing::Test {
  protected:
+  // A "threadsafe" death test's child re-executes the binary and runs the test again from
+  // its start, SetUp included, in a process with another pid. It must work in its parent's
+  // folder: a folder of its own would leave the parent checking one the child never touched
+  // (a check that cannot fail) and would be left behind, since the child never tears down.
   void SetUp() override {
     GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child re-executes: no forked threads
+    const char* owner = std::getenv(kOwnerPid);
+    in_child_ = owner != nullptr;
+    const std::string pid = in_child_ ? owner : std::to_string(getpid());
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("ipg_temp_files_" + std::to_string(getpid()) + "_" + info->name());
+    dir_ = fs::temp_directory_path() / ("ipg_temp_files_" + pid + "_" + info->name());
+    if (in_child_) return;
+    ::setenv(kOwnerPid, pid.c_str(), 1);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (in_child_) return;
+    ::unsetenv(kOwnerPid);
+    fs::remove_all(dir_);
+  }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   bool empty_dir() const { return fs::is_empty(dir_); }
 
   fs::path dir_;
+  bool in_child_ = false;
 };
 
 // A large tensor, so that the write cannot fit under a small file-size limit.
