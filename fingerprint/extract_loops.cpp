@@ -8,6 +8,7 @@
 #include "engine/ops/index.h"
 #include "engine/replay.h"
 #include "fingerprint/extract_search.h"
+#include "kernels/common/tanh_math.h"
 
 namespace ipg::extract_detail {
 
@@ -244,7 +245,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
   Tensor u0 = Tensor::empty(in), t0 = Tensor::empty(in), x0s = Tensor::empty(in);
   for (int64_t e = 0; e < n * per; ++e) {
     u0.data()[e] = std::atanh((x0h.data()[e] - 0.5f) * 2.f * 0.999999f);
-    t0.data()[e] = std::tanh(u0.data()[e]);  // tanh(u), which the step keeps beside u
+    t0.data()[e] = kernels::tanhf_hd(u0.data()[e]);  // tanh(u), which the step keeps beside u
     x0s.data()[e] = kernels::boundary_cw_pixel_of_tanh(t0.data()[e]);
   }
   u0 = u0.to(dev);

@@ -3,6 +3,7 @@
 // the loop); the fingerprint code makes its labels on the host and checks them there.
 #include "engine/ops/boundary.h"
 
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -211,6 +212,21 @@ int64_t check_cw_operands(const char* op, const Tensor& u, const Tensor& th, con
                                 {"m", &m},
                                 {"v", &v}})
     check_like(op, name, *t, u, DType::F32);
+  // The CPU kernel is compiled on the promise that no two of them overlap (__restrict): the
+  // five it writes among themselves and with the two it reads.
+  const std::pair<const char*, const Tensor*> all[] = {{"u", &u},     {"t", &th},   {"x", &x},
+                                                       {"m", &m},     {"v", &v},    {"x0s", &x0s},
+                                                       {"grad", &grad}};
+  const auto overlap = [](const Tensor& a, const Tensor& b) {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.raw());
+    const auto pb = reinterpret_cast<std::uintptr_t>(b.raw());
+    return pa < pb + b.nbytes() && pb < pa + a.nbytes();
+  };
+  for (int i = 0; i < 5; ++i)
+    for (int j = i + 1; j < 7; ++j)
+      if (overlap(*all[i].second, *all[j].second))
+        throw ShapeError(std::string(op) + ": " + all[i].first + " and " + all[j].first +
+                         " share memory");
   return u.dim(0);
 }
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "kernels/common/hd.h"
 #include "kernels/common/optimizer_math.h"
+#include "kernels/common/tanh_math.h"
 
 namespace ipg::kernels {
 
@@ -98,7 +99,7 @@ constexpr int kCwLanes = 32;
 
 // The pixel of t = tanh(u).
 IPG_HD float boundary_cw_pixel_of_tanh(float t) { return 0.5f * t + 0.5f; }
-IPG_HD float boundary_cw_pixel(float u) { return boundary_cw_pixel_of_tanh(tanhf(u)); }
+IPG_HD float boundary_cw_pixel(float u) { return boundary_cw_pixel_of_tanh(tanhf_hd(u)); }
 
 // One Adam step of u for ||x - x0s||^2 + (the classification term, whose gradient at the
 // pixel x = boundary_cw_pixel(u) is g): d/du = (2 (x - x0s) + g) * (1 - tanh(u)^2) / 2,
@@ -110,14 +111,14 @@ IPG_HD float boundary_cw_grad_of_tanh(float t, float x0s, float g) {
 }
 // The same from u alone (tanh computed here): what the kept-t step is held to, bit for bit.
 IPG_HD float boundary_cw_grad(float u, float x0s, float g) {
-  return boundary_cw_grad_of_tanh(tanhf(u), x0s, g);
+  return boundary_cw_grad_of_tanh(tanhf_hd(u), x0s, g);
 }
 
 // One whole step of element e: u and t = tanh(u) advance together, x is the new pixel.
 IPG_HD void boundary_cw_element(float* u, float* t, float* x, float x0s, float g, float* m,
                                 float* v, const AdamCoeffs& c) {
   *u = adam_element(*u, boundary_cw_grad_of_tanh(*t, x0s, g), m, v, c);
-  *t = tanhf(*u);
+  *t = tanhf_hd(*u);
   *x = boundary_cw_pixel_of_tanh(*t);
 }
 

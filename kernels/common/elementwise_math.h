@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "kernels/common/hd.h"
+#include "kernels/common/tanh_math.h"
 
 namespace ipg::kernels {
 
@@ -24,7 +25,7 @@ IPG_HD float unary_apply(UnaryOp op, float x) {
     case UnaryOp::Sign:
       return (x > 0.f) ? 1.f : ((x < 0.f) ? -1.f : 0.f);
     case UnaryOp::Tanh:
-      return tanhf(x);
+      return tanhf_hd(x);
     case UnaryOp::Atanh:
       return atanhf(x);
     case UnaryOp::Square:

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/ops/boundary.h"
 #include "engine/random.h"
+#include "kernels/common/tanh_math.h"
 #include "kernels/cpu/optimizer.h"
 #include "tests/support/parity.h"
 
@@ -371,7 +372,7 @@ TEST(BoundaryCw, TrackKeepsTheClosestSuccess) {
 // tanh of every element (on the host): the t that CW-L2's step keeps beside u.
 Tensor tanh_of(const Tensor& u) {
   Tensor t = u.cpu().clone();
-  for (int64_t e = 0; e < t.numel(); ++e) t.data()[e] = tanhf(t.data()[e]);
+  for (int64_t e = 0; e < t.numel(); ++e) t.data()[e] = kernels::tanhf_hd(t.data()[e]);
   return t.to(u.device());
 }
 
@@ -436,6 +437,13 @@ TEST(BoundaryCw, StepAtReadsTheIterationsCoefficientsFromTheTable) {
                std::invalid_argument);
   Tensor short_t = Tensor::zeros({3, 1, 5, 4});
   EXPECT_THROW(ops::boundary_cw_step_at(ub, short_t, xb, x0s, g, mb, vb, table, step), ShapeError);
+  // Buffers that share memory are refused (the CPU kernel is compiled on the promise that
+  // they do not), written with written and written with read; the two read-only ones may.
+  const auto c1 = kernels::adam_coeffs(0.01f, 0.9f, 0.999f, 1e-8f, 0.f, 1);
+  EXPECT_THROW(ops::boundary_cw_step(ub, ub, xb, x0s, g, mb, vb, c1), ShapeError);
+  EXPECT_THROW(ops::boundary_cw_step(ub, tb, xb, xb, g, mb, vb, c1), ShapeError);
+  EXPECT_THROW(ops::boundary_cw_step_at(ub, tb, xb, x0s, g, mb, mb, table, step), ShapeError);
+  EXPECT_NO_THROW(ops::boundary_cw_step(ub, tb, xb, g, g, mb, vb, c1));
 }
 
 TEST(BoundaryCwCuda, StepAtMatchesTheCpu) {

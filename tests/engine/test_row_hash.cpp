@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <set>
 #include <vector>
@@ -14,28 +13,20 @@
 #include "engine/error.h"
 #include "engine/ops/index.h"
 #include "kernels/common/row_hash_math.h"
+#include "tests/support/float_bits.h"
 #include "tests/support/parity.h"
 #include "tests/support/random_tensors.h"
 
 namespace ipg {
 namespace {
 
+using testing::bits_of;
+using testing::float_of;
+
 uint64_t hash_of_row(const Tensor& hashes, int64_t r) {
   const std::vector<int32_t> h = hashes.to_vector_i32();
   return static_cast<uint64_t>(static_cast<uint32_t>(h[2 * r])) |
          static_cast<uint64_t>(static_cast<uint32_t>(h[2 * r + 1])) << 32;
-}
-
-uint32_t bits_of(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
-float float_of(uint32_t b) {
-  float v;
-  std::memcpy(&v, &b, sizeof v);
-  return v;
 }
 
 TEST(RowHash, EqualRowsHashEqualAndEveryFlippedBitChangesTheHash) {
