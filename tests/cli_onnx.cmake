@@ -42,7 +42,7 @@ endif()
 # (the graph digest); --out equal to the input is refused before any work.
 set(R20 ${REPO}/weights/resnet20-fashion-mnist.h5)
 expect_exit(0 --json convert --to-onnx ${R20} --out ${WORK}/r20.onnx)
-if(NOT last_out MATCHES "\"arch\": \"resnet20\"")
+if(NOT last_out MATCHES "\"arch\": \"resnet20\"" OR NOT last_out MATCHES "\"out\": \"[^\"]*/r20\\.onnx\"")
   message(FATAL_ERROR "convert --to-onnx:\n${last_out}")
 endif()
 expect_exit(0 --device cpu --seed 4 extract --model ${R20} --out ${WORK}/fp-r20.h5

@@ -84,7 +84,11 @@ expect_exit(1 info ${WORK}/missing.h5)
 expect_exit(1 eval --model ${CMAKE_CURRENT_LIST_FILE})  # not HDF5
 expect_exit(2 train --arch lenet5 --data cifar10 --out ${WORK}/x.h5)  # no folder given
 # A tiny real run end to end: train, info, eval, and no temp files left behind.
-expect_exit(0 --device cpu train --arch lenet5 --epochs 1 --limit 512 --batch 64 --out ${WORK}/tiny.h5)
+expect_exit(0 --device cpu --json train --arch lenet5 --epochs 1 --limit 512 --batch 64 --out ${WORK}/tiny.h5)
+# Every command that writes a file names it as "out" in its --json result.
+if(NOT last_out MATCHES "\"out\": \"[^\"]*/tiny\\.h5\"")
+  message(FATAL_ERROR "train --json does not name its output as \"out\": ${last_out}")
+endif()
 expect_exit(0 --json info ${WORK}/tiny.h5)
 if(NOT last_out MATCHES "\"arch\": \"lenet5\"")
   message(FATAL_ERROR "info --json: ${last_out}")
@@ -110,7 +114,10 @@ expect_exit(2 postprocess --model ${WORK}/tiny.h5 --attack xyz --out ${WORK}/x.h
 expect_exit(2 train --init ${WORK}/tiny.h5 --arch lenet5 --out ${WORK}/x.h5)
 expect_exit(2 train --arch lenet5 --prune-weights 1.5 --out ${WORK}/x.h5)
 # A random forest: train, info, eval through the same commands.
-expect_exit(0 --device cpu train --arch rf --trees 2 --limit 500 --out ${WORK}/rf.h5)
+expect_exit(0 --device cpu --json train --arch rf --trees 2 --limit 500 --out ${WORK}/rf.h5)
+if(NOT last_out MATCHES "\"out\": \"[^\"]*/rf\\.h5\"")
+  message(FATAL_ERROR "train --arch rf --json does not name its output as \"out\": ${last_out}")
+endif()
 expect_exit(0 --json info ${WORK}/rf.h5)
 if(NOT last_out MATCHES "\"trees\": 2")
   message(FATAL_ERROR "info --json of a forest: ${last_out}")
@@ -118,7 +125,10 @@ endif()
 expect_exit(0 --device cpu eval --model ${WORK}/rf.h5)
 expect_exit(2 train --arch rf --init ${WORK}/tiny.h5 --out ${WORK}/x.h5)
 # Fingerprints: extract from the tiny model, verify it and the forest against it.
-expect_exit(0 --device cpu --seed 3 extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp.h5)
+expect_exit(0 --device cpu --seed 3 --json extract --model ${WORK}/tiny.h5 --n 8 --iters 50 --out ${WORK}/fp.h5)
+if(NOT last_out MATCHES "\"out\": \"[^\"]*/fp\\.h5\"")
+  message(FATAL_ERROR "extract --json does not name its output as \"out\": ${last_out}")
+endif()
 expect_exit(0 --device cpu --json verify --fingerprint ${WORK}/fp.h5 --suspect ${WORK}/tiny.h5)
 if(NOT last_out MATCHES "\"matching_rate\": 1" OR NOT last_out MATCHES "\"same_file_as_target\": true")
   message(FATAL_ERROR "verify of the target itself: ${last_out}")

@@ -82,6 +82,7 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
       if (g.json) {
         std::cout << nlohmann::json{{"model", a->to_onnx},
                                     {"onnx", a->out},
+                                    {"out", a->out},
                                     {"arch", net->arch()},
                                     {"opset", 13}}
                          .dump(2)
@@ -136,6 +137,7 @@ void add_convert(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     if (g.json) {
       std::cout << nlohmann::json{{"keras", a->keras},
                                   {"model", a->out},
+                                  {"out", a->out},
                                   {"arch", opt.arch == "vgg16" ? "vgg16-imagenet" : opt.arch},
                                   {"root", s.root},
                                   {"matched", s.by_name ? "by name" : "by position"},

@@ -178,11 +178,12 @@ void add_fingerprint_commands(CLI::App& app, const GlobalOptions& g, Runners& ru
     for (uint8_t c : fp.converged) converged += c;
     const double med = median(fp.iterations);
     if (g.json) {
-      std::cout << nlohmann::json{{"fingerprint", xa->out}, {"model", xa->model},
-                                  {"method", fp.method},    {"points", fp.size()},
-                                  {"converged", converged}, {"median_iterations", med},
-                                  {"seconds", seconds},     {"device", dev.str()},
-                                  {"plans", plans},         {"plan_seconds", plan_seconds}}
+      std::cout << nlohmann::json{{"fingerprint", xa->out},      {"out", xa->out},
+                                  {"model", xa->model},          {"method", fp.method},
+                                  {"points", fp.size()},         {"converged", converged},
+                                  {"median_iterations", med},    {"seconds", seconds},
+                                  {"device", dev.str()},         {"plans", plans},
+                                  {"plan_seconds", plan_seconds}}
                        .dump(2)
                 << "\n";
     } else {

@@ -30,13 +30,10 @@ int train_forest(const GlobalOptions& g, const ModelRecipe& r, const Dataset& tr
   const ForestStats st = forest.stats();
   save_made_model(m, out);
   if (g.json) {
-    report << nlohmann::json{{"model", out},
-                             {"arch", "rf"},
-                             {"trees", forest.num_trees()},
-                             {"nodes", st.nodes},
-                             {"max_depth", st.max_depth},
-                             {"fit_seconds", fit_s},
-                             {"test_accuracy", acc}}
+    report << nlohmann::json{{"model", out},         {"out", out},
+                             {"arch", "rf"},         {"trees", forest.num_trees()},
+                             {"nodes", st.nodes},    {"max_depth", st.max_depth},
+                             {"fit_seconds", fit_s}, {"test_accuracy", acc}}
                   .dump(2)
            << "\n";
   } else {

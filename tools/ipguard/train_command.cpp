@@ -89,6 +89,7 @@ int run_train(const GlobalOptions& g, const TrainArgs& ta, std::ostream& report)
   MadeModel m = train_prepared(std::move(prepared), r, test_set, cb);
   save_made_model(m, ta.out);
   nlohmann::json out = {{"model", ta.out},
+                        {"out", ta.out},
                         {"arch", cfg.arch},
                         {"test_accuracy", m.provenance.accuracy},
                         {"device", dev.str()}};

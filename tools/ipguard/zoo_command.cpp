@@ -275,6 +275,7 @@ void add_zoo(CLI::App& app, const GlobalOptions& g, Runners& runners) {
     if (g.json) {
       nlohmann::json j = nlohmann::json::parse(manifest_text(r.manifest));
       j["zoo"] = o.out;
+      j["out"] = o.out;
       j["positives"] = counts[0];
       j["negatives"] = counts[1];
       j["adaptive"] = counts[2];
