@@ -88,9 +88,10 @@ void search_chunk(Network& net, std::vector<Member>& group, const Shape& image, 
   // 16 settings: 1.36x the CPU time of the settings alone at 0.25, 1.05x at this rule). On
   // CUDA finished rows cost little until the device is full, and every new batch size
   // costs a cuDNN algorithm search: the setting's own threshold. Points do not change.
-  s.compact_at = members > 1 && !s.dev.is_cuda() && o.compact_at > 0
-                     ? 1 - (1 - o.compact_at) / static_cast<double>(members)
-                     : o.compact_at;
+  const double own = o.compact_at ? *o.compact_at : default_compact_at(s.dev);
+  s.compact_at = members > 1 && !s.dev.is_cuda() && own > 0
+                     ? 1 - (1 - own) / static_cast<double>(members)
+                     : own;
   s.image = image;
   s.classes = classes;
   s.x0_h = Tensor::empty({total, image[0], image[1], image[2]});
@@ -181,7 +182,7 @@ void search_chunk(Network& net, std::vector<Member>& group, const Shape& image, 
   }
   pr.done = (first + rows) * members;
   pr.active = 0;
-  pr.plans = static_cast<int64_t>(plans.size());
+  pr.plans = plans.built;
   pr.plan_seconds = plans.seconds;
   if (progress) progress(pr);
 }
@@ -289,6 +290,8 @@ int64_t default_check_every(Device device) {
   return device.is_cuda() ? 10 : 1;
 }
 
+double default_compact_at(Device device) { return device.is_cuda() ? 0.25 : 0.75; }
+
 bool reads_option(const std::string& m, MethodOption option) {
   const bool adam = m == "ipguard" || m == "cwl2";
   switch (option) {
@@ -324,7 +327,8 @@ void validate(const ExtractOptions& o) {
   if (o.batch < 0) bad("batch must be 0 (automatic) or more");
   if (o.iters < 1) bad("iters must be at least 1");
   if (o.check_every < 0) bad("check_every must be 0 (the device's default) or more");
-  if (!(o.compact_at >= 0 && o.compact_at <= 1)) bad("compact_at must be between 0 and 1");
+  if (o.compact_at && !(*o.compact_at >= 0 && *o.compact_at <= 1))
+    bad("compact_at must be between 0 and 1");
   if (!(o.k >= 0) || !std::isfinite(o.k)) bad("k must be a finite number >= 0");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("lr must be positive");
   if (!(o.eps > 0) || !(o.eps <= 1)) bad("eps must be in (0, 1]");

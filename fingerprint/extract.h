@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,11 @@ struct ExtractOptions {
   int64_t check_every = 0;
   // ipguard / igsm: the batch is compacted to the rows still searching when they are at
   // most this fraction of it (the finished ones would ride along through every remaining
-  // iteration); 0: never, 1: whenever a row finished. Changes no point. A batch shared by
-  // G settings on the CPU compacts at 1 - (1 - compact_at) / G (extract_fingerprints).
-  double compact_at = 0.25;
+  // iteration); 0: never, 1: whenever a row finished; unset: default_compact_at of the
+  // network's device. Changes no point (to oneDNN's batch-size-dependent rounding). A batch
+  // shared by G settings on the CPU compacts at 1 - (1 - compact_at) / G
+  // (extract_fingerprints).
+  std::optional<double> compact_at;
   ReplayMode replay = ReplayMode::Auto;
   // igsm: a row whose point comes back to one it held at an earlier check is in a cycle
   // and cannot succeed; it stops at the point the budget would end on, recorded as having
@@ -91,6 +94,13 @@ int64_t auto_batch(Network& net, int64_t n);
 // What check_every 0 means on a device: 1 on the CPU, 10 on CUDA.
 int64_t default_check_every(Device device);
 
+// What an unset compact_at means on a device: 0.75 on the CPU, where an iteration costs in
+// proportion to its rows and a frozen network is cheap to build (ResNet20: ~75 ms, the cost
+// of ~100 rows' iteration), so the batch follows its live rows closely, in steps of 4 rows;
+// 0.25 on CUDA, where finished rows cost little until the device is full and each new
+// batch size costs a cuDNN algorithm search, so batches shrink to powers of two.
+double default_compact_at(Device device);
+
 // Throws std::invalid_argument naming the first bad option.
 void validate(const ExtractOptions& o);
 
@@ -102,8 +112,8 @@ struct ExtractProgress {
   int64_t batch_rows = 0;  // rows in the device batch now (fewer than chunk_rows once compacted)
   int64_t replays = 0;     // stretches of this chunk run as replays so far (ExtractOptions::replay)
   int64_t cycled = 0;      // igsm: rows of this chunk stopped in a cycle so far (stop_cycles)
-  int64_t plans = 0;       // frozen networks built so far (one per batch size: every chunk
-                           // and compaction of a size shares it)
+  int64_t plans = 0;       // frozen networks built so far (one per batch size, shared by
+                           // every chunk and compaction of that size while it is kept)
   double plan_seconds = 0;  // spent building the frozen networks so far (tracing, planning
                             // and checking them; on CUDA also cuDNN's algorithm searches)
   std::string replay_note;  // why stretches that were to be replayed ran directly (a

@@ -37,9 +37,9 @@ class Stretches {
     if (enabled_ && !s_.f->fused() && s_.replay_note.empty())
       s_.replay_note = "the network runs unfused: " + s_.f->why_unfused();
     if (enabled_ && count == length_ && count > 0 && s_.f->fused()) {
-      if (!recording_ || recorded_for_ != s_.f) {
+      if (!recording_ || recorded_for_ != s_.loads) {
         recording_ = std::make_unique<Replay>(s_.dev);
-        recorded_for_ = s_.f;
+        recorded_for_ = s_.loads;
         std::string why;
         // The body keeps its own copy of `iteration`: it runs again at every replay.
         if (!recording_->record([iteration, count] {
@@ -64,7 +64,7 @@ class Stretches {
   bool enabled_;
   int64_t length_;
   std::unique_ptr<Replay> recording_;
-  const FrozenNetwork* recorded_for_ = nullptr;  // the batch the recording's buffers belong to
+  int64_t recorded_for_ = -1;  // Search::loads when recorded: the batch its buffers belong to
 };
 
 // Fills pr from the search (active rows, iteration) and calls progress; returns active.
@@ -75,7 +75,7 @@ int64_t report(const Search& s, ExtractProgress& pr,
   pr.iteration = iteration;
   pr.batch_rows = static_cast<int64_t>(s.rows.size());
   pr.replays = s.replays;
-  pr.plans = static_cast<int64_t>(s.plans->size());
+  pr.plans = s.plans->built;
   pr.plan_seconds = s.plans->seconds;
   pr.replay_note = s.replay_note;
   if (progress) progress(pr);

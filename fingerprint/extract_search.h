@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "fingerprint/extract.h"
 #include "models/frozen_network.h"
 
@@ -24,11 +25,12 @@ inline int argmin_row(const float* z, int64_t c) {
 
 // The frozen networks of one extraction by batch rows: built once per batch size and
 // reused by every chunk and compaction of that size (building one traces, plans and
-// checks the network, and on CUDA searches cuDNN's algorithms: too slow to repeat).
+// checks the network, and on CUDA searches cuDNN's algorithms: too slow to repeat). On
+// the CPU a compaction drops the plan it leaves (Search::maybe_compact).
 struct PlanCache {
   std::map<int64_t, std::unique_ptr<FrozenNetwork>> by_rows;
   double seconds = 0;  // spent building them (ExtractProgress::plan_seconds)
-  size_t size() const { return by_rows.size(); }
+  int64_t built = 0;   // (ExtractProgress::plans)
   // The frozen network for batch shape `in`, built on first use.
   FrozenNetwork& get(Network& net, const Shape& in) {
     std::unique_ptr<FrozenNetwork>& plan = by_rows[in[0]];
@@ -36,9 +38,11 @@ struct PlanCache {
       const auto t0 = std::chrono::steady_clock::now();
       plan = std::make_unique<FrozenNetwork>(net, in);
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++built;
     }
     return *plan;
   }
+  void drop(int64_t rows) { by_rows.erase(rows); }
 };
 
 // The candidates of a chunk still searching, as one batch on the device. When few rows
@@ -60,6 +64,7 @@ struct Search {
   std::vector<int64_t> rows;
   PlanCache* plans = nullptr;
   FrozenNetwork* f = nullptr;  // plans' network for the batch's rows
+  int64_t loads = 0;  // batches loaded so far: a recording made for an earlier one is stale
   std::string replay_note;  // why a recording was refused (the loop then ran directly)
   int64_t replays = 0;      // stretches run as replays
   Tensor x0, x, m, v, src, dst, active, loss, dz;
@@ -89,6 +94,7 @@ struct Search {
     const int64_t n = static_cast<int64_t>(rows.size());
     const Shape in{n, image[0], image[1], image[2]};
     f = &plans->get(*net, in);
+    ++loads;
     x0 = gather(x0_h);
     x = gather(x_h);
     m = Tensor::zeros(in);
@@ -131,23 +137,35 @@ struct Search {
   int64_t sync(int64_t updates) { return record(active.cpu().to_vector_i32(), updates); }
   // Compacts when the rows still searching are compact_at of the batch or fewer: to
   // compact_rows(live) rows, the searching ones and, to fill the bucket, finished ones
-  // (inactive rows ride along unchanged), so that compactions of any chunk share a few
-  // batch sizes and their plans.
+  // (inactive rows ride along unchanged). On CUDA the few bucket sizes and their plans are
+  // shared by the compactions of every chunk. On the CPU the plan left behind is dropped
+  // unless it is the whole chunk's (a chunk's batch only shrinks until the final pass,
+  // which takes the chunk's plan): the plans held stay within the chunk's, the current
+  // one and the last chunk's last, and a later chunk builds its own, cheap there.
   void maybe_compact(int64_t live) {
     const int64_t n = static_cast<int64_t>(rows.size());
     if (live == 0 || live == n || static_cast<double>(live) > compact_at * n) return;
-    const int64_t bucket = compact_rows(live);
+    const int64_t bucket = compact_rows(live, dev);
     if (bucket >= n) return;
     std::vector<int64_t> keep, ballast;
     for (int64_t r : rows)
       (active_h[static_cast<size_t>(r)] ? keep : ballast).push_back(r);
     for (size_t b = 0; static_cast<int64_t>(keep.size()) < bucket; ++b) keep.push_back(ballast[b]);
     std::sort(keep.begin(), keep.end());  // chunk order, as the rows were
+    if (dev.is_cuda() || n == x0_h.dim(0)) return load(keep);
+    // CPU, a compaction's plan: dropped before the next is built (load reads none of its
+    // buffers), and the blocks it freed given back to the system, not cached: the next
+    // plans are smaller and would not reuse them.
+    f = nullptr;
+    plans->drop(n);
     load(keep);
+    CachingAllocator::for_device(dev).empty_cache();
   }
-  // The batch size a compaction to `live` searching rows takes: the next power of two, at
-  // least 8 (a smaller batch saves too little to pay for a plan).
-  static int64_t compact_rows(int64_t live) {
+  // The batch size a compaction to `live` searching rows takes. CUDA: the next power of
+  // two, at least 8 (a smaller batch saves too little to pay for an algorithm search).
+  // CPU: `live` rounded up to a multiple of 4 (an iteration's cost follows its rows).
+  static int64_t compact_rows(int64_t live, Device dev) {
+    if (!dev.is_cuda()) return (live + 3) / 4 * 4;
     int64_t b = 8;
     while (b < live) b *= 2;
     return b;

@@ -8,13 +8,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops/index.h"
 #include "engine/random.h"
 #include "fingerprint/extract.h"
+#include "fingerprint/extract_search.h"
 #include "tests/support/arch_cases.h"
 #include "tests/support/fingerprint_agree.h"
 #include "tests/support/parity.h"
@@ -336,24 +339,46 @@ TEST(Extract, IgsmCyclesAreNotCutWhenTheBudgetEndsBetweenChecks) {
   EXPECT_EQ(fp.size(), o.n);
 }
 
-// Chunks and compactions share plans by batch size: 5 chunks of 12, each compacted
-// (whenever a row finishes) to power-of-two buckets, build a plan per size, not per load.
-TEST(Extract, ChunksAndCompactionsShareTheirPlans) {
+// The batch sizes a compaction takes: on the CPU the live rows rounded up to 4 (an
+// iteration costs in proportion to its rows, a plan little); on CUDA powers of two from 8,
+// few sizes whose plans (and cuDNN algorithm searches) every chunk shares.
+TEST(Extract, CompactionBucketsPerDevice) {
+  const Device cpu = Device::cpu(), gpu = Device::cuda(0);
+  for (const auto& [live, on_cpu, on_gpu] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 4, 8}, {4, 4, 8}, {5, 8, 8}, {9, 12, 16},
+        {19, 20, 32}, {33, 36, 64}, {75, 76, 128}}) {
+    EXPECT_EQ(extract_detail::Search::compact_rows(live, cpu), on_cpu) << live << " live rows";
+    EXPECT_EQ(extract_detail::Search::compact_rows(live, gpu), on_gpu) << live << " live rows";
+  }
+  EXPECT_EQ(default_compact_at(cpu), 0.75);
+  EXPECT_EQ(default_compact_at(gpu), 0.25);
+}
+
+// On the CPU, 5 chunks of 12 compacted whenever a row finishes take only the buckets' sizes
+// (12, then 8 and 4); the chunk's plan is built once and shared (the final pass of every
+// chunk takes it), a compaction's plan at most once per compaction (the plan a compaction
+// leaves is dropped, so a later chunk may build it again); the points are those of the
+// run without compaction (to rounding: other batch sizes).
+TEST(Extract, CpuCompactionsFollowTheLiveRowsAndChunksShareTheirPlan) {
   auto net = testing::seeded_lenet5();
   ExtractOptions o = small("ipguard");
   o.n = 60;
   o.batch = 12;
   o.compact_at = 1;
-  int64_t plans = 0, smallest = o.batch;
+  int64_t plans = 0, loads = 0, last_rows = 0;
+  std::set<int64_t> sizes;
   auto watch = [&](const ExtractProgress& p) {
     plans = std::max(plans, p.plans);
-    smallest = std::min(smallest, p.batch_rows);
+    sizes.insert(p.batch_rows);
+    if (p.batch_rows != last_rows && p.batch_rows != o.batch) ++loads;  // a compaction
+    last_rows = p.batch_rows;
   };
   const Fingerprint fp = extract_fingerprint(*net, o, nullptr, watch);
-  EXPECT_EQ(smallest, 8) << "no compaction to the smallest bucket";
-  EXPECT_EQ(plans, 2) << "sizes 12 and 8 each need one plan";
-  // A compacted batch keeps finished rows as ballast: their points are unchanged, so the
-  // fingerprint is the one extracted without compaction (to rounding: other batch sizes).
+  EXPECT_TRUE(sizes.count(4) || sizes.count(8)) << "no compaction happened";
+  for (int64_t rows : sizes) EXPECT_TRUE(rows == 12 || rows == 8 || rows == 4) << rows;
+  EXPECT_GE(loads, 2);
+  EXPECT_GE(plans, 2);
+  EXPECT_LE(plans, 1 + loads) << "the plan of 12 rows was built again for a later chunk";
   o.compact_at = 0;
   const Fingerprint whole = extract_fingerprint(*net, o, nullptr);
   EXPECT_EQ(fp.converged, whole.converged);
