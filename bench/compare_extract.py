@@ -139,7 +139,7 @@ def cwl2(model, x0, i, j, args):
     c = torch.full((n,), args.c0, device=dev)
     best_l2 = torch.full((n,), float("inf"), device=dev)
     best_x = x0.clone()
-    onehot = F.one_hot(j, z_classes(model, x0)).float()
+    onehot = F.one_hot(j, model.config.classes).float()
     iters_run = 0
     every = max(args.iters // 10, 1)
     for step in range(args.binary_steps):
@@ -181,11 +181,6 @@ def cwl2(model, x0, i, j, args):
         c = torch.where(hi < 1e9, mid, torch.where(success, c, c * 10))
     converged = torch.isfinite(best_l2).cpu()
     return best_x, converged, torch.full((n,), iters_run, dtype=torch.long)
-
-
-def z_classes(model, x0):
-    with torch.no_grad():
-        return model(x0[:1]).shape[1]
 
 
 def run_torch(args, dev):
@@ -247,6 +242,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write the runs and medians here")
     args = ap.parse_args()
+    # Bad input is one line and exit status 2, before any run.
+    if not (os.path.isfile(args.ours) and os.access(args.ours, os.X_OK)):
+        ap.error(f"--ours {args.ours}: not an executable file")
+    if not os.path.isfile(args.model):
+        ap.error(f"--model {args.model}: no such file")
+    if args.n < 1 or args.iters < 1 or args.repeats < 1 or args.binary_steps < 1:
+        ap.error("--n, --iters, --repeats and --binary-steps must be at least 1")
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     ours, theirs = [], []

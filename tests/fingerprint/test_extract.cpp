@@ -365,20 +365,20 @@ TEST(Extract, CpuCompactionsFollowTheLiveRowsAndChunksShareTheirPlan) {
   o.n = 60;
   o.batch = 12;
   o.compact_at = 1;
-  int64_t plans = 0, loads = 0, last_rows = 0;
+  int64_t plans = 0, compactions = 0, last_rows = 0;
   std::set<int64_t> sizes;
   auto watch = [&](const ExtractProgress& p) {
     plans = std::max(plans, p.plans);
     sizes.insert(p.batch_rows);
-    if (p.batch_rows != last_rows && p.batch_rows != o.batch) ++loads;  // a compaction
+    if (p.batch_rows != last_rows && p.batch_rows != o.batch) ++compactions;
     last_rows = p.batch_rows;
   };
   const Fingerprint fp = extract_fingerprint(*net, o, nullptr, watch);
   EXPECT_TRUE(sizes.count(4) || sizes.count(8)) << "no compaction happened";
   for (int64_t rows : sizes) EXPECT_TRUE(rows == 12 || rows == 8 || rows == 4) << rows;
-  EXPECT_GE(loads, 2);
+  EXPECT_GE(compactions, 2);
   EXPECT_GE(plans, 2);
-  EXPECT_LE(plans, 1 + loads) << "the plan of 12 rows was built again for a later chunk";
+  EXPECT_LE(plans, 1 + compactions) << "the plan of 12 rows was built again for a later chunk";
   o.compact_at = 0;
   const Fingerprint whole = extract_fingerprint(*net, o, nullptr);
   EXPECT_EQ(fp.converged, whole.converged);
