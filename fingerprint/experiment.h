@@ -94,7 +94,8 @@ struct ExperimentOptions {
   int64_t max_draws_factor = 10;  // until-converged: at most this many times n candidates
   int predict_batch = 500;
   // Settings whose first draws can run as one batch (extract_fingerprints: the same method
-  // and budget, any k, mode or policy; never CW-L2) share one: batch_groups. Each setting's
+  // and budget, any k, mode or policy; CW-L2 each with its own early abort) share one:
+  // batch_groups. Each setting's
   // points are the ones it gets alone (the same bits on the CPU); it fills a GPU that one
   // fingerprint leaves mostly idle; on a few CPU cores it gains nothing.
   bool share_batch = false;

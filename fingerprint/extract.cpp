@@ -105,7 +105,8 @@ void search_chunk(Network& net, std::vector<Member>& group, const Shape& image, 
   s.active_h.assign(total, 1);
   s.iterations.assign(total, 0);
   s.distance.assign(total, 0.f);
-  if (members > 1 && o.method == "ipguard")
+  s.member_rows = rows;
+  if (members > 1 && (o.method == "ipguard" || o.method == "cwl2"))
     for (int64_t r = 0; r < total; ++r) s.k_h.push_back(static_cast<float>(group[r / rows].o.k));
   s.load(all);
   const Tensor z0 = s.f->logits(s.x0).cpu().clone();
@@ -350,7 +351,9 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& options,
 
 std::string batch_share_mismatch(const ExtractOptions& a, const ExtractOptions& b) {
   if (a.method != b.method) return "methods differ";
-  if (a.method == "cwl2") return "cwl2's early abort reads its whole batch";
+  if (a.method == "cwl2" &&
+      (a.binary_steps != b.binary_steps || a.c0 != b.c0 || a.abort_early != b.abort_early))
+    return "binary_steps, c0 or abort_early differs";
   if (a.lr != b.lr) return "lr differs";
   if (a.n != b.n || a.batch != b.batch) return "n or batch differs";
   if (a.iters != b.iters) return "iters differs";

@@ -139,9 +139,11 @@ Fingerprint extract_fingerprint(Network& net, const ExtractOptions& o, const Ten
 // Several extractions as one batch, to fill a device that one fingerprint leaves mostly
 // idle (an experiment's settings: IPGuard at several k, a method under several modes).
 // Every chunk of every setting (the same chunk boundaries for all) runs side by side in one
-// batch, each row with its own setting's initial point, target rule and, for IPGuard, k.
-// Settings may differ in seed, init, target and (IPGuard) k; everything else must be equal
-// (batch_share_mismatch), and CW-L2 never shares (its early abort reads its whole batch).
+// batch, each row with its own setting's initial point, target rule and, for IPGuard and
+// CW-L2, k. Settings may differ in seed, init, target and k; everything else must be equal
+// (batch_share_mismatch). CW-L2's early abort stays each setting's own, read from its own
+// rows' loss; on the CPU the settings that stopped a binary step leave the batch until the
+// next (run_cwl2), so sharing costs no extra rows there.
 // Each fingerprint is the one extract_fingerprint gives its options alone, row for row, up
 // to the last bits a different batch size may change in the network's kernels (the same
 // bits on the CPU in practice: tests/fingerprint/test_extract_group.cpp). batch 0: the device's

@@ -1,8 +1,12 @@
 // The methods' search loops over a chunk's batch (extract_search.h): IPGuard's Adam on
 // Eq. 5, IGSM's signed steps and CW-L2's binary search over c; the stretches between two
 // reads of the flags run recorded (engine/replay.h) where the options ask for it.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <numeric>
+#include <stdexcept>
 
 #include "engine/ops/boundary.h"
 #include "engine/ops/index.h"
@@ -231,12 +235,39 @@ void run_igsm(Search& s, ExtractProgress& pr,
   }
 }
 
+namespace {
+
+// Rows `keep` of t [n, ...] (on any device), as a new tensor on t's device.
+Tensor take_rows(const Tensor& t, const std::vector<int64_t>& keep) {
+  const Tensor h = t.cpu();
+  const size_t row = h.nbytes() / static_cast<size_t>(h.dim(0));
+  Shape shape = h.shape();
+  shape[0] = static_cast<int64_t>(keep.size());
+  Tensor out = Tensor::empty(shape, Device::cpu(), h.dtype());
+  for (size_t w = 0; w < keep.size(); ++w)
+    std::memcpy(static_cast<char*>(out.raw()) + w * row,
+                static_cast<const char*>(h.raw()) + static_cast<size_t>(keep[w]) * row, row);
+  return out.to(t.device());
+}
+
+}  // namespace
+
 // CW-L2 (algorithms.md, "CW-L2"): the whole chunk searches every step; per row, the
 // closest success over all steps is kept in best_x / best_l2 (found: best_l2 < 1e10).
+// Several settings sharing the batch (s.member_rows rows each: extract_fingerprints) each
+// keep their own early abort, decided on their own rows' loss summed in their order, as
+// alone: a setting that stops a step keeps its rows' step results as they are then (saved
+// on the host; the rows ride along unchanged in effect), and on the CPU the batch is
+// compacted to the settings still searching when compaction's rule says so (an iteration
+// costs in proportion to its rows there; on CUDA a new batch size costs an algorithm
+// search). Every step starts every row again.
 void run_cwl2(Search& s, ExtractProgress& pr,
               const std::function<void(const ExtractProgress&)>& progress) {
   const ExtractOptions& o = *s.o;
-  const int64_t n = static_cast<int64_t>(s.rows.size()), per = shape_numel(s.image);
+  const std::vector<int64_t> chunk_rows = s.rows;
+  const int64_t n = static_cast<int64_t>(chunk_rows.size()), per = shape_numel(s.image);
+  const int64_t span = s.member_rows > 0 ? s.member_rows : n, groups = n / span;
+  if (groups * span != n) throw std::logic_error("run_cwl2: the batch is not whole settings");
   const Shape in{n, s.image[0], s.image[1], s.image[2]};
   const Device dev = s.dev;
   // Carlini's start: u0 = atanh((x0 - 1/2) * 2 * 0.999999); the L2 term is measured from
@@ -256,10 +287,11 @@ void run_cwl2(Search& s, ExtractProgress& pr,
   Tensor best_x = x0s.cpu().clone();  // rows never successful keep their start
   std::vector<double> c(static_cast<size_t>(n), o.c0), lo(c.size(), 0.0), hi(c.size(), 1e10);
   Tensor l2, success;
-  int64_t iterations = 0;
+  int64_t iterations = 0;  // of the batch, for progress
+  std::vector<int64_t> ran(static_cast<size_t>(groups), 0);  // per setting
   // The search's buffers live across the binary steps, each step starting them afresh in
-  // place: a recorded stretch keeps pointing at them. With replay the Adam coefficients
-  // come from a table, the step's iteration count from the device.
+  // place (unless compacted): a recorded stretch keeps pointing at them. With replay the
+  // Adam coefficients come from a table, the step's iteration count from the device.
   const bool replay = wants_replay(o, dev);
   const float lr = static_cast<float>(o.lr);
   Tensor table, counter;
@@ -267,68 +299,182 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     table = ops::adam_table(lr, 0.9f, 0.999f, 1e-8f, 0.f, 1, o.iters, dev);
     counter = Tensor::from_vector_i32({0}, {1}, dev);
   }
+  // The batch: `batch` holds its rows' indices in the chunk's n; xs, weight and kappa are
+  // x0s, c and the confidences of those rows.
+  std::vector<int64_t> batch(static_cast<size_t>(n));
+  std::iota(batch.begin(), batch.end(), 0);
   const Tensor zeros = Tensor::zeros(in, dev), none = Tensor::full({n}, kNone, dev);
+  const Tensor kappa_all = s.k_rows;
   Tensor weight = Tensor::empty({n}, dev), u = u0.clone(), th = t0.clone(), x = x0s.clone(),
-         m = zeros.clone(), v = zeros.clone(), step_l2 = none.clone(), step_x = x0s.clone();
+         xs = x0s, kappa = kappa_all, m = zeros.clone(), v = zeros.clone(),
+         step_l2 = none.clone(), step_x = x0s.clone();
   // Iteration `it` (0-based) of a binary step: the forward pass at x, its loss and
   // bookkeeping, then the Adam step of u.
   auto iteration = [&](int64_t it) {
     const Tensor z = s.f->logits(x);
-    ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, static_cast<float>(o.k),
-                       weight, s.loss, s.dz, nullptr);
-    ops::boundary_cw_track(x, x0s, z, s.dst, static_cast<float>(o.k), l2, success, step_l2,
-                           step_x);
+    if (kappa.defined()) {
+      ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, kappa, weight, s.loss, s.dz,
+                         nullptr);
+      ops::boundary_cw_track(x, xs, z, s.dst, kappa, l2, success, step_l2, step_x);
+    } else {
+      ops::boundary_loss(BoundaryLoss::CarliniWagner, z, s.src, s.dst, static_cast<float>(o.k),
+                         weight, s.loss, s.dz, nullptr);
+      ops::boundary_cw_track(x, xs, z, s.dst, static_cast<float>(o.k), l2, success, step_l2,
+                             step_x);
+    }
     const Tensor g = s.f->input_grad(s.dz);
     if (replay) {
-      ops::boundary_cw_step_at(u, th, x, x0s, g, m, v, table, counter);
+      ops::boundary_cw_step_at(u, th, x, xs, g, m, v, table, counter);
       ops::boundary_step_advance(counter);
     } else {
-      ops::boundary_cw_step(u, th, x, x0s, g, m, v,
+      ops::boundary_cw_step(u, th, x, xs, g, m, v,
                             kernels::adam_coeffs(lr, 0.9f, 0.999f, 1e-8f, 0.f, it + 1));
     }
   };
+  // The per-row outputs at the batch's size, allocated before a stretch records them.
+  auto fresh_outputs = [&] {
+    const int64_t rows = static_cast<int64_t>(batch.size());
+    s.loss = s.dz = Tensor();
+    ensure_loss_buffers(s);
+    l2 = Tensor::empty({rows}, dev);
+    success = Tensor::empty({rows}, dev, DType::I32);
+  };
+  // The batch cut to `keep` (positions in it), every row's state carried (CPU only); the
+  // plan left behind is dropped unless it is the chunk's own (Search::maybe_compact).
+  auto shrink = [&](const std::vector<int64_t>& keep) {
+    std::vector<int64_t> rows, kept;
+    for (int64_t w : keep) {
+      rows.push_back(chunk_rows[static_cast<size_t>(batch[static_cast<size_t>(w)])]);
+      kept.push_back(batch[static_cast<size_t>(w)]);
+    }
+    for (Tensor* t : {&u, &th, &x, &xs, &m, &v, &step_l2, &step_x, &weight, &s.src, &s.dst})
+      *t = take_rows(*t, keep);
+    if (kappa.defined()) kappa = take_rows(kappa, keep);
+    const int64_t old = static_cast<int64_t>(batch.size());
+    batch = kept;
+    s.rows = rows;
+    s.f = nullptr;
+    if (old != n) s.plans->drop(old);
+    s.f = &s.plans->get(*s.net, {static_cast<int64_t>(batch.size()), in[1], in[2], in[3]});
+    ++s.loads;
+    fresh_outputs();
+    if (old != n) CachingAllocator::for_device(dev).empty_cache();
+  };
+  // Every row back in the batch, fresh buffers (after a compaction).
+  auto restore = [&] {
+    const int64_t old = static_cast<int64_t>(batch.size());
+    batch.resize(static_cast<size_t>(n));
+    std::iota(batch.begin(), batch.end(), 0);
+    s.rows = chunk_rows;
+    s.f = nullptr;
+    s.plans->drop(old);
+    s.f = &s.plans->get(*s.net, in);
+    ++s.loads;
+    s.src = s.gather_i32(s.src_h);
+    s.dst = s.gather_i32(s.dst_h);
+    u = u0.clone();
+    th = t0.clone();
+    x = x0s.clone();
+    xs = x0s;
+    kappa = kappa_all;
+    m = zeros.clone();
+    v = zeros.clone();
+    step_l2 = none.clone();
+    step_x = x0s.clone();
+    weight = Tensor::empty({n}, dev);
+    fresh_outputs();
+    CachingAllocator::for_device(dev).empty_cache();
+  };
+  // The step results of settings that stopped early, by chunk batch index.
+  std::vector<float> saved_l2(static_cast<size_t>(n), kNone);
+  Tensor saved_x = Tensor::empty(in);
   // The loss is read back every `every` iterations (abort early); the ones between run as
   // one recorded stretch with replay.
   const int64_t every = std::max<int64_t>(1, o.iters / 10);
   Stretches stretches(s, replay, every - 1);
   for (int64_t step = 0; step < o.binary_steps; ++step) {
     if (o.binary_steps >= 10 && step == o.binary_steps - 1) c = hi;  // the reference's repeat
+    if (static_cast<int64_t>(batch.size()) != n) {
+      restore();
+    } else {
+      u.copy_from(u0);
+      th.copy_from(t0);
+      x.copy_from(x0s);
+      m.copy_from(zeros);
+      v.copy_from(zeros);
+      step_l2.copy_from(none);
+      step_x.copy_from(x0s);
+    }
     std::vector<float> cf(c.begin(), c.end());
     weight.copy_from(Tensor::from_vector(cf, {n}));
-    u.copy_from(u0);
-    th.copy_from(t0);
-    x.copy_from(x0s);
-    m.copy_from(zeros);
-    v.copy_from(zeros);
-    step_l2.copy_from(none);
-    step_x.copy_from(x0s);
     if (replay) counter.copy_from(Tensor::from_vector_i32({0}, {1}));
-    double prev = 1e6;
+    std::vector<double> prev(static_cast<size_t>(groups), 1e6);
+    std::vector<char> searching(static_cast<size_t>(groups), 1);
+    int64_t live_groups = groups, done = 0;  // done: iterations of this step so far
     for (int64_t it = 0; it < o.iters;) {
       iteration(it);
       ++iterations;
-      if (o.abort_early && it % every == 0) {  // the batch's loss stalled: next step
+      ++done;
+      if (o.abort_early && it % every == 0) {  // a setting's loss stalled: its next step
         const std::vector<float> a = l2.cpu().to_vector(), b = s.loss.cpu().to_vector();
-        double total = 0;
-        for (int64_t r = 0; r < n; ++r) total += double(a[r]) + double(b[r]);
-        if (total > prev * 0.9999) break;
-        prev = total;
+        std::vector<double> total(static_cast<size_t>(groups), 0.0);
+        for (size_t w = 0; w < batch.size(); ++w)
+          total[static_cast<size_t>(batch[w] / span)] += double(a[w]) + double(b[w]);
+        std::vector<int64_t> stopped;
+        for (int64_t g = 0; g < groups; ++g) {
+          if (!searching[g]) continue;
+          if (total[g] > prev[g] * 0.9999)
+            stopped.push_back(g);
+          else
+            prev[g] = total[g];
+        }
+        if (static_cast<int64_t>(stopped.size()) == live_groups) break;  // results in place
+        if (!stopped.empty()) {
+          const std::vector<float> sl2 = step_l2.cpu().to_vector();
+          const Tensor sx = step_x.cpu();
+          for (int64_t g : stopped) {
+            searching[g] = 0;
+            ran[g] += done;
+          }
+          live_groups -= static_cast<int64_t>(stopped.size());
+          std::vector<int64_t> keep;
+          for (size_t w = 0; w < batch.size(); ++w) {
+            const int64_t r = batch[w];
+            if (searching[r / span]) {
+              keep.push_back(static_cast<int64_t>(w));
+            } else if (std::find(stopped.begin(), stopped.end(), r / span) != stopped.end()) {
+              saved_l2[r] = sl2[w];
+              std::copy_n(sx.data() + w * per, per, saved_x.data() + r * per);
+            }
+          }
+          if (!dev.is_cuda() &&
+              static_cast<double>(keep.size()) <= s.compact_at * static_cast<double>(batch.size()))
+            shrink(keep);
+        }
       }
       ++it;
       const int64_t stretch = std::min(every - 1, o.iters - it);
       stretches.run(it, stretch, iteration);
       it += stretch;
       iterations += stretch;
+      done += stretch;
     }
     // Merge the step's successes and move each row's bounds on c.
     const std::vector<float> sl2 = step_l2.cpu().to_vector();
     const Tensor sx = step_x.cpu();
+    std::vector<int64_t> at(static_cast<size_t>(n), -1);  // batch position of each row
+    for (size_t w = 0; w < batch.size(); ++w)
+      at[static_cast<size_t>(batch[w])] = static_cast<int64_t>(w);
     int64_t found = 0;
     for (int64_t r = 0; r < n; ++r) {
-      const bool ok = sl2[r] < kNone;
-      if (ok && sl2[r] < best_l2[r]) {
-        best_l2[r] = sl2[r];
-        std::copy_n(sx.data() + r * per, per, best_x.data() + r * per);
+      const int64_t g = r / span, w = at[static_cast<size_t>(r)];
+      const bool live = searching[g] != 0;
+      const float l = live ? sl2[w] : saved_l2[r];
+      const float* px = live ? sx.data() + w * per : saved_x.data() + r * per;
+      const bool ok = l < kNone;
+      if (ok && l < best_l2[r]) {
+        best_l2[r] = l;
+        std::copy_n(px, per, best_x.data() + r * per);
       }
       if (ok) {
         hi[r] = std::min(hi[r], c[r]);
@@ -339,12 +485,23 @@ void run_cwl2(Search& s, ExtractProgress& pr,
       }
       found += best_l2[r] < kNone;
     }
+    for (int64_t g = 0; g < groups; ++g)
+      if (searching[g]) ran[g] += done;
     report(s, pr, progress, n - found, iterations);
   }
+  if (static_cast<int64_t>(batch.size()) != n) {  // the chunk's plan for what follows
+    s.f = nullptr;
+    s.plans->drop(static_cast<int64_t>(batch.size()));
+    s.f = &s.plans->get(*s.net, in);
+    ++s.loads;
+  }
+  s.rows = chunk_rows;
+  s.src = s.gather_i32(s.src_h);
+  s.dst = s.gather_i32(s.dst_h);
   s.x = best_x.to(dev);
   for (int64_t r = 0; r < n; ++r) {
-    const size_t row = static_cast<size_t>(s.rows[static_cast<size_t>(r)]);
-    s.iterations[row] = static_cast<int32_t>(iterations);
+    const size_t row = static_cast<size_t>(chunk_rows[static_cast<size_t>(r)]);
+    s.iterations[row] = static_cast<int32_t>(ran[static_cast<size_t>(r / span)]);
     s.active_h[row] = best_l2[r] < kNone ? 0 : 1;
     s.distance[row] = best_l2[r] < kNone ? best_l2[r] : std::numeric_limits<float>::quiet_NaN();
   }

@@ -59,7 +59,10 @@ struct Search {
   Tensor x0_h, x_h;  // [rows, C, H, W]: initial and current points
   std::vector<int32_t> src_h, dst_h, iterations, active_h;
   std::vector<float> distance;  // cwl2: squared L2 of the point from its start
-  std::vector<float> k_h;  // ipguard: each row's margin, when settings share the batch (else o->k)
+  std::vector<float> k_h;  // ipguard, cwl2: each row's k, when settings share the batch (else o->k)
+  // Rows per setting: the batch holds its settings' chunks side by side (extract_fingerprints;
+  // CW-L2's early abort is each setting's own). 0: one setting.
+  int64_t member_rows = 0;
   // Device side, per row of the batch (`rows`: their chunk rows).
   std::vector<int64_t> rows;
   PlanCache* plans = nullptr;

@@ -257,8 +257,12 @@ void boundary_cw_step_at(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, con
                                                    coeffs_of(table), step.data_i32(), stream));
 }
 
-void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
-                       float kappa, Tensor& l2, Tensor& success, Tensor& best_l2, Tensor& best_x) {
+namespace {
+
+// kappa_rows: float [n] or undefined (kappa for every row).
+void cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+              float kappa, const Tensor& kappa_rows, Tensor& l2, Tensor& success, Tensor& best_l2,
+              Tensor& best_x) {
   const char* op = "boundary_cw_track";
   detail::check_dtype(op, x, DType::F32);
   if (x.ndim() < 1 || x.numel() == 0) throw ShapeError(std::string(op) + ": empty batch");
@@ -272,6 +276,7 @@ void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits,
   detail::check_same_device(op, logits, x);
   check_rows(op, "dst", dst, n, DType::I32, x);
   check_rows(op, "best_l2", best_l2, n, DType::F32, x);
+  check_rows(op, "kappa_rows", kappa_rows, n, DType::F32, x);
   if (!dst.defined() || !best_l2.defined())
     throw ShapeError(std::string(op) + ": dst and best_l2 are required");
   if (!l2.defined() || l2.shape() != Shape{n} || l2.device() != x.device())
@@ -279,13 +284,29 @@ void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits,
   if (!success.defined() || success.shape() != Shape{n} || success.device() != x.device())
     success = Tensor::empty({n}, x.device(), DType::I32);
   const int64_t classes = logits.dim(1);
+  const float* kr = kappa_rows.defined() ? kappa_rows.data() : nullptr;
   IPG_ON_DEVICE(op, x.device(),
                 kernels::cpu::boundary_cw_track(x.data(), x0s.data(), logits.data(), dst.data_i32(),
-                                                kappa, n, row, classes, l2.data(),
+                                                kappa, kr, n, row, classes, l2.data(),
                                                 success.data_i32(), best_l2.data(), best_x.data()),
                 kernels::cuda::boundary_cw_track(
-                    x.data(), x0s.data(), logits.data(), dst.data_i32(), kappa, n, row, classes,
+                    x.data(), x0s.data(), logits.data(), dst.data_i32(), kappa, kr, n, row, classes,
                     l2.data(), success.data_i32(), best_l2.data(), best_x.data(), stream));
+}
+
+}  // namespace
+
+void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+                       float kappa, Tensor& l2, Tensor& success, Tensor& best_l2, Tensor& best_x) {
+  cw_track(x, x0s, logits, dst, kappa, Tensor(), l2, success, best_l2, best_x);
+}
+
+void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+                       const Tensor& kappa_rows, Tensor& l2, Tensor& success, Tensor& best_l2,
+                       Tensor& best_x) {
+  if (!kappa_rows.defined())
+    throw ShapeError("boundary_cw_track: kappa_rows missing");
+  cw_track(x, x0s, logits, dst, 0.f, kappa_rows, l2, success, best_l2, best_x);
 }
 
 }  // namespace ipg::ops

@@ -65,5 +65,10 @@ void boundary_cw_step_at(Tensor& u, Tensor& t, Tensor& x, const Tensor& x0s, con
 // their row of best_x.
 void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
                        float kappa, Tensor& l2, Tensor& success, Tensor& best_l2, Tensor& best_x);
+// The same with a confidence per row, kappa_rows float [n]: the candidates of several
+// settings (CW-L2 at several kappa) searched as one batch.
+void boundary_cw_track(const Tensor& x, const Tensor& x0s, const Tensor& logits, const Tensor& dst,
+                       const Tensor& kappa_rows, Tensor& l2, Tensor& success, Tensor& best_l2,
+                       Tensor& best_x);
 
 }  // namespace ipg::ops

@@ -86,8 +86,9 @@ void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const f
 }
 
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
-                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
-                       int32_t* success, float* best_l2, float* best_x) {
+                       float kappa, const float* kappa_rows, int64_t rows, int64_t row_len,
+                       int64_t classes, float* l2, int32_t* success, float* best_l2,
+                       float* best_x) {
 #pragma omp parallel for schedule(static) if (rows * row_len >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     // The same summation order as the CUDA kernel's: kCwLanes interleaved partial sums,
@@ -100,7 +101,8 @@ void boundary_cw_track(const float* x, const float* x0s, const float* z, const i
     float sum = 0.f;
     for (int l = 0; l < kCwLanes; ++l) sum += part[l];
     l2[r] = sum;
-    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r], kappa);
+    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r],
+                                        kappa_rows ? kappa_rows[r] : kappa);
     success[r] = ok;
     if (ok && sum < best_l2[r]) {
       best_l2[r] = sum;

@@ -54,9 +54,11 @@ void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const f
 
 // CW-L2's bookkeeping after a forward pass at pixels x with logits z [rows, classes]:
 // l2[r] = ||x_r - x0s_r||^2, success[r] = boundary_cw_success; where a row succeeds with
-// l2 below best_l2[r], best_l2[r] and best_x (row r) take it.
+// l2 below best_l2[r], best_l2[r] and best_x (row r) take it. kappa_rows: each row's
+// confidence (several settings' rows in one batch), or null (kappa for every row).
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
-                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
-                       int32_t* success, float* best_l2, float* best_x);
+                       float kappa, const float* kappa_rows, int64_t rows, int64_t row_len,
+                       int64_t classes, float* l2, int32_t* success, float* best_l2,
+                       float* best_x);
 
 }  // namespace ipg::kernels::cpu

@@ -74,8 +74,9 @@ namespace {
 // order, lane 0 adds the lanes in order: the CPU twin's exact summation (and its roundings:
 // no FMA).
 __global__ void cw_track_kernel(const float* x, const float* x0s, const float* z,
-                                const int32_t* dst, float kappa, int64_t row_len, int64_t classes,
-                                float* l2, int32_t* success, float* best_l2, float* best_x) {
+                                const int32_t* dst, float kappa, const float* kappa_rows,
+                                int64_t row_len, int64_t classes, float* l2, int32_t* success,
+                                float* best_l2, float* best_x) {
   __shared__ float part[kCwLanes];
   __shared__ int improved;
   const int64_t r = blockIdx.x;
@@ -95,7 +96,8 @@ __global__ void cw_track_kernel(const float* x, const float* x0s, const float* z
     float sum = 0.f;
     for (int l = 0; l < kCwLanes; ++l) sum += part[l];
     l2[r] = sum;
-    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r], kappa);
+    const bool ok = boundary_cw_success(z + r * classes, static_cast<int>(classes), dst[r],
+                                        kappa_rows ? kappa_rows[r] : kappa);
     success[r] = ok;
     improved = ok && sum < best_l2[r];
     if (improved) best_l2[r] = sum;
@@ -108,11 +110,12 @@ __global__ void cw_track_kernel(const float* x, const float* x0s, const float* z
 }  // namespace
 
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
-                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
-                       int32_t* success, float* best_l2, float* best_x, cudaStream_t stream) {
+                       float kappa, const float* kappa_rows, int64_t rows, int64_t row_len,
+                       int64_t classes, float* l2, int32_t* success, float* best_l2,
+                       float* best_x, cudaStream_t stream) {
   if (rows <= 0) return;
   cw_track_kernel<<<static_cast<unsigned>(rows), kCwLanes, 0, stream>>>(
-      x, x0s, z, dst, kappa, row_len, classes, l2, success, best_l2, best_x);
+      x, x0s, z, dst, kappa, kappa_rows, row_len, classes, l2, success, best_l2, best_x);
   IPG_CUDA_CHECK_LAUNCH();
 }
 

@@ -37,7 +37,8 @@ void boundary_cw_step_at(float* u, float* t, float* x, const float* x0s, const f
                          const int32_t* step, cudaStream_t stream);
 
 void boundary_cw_track(const float* x, const float* x0s, const float* z, const int32_t* dst,
-                       float kappa, int64_t rows, int64_t row_len, int64_t classes, float* l2,
-                       int32_t* success, float* best_l2, float* best_x, cudaStream_t stream);
+                       float kappa, const float* kappa_rows, int64_t rows, int64_t row_len,
+                       int64_t classes, float* l2, int32_t* success, float* best_l2,
+                       float* best_x, cudaStream_t stream);
 
 }  // namespace ipg::kernels::cuda

@@ -369,6 +369,37 @@ TEST(BoundaryCw, TrackKeepsTheClosestSuccess) {
   EXPECT_EQ(best_x.to_vector(), (std::vector<float>{1, 0, 0, 0.5f, 1, 1}));
 }
 
+// A confidence per row gives each row what the one-kappa track gives it with that kappa,
+// and a row's kappa decides its success (the same logits succeed at 0.4, fail at 0.6).
+TEST(BoundaryCw, TrackWithAConfidencePerRowIsEachRowsOwn) {
+  Generator gen(31);
+  const Shape s{4, 2, 3, 3};
+  const Tensor x0s = Tensor::uniform(s, 0.f, 1.f, gen), x = Tensor::uniform(s, 0.f, 1.f, gen);
+  // Target 1 leads the next logit by 0.5 in every row.
+  const Tensor z = Tensor::from_vector({0, 1.5f, 1, 0, 1.5f, 1, 0, 1.5f, 1, 0, 1.5f, 1}, {4, 3});
+  const Tensor dst = Tensor::from_vector_i32({1, 1, 1, 1}, {4});
+  const std::vector<float> kappa = {0.f, 0.4f, 0.6f, 2.f};
+  Tensor l2, success, best = Tensor::full({4}, 1e10f), best_x = x0s.clone();
+  ops::boundary_cw_track(x, x0s, z, dst, Tensor::from_vector(kappa, {4}), l2, success, best,
+                         best_x);
+  EXPECT_EQ(success.to_vector_i32(), (std::vector<int32_t>{1, 1, 0, 0}));
+  const int64_t per = shape_numel(s) / 4;
+  for (int64_t r = 0; r < 4; ++r) {
+    SCOPED_TRACE("row " + std::to_string(r));
+    Tensor l2r, sr, br = Tensor::full({4}, 1e10f), bxr = x0s.clone();
+    ops::boundary_cw_track(x, x0s, z, dst, kappa[static_cast<size_t>(r)], l2r, sr, br, bxr);
+    EXPECT_EQ(sr.to_vector_i32()[r], success.to_vector_i32()[r]);
+    EXPECT_EQ(br.to_vector()[r], best.to_vector()[r]);
+    EXPECT_EQ(l2r.to_vector()[r], l2.to_vector()[r]);
+    for (int64_t e = r * per; e < (r + 1) * per; ++e) EXPECT_EQ(bxr.data()[e], best_x.data()[e]);
+  }
+  Tensor none;
+  EXPECT_THROW(ops::boundary_cw_track(x, x0s, z, dst, none, l2, success, best, best_x), ShapeError);
+  const Tensor three = Tensor::zeros({3});
+  EXPECT_THROW(ops::boundary_cw_track(x, x0s, z, dst, three, l2, success, best, best_x),
+               ShapeError);
+}
+
 // tanh of every element (on the host): the t that CW-L2's step keeps beside u.
 Tensor tanh_of(const Tensor& u) {
   Tensor t = u.cpu().clone();
@@ -496,6 +527,15 @@ TEST(BoundaryCwCuda, StepAndTrackMatchTheCpu) {
   EXPECT_PARITY(l2c, l2g, 0, 0);  // the same summation order
   EXPECT_EQ(sc.to_vector_i32(), sg.cpu().to_vector_i32());
   EXPECT_PARITY(bxc, bxg, 0, 0);
+  // A confidence per row (settings sharing the batch): the success flags follow it on both.
+  const Tensor kappa = Tensor::from_vector({0.f, 0.3f, 0.6f, 1.f, 2.f}, {5});
+  Tensor bkc = Tensor::full({5}, 1e10f), bkg = bkc.to(gpu), bxkc = x0s.clone(), bxkg = x0s.to(gpu);
+  ops::boundary_cw_track(xc, x0s, z, dst, kappa, l2c, sc, bkc, bxkc);
+  ops::boundary_cw_track(xc.to(gpu), x0s.to(gpu), z.to(gpu), dst.to(gpu), kappa.to(gpu), l2g, sg,
+                         bkg, bxkg);
+  EXPECT_EQ(sc.to_vector_i32(), sg.cpu().to_vector_i32());
+  EXPECT_PARITY(bkc, bkg, 0, 0);
+  EXPECT_PARITY(bxkc, bxkg, 0, 0);
 }
 
 }  // namespace

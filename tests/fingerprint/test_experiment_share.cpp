@@ -30,26 +30,28 @@ Setting setting(Method m, double param, Mode mode, Convergence c = Convergence::
 constexpr Mode TL{Init::Train, TargetLabel::LeastLikely}, TR{Init::Train, TargetLabel::Random},
     RL{Init::Random, TargetLabel::LeastLikely}, RR{Init::Random, TargetLabel::Random};
 
-TEST(BatchGroups, SameMethodAndBudgetShareAndCwl2NeverDoes) {
+TEST(BatchGroups, SameMethodAndBudgetShare) {
   std::vector<Setting> s = {
       setting(Method::IPGuard, 3, TL),                               // 0
       setting(Method::CWL2, 0, TL),                                  // 1
       setting(Method::IPGuard, 10, RR, Convergence::UntilConverged),  // 2: round 0 shares
       setting(Method::FGSM, 0.1, TR),                                // 3
-      setting(Method::CWL2, 0, TR),                                  // 4: never shares
+      setting(Method::CWL2, 1, TR),                                  // 4: any kappa
       setting(Method::FGSM, 0.3, TL),                                // 5: another eps
       setting(Method::FGSM, 0.1, RL),                                // 6
       setting(Method::IPGuard, 3, RL),                               // 7: another budget
       setting(Method::Random, 0, TL),                                // 8
+      setting(Method::CWL2, 0, RL),                                  // 9: other binary steps
   };
   s[7].budget.iters = 50;
+  s[9].budget.binary_steps = 4;
   ExperimentOptions o;
   const std::vector<std::vector<size_t>> alone = batch_groups(s, o);
   ASSERT_EQ(alone.size(), s.size());
   for (size_t i = 0; i < s.size(); ++i) EXPECT_EQ(alone[i], std::vector<size_t>{i});
   o.share_batch = true;
   const std::vector<std::vector<size_t>> shared = batch_groups(s, o);
-  const std::vector<std::vector<size_t>> want = {{0, 2}, {1}, {3, 6}, {4}, {5}, {7}, {8}};
+  const std::vector<std::vector<size_t>> want = {{0, 2}, {1, 4}, {3, 6}, {5}, {7}, {8}, {9}};
   EXPECT_EQ(shared, want);
 }
 
@@ -87,23 +89,30 @@ Outcome run_grid(const fs::path& zoo_dir, const std::vector<Setting>& planned, b
 }
 
 TEST_F(ExperimentShare, EverySettingGetsItsOwnResult) {
-  const std::vector<Setting> planned = {
+  std::vector<Setting> planned = {
       setting(Method::IPGuard, 3, TL),
       setting(Method::Random, 0, TL),
       setting(Method::FGSM, 0.1, TR, Convergence::UntilConverged),
       setting(Method::IPGuard, 1, RR, Convergence::UntilConverged),
       setting(Method::FGSM, 0.1, TL),
+      setting(Method::CWL2, 0, TL),  // each with its own early abort in the shared batch
+      setting(Method::CWL2, 2, RR),
   };
+  for (size_t i : {5, 6}) {
+    planned[i].budget.iters = 30;
+    planned[i].budget.binary_steps = 3;
+  }
   const Outcome alone = run_grid(root() / "zoo", planned, false, &train().images);
   const Outcome shared = run_grid(root() / "zoo", planned, true, &train().images);
   ASSERT_EQ(alone.rec.results.size(), planned.size());
   ASSERT_EQ(shared.rec.results.size(), planned.size());
 
-  // The first draws ran as batches of the groups {0, 3}, {1}, {2, 4}: each group's batch
-  // reported once, under its first setting.
-  EXPECT_EQ(alone.first_draw_shared, (std::map<size_t, size_t>{{0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 1}}));
-  EXPECT_EQ(shared.first_draw_shared, (std::map<size_t, size_t>{{0, 2}, {1, 1}, {2, 2}}));
-  const std::vector<int64_t> want_shared = {2, 1, 2, 2, 2};
+  // The first draws ran as batches of the groups {0, 3}, {1}, {2, 4}, {5, 6}: each group's
+  // batch reported once, under its first setting.
+  EXPECT_EQ(alone.first_draw_shared,
+            (std::map<size_t, size_t>{{0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {6, 1}}));
+  EXPECT_EQ(shared.first_draw_shared, (std::map<size_t, size_t>{{0, 2}, {1, 1}, {2, 2}, {5, 2}}));
+  const std::vector<int64_t> want_shared = {2, 1, 2, 2, 2, 2, 2};
   for (size_t i = 0; i < planned.size(); ++i) {
     const SettingResult &a = alone.rec.results[i], &b = shared.rec.results[i];
     SCOPED_TRACE(setting_label(planned[i]));

@@ -1,6 +1,7 @@
 // Several extractions as one batch (extract_fingerprints): each setting's fingerprint is the
 // one it gets alone (IPGuard at several k and target rules; IGSM and FGSM under several
-// seeds and rules), the batch really was shared, and settings that cannot share are refused.
+// seeds and rules; CW-L2 at several kappa, each with its own early abort), the batch really
+// was shared, and settings that cannot share are refused.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,12 +52,19 @@ size_t expect_same(const Fingerprint& alone, const Fingerprint& shared) {
   return same;
 }
 
-void expect_group_is_each_alone(std::vector<ExtractOptions> group) {
+// Returns the fewest rows the shared batch ran with (below its chunk rows: it was compacted).
+int64_t expect_group_is_each_alone(std::vector<ExtractOptions> group) {
   auto net = testing::seeded_lenet5();
-  int64_t widest = 0;
-  const std::vector<Fingerprint> shared = extract_fingerprints(
-      *net, group, nullptr, [&](const ExtractProgress& p) { widest = std::max(widest, p.chunk_rows); });
-  ASSERT_EQ(shared.size(), group.size());
+  int64_t widest = 0, narrowest = 1 << 30;
+  const std::vector<Fingerprint> shared =
+      extract_fingerprints(*net, group, nullptr, [&](const ExtractProgress& p) {
+        widest = std::max(widest, p.chunk_rows);
+        if (p.batch_rows > 0) narrowest = std::min(narrowest, p.batch_rows);
+      });
+  if (shared.size() != group.size()) {
+    ADD_FAILURE() << shared.size() << " fingerprints for " << group.size() << " settings";
+    return 0;
+  }
   EXPECT_EQ(widest, group.front().batch * static_cast<int64_t>(group.size()))
       << "the settings' chunks did not run as one batch";
   size_t same = 0, total = 0;
@@ -67,6 +75,7 @@ void expect_group_is_each_alone(std::vector<ExtractOptions> group) {
     total += static_cast<size_t>(alone.points.numel());
   }
   std::printf("bit-equal point values: %zu of %zu\n", same, total);
+  return narrowest;
 }
 
 TEST(ExtractGroup, IPGuardAtSeveralKIsEachKAlone) {
@@ -95,6 +104,36 @@ TEST(ExtractGroup, SignMethodsUnderSeveralSeedsAndTargetRules) {
   }
 }
 
+// CW-L2's early abort stays each setting's own in a shared batch: the settings stop their
+// binary steps at different iterations (a batch-wide abort would give them all one count),
+// each gets its fingerprint alone, iteration counts included, and on the CPU the settings
+// that stopped leave the batch (it ran narrower than its chunk).
+TEST(ExtractGroup, CwL2KeepsEachSettingsEarlyAbort) {
+  std::vector<ExtractOptions> group;
+  for (double k : {0.0, 0.5, 2.0}) {
+    ExtractOptions o = base("cwl2");
+    o.k = k;
+    o.iters = 40;  // the loss read every 4 iterations
+    o.binary_steps = 3;
+    o.lr = 0.05;
+    o.c0 = 10;  // the target's term leads the loss, which falls until the row succeeds
+    group.push_back(o);
+  }
+  group[1].target = "random";
+  group[2].seed = 8;
+  const int64_t narrowest = expect_group_is_each_alone(group);
+  EXPECT_LT(narrowest, group.front().batch * static_cast<int64_t>(group.size()))
+      << "no setting left the shared batch: no early abort came apart";
+  auto net = testing::seeded_lenet5();
+  const std::vector<Fingerprint> fps = extract_fingerprints(*net, group, nullptr);
+  std::vector<int32_t> counts;
+  for (const Fingerprint& fp : fps) counts.push_back(fp.iterations.front());
+  std::printf("iterations of each setting's first row: %d %d %d\n", counts[0], counts[1],
+              counts[2]);
+  EXPECT_TRUE(counts[0] != counts[1] || counts[1] != counts[2])
+      << "every setting ran the same iterations: the test does not tell the aborts apart";
+}
+
 TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {
   auto net = testing::seeded_lenet5();
   std::vector<ExtractOptions> group(2, base("ipguard"));
@@ -103,8 +142,13 @@ TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {
   group[1] = base("igsm");
   EXPECT_THROW(extract_fingerprints(*net, group, nullptr), std::invalid_argument);
   std::vector<ExtractOptions> cw(2, base("cwl2"));
+  EXPECT_EQ(batch_share_mismatch(cw[0], cw[1]), "");
+  cw[1].binary_steps = 3;
   EXPECT_NE(batch_share_mismatch(cw[0], cw[1]), "");
   EXPECT_THROW(extract_fingerprints(*net, cw, nullptr), std::invalid_argument);
+  cw[1] = cw[0];
+  cw[1].c0 = 0.1;
+  EXPECT_NE(batch_share_mismatch(cw[0], cw[1]), "");
   EXPECT_EQ(batch_share_mismatch(base("ipguard"), group[0]), "");
   EXPECT_TRUE(extract_fingerprints(*net, {}, nullptr).empty());
 }

@@ -163,10 +163,11 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                ->capture_default_str(),
            0);
   cmd->add_flag("--share-batch", a->share_batch,
-                "extract settings of the same method and budget (any k, mode or policy; never "
-                "cwl2) as one batch, each with the points it gets alone: fills a GPU that one "
-                "fingerprint leaves mostly idle (no gain on a few CPU cores); --batch is per "
-                "setting, and Table 8 divides a batch's time among its settings");
+                "extract settings of the same method and budget (any k, mode or policy; cwl2 "
+                "each with its own early abort) as one batch, each with the points it gets "
+                "alone: fills a GPU that one fingerprint leaves mostly idle (no gain on a few "
+                "CPU cores); --batch is per setting, and Table 8 divides a batch's time among "
+                "its settings");
   data_spec(cmd->add_option("--data", a->data, "training images for the T (train) modes")
                 ->capture_default_str());
   cmd->add_option("--out", a->out,
