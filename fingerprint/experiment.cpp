@@ -36,6 +36,7 @@ LoadedZoo load_zoo(Zoo& zoo, Device device,
     throw std::runtime_error(zoo.target.path + ": the zoo's target cannot be loaded: " + e.what());
   }
   z.target->to(device);
+  z.target_sha256 = zoo.target.sha256;
   const ModelConfig& cfg = z.target->config();
   const Tensor probe = Tensor::zeros({1, cfg.in_channels, cfg.height, cfg.width});
   std::vector<ZooModel> kept;
@@ -123,13 +124,17 @@ std::vector<Fingerprint> extract_group(LoadedZoo& zoo, const std::vector<Setting
                                        const std::function<void(const ExperimentProgress&)>& progress) {
   std::vector<Setting> settings;
   for (size_t i : group) settings.push_back(planned.at(i));
-  return extract_settings(*zoo.target, settings, options, train_images, results,
-                          [&](const ExperimentProgress& e) {
-                            ExperimentProgress p = e;
-                            p.setting = group.at(e.setting);
-                            p.settings = planned.size();
-                            if (progress) progress(p);
-                          });
+  std::vector<Fingerprint> fps = extract_settings(*zoo.target, settings, options, train_images,
+                                                  results, [&](const ExperimentProgress& e) {
+                                                    ExperimentProgress p = e;
+                                                    p.setting = group.at(e.setting);
+                                                    p.settings = planned.size();
+                                                    if (progress) progress(p);
+                                                  });
+  // The fingerprint names the model it was taken from, as extract's do (verify's evidence
+  // report then knows the target's own file when it sees it).
+  for (Fingerprint& fp : fps) fp.model_sha256 = zoo.target_sha256;
+  return fps;
 }
 
 }  // namespace

@@ -157,6 +157,7 @@ struct ExperimentHooks {
 
 struct LoadedZoo {
   std::unique_ptr<Network> target;
+  std::string target_sha256;  // of the target's file: each fingerprint's model_sha256
   std::vector<LoadedSuspect> suspects;  // zoo order
 };
 

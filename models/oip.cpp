@@ -246,6 +246,8 @@ ModelMetadata read_metadata(const std::string& body) {
   } else if (m.outputs[0].shape.size() == 2 && m.outputs[0].shape[1] > 0) {
     m.classes = m.outputs[0].shape[1];
   }
+  if (m.classes == 1)  // one class names nothing: every point would get label 0
+    throw OipError("model metadata: outputs[0] has 1 class: a classifier needs at least 2");
   return m;
 }
 

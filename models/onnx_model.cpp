@@ -131,6 +131,15 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
   // A file ipguard wrote (models/onnx_export.h) ends its metadata with its digest: the
   // SHA-256 of the model without that entry.
   const int props = model.metadata_props_size();
+  // Any other ipguard.* entry says we wrote it, so its digest must be there, last: a flip in
+  // the digest's own key would otherwise load the file unchecked, as a foreign model.
+  const bool ours = std::any_of(model.metadata_props().begin(), model.metadata_props().end(),
+                                [](const onnx::StringStringEntryProto& e) {
+                                  return e.key().rfind("ipguard.", 0) == 0;
+                                });
+  if (ours && model.metadata_props(props - 1).key() != kOnnxDigestKey)
+    fail(display, std::string("it carries ipguard metadata but not its digest (") +
+                      kOnnxDigestKey + ", last): the file is damaged");
   if (props > 0 && model.metadata_props(props - 1).key() == kOnnxDigestKey) {
     onnx::ModelProto rest = model;
     rest.mutable_metadata_props()->RemoveLast();

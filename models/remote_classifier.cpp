@@ -271,7 +271,10 @@ class RemoteClassifier : public Classifier {
       }
       return labels;
     }
-    if (t.datatype == "FP32" && t.shape.size() == 2 && t.shape[1] > 0) {
+    if (t.datatype == "FP32" && t.shape.size() == 2 && t.shape[1] == 1)
+      throw RemoteError("the answer has 1 score per point: scores [n, classes] need at least 2 "
+                        "classes to name one");
+    if (t.datatype == "FP32" && t.shape.size() == 2 && t.shape[1] > 1) {
       if (classes > 0 && t.shape[1] != classes)
         throw RemoteError("the answer has " + std::to_string(t.shape[1]) +
                           " scores per point, the model's metadata says " +

@@ -101,6 +101,11 @@ std::vector<int32_t> predict(Classifier& model, const Tensor& images, Device dev
 double evaluate(Classifier& model, const Dataset& data, Device device, int batch) {
   const int64_t n = data.size();
   if (n == 0) return 0.0;
+  // Labels the model can never give would only lower the accuracy: a wrong dataset.
+  if (data.num_classes > model.num_classes())
+    throw std::invalid_argument("evaluate: dataset " + data.name + " has " +
+                                std::to_string(data.num_classes) + " classes, the model " +
+                                std::to_string(model.num_classes()));
   const std::vector<int32_t> pred = predict(model, data.images, device, batch);
   const int32_t* y = data.labels.data_i32();
   int64_t correct = 0;

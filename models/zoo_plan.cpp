@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "engine/hdf5.h"
+#include "engine/sha256.h"
 #include "models/forest_file.h"
 #include "models/model_file.h"
 #include "models/onnx_model.h"
@@ -318,6 +319,37 @@ void check_zoo_plan(const ZooPlan& plan, const ZooOptions& o) {
   }
 }
 
+namespace {
+
+// --resume without a manifest continues a build interrupted before its first manifest: the
+// files where the zoo writes must be that build's. A target.h5 other than --target, or a
+// file that is no model of ours, is someone else's: refused rather than written over.
+void check_interrupted_build(const ZooPlan& plan, const ZooOptions& o) {
+  using std::invalid_argument;
+  std::error_code ec;
+  const std::filesystem::path out(o.out);
+  const std::filesystem::path target = out / "target.h5";
+  if (std::filesystem::exists(target, ec) && !std::filesystem::equivalent(target, o.target, ec) &&
+      sha256_file(target.string()) != sha256_file(o.target))
+    throw invalid_argument("--resume: " + target.string() + " is another model than --target " +
+                           o.target + ", and there is no manifest.json: this folder is not an "
+                           "interrupted build of this zoo; choose another --out");
+  for (const std::string& f : zoo_files(plan, o)) {
+    if (f == "target.h5" || f == "manifest.json") continue;
+    const std::filesystem::path p = out / f;
+    if (!std::filesystem::exists(p, ec)) continue;
+    try {
+      if (!is_forest_file(p.string())) read_model_info(p.string());
+    } catch (const FileError& e) {
+      throw invalid_argument(std::string("--resume: ") + e.what() +
+                             "; not a model the zoo made, and there is no manifest.json: move "
+                             "it away or choose another --out");
+    }
+  }
+}
+
+}  // namespace
+
 void check_zoo_folder(const ZooPlan& plan, const ZooOptions& o) {
   using std::invalid_argument;
   std::error_code ec;
@@ -334,7 +366,7 @@ void check_zoo_folder(const ZooPlan& plan, const ZooOptions& o) {
     const std::string manifest = (std::filesystem::path(o.out) / "manifest.json").string();
     ZooManifest old;
     try {
-      if (!std::filesystem::exists(manifest, ec)) return;
+      if (!std::filesystem::exists(manifest, ec)) return check_interrupted_build(plan, o);
       old = read_manifest(manifest);
     } catch (const FileError&) {
       return;  // a damaged manifest: the build names it

@@ -61,6 +61,25 @@ file(READ ${WORK}/hand/positive/ftll.h5 hand)
 if(NOT hand STREQUAL "hand-made" OR EXISTS ${WORK}/hand/manifest.json)
   message(FATAL_ERROR "the hand-built zoo was written to")
 endif()
+# --resume takes such files for an interrupted build's, but only when they can be: a file
+# that is not a model, or a target.h5 that is another model than --target, is refused.
+expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/hand --positives ftll
+            --negatives rf:1 ${TINY} --resume)
+expect_err("--resume: .*hand/positive/ftll\\.h5: .*; not a model the zoo made.*move it away"
+           "--resume over a file that is not a model")
+expect_no_work("--resume over a file that is not a model")
+file(REMOVE ${WORK}/hand/positive/ftll.h5)
+file(COPY_FILE ${REPO}/weights/resnet20-fashion-mnist.h5 ${WORK}/hand/target.h5)
+file(SHA256 ${WORK}/hand/target.h5 other_target)
+expect_exit(2 --device cpu zoo --target ${TARGET} --out ${WORK}/hand --positives ftll
+            --negatives rf:1 ${TINY} --resume)
+expect_err("--resume: .*hand/target\\.h5 is another model than --target .*not an interrupted build"
+           "--resume over another target")
+expect_no_work("--resume over another target")
+file(SHA256 ${WORK}/hand/target.h5 now_target)
+if(NOT now_target STREQUAL other_target)
+  message(FATAL_ERROR "--resume wrote over a target.h5 that was another model")
+endif()
 
 # ---- a zoo: progress, duplicates, the summary and --json ----
 set(PLAN --positives ftll,fp:0.0625,fp:0.1 --negatives rf:1 --adaptive label-only:same)

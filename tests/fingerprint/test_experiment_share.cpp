@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "engine/sha256.h"
 #include "fingerprint/experiment_folder.h"
 #include "fingerprint/experiment_tables.h"
 #include "tests/fingerprint/tiny_zoo.h"
@@ -113,6 +114,7 @@ TEST_F(ExperimentShare, EverySettingGetsItsOwnResult) {
             (std::map<size_t, size_t>{{0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {6, 1}}));
   EXPECT_EQ(shared.first_draw_shared, (std::map<size_t, size_t>{{0, 2}, {1, 1}, {2, 2}, {5, 2}}));
   const std::vector<int64_t> want_shared = {2, 1, 2, 2, 2, 2, 2};
+  const std::string target_sha = sha256_file((root() / "zoo" / "target.h5").string());
   for (size_t i = 0; i < planned.size(); ++i) {
     const SettingResult &a = alone.rec.results[i], &b = shared.rec.results[i];
     SCOPED_TRACE(setting_label(planned[i]));
@@ -125,6 +127,7 @@ TEST_F(ExperimentShare, EverySettingGetsItsOwnResult) {
     EXPECT_EQ(fa.labels.to_vector_i32(), fb.labels.to_vector_i32());
     EXPECT_EQ(fa.converged, fb.converged);
     EXPECT_EQ(fa.iterations, fb.iterations);
+    EXPECT_EQ(fb.model_sha256, target_sha);  // the model it was taken from, as extract's
     EXPECT_EQ(a.converged, b.converged);
     EXPECT_EQ(a.drawn, b.drawn);
     EXPECT_EQ(a.rounds, b.rounds);

@@ -126,6 +126,32 @@ TEST(RemoteClassifier, LabelsAreTakenAsTheyAreAndCheckedAgainstClasses) {
   EXPECT_EQ(s.requests(), 2);  // a lying answer is not asked again
 }
 
+// One score per point would make every label 0 (a matching rate that means nothing): the
+// answer is refused, and so is metadata that says one class.
+TEST(RemoteClassifier, OneScorePerPointIsRefused) {
+  ScriptedServer s(
+      [](int, const oip::Tensor& in) {
+        oip::Tensor out{"o", {in.shape[0], 1}, "FP32", std::vector<double>(size_t(in.shape[0]), 0.5)};
+        return std::make_pair(200, oip::write_infer_response("m", out));
+      },
+      R"({"name":"o","datatype":"FP32","shape":[-1,-1]})");
+  auto c = open_remote_classifier(s.url(), fast(4));
+  try {
+    c->labels(points(3));
+    FAIL() << "one score per point was taken as labels";
+  } catch (const RemoteError& e) {
+    EXPECT_NE(std::string(e.what()).find("1 score per point"), std::string::npos) << e.what();
+  }
+  ScriptedServer one([](int, const oip::Tensor& in) { return std::make_pair(200, logits_for(in)); },
+                     R"({"name":"o","datatype":"FP32","shape":[-1,1]})");
+  try {
+    open_remote_classifier(one.url(), fast(4));
+    FAIL() << "metadata of one class was taken";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("1 class"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RemoteClassifier, WrongCountIsAClearErrorAndEarlierAnswersStay) {
   ScriptedServer s([](int k, const oip::Tensor& in) {
     oip::Tensor bigger = in;

@@ -108,8 +108,8 @@ TEST(OnnxExportIntegrity, AFlippedByteIsAnErrorNeverAnotherModel) {
     want = load_onnx_bytes(bytes, "ok.onnx")->logits(x);
   }
   // Bytes across the whole file: weights, the graph's structure, the metadata, the digest.
-  // A flip is refused with the file's name, or (a byte naming the digest's key, say) loads
-  // the very same model: never a different one.
+  // A flip is refused with the file's name (one in the digest's own key too: the file keeps
+  // its other ipguard.* entries), or loads the very same model: never a different one.
   int refused = 0, tried = 0;
   for (size_t at = 0; at < bytes.size(); at += bytes.size() / 211 + 1) {
     std::string bad = bytes;
@@ -126,6 +126,14 @@ TEST(OnnxExportIntegrity, AFlippedByteIsAnErrorNeverAnotherModel) {
     }
   }
   EXPECT_GE(refused, tried - 2) << "the digest should refuse nearly every flip";
+  // Every byte of the digest's key: each flip refused, none loaded unchecked.
+  const size_t key = bytes.rfind(kOnnxDigestKey);
+  ASSERT_NE(key, std::string::npos);
+  for (size_t at = key; at < key + std::string(kOnnxDigestKey).size(); ++at) {
+    std::string bad = bytes;
+    bad[at] = char(bad[at] ^ 1);
+    EXPECT_THROW(load_onnx_bytes(bad, "flipped.onnx"), FileError) << "key byte " << at - key;
+  }
 }
 
 }  // namespace

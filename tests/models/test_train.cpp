@@ -68,6 +68,24 @@ TEST(Train, LossFallsAndTheToySetIsLearned) {
 
 // A learning rate that blows the loss up stops training with a message that names what
 // the loss became in words (not "-nan" from std::to_string) and where.
+// A dataset with labels the model cannot give is refused (an accuracy over it would be a
+// wrong answer, not an error); one with fewer classes is measured.
+TEST(Train, EvaluateRefusesADatasetWithMoreClassesThanTheModel) {
+  auto net = lenet(4);
+  Dataset d = toy_set(12, 2);
+  EXPECT_GE(evaluate(*net, d, Device::cpu()), 0.0);
+  d.num_classes = 4;
+  try {
+    evaluate(*net, d, Device::cpu());
+    FAIL() << "a 4-class dataset was evaluated on a 3-class model";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("dataset toy has 4 classes, the model 3"), std::string::npos)
+        << e.what();
+  }
+  d.num_classes = 2;
+  EXPECT_GE(evaluate(*net, d, Device::cpu()), 0.0);
+}
+
 TEST(Train, ADivergingLossIsNamedInTheError) {
   const Dataset d = toy_set(96, 1);
   auto net = lenet(1);

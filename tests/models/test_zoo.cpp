@@ -232,7 +232,17 @@ TEST_F(ZooDir, BadPlansAndTargetsAreRefusedBeforeAnything) {
     EXPECT_NE(std::string(e.what()).find("already holds positive/ftll.h5"), std::string::npos)
         << e.what();
   }
+  // Resuming takes the files for an interrupted build's, when they can be: a file that is
+  // no model is refused, naming it; a model is taken (the build makes it anew).
   o.resume = true;
+  try {
+    check_zoo(plan, o);
+    FAIL() << "--resume took a hand-made positive/ftll.h5 for a model";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("positive/ftll.h5: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a model the zoo made"), std::string::npos) << e.what();
+  }
+  fs::copy_file(o.target, o.out + "/positive/ftll.h5", fs::copy_options::overwrite_existing);
   EXPECT_NO_THROW(check_zoo(plan, o));
 }
 

@@ -1,4 +1,6 @@
-"""ipguard's Python API at its edges: paths given as pathlib.Path, a model file deleted or
+"""ipguard's Python API at its edges: paths given as pathlib.Path (an empty one refused), options
+refused where the CLI refuses them (an option the method ignores, a seed out of range, a
+device other than a loaded model's), a model file deleted or
 replaced after it was loaded (the digests name what was loaded), labels a callable gives as
 large unsigned integers, and the limits verify puts on a label API (timeout, retries,
 max_queries, max_rate) checked and passed to the client, and Ctrl-C stopping it between
@@ -16,7 +18,7 @@ import unittest
 
 import numpy as np
 
-from common import LENET, RESNET, ipguard, main
+from common import LENET, RESNET, ZOO as ZOO_DIR, ipguard, main
 
 
 def sha256(path):
@@ -36,6 +38,16 @@ class PathsTest(unittest.TestCase):
             self.assertEqual(ipguard.verify(path, pathlib.Path(LENET))["matching_rate"], 1.0)
         with self.assertRaisesRegex(TypeError, r"^path must be a file path \(str or os.PathLike\), not int$"):
             ipguard.load(3)
+        with self.assertRaisesRegex(ValueError, r"^a file path is empty$"):
+            ipguard.load("")
+
+    def test_experiment_takes_pathlib_paths(self):
+        small = dict(grid="random", modes="TL", n=3)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "res"
+            r = ipguard.experiment(pathlib.Path(ZOO_DIR), out=out, **small)
+            self.assertEqual(r["out"], str(out))
+            self.assertTrue((out / "results.json").is_file())
 
     def test_a_model_file_deleted_after_loading_still_extracts_and_verifies(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -61,6 +73,45 @@ class PathsTest(unittest.TestCase):
             self.assertEqual(fp.model_sha256, sha256(LENET))
             self.assertFalse(ipguard.verify(fp, copy)["same_file_as_target"])
 
+
+class OptionsTest(unittest.TestCase):
+    """Options are refused where the CLI refuses them, with one-line messages."""
+
+    def test_an_option_the_method_does_not_read_is_refused(self):
+        with self.assertRaisesRegex(ValueError, r"^k does not apply to method random$"):
+            ipguard.extract(LENET, method="random", n=2, k=5)
+        with self.assertRaisesRegex(ValueError, r"^eps does not apply to method ipguard$"):
+            ipguard.extract(LENET, n=2, iters=5, eps=0.1)
+        # At its default it cannot be told from one left out: taken.
+        self.assertEqual(len(ipguard.extract(LENET, method="random", n=2, k=1.0, init="random")), 2)
+
+    def test_seeds_outside_the_unsigned_64_bit_range_are_value_errors(self):
+        for bad in (-1, 2**64):
+            with self.assertRaisesRegex(ValueError, r"^seed must be between 0 and 18446744073709551615, not "):
+                ipguard.extract(LENET, n=2, iters=5, seed=bad)
+        with self.assertRaisesRegex(TypeError, r"^seed must be an int, not float$"):
+            ipguard.extract(LENET, n=2, iters=5, seed=1.5)
+        fp = ipguard.extract(LENET, n=2, iters=5, init="random", seed=2**64 - 1)
+        self.assertEqual(fp.seed, 2**64 - 1)
+
+    def test_a_loaded_model_runs_where_it_is_and_a_bad_device_is_refused(self):
+        model = ipguard.load(LENET)
+        for bad in ("tpu", "cuda:x"):
+            with self.assertRaisesRegex(ValueError, r"^device '%s': unknown device" % bad):
+                ipguard.extract(model, n=2, iters=5, init="random", device=bad)
+            with self.assertRaisesRegex(ValueError, r"^device '%s': unknown device" % bad):
+                ipguard.verify(ipguard.extract(model, n=2, iters=5, init="random"), model, device=bad)
+        # Another device than the model's: refused (here without a GPU: CUDA is not there).
+        if ipguard.cuda_available():
+            with self.assertRaisesRegex(ValueError, r"^device 'cuda': the model is loaded on cpu"):
+                ipguard.extract(model, n=2, iters=5, init="random", device="cuda")
+        else:
+            with self.assertRaises(RuntimeError):
+                ipguard.extract(model, n=2, iters=5, init="random", device="cuda")
+        # The model's own device, named or left out, or auto: it runs there.
+        for ok in (None, "cpu", "auto"):
+            fp = ipguard.extract(model, n=2, iters=5, init="random", device=ok)
+            self.assertEqual(ipguard.verify(fp, model, device=ok)["matching_rate"], 1.0)
 
 class CallableLabelsTest(unittest.TestCase):
     def test_a_huge_unsigned_label_is_named_as_given(self):

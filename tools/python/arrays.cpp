@@ -75,12 +75,28 @@ Tensor image_batch(const pyb::handle& x, const std::vector<int64_t>& chw, const 
 }
 
 std::optional<std::string> maybe_path(const pyb::handle& x) {
-  if (pyb::isinstance<pyb::str>(x)) return x.cast<std::string>();
-  if (pyb::hasattr(x, "__fspath__")) {
+  std::optional<std::string> path;
+  if (pyb::isinstance<pyb::str>(x)) {
+    path = x.cast<std::string>();
+  } else if (pyb::hasattr(x, "__fspath__")) {
     const pyb::object p = pyb::module_::import("os").attr("fspath")(x);
-    if (pyb::isinstance<pyb::str>(p)) return p.cast<std::string>();
+    if (pyb::isinstance<pyb::str>(p)) path = p.cast<std::string>();
   }
-  return std::nullopt;
+  if (path && path->empty()) throw std::invalid_argument("a file path is empty");
+  return path;
+}
+
+uint64_t seed_arg(const pyb::handle& x) {
+  if (!PyLong_Check(x.ptr()) || PyBool_Check(x.ptr()))
+    throw pyb::type_error("seed must be an int, not " +
+                          std::string(pyb::str(pyb::type::handle_of(x).attr("__name__"))));
+  const unsigned long long v = PyLong_AsUnsignedLongLong(x.ptr());
+  if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw std::invalid_argument("seed must be between 0 and 18446744073709551615, not " +
+                                std::string(pyb::str(x)));
+  }
+  return static_cast<uint64_t>(v);
 }
 
 std::string path_arg(const pyb::handle& x, const std::string& what) {

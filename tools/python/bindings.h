@@ -51,9 +51,14 @@ Device parse_device(const std::string& text);
 Tensor image_batch(const pyb::handle& x, const std::vector<int64_t>& chw, const std::string& what);
 
 // A file path given as str or os.PathLike (pathlib.Path), as text; nullopt for anything else.
+// An empty path is a ValueError.
 std::optional<std::string> maybe_path(const pyb::handle& x);
 // The same, or a TypeError naming `what` for anything else.
 std::string path_arg(const pyb::handle& x, const std::string& what);
+
+// A seed: a Python int in 0 .. 2^64 - 1 (as --seed); ValueError for one outside, TypeError
+// for anything but an int (bool included).
+uint64_t seed_arg(const pyb::handle& x);
 
 // Copies of a CPU tensor as new numpy arrays.
 pyb::array_t<float> to_numpy(const Tensor& t);

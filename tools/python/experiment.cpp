@@ -86,12 +86,15 @@ bool want_pandas(const pyb::object& as_pandas) {
   }
 }
 
-pyb::dict experiment(const std::string& zoo_dir, const std::string& preset_name,
+pyb::dict experiment(const pyb::object& zoo_arg, const std::string& preset_name,
                      const std::string& grid, const std::string& methods, const std::string& modes,
-                     const std::string& converged, int64_t n, int64_t batch, uint64_t seed,
-                     int64_t max_draws, bool share_batch, const std::string& data,
-                     const std::string& out, bool resume, const std::string& device, const pyb::object& progress,
+                     const std::string& converged, int64_t n, int64_t batch,
+                     const pyb::object& seed_obj, int64_t max_draws, bool share_batch,
+                     const std::string& data, const pyb::object& out_arg, bool resume, const std::string& device, const pyb::object& progress,
                      const pyb::object& as_pandas) {
+  const std::string zoo_dir = path_arg(zoo_arg, "zoo_dir");
+  const std::string out = out_arg.is_none() ? std::string() : path_arg(out_arg, "out");
+  const uint64_t seed = seed_arg(seed_obj);
   if (n < 1) throw std::invalid_argument("n must be at least 1");
   if (batch < 0) throw std::invalid_argument("batch must be 0 (automatic) or more");
   if (max_draws < 1) throw std::invalid_argument("max_draws must be at least 1");
@@ -177,7 +180,7 @@ void register_experiment(pyb::module_& m) {
         pyb::arg("converged") = "", pyb::arg("n") = 100, pyb::arg("batch") = 0,
         pyb::arg("seed") = 0, pyb::arg("max_draws") = 10,
         pyb::arg("share_batch") = false, pyb::arg("data") = "fashion-mnist",
-        pyb::arg("out") = "", pyb::arg("resume") = false, pyb::arg("device") = "cpu",
+        pyb::arg("out") = pyb::none(), pyb::arg("resume") = false, pyb::arg("device") = "cpu",
         pyb::arg("progress") = pyb::none(), pyb::arg("as_pandas") = pyb::none(),
         "The paper's evaluation over a zoo folder, as `ipguard experiment` runs it: preset "
         "quick | full; grid, methods, modes, converged as its --grid, --methods, --modes, "

@@ -42,9 +42,10 @@ pyb::array_t<bool> converged_of(const Fingerprint& fp) {
 std::shared_ptr<PyFingerprint> extract(pyb::object model_arg, const std::string& method, int64_t n,
                                        double k, int64_t iters, double lr, double eps, double alpha,
                                        int64_t binary_steps, double c0, const std::string& init,
-                                       const std::string& target, int64_t batch, uint64_t seed,
-                                       const std::string& data, pyb::object progress,
-                                       const std::string& device) {
+                                       const std::string& target, int64_t batch,
+                                       const pyb::object& seed, const std::string& data,
+                                       pyb::object progress,
+                                       const std::optional<std::string>& device) {
   ExtractOptions o;
   o.method = method;
   o.n = n;
@@ -58,8 +59,24 @@ std::shared_ptr<PyFingerprint> extract(pyb::object model_arg, const std::string&
   o.init = init;
   o.target = target;
   o.batch = batch;
-  o.seed = seed;
+  o.seed = seed_arg(seed);
   validate(o);
+  // As the CLI: an option the method would ignore is refused, not dropped (given at its
+  // default it cannot be told from one left out).
+  const ExtractOptions d;
+  const std::pair<MethodOption, std::pair<const char*, bool>> given[] = {
+      {MethodOption::K, {"k", o.k != d.k}},
+      {MethodOption::Eps, {"eps", o.eps != d.eps}},
+      {MethodOption::Iters, {"iters", o.iters != d.iters}},
+      {MethodOption::BinarySteps, {"binary_steps", o.binary_steps != d.binary_steps}},
+      {MethodOption::Lr, {"lr", o.lr != d.lr}},
+      {MethodOption::C0, {"c0", o.c0 != d.c0}},
+      {MethodOption::Alpha, {"alpha", o.alpha != d.alpha}},
+      {MethodOption::Target, {"target", o.target != d.target}}};
+  for (const auto& [option, what] : given)
+    if (what.second && !reads_option(o.method, option))
+      throw std::invalid_argument(std::string(what.first) + " does not apply to method " +
+                                  o.method);
   if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
     throw std::invalid_argument("progress must be a callable or None");
   std::shared_ptr<Model> model = resolve_model(model_arg, device);
@@ -93,9 +110,20 @@ std::shared_ptr<PyFingerprint> extract(pyb::object model_arg, const std::string&
 
 }  // namespace
 
-std::shared_ptr<Model> resolve_model(const pyb::object& model, const std::string& device) {
-  if (pyb::isinstance<Model>(model)) return model.cast<std::shared_ptr<Model>>();
-  if (std::optional<std::string> path = maybe_path(model)) return load_model_file(*path, device);
+std::shared_ptr<Model> resolve_model(const pyb::object& model,
+                                     const std::optional<std::string>& device) {
+  if (pyb::isinstance<Model>(model)) {
+    auto loaded = model.cast<std::shared_ptr<Model>>();
+    // A loaded model stays where it is: a device other than its own is an error, not ignored.
+    if (device && *device != "auto" && !(parse_device(*device) == loaded->device))
+      throw std::invalid_argument("device '" + *device + "': the model is loaded on " +
+                                  loaded->device.str() + " (ipguard.load(path, device=...) " +
+                                  "puts it elsewhere)");
+    if (device && *device == "auto") parse_device(*device);
+    return loaded;
+  }
+  if (std::optional<std::string> path = maybe_path(model))
+    return load_model_file(*path, device.value_or("cpu"));
   throw pyb::type_error("model must be an ipguard.Model or a model file path, not " +
                         std::string(pyb::str(pyb::type::handle_of(model).attr("__name__"))));
 }
@@ -167,9 +195,9 @@ void register_fingerprint(pyb::module_& m) {
         pyb::arg("eps") = 0.03, pyb::arg("alpha") = 1.0 / 255, pyb::arg("binary_steps") = 9,
         pyb::arg("c0") = 1e-3, pyb::arg("init") = "train", pyb::arg("target") = "least-likely",
         pyb::arg("batch") = 0, pyb::arg("seed") = 0, pyb::arg("data") = "fashion-mnist",
-        pyb::arg("progress") = pyb::none(), pyb::arg("device") = "cpu",
-        "Extracts a fingerprint of `model` (an ipguard.Model or a network file, loaded on "
-        "`device`), as `ipguard --seed SEED extract` does with the same options (same "
+        pyb::arg("progress") = pyb::none(), pyb::arg("device") = pyb::none(),
+        "Extracts a fingerprint of `model` (an ipguard.Model, on its device: `device`, when "
+        "given, must be that one; or a network file, loaded on `device`, default cpu), as `ipguard --seed SEED extract` does with the same options (same "
         "defaults; the same bits at the same thread count: set_threads). method: ipguard | "
         "cwl2 | fgsm | igsm | random; init: train (images of `data`, a dataset spec as "
         "--data) | random; target: least-likely | random; batch 0: automatic. progress: "

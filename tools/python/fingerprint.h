@@ -16,8 +16,10 @@ struct PyFingerprint {
   std::string model_path;  // the target model's file, when extracted here from one
 };
 
-// A Model as given, or a model file path loaded onto `device`; TypeError otherwise.
-std::shared_ptr<Model> resolve_model(const pyb::object& model, const std::string& device);
+// A Model as given (`device`, when given and not "auto", must be its device: ValueError
+// otherwise), or a model file path loaded onto `device` (default cpu); TypeError otherwise.
+std::shared_ptr<Model> resolve_model(const pyb::object& model,
+                                     const std::optional<std::string>& device);
 // A Fingerprint as given, or a fingerprint file path read; TypeError otherwise.
 std::shared_ptr<PyFingerprint> fingerprint_arg(const pyb::object& fp);
 // ipguard.load's work (model.cpp).

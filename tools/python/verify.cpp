@@ -94,8 +94,8 @@ std::vector<int32_t> address_labels(const std::string& url, const Tensor& points
 }
 
 pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double threshold, int batch,
-                 const std::string& device, double timeout, int retries, int64_t max_queries,
-                 double max_rate, int64_t classes) {
+                 const std::optional<std::string>& device, double timeout, int retries,
+                 int64_t max_queries, double max_rate, int64_t classes) {
   if (!(timeout > 0 && timeout <= 86400))
     throw std::invalid_argument("timeout must be more than 0 seconds (at most a day), not " +
                                 std::to_string(timeout));
@@ -111,6 +111,7 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
   if (classes < 0)
     throw std::invalid_argument("classes must be 0 (the fingerprint's) or more, not " +
                                 std::to_string(classes));
+  if (device) parse_device(*device);  // a bad name is an error whatever the suspect
   const std::shared_ptr<PyFingerprint> f = fingerprint_arg(fp_arg);
   const Fingerprint& fp = f->fp;
   std::vector<int32_t> got;
@@ -170,11 +171,12 @@ pyb::dict verify(const pyb::object& fp_arg, const pyb::object& suspect, double t
 
 void register_verify(pyb::module_& m) {
   m.def("verify", &verify, pyb::arg("fingerprint"), pyb::arg("suspect"),
-        pyb::arg("threshold") = 0.5, pyb::arg("batch") = 500, pyb::arg("device") = "cpu",
+        pyb::arg("threshold") = 0.5, pyb::arg("batch") = 500, pyb::arg("device") = pyb::none(),
         pyb::arg("timeout") = 30.0, pyb::arg("retries") = 3, pyb::arg("max_queries") = 0,
         pyb::arg("max_rate") = 0.0, pyb::arg("classes") = 0,
         "The suspect's matching rate on the fingerprint (an ipguard.Fingerprint or a file). "
-        "suspect: an ipguard.Model, a model file (loaded on `device`), an address "
+        "suspect: an ipguard.Model (on its device; `device`, when given, must be that one), "
+        "a model file (loaded on `device`, default cpu), an address "
         "http://HOST:PORT/v2/models/NAME of an Open Inference Protocol server, or a callable "
         "f(points: float32 [b, C, H, W]) -> b integer labels (called `batch` points at a "
         "time; e.g. a PyTorch model wrapped in a lambda; a label outside 0..classes-1 raises "
