@@ -1,6 +1,7 @@
 // write_file_atomically (atomic_file.h).
 #include "engine/atomic_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,41 @@
 #include "engine/temp_files.h"
 
 namespace ipg {
+
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw FileError(path + ": cannot flush to disk (" + reason + ")");
+  }
+  ::close(fd);
+}
+
+void sync_parent_folder(const std::string& path) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);  // best effort: the file itself is already on disk
+  ::close(fd);
+}
+
+void rename_durably(const std::string& tmp, const std::string& path) {
+  std::error_code ec;
+  try {
+    sync_file(tmp);
+  } catch (...) {
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw FileError(path + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
+  }
+  sync_parent_folder(path);
+}
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
@@ -30,12 +66,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
       throw FileError(path + ": cannot write (" + reason + ")");
     }
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw FileError(path + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
-  }
+  rename_durably(tmp, path);
 }
 
 void copy_file_atomically(const std::string& from, const std::string& to) {
@@ -63,11 +94,7 @@ void copy_file_atomically(const std::string& from, const std::string& to) {
     out.flush();
     if (!out) fail(to + ": cannot write");
   }
-  std::filesystem::rename(tmp, to, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw FileError(to + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
-  }
+  rename_durably(tmp, to);
 }
 
 }  // namespace ipg

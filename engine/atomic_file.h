@@ -1,7 +1,10 @@
 // Whole files written so that a reader never sees half of one: the bytes go to a
 // temporary name in the same folder ("<path>.tmp-<pid>"), then a rename puts them in place
 // (a rename within a folder is atomic). Every text or binary output that is not HDF5
-// (HDF5 files have h5::Writer's own temporary file) is written this way.
+// (HDF5 files have h5::Writer's own temporary file) is written this way. The temporary
+// file's bytes reach the disk (fsync) before the rename, and the rename before the call
+// returns (fsync of the folder): after a power loss the path holds the old file or the
+// new one, never an empty one.
 #pragma once
 
 #include <string>
@@ -15,5 +18,15 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 // A copy of `from` put in place at `to` the same way; FileError naming the file that could
 // not be read or written, and why.
 void copy_file_atomically(const std::string& from, const std::string& to);
+
+// The durability steps of the above, for writers with their own temporary file: fsync of
+// a written file (FileError naming it when that fails), and of the folder holding `path`
+// after a rename into it (best effort: some file systems refuse a folder's fsync).
+void sync_file(const std::string& path);
+void sync_parent_folder(const std::string& path);
+
+// rename(tmp, path) with both steps: tmp synced first, the folder after. FileError naming
+// `path` when the rename fails (tmp is removed then).
+void rename_durably(const std::string& tmp, const std::string& path);
 
 }  // namespace ipg

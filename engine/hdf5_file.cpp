@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/atomic_file.h"
 #include "engine/hdf5.h"
 #include "engine/hdf5_internal.h"
 
@@ -115,11 +116,18 @@ void FileWriter::commit() {
       throw;
     }
   }
+  try {
+    sync_file(temp_path_);  // on disk before the rename: never an empty file after a crash
+  } catch (const std::exception& e) {
+    std::remove(temp_path_.c_str());
+    fail(where(), e.what());
+  }
   if (std::rename(temp_path_.c_str(), file_.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     std::remove(temp_path_.c_str());
     fail(where(), "cannot rename " + temp_path_ + " into place: " + reason);
   }
+  sync_parent_folder(file_);
 }
 
 }  // namespace ipg::h5

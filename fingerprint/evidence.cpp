@@ -61,6 +61,10 @@ void check_report_dir(const std::string& dir) {
 
 EvidenceFpr evaluation_fpr(const std::string& results_json, const std::string& fingerprint_sha256,
                            double threshold) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(results_json, ec))
+    throw std::runtime_error("--evaluation " + results_json +
+                             " is a folder; give its results.json (experiment's output)");
   std::ifstream f(results_json, std::ios::binary);
   if (!f) throw std::runtime_error("--evaluation " + results_json + ": cannot read it");
   std::stringstream text;

@@ -76,6 +76,11 @@ ModelConfig config_from(const std::vector<Layer>& layers, const KerasImportOptio
     throw FileError(file + ": " + (layers.empty() ? "/" : layers[0].path) +
                     ": no Conv2D kernel or no Dense kernel among the layers with weights; " +
                     "not a " + cfg.arch + " file");
+  // Counts past int's range would wrap in the cast (2^31 outputs read as -2^31): said as read.
+  if (first_conv[2] > 64 || last_dense[1] > 100000)
+    throw FileError(file + ": implausible " + std::to_string(first_conv[2]) +
+                    " input channels (first Conv2D kernel) or " + std::to_string(last_dense[1]) +
+                    " classes (last Dense kernel)");
   cfg.in_channels = static_cast<int>(first_conv[2]);
   cfg.classes = static_cast<int>(last_dense[1]);
   cfg.height = opt.height;
@@ -106,7 +111,8 @@ ModelConfig config_from(const std::vector<Layer>& layers, const KerasImportOptio
   if (opt.preprocess == "caffe") {
     if (cfg.in_channels != 3)
       throw FileError(file + ": " + layers[0].path + ": 'caffe' preprocessing needs 3 input " +
-                      "channels, the first Conv2D kernel has " + std::to_string(cfg.in_channels));
+                      "channels, the first Conv2D kernel has " + std::to_string(cfg.in_channels) +
+                      " (a model whose inputs are [0,1] pixels: --preprocess none)");
     cfg.mean.resize(3);
     cfg.std.assign(3, 1.f / 255.f);
     for (int c = 0; c < 3; ++c) cfg.mean[c] = kCaffeMeanBgr[2 - c] / 255.f;

@@ -245,7 +245,7 @@ class Builder {
       } else {  // the very file that process wrote
         const std::string tmp = path + ".tmp-staged";
         fs::copy_file(staged_path_, tmp, fs::copy_options::overwrite_existing);
-        fs::rename(tmp, path);
+        rename_durably(tmp, path);
       }
       e.sha256 = sha256_file(path);
     } catch (const std::exception& x) {

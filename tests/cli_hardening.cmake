@@ -185,6 +185,12 @@ endif()
 expect_usage("--out .*missing/fp\\.h5: folder .*does not exist" --device cpu extract
              --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/missing/fp.h5)
 expect_no_work("extract into a missing folder")
+# A file where the folder would be, or a name ending in /: said as such.
+expect_usage("--out .*m\\.h5/fp\\.h5: .*m\\.h5 is a file, not a folder" --device cpu extract
+             --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/m.h5/fp.h5)
+expect_usage("--out .*fp\\.h5/ ends in /, a folder's name; give a file name" --device cpu extract
+             --model ${WORK}/m.h5 --n 2 --iters 5 --init random --out ${WORK}/fp.h5/)
+expect_no_work("extract into a file's name as a folder")
 expect_usage("--out .* is a folder" convert --keras ${WORK}/k.h5 --arch lenet5 --out ${WORK}/zoo)
 expect_usage("--out .*m\\.h5 is a file, not a folder" --device cpu zoo --target ${WORK}/m.h5
              --out ${WORK}/m.h5 --positives ftll --negatives rf:1 --epochs 1 --limit 64)
@@ -283,6 +289,15 @@ expect_usage("^ipguard [a-z]+: --grid ipguard k must be at least 0" experiment -
 expect_usage("^ipguard [a-z]+: --grid fgsm eps must be in \\(0, 1\\]" experiment --zoo ${WORK}/zoo
              --grid "random fgsm:eps=0.1,2")
 expect_usage("^ipguard [a-z]+: --grid: cwl2 has no option 'eps'" experiment --zoo ${WORK}/zoo --grid "cwl2:eps=1")
+expect_usage("^ipguard [a-z]+: --grid: ipguard k given twice" experiment --zoo ${WORK}/zoo
+             --grid "ipguard:k=1:k=3")
+# --out "" (an unset variable, say) is refused, not a run without a folder. Run directly: an
+# empty argument does not survive a function's ARGN.
+execute_process(COMMAND ${IPGUARD} experiment --zoo ${WORK}/zoo --grid random --out ""
+                RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^ipguard experiment: --out needs a folder name")
+  message(FATAL_ERROR "experiment --out \"\": exit ${rc}, ${err}")
+endif()
 # The keys each method takes in --grid come from one table (reads_option, shared with
 # extract's refusals): every key listed is accepted (all of them, then random's unknown key
 # ends the parse before any work), and an unknown key lists exactly the method's own.
@@ -421,4 +436,10 @@ endif()
 expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp2.h5 --suspect ${WORK}/v2.h5)
 if(last_err MATCHES "notice:")
   message(FATAL_ERROR "an upgraded fingerprint still gives a notice:\n${last_err}")
+endif()
+# --evaluation takes experiment's results.json: a folder there is said as such.
+expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp2.h5 --suspect ${WORK}/v2.h5
+            --report ${WORK}/ev-report --evaluation ${WORK}/zoo)
+if(NOT last_err MATCHES "--evaluation .*zoo is a folder; give its results\\.json")
+  message(FATAL_ERROR "--evaluation of a folder: unexpected message:\n${last_err}")
 endif()

@@ -3,6 +3,7 @@
 // checked before the pixels are read; HDF5 errors become DataError naming the file.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/hdf5.h"
 #include "models/data/dataset.h"
@@ -83,8 +84,13 @@ Dataset load_h5_arrays(const std::string& path, Split split) {
     const std::vector<float> yv = p.y.read_floats();
     int64_t max_label = -1;
     for (size_t i = 0; i < yv.size(); ++i) {
-      if (!(yv[i] >= 0.f) || yv[i] != std::floor(yv[i]) || yv[i] > 1e6f)
-        throw DataError(yname + ": label " + std::to_string(i) + " is " + std::to_string(yv[i]));
+      if (!(yv[i] >= 0.f) || yv[i] != std::floor(yv[i]) || yv[i] > 1e6f) {
+        // Integer labels, said as integers (the float read back holds them, or their order).
+        char v[32];
+        std::snprintf(v, sizeof v, "%.0f", static_cast<double>(yv[i]));
+        throw DataError(yname + ": label " + std::to_string(i) + " is " + v +
+                        ", not a class (labels are 0 to at most 1,000,000)");
+      }
       max_label = std::max<int64_t>(max_label, static_cast<int64_t>(yv[i]));
     }
     int64_t classes = max_label + 1;
@@ -98,9 +104,12 @@ Dataset load_h5_arrays(const std::string& path, Split split) {
       throw DataError(yname + ": every label is " + std::to_string(max_label) +
                       "; a dataset has at least 2 classes (give the count in a 'classes' "
                       "attribute when a split holds fewer)");
-    if (classes > 100000 || max_label >= classes)
-      throw DataError(yname + ": " + std::to_string(classes) + " classes but the largest label is " +
-                      std::to_string(max_label));
+    if (classes > 100000)
+      throw DataError(yname + ": " + std::to_string(classes) +
+                      " classes; at most 100,000 are supported");
+    if (max_label >= classes)
+      throw DataError(yname + ": label " + std::to_string(max_label) + " is not one of the " +
+                      std::to_string(classes) + " classes the 'classes' attribute gives");
 
     Shape stored;
     const std::vector<float> xv = p.x.read_floats(&stored);

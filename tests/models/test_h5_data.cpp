@@ -156,6 +156,21 @@ TEST_F(H5Data, OneClassSplitSaysWhy) {
   EXPECT_EQ(load_dataset("h5:" + path_, Split::Test).num_classes, 10);
 }
 
+// A label outside the classes is named as the integer it is (they were printed as floats:
+// "label 1 is -1.000000").
+TEST_F(H5Data, BadLabelsAreNamedAsIntegers) {
+  put("x", H5T_NATIVE_UINT8, {3, 1, 2, 2}, std::vector<uint8_t>(12, 1));
+  put("y", H5T_NATIVE_INT32, {3}, std::vector<int32_t>{0, -1, 1});
+  close();
+  try {
+    load_dataset("h5:" + path_, Split::Test);
+    FAIL() << "a negative label loaded";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("label 1 is -1, not a class"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(H5Data, BadFilesAreDataErrors) {
   struct Case {
     const char* what;

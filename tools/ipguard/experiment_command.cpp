@@ -170,13 +170,16 @@ void add_experiment(CLI::App& app, const GlobalOptions& g, Runners& runners) {
                 "its settings");
   data_spec(cmd->add_option("--data", a->data, "training images for the T (train) modes")
                 ->capture_default_str());
-  cmd->add_option("--out", a->out,
-                  "results folder: results.json (after every setting), fingerprints/, "
-                  "report.html; created when missing; an earlier run's folder needs --resume");
+  CLI::Option* out_opt =
+      cmd->add_option("--out", a->out,
+                      "results folder: results.json (after every setting), fingerprints/, "
+                      "report.html; created when missing; an earlier run's folder needs --resume");
   cmd->add_flag("--resume", a->resume,
                 "continue the results folder of an earlier, interrupted run: settings recorded "
                 "there with an intact fingerprint file are not redone");
-  runners[cmd] = [&g, a]() {
+  runners[cmd] = [&g, a, out_opt]() {
+    // --out "" is a mistake (an unset variable), not a run without a folder.
+    if (out_opt->count() > 0 && a->out.empty()) check_output_dir("--out", a->out);
     const Preset p = preset(a->preset);
     const std::vector<MethodGrid> grids = !a->grid.empty()      ? parse_grid(a->grid, p.grids)
                                           : !a->methods.empty() ? pick_methods(a->methods, p.grids)

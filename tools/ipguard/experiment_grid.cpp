@@ -115,6 +115,7 @@ std::vector<MethodGrid> parse_grid(const std::string& text, const std::vector<Me
     MethodGrid g = grid(m, {0});
     for (const MethodGrid& d : defaults)
       if (d.method == m) g = d;
+    std::vector<MethodOption> seen;  // a key given twice: refused, as a method given twice
     for (size_t i = 1; i < parts.size(); ++i) {
       const size_t eq = parts[i].find('=');
       if (eq == std::string::npos)
@@ -122,6 +123,9 @@ std::vector<MethodGrid> parse_grid(const std::string& text, const std::vector<Me
       const std::string key = parts[i].substr(0, eq), val = parts[i].substr(eq + 1);
       const std::string what = std::string("--grid ") + method_name(m) + " " + key;
       const MethodOption* option = grid_option(key, m);
+      if (option && std::find(seen.begin(), seen.end(), *option) != seen.end())
+        throw UsageError("--grid: " + std::string(method_name(m)) + " " + key + " given twice");
+      if (option) seen.push_back(*option);
       if (!option) {
         std::string keys;
         for (const GridKey& k : kGridKeys)

@@ -92,11 +92,15 @@ void check_output_path(const std::string& flag, const std::string& out,
 void check_output_file(const std::string& flag, const std::string& out,
                        const std::vector<Input>& inputs) {
   check_output_path(flag, out, inputs);
+  if (!out.empty() && out.back() == '/')
+    throw UsageError(flag + " " + out + " ends in /, a folder's name; give a file name");
   fs::path folder = fs::path(out).parent_path();
   if (folder.empty()) folder = ".";
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
-    throw UsageError(flag + " " + out + ": folder " + folder.string() + " does not exist");
+    throw UsageError(flag + " " + out + ": " +
+                     (fs::exists(folder, ec) ? folder.string() + " is a file, not a folder"
+                                             : "folder " + folder.string() + " does not exist"));
   if (!writable_dir(folder))
     throw UsageError(flag + " " + out + ": folder " + folder.string() + " is not writable");
 }

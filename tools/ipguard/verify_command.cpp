@@ -211,7 +211,7 @@ int run_verify(const GlobalOptions& g, const VerifyArgs& va, const CLI::App& cmd
       j["suspect_kind"] = remote ? "address" : "command";
       j["points_sent"] = log.points_sent;
     }
-    if (!va.report.empty()) j["report"] = va.report;
+    if (!va.report.empty()) j["report"] = j["out"] = va.report;  // "out": every writer's key
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << log.suspect << ": matching rate " << rate << " (" << matches << "/" << fp.size()
