@@ -1,6 +1,6 @@
 // ONNX reader, the graph's structure: names -> value ids (initializers, the one image
 // input, node outputs), the order the nodes run in (undefined names and cycles refused),
-// and a Softmax computing the output dropped.
+// and a Softmax or LogSoftmax computing the output dropped.
 #include <string>
 
 #include "engine/hdf5.h"
@@ -125,17 +125,18 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
   int& out_id = gi.out_id;
   out_id = out_it->second;
 
-  // A Softmax computing the output is dropped: logits, the same labels.
+  // A Softmax (or LogSoftmax) computing the output is dropped: logits, the same labels.
   std::vector<bool>& skip = gi.skip;
   skip.assign(static_cast<size_t>(nn), false);
   std::string& dropped = gi.dropped;
   if (producer_of[size_t(out_id)] >= 0) {
     const int p = producer_of[size_t(out_id)];
     const auto& n = g.node(p);
-    if (n.op_type() == "Softmax" && n.domain().empty() && n.input_size() == 1) {
+    if ((n.op_type() == "Softmax" || n.op_type() == "LogSoftmax") && n.domain().empty() &&
+        n.input_size() == 1) {
       skip[size_t(p)] = true;
       out_id = id.at(n.input(0));
-      dropped = node_name(g, p);
+      dropped = node_name(g, p) + " (" + n.op_type() + ")";
     }
   }
   return gi;

@@ -184,7 +184,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
   }
   if (!dropped.empty())
     h5::notice("notice: " + display + ": " + dropped +
-               " (Softmax) computes the output; it is dropped: the model's logits are used, its labels are unchanged");
+               " computes the output; it is dropped: the model's logits are used, its labels are unchanged");
   out->eval();
   return out;
 }

@@ -21,10 +21,11 @@ namespace ipg::onnx_detail {
 const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
-      "ConstantOfShape", "Conv", "Div", "Dropout", "Flatten", "Gather", "Gemm",
-      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul",
-      "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze",
-      "Sub", "Transpose", "Unsqueeze"};
+      "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Flatten", "Gather", "Gemm",
+      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax",
+      "MatMul", "MaxPool", "Mul", "Pad", "PRelu", "ReduceMean", "Relu", "Reshape", "Selu",
+      "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose",
+      "Unsqueeze"};
   return ops;
 }
 
@@ -32,6 +33,15 @@ namespace {
 
 Tensor hard_sigmoid(const Tensor& x, float alpha, float beta) {
   return ops::clamp(ops::affine(x, alpha, beta), 0.f, 1.f);
+}
+
+// The negative part of x, -min(x, 0) = relu(-x), through which the leaky activations are
+// written: relu(x) - a * relu(-x) is x above 0 and a * x below, with a * x's one rounding.
+Tensor negative_part(const Tensor& x) { return ops::relu(ops::neg(x)); }
+
+// alpha (e^min(x, 0) - 1) + relu(x): ELU; times gamma, SELU.
+Tensor elu(const Tensor& x, float alpha) {
+  return ops::add(ops::relu(x), ops::affine(ops::exp(ops::neg(negative_part(x))), alpha, -alpha));
 }
 
 }  // namespace
@@ -99,6 +109,47 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     check_attrs(n, {});
     // sigmoid(x) = (1 + tanh(x / 2)) / 2, from the engine's differentiable tanh.
     return [](const std::vector<Tensor>& v) { return ops::affine(ops::tanh(ops::mul_scalar(v[0], 0.5f)), 0.5f, 0.5f); };
+  }
+  if (op == "Tanh") {
+    check_attrs(n, {});
+    return [](const std::vector<Tensor>& v) { return ops::tanh(v[0]); };
+  }
+  if (op == "Erf") {  // GELU's exact form exports as x * (1 + erf(x / sqrt 2)) / 2
+    check_attrs(n, {});
+    return [](const std::vector<Tensor>& v) { return ops::erf(v[0]); };
+  }
+  if (op == "LeakyRelu") {
+    check_attrs(n, {"alpha"});
+    const float a = attr_float(n, "alpha", 0.01f);
+    return [a](const std::vector<Tensor>& v) {
+      return ops::sub(ops::relu(v[0]), ops::mul_scalar(negative_part(v[0]), a));
+    };
+  }
+  if (op == "Elu" || op == "Selu") {
+    const bool selu = op == "Selu";
+    check_attrs(n, selu ? std::vector<const char*>{"alpha", "gamma"}
+                        : std::vector<const char*>{"alpha"});
+    const float a = attr_float(n, "alpha", selu ? 1.67326319217681884765625f : 1.f);
+    const float g = selu ? attr_float(n, "gamma", 1.05070102214813232421875f) : 1.f;
+    return [a, g, selu](const std::vector<Tensor>& v) {
+      const Tensor y = elu(v[0], a);
+      return selu ? ops::mul_scalar(y, g) : y;
+    };
+  }
+  if (op == "PRelu") {  // relu(x) - slope * relu(-x), the slope broadcast as ONNX does
+    check_attrs(n, {});
+    const HostTensor& h = constant(in, 1, "slope");
+    if (h.is_int) throw OnnxError("slope must be float");
+    if (h.shape.size() > xs.size()) throw OnnxError("slope " + shape_text(h.shape) + " has more dimensions than the input");
+    for (size_t k = 0; k < h.shape.size(); ++k) {
+      const size_t at = xs.size() - h.shape.size() + k;  // aligned from the right
+      if (h.shape[k] != 1 && (at == 0 || h.shape[k] != xs[at]))
+        throw OnnxError("slope " + shape_text(h.shape) + " does not broadcast to the input " + shape_text(xs));
+    }
+    Tensor* slope = keep(h, "slope");
+    return [slope](const std::vector<Tensor>& v) {
+      return ops::sub(ops::relu(v[0]), ops::mul(*slope, negative_part(v[0])));
+    };
   }
   if (op == "HardSigmoid") {
     check_attrs(n, {"alpha", "beta"});
@@ -203,6 +254,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     checked_numel({xs[1], xs[2] + t + b, xs[3] + l + r}, "output");
     return [t, b, l, r](const std::vector<Tensor>& v) { return ops::zero_pad2d(v[0], t, b, l, r); };
   }
+  if (op == "LogSoftmax")  // as the graph's output it is dropped (onnx_graph.cpp)
+    throw OnnxError("LogSoftmax is supported only where it computes the graph's output");
   if (op == "Softmax") {
     check_attrs(n, {"axis"});
     const int64_t axis = attr_int(n, "axis", -1);

@@ -32,6 +32,10 @@ Tensor sigmoid(const Tensor& x);
 // x * min(max(x + 3, 0), 6) / 6 (ONNX HardSwish, PyTorch hardswish); gradient 0 below -3,
 // (2x + 3) / 6 on [-3, 3], 1 above. (hard_sigmoid is in clamp.h.)
 Tensor hard_swish(const Tensor& x);
+// The error function (ONNX Erf: GELU's exact form x (1 + erf(x / sqrt 2)) / 2); gradient
+// 2 / sqrt(pi) e^(-x^2). The C library's erff on the CPU, CUDA's on the GPU (both within
+// a few ulp: the devices may differ in the last bits).
+Tensor erf(const Tensor& x);
 
 // In place, outside the graph: dst += src (same shape and device). For gradient
 // accumulation and optimizer code.

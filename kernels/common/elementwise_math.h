@@ -14,6 +14,7 @@ enum class UnaryOp : int {
   Relu, Neg, Sign, Tanh, Atanh, Square, Exp, Log, Abs, Sqrt,
   Sigmoid,    // 1 / (1 + e^-x), without overflow for large |x|
   HardSwish,  // x * min(max(x + 3, 0), 6) / 6 (MobileNetV3, ONNX HardSwish)
+  Erf,        // the error function (GELU's exact form, ONNX Erf)
 };
 
 IPG_HD float unary_apply(UnaryOp op, float x) {
@@ -45,6 +46,8 @@ IPG_HD float unary_apply(UnaryOp op, float x) {
     }
     case UnaryOp::HardSwish:
       return x <= -3.f ? 0.f : (x >= 3.f ? x : x * (x + 3.f) / 6.f);
+    case UnaryOp::Erf:
+      return erff(x);
   }
   return 0.f;
 }
@@ -77,6 +80,8 @@ IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
     case UnaryOp::HardSwish:
       // PyTorch's one-sided choices at the kinks: 0 below -3, the middle piece up to 3.
       return x < -3.f ? 0.f : (x <= 3.f ? (2.f * x + 3.f) / 6.f : 1.f);
+    case UnaryOp::Erf:
+      return 1.1283791670955126f * expf(-x * x);  // 2 / sqrt(pi) e^(-x^2)
   }
   return 0.f;
 }

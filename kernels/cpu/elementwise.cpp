@@ -52,6 +52,8 @@ void with_unary(UnaryOp op, F&& f) {
       return f(UnaryTag<UnaryOp::Sigmoid>{});
     case UnaryOp::HardSwish:
       return f(UnaryTag<UnaryOp::HardSwish>{});
+    case UnaryOp::Erf:
+      return f(UnaryTag<UnaryOp::Erf>{});
   }
 }
 

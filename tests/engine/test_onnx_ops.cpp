@@ -1,5 +1,5 @@
 // The element and shape ops ONNX image classifiers need besides convolution: sigmoid,
-// hard_sigmoid, hard_swish, relu6 (clamp), softmax along the last axis of any rank,
+// hard_sigmoid, hard_swish, relu6 (clamp), erf (GELU), softmax along the last axis of any rank,
 // concat along any axis, squeeze-excitation broadcasting ([n, C, H, W] * [n, C, 1, 1]) and
 // ONNX AveragePool's defaults. Values against formulas written here (in double), finite-
 // difference gradients on the CPU, CUDA parity (skipped visibly without a GPU).
@@ -54,6 +54,7 @@ TEST(OnnxOps, ActivationValues) {
                 ops::hard_sigmoid(x, 1.f / 6, 0.5f));
   expect_values(map(x, [](double v) { return std::min(std::max(2 * v, 0.0), 6.0); }),
                 ops::relu6(ops::mul_scalar(x, 2.f)));
+  expect_values(map(x, [](double v) { return std::erf(v); }), ops::erf(x));
 }
 
 TEST(OnnxOps, SigmoidStaysFiniteInTheTails) {
@@ -71,6 +72,8 @@ TEST(OnnxOps, ActivationGradients) {
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::hard_swish(in[0]); }, {x});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::hard_sigmoid(in[0]); }, {x});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::hard_sigmoid(in[0], 1.f / 6, 0.5f); }, {x});
+  const Tensor e = random_leaf({3, 4, 5}, 14, -2.5f, 2.5f);  // where erf still bends
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::erf(in[0]); }, {e});
   const Tensor y = random_leaf({3, 4, 5}, 13, -3.f, 9.f);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::relu6(in[0]); }, {y});
 }
@@ -210,6 +213,9 @@ TEST(OnnxOpsCuda, ActivationsParity) {
   expect_forward_backward_parity(
       [](const Inputs& in) { return ops::hard_sigmoid(in[0], 1.f / 6, 0.5f); }, {x}, 1e-6, 1e-5);
   expect_forward_backward_parity([](const Inputs& in) { return ops::relu6(in[0]); }, {x}, 0, 0);
+  // The C library's erff and CUDA's: a few ulp apart.
+  expect_forward_backward_parity([](const Inputs& in) { return ops::erf(in[0]); }, {x}, 1e-6,
+                                 1e-5);
 }
 
 TEST(OnnxOpsCuda, SoftmaxConcatBroadcastPoolParity) {

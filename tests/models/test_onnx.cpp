@@ -2,8 +2,11 @@
 // their PyTorch twins agree with the HDF5 path; a MobileNetV2-style network not in our zoo
 // matches PyTorch's goldens (labels, logits, input gradients); the frozen network runs the
 // ONNX graphs (fused where the planner lowers every op, autodiff where not); a final
-// Softmax is dropped; the normalization sidecar; detection by content.
-// Files: tests/data/onnx/, made by tests/golden/make_onnx_golden.py.
+// Softmax is dropped; the activations besides ReLU (LeakyReLU, PReLU, ELU, GELU, SELU, Tanh)
+// match PyTorch's goldens and a final LogSoftmax is dropped; the normalization sidecar;
+// detection by content.
+// Files: tests/data/onnx/, made by tests/golden/make_onnx_golden.py and
+// make_onnx_activations.py.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -76,8 +79,8 @@ INSTANTIATE_TEST_SUITE_P(Shipped, OnnxArch, ::testing::Values("lenet5", "resnet2
 struct OnnxGolden {
   Tensor x, r, logits, grad_x;
 };
-OnnxGolden read_onnx_golden() {
-  const h5::File f(kOnnx + "mobilenet.golden.h5");
+OnnxGolden read_onnx_golden(const std::string& name = "mobilenet") {
+  const h5::File f(kOnnx + name + ".golden.h5");
   OnnxGolden g;
   g.x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
   g.r = f.dataset("r").read(DType::F32, {4, 10});
@@ -134,6 +137,43 @@ TEST(OnnxMobileNet, FinalSoftmaxIsDroppedWithANotice) {
   const OnnxGolden g = read_onnx_golden();
   NoGradGuard ng;
   EXPECT_LT(rel_gap(soft->logits(g.x), g.logits), 1e-4);  // logits, not probabilities
+}
+
+// The activations besides ReLU (LeakyReLU, PReLU per channel, ELU, GELU as Erf, SELU,
+// Tanh; tests/golden/make_onnx_activations.py) match PyTorch: logits, labels and input
+// gradients, directly and through the frozen network; a final LogSoftmax is dropped.
+TEST(OnnxActivations, MatchPyTorch) {
+  std::ifstream file(kOnnx + "activations.onnx", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  for (const char* op : {"LeakyRelu", "PRelu", "Elu", "Erf", "Selu", "Tanh"})
+    EXPECT_NE(bytes.find(op), std::string::npos) << "the export has no " << op << " node";
+  const OnnxGolden g = read_onnx_golden("activations");
+  auto net = load_model(kOnnx + "activations.onnx");
+  Tensor logits;
+  {
+    NoGradGuard ng;
+    logits = net->logits(g.x);
+  }
+  EXPECT_LT(rel_gap(logits, g.logits), 1e-4);
+  const auto labels = net->labels(g.x).to_vector_i32();
+  EXPECT_EQ(labels, argmax_rows(g.logits));
+  EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 3u);
+  EXPECT_LT(rel_gap(input_grad(*net, g.x, g.r), g.grad_x), 1e-4);
+  FrozenNetwork frozen(*net, g.x.shape());
+  EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
+  EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
+}
+
+TEST(OnnxActivations, FinalLogSoftmaxIsDroppedWithANotice) {
+  std::vector<std::string> notices;
+  const auto old = h5::set_notice_sink([&](const std::string& s) { notices.push_back(s); });
+  auto net = load_model(kOnnx + "activations-logsoftmax.onnx");
+  h5::set_notice_sink(old);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("(LogSoftmax) computes the output"), std::string::npos) << notices[0];
+  const OnnxGolden g = read_onnx_golden("activations");
+  NoGradGuard ng;
+  EXPECT_LT(rel_gap(net->logits(g.x), g.logits), 1e-4);
 }
 
 TEST(OnnxMobileNet, SidecarSetsTheNormalization) {

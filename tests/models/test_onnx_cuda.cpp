@@ -1,4 +1,5 @@
-// ONNX models on CUDA: the MobileNetV2-style export against PyTorch's goldens and the
+// ONNX models on CUDA: the MobileNetV2-style and the activations exports against PyTorch's
+// goldens and the
 // ResNet20 export's frozen network (the CUDA lowering of its plan) against the CPU, logits
 // and input gradients. Skipped visibly without a GPU.
 #include <gtest/gtest.h>
@@ -18,12 +19,13 @@ namespace {
 
 using testing::kOnnx;
 
-TEST(OnnxCuda, MobileNetMatchesPyTorch) {
-  IPG_REQUIRE_CUDA();
-  const h5::File f(kOnnx + "mobilenet.golden.h5");
+// The export `name` on CUDA against its PyTorch golden: logits and input gradients.
+void expect_golden_on_cuda(const std::string& name) {
+  SCOPED_TRACE(name);
+  const h5::File f(kOnnx + name + ".golden.h5");
   const Tensor x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
   const Tensor r = f.dataset("r").read(DType::F32, {4, 10});
-  auto net = load_model(kOnnx + "mobilenet.onnx");
+  auto net = load_model(kOnnx + name + ".onnx");
   net->to(Device::cuda());
   Tensor xi = x.to(Device::cuda());
   xi.set_requires_grad(true);
@@ -31,6 +33,17 @@ TEST(OnnxCuda, MobileNetMatchesPyTorch) {
   ops::sum(ops::mul(logits, r.to(Device::cuda()))).backward();
   EXPECT_PARITY(f.dataset("logits").read(DType::F32, {4, 10}), logits.detach().cpu(), 1e-4, 1e-4);
   EXPECT_PARITY(f.dataset("grad_x").read(DType::F32, {4, 3, 16, 16}), xi.grad().cpu(), 1e-4, 1e-3);
+}
+
+TEST(OnnxCuda, MobileNetMatchesPyTorch) {
+  IPG_REQUIRE_CUDA();
+  expect_golden_on_cuda("mobilenet");
+}
+
+// LeakyReLU, PReLU, ELU, GELU (Erf: CUDA's erff), SELU and Tanh on the GPU.
+TEST(OnnxCuda, ActivationsMatchPyTorch) {
+  IPG_REQUIRE_CUDA();
+  expect_golden_on_cuda("activations");
 }
 
 TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {

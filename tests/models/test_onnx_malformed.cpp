@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -27,6 +28,7 @@ std::string read_bytes(const std::string& path) {
   return s.str();
 }
 
+using testing::attr_float;
 using testing::attr_int;
 using testing::attr_ints;
 using testing::Builder;
@@ -166,6 +168,49 @@ TEST(OnnxMalformed, UnsupportedOperatorsAndAttributes) {
   b.g->mutable_node(1)->mutable_input()->RemoveLast();
   b.g->mutable_node(1)->set_input(0, "x");
   EXPECT_ERROR(b.bytes(), "is not [n, classes] logits");
+}
+
+// The activations written through relu (LeakyRelu, PRelu, Elu, Selu) against their
+// formulas, each with its attributes; a PRelu slope that does not broadcast to the input
+// and a LogSoftmax that does not compute the output are refused by name.
+TEST(OnnxReaderOps, LeakyActivationsAndTheirRefusals) {
+  const std::vector<float> x = {-2.f, -0.5f, 0.f, 1.5f};
+  auto through = [&](const char* op, const std::function<void(Builder&, onnx::NodeProto*)>& set) {
+    Builder b(1, 2, 2);
+    auto* n = b.node(op, {"x"}, {"a"});
+    set(b, n);
+    b.node("Flatten", {"a"}, {"y"});
+    auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+    NoGradGuard ng;
+    return net->logits(Tensor::from_vector(x, {1, 1, 2, 2})).to_vector();
+  };
+  auto expect = [&](const std::vector<float>& got, double (*f)(double)) {
+    ASSERT_EQ(got.size(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(got[i], f(x[i]), 1e-6) << "x " << x[i];
+  };
+  expect(through("LeakyRelu", [](Builder&, onnx::NodeProto* n) { attr_float(n, "alpha", 0.2f); }),
+         [](double v) { return v > 0 ? v : 0.2 * v; });
+  expect(through("LeakyRelu", [](Builder&, onnx::NodeProto*) {}),  // ONNX's default 0.01
+         [](double v) { return v > 0 ? v : 0.01 * v; });
+  expect(through("PRelu", [](Builder& b, onnx::NodeProto* n) {
+           b.init("s", {1, 1, 1}, {0.3f});
+           n->add_input("s");
+         }),
+         [](double v) { return v > 0 ? v : 0.3 * v; });
+  expect(through("Elu", [](Builder&, onnx::NodeProto* n) { attr_float(n, "alpha", 0.7f); }),
+         [](double v) { return v > 0 ? v : 0.7 * std::expm1(v); });
+  expect(through("Selu", [](Builder&, onnx::NodeProto*) {}), [](double v) {
+    return 1.0507009873554805 * (v > 0 ? v : 1.6732632423543772 * std::expm1(v));
+  });
+  Builder b(1, 2, 2);
+  b.init("s", {2, 1, 1}, {0.1f, 0.2f});  // two slopes, one channel
+  b.node("PRelu", {"x", "s"}, {"a"});
+  b.node("Flatten", {"a"}, {"y"});
+  EXPECT_ERROR(b.bytes(), "slope [2, 1, 1] does not broadcast to the input");
+  b = Builder(1, 2, 2);
+  b.node("LogSoftmax", {"x"}, {"a"});
+  b.node("Flatten", {"a"}, {"y"});
+  EXPECT_ERROR(b.bytes(), "LogSoftmax is supported only where it computes the graph's output");
 }
 
 // Grouped, dilated, strided, "same"-padded convolution against a direct loop. The

@@ -26,6 +26,14 @@ struct Builder {
     for (int d : {c, h, w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
     g->add_output()->set_name("y");
   }
+  // g points into m: a copy points into its own (a member-wise copy would keep the
+  // source's pointer, which `b = classifier()` leaves dangling).
+  Builder(const Builder& o) : m(o.m), g(m.mutable_graph()) {}
+  Builder& operator=(const Builder& o) {
+    m = o.m;
+    g = m.mutable_graph();
+    return *this;
+  }
   onnx::NodeProto* node(const std::string& op, std::vector<std::string> in,
                         std::vector<std::string> out) {
     auto* n = g->add_node();
@@ -66,6 +74,12 @@ inline void attr_int(onnx::NodeProto* n, const char* name, int64_t v) {
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(v);
+}
+inline void attr_float(onnx::NodeProto* n, const char* name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
 }
 
 }  // namespace ipg::testing
