@@ -23,13 +23,11 @@
 #     three labels among the rows).
 import os
 
-import h5py
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_onnx_golden import OUT, draw_inputs, export, randomize_bn
+from make_onnx_golden import OUT, draw_inputs, export, randomize_bn, write_golden
 
 
 class ActivationsNet(nn.Module):
@@ -87,28 +85,7 @@ def main():
 
     ref = ActivationsNet()
     ref.load_state_dict(model.state_dict())
-    ref = ref.double().eval()
-    for attempt in range(100):
-        gen = torch.Generator().manual_seed(2000 + attempt)
-        x = draw_inputs(4, gen)
-        r = torch.randn(4, 10, generator=gen).float()
-        xd = x.double().requires_grad_(True)
-        logits = ref(xd)
-        (logits * r.double()).sum().backward()
-        top2 = logits.detach().topk(2, dim=1).values
-        margin = float((top2[:, 0] - top2[:, 1]).min())
-        if margin >= 0.05 and len(set(logits.argmax(1).tolist())) >= 3:
-            break
-    else:
-        raise RuntimeError("no inputs with three labels and a margin of 0.05 in 100 draws")
-    path = os.path.join(OUT, "activations.golden.h5")
-    with h5py.File(path, "w") as f:
-        f.attrs["min_margin"] = np.float64(margin)
-        f.attrs["input_seed"] = np.int64(2000 + attempt)
-        for name, v in (("x", x), ("r", r), ("logits", logits.detach()), ("grad_x", xd.grad)):
-            f.create_dataset(name, data=v.to(torch.float32).numpy(), track_times=False)
-    print(f"{path}: {os.path.getsize(path)} bytes, min margin {margin:.3f}, "
-          f"labels {logits.argmax(1).tolist()}")
+    write_golden(ref, os.path.join(OUT, "activations.golden.h5"), 2000)
 
 
 if __name__ == "__main__":

@@ -100,21 +100,25 @@ std::vector<int32_t> argmax_rows(const Tensor& t) {
   return out;
 }
 
-TEST(OnnxMobileNet, MatchesPyTorch) {
-  const OnnxGolden g = read_onnx_golden();
-  auto net = load_model(kOnnx + "mobilenet.onnx");
-  EXPECT_EQ(net->config().classes, 10);
+// net against its PyTorch golden: logits, labels and input gradients.
+void expect_matches_golden(Network& net, const OnnxGolden& g) {
   Tensor logits;
   {
     NoGradGuard ng;
-    logits = net->logits(g.x);
+    logits = net.logits(g.x);
   }
   EXPECT_LT(rel_gap(logits, g.logits), 1e-4);
-  const auto labels = net->labels(g.x).to_vector_i32();
+  const auto labels = net.labels(g.x).to_vector_i32();
   EXPECT_EQ(labels, argmax_rows(g.logits));
   // The goldens were drawn to have several labels: a network answering one class fails.
   EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 3u);
-  EXPECT_LT(rel_gap(input_grad(*net, g.x, g.r), g.grad_x), 1e-4);
+  EXPECT_LT(rel_gap(input_grad(net, g.x, g.r), g.grad_x), 1e-4);
+}
+
+TEST(OnnxMobileNet, MatchesPyTorch) {
+  auto net = load_model(kOnnx + "mobilenet.onnx");
+  EXPECT_EQ(net->config().classes, 10);
+  expect_matches_golden(*net, read_onnx_golden());
 }
 
 // What the planner does not lower (clamp, concat by selection, ...) runs through
@@ -127,16 +131,23 @@ TEST(OnnxMobileNet, FrozenNetworkGivesPyTorchsGradients) {
   EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
 }
 
-TEST(OnnxMobileNet, FinalSoftmaxIsDroppedWithANotice) {
+// `file` ends in `op` (Softmax or LogSoftmax): loaded with one notice naming it, the logits
+// of `golden` without it (not probabilities).
+void expect_final_op_dropped(const std::string& file, const std::string& golden,
+                             const std::string& op) {
   std::vector<std::string> notices;
   const auto old = h5::set_notice_sink([&](const std::string& s) { notices.push_back(s); });
-  auto soft = load_model(kOnnx + "mobilenet-softmax.onnx");
+  auto net = load_model(kOnnx + file);
   h5::set_notice_sink(old);
   ASSERT_EQ(notices.size(), 1u);
-  EXPECT_NE(notices[0].find("Softmax"), std::string::npos) << notices[0];
-  const OnnxGolden g = read_onnx_golden();
+  EXPECT_NE(notices[0].find("(" + op + ") computes the output"), std::string::npos) << notices[0];
+  const OnnxGolden g = read_onnx_golden(golden);
   NoGradGuard ng;
-  EXPECT_LT(rel_gap(soft->logits(g.x), g.logits), 1e-4);  // logits, not probabilities
+  EXPECT_LT(rel_gap(net->logits(g.x), g.logits), 1e-4);
+}
+
+TEST(OnnxMobileNet, FinalSoftmaxIsDroppedWithANotice) {
+  expect_final_op_dropped("mobilenet-softmax.onnx", "mobilenet", "Softmax");
 }
 
 // The activations besides ReLU (LeakyReLU, PReLU per channel, ELU, GELU as Erf, SELU,
@@ -149,31 +160,14 @@ TEST(OnnxActivations, MatchPyTorch) {
     EXPECT_NE(bytes.find(op), std::string::npos) << "the export has no " << op << " node";
   const OnnxGolden g = read_onnx_golden("activations");
   auto net = load_model(kOnnx + "activations.onnx");
-  Tensor logits;
-  {
-    NoGradGuard ng;
-    logits = net->logits(g.x);
-  }
-  EXPECT_LT(rel_gap(logits, g.logits), 1e-4);
-  const auto labels = net->labels(g.x).to_vector_i32();
-  EXPECT_EQ(labels, argmax_rows(g.logits));
-  EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 3u);
-  EXPECT_LT(rel_gap(input_grad(*net, g.x, g.r), g.grad_x), 1e-4);
+  expect_matches_golden(*net, g);
   FrozenNetwork frozen(*net, g.x.shape());
   EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
   EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
 }
 
 TEST(OnnxActivations, FinalLogSoftmaxIsDroppedWithANotice) {
-  std::vector<std::string> notices;
-  const auto old = h5::set_notice_sink([&](const std::string& s) { notices.push_back(s); });
-  auto net = load_model(kOnnx + "activations-logsoftmax.onnx");
-  h5::set_notice_sink(old);
-  ASSERT_EQ(notices.size(), 1u);
-  EXPECT_NE(notices[0].find("(LogSoftmax) computes the output"), std::string::npos) << notices[0];
-  const OnnxGolden g = read_onnx_golden("activations");
-  NoGradGuard ng;
-  EXPECT_LT(rel_gap(net->logits(g.x), g.logits), 1e-4);
+  expect_final_op_dropped("activations-logsoftmax.onnx", "activations", "LogSoftmax");
 }
 
 TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
