@@ -213,6 +213,53 @@ TEST(OnnxReaderOps, LeakyActivationsAndTheirRefusals) {
   EXPECT_ERROR(b.bytes(), "LogSoftmax is supported only where it computes the graph's output");
 }
 
+// Squeeze and Unsqueeze of values computed from the input (a head's squeeze after a global
+// pool): reshapes that keep the batch first; the batch dimension itself, or a squeezed
+// dimension that is not 1, is refused.
+TEST(OnnxReaderOps, SqueezeAndUnsqueezeOfRuntimeValues) {
+  const Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 3, 2, 2});
+  auto logits = [&](const Builder& b) {
+    auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+    NoGradGuard ng;
+    return net->logits(x).to_vector();
+  };
+  const std::vector<float> means = {2.5f, 6.5f, 10.5f};  // each channel's mean
+  for (bool axes_input : {true, false}) {  // opset 13's input, or the older attribute
+    Builder b(3, 2, 2);
+    b.node("GlobalAveragePool", {"x"}, {"p"});
+    auto* sq = b.node("Squeeze", {"p"}, {"y"});
+    if (axes_input) {
+      b.init_i64("ax", {-1, 2});
+      sq->add_input("ax");
+    } else {
+      b.m.mutable_opset_import(0)->set_version(11);
+      attr_ints(sq, "axes", {-1, 2});
+    }
+    EXPECT_EQ(logits(b), means);
+  }
+  Builder all(3, 2, 2);  // no axes: every dimension of 1 but the batch's
+  all.node("GlobalAveragePool", {"x"}, {"p"});
+  all.node("Squeeze", {"p"}, {"y"});
+  EXPECT_EQ(logits(all), means);
+  Builder un(3, 2, 2);  // [n, 3] -> [n, 1, 3] -> flatten
+  un.node("GlobalAveragePool", {"x"}, {"p"});
+  un.node("Flatten", {"p"}, {"f"});
+  un.init_i64("ax", {1});
+  un.node("Unsqueeze", {"f", "ax"}, {"u"});
+  un.node("Flatten", {"u"}, {"y"});
+  EXPECT_EQ(logits(un), means);
+  Builder batch(3, 2, 2);
+  batch.node("GlobalAveragePool", {"x"}, {"p"});
+  batch.init_i64("ax", {0, 2, 3});
+  batch.node("Squeeze", {"p", "ax"}, {"y"});
+  EXPECT_ERROR(batch.bytes(), "Squeeze of the batch dimension is not supported");
+  Builder wide(3, 2, 2);
+  wide.init_i64("ax", {1});
+  wide.node("Squeeze", {"x", "ax"}, {"s"});
+  wide.node("Flatten", {"s"}, {"y"});
+  EXPECT_ERROR(wide.bytes(), "dimension 1 of [1, 3, 2, 2] is not 1");
+}
+
 // Grouped, dilated, strided, "same"-padded convolution against a direct loop. The
 // columns' total padding is odd (3: SAME_UPPER puts 1 before, 2 after).
 TEST(OnnxReaderOps, GroupedDilatedSamePaddedConv) {
