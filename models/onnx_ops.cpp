@@ -23,7 +23,7 @@ const std::vector<std::string>& supported_ops() {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
       "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Flatten", "Gather", "Gemm",
       "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax",
-      "MatMul", "MaxPool", "Mul", "Pad", "PRelu", "ReduceMean", "Relu", "Reshape", "Selu",
+      "MatMul", "MaxPool", "Mul", "Pad", "PRelu", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Selu",
       "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose",
       "Unsqueeze"};
   return ops;
@@ -179,21 +179,32 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       return ops::batch_norm(v[0], *t0, *t1, *t2, *t3, false, 0.1f, eps);
     };
   }
-  if (op == "GlobalAveragePool" || op == "ReduceMean") {
+  if (op == "GlobalAveragePool" || op == "ReduceMean" || op == "ReduceSum") {
     bool keepdims = true;
     map_shape(*in[0], op.c_str());
-    if (op == "ReduceMean") {
-      check_attrs(n, {"axes", "keepdims"});
+    float scale = 1.f;  // ReduceSum: the mean times the pixels of a plane
+    if (op != "GlobalAveragePool") {
+      const bool sum = op == "ReduceSum";
+      check_attrs(n, sum ? std::vector<const char*>{"axes", "keepdims", "noop_with_empty_axes"}
+                         : std::vector<const char*>{"axes", "keepdims"});
       auto axes = attr_ints(n, "axes", {});
+      if (sum && present(in, 1)) {  // opset 13: the axes are an input
+        const HostTensor& a = constant(in, 1, "axes");
+        if (!a.is_int) throw OnnxError("axes must be integers");
+        axes = a.i;
+      }
       for (auto& a : axes) a = a < 0 ? a + 4 : a;
       std::sort(axes.begin(), axes.end());
-      if (axes != std::vector<int64_t>{2, 3}) throw OnnxError("only a mean over the spatial axes (2, 3) is supported");
+      if (axes != std::vector<int64_t>{2, 3})
+        throw OnnxError(std::string("only a ") + (sum ? "sum" : "mean") + " over the spatial axes (2, 3) is supported");
       keepdims = attr_int(n, "keepdims", 1) != 0;
+      if (sum) scale = float(xs[2] * xs[3]);
     } else {
       check_attrs(n, {});
     }
-    return [keepdims](const std::vector<Tensor>& v) {
-      const Tensor y = ops::global_avg_pool2d(v[0]);
+    return [keepdims, scale](const std::vector<Tensor>& v) {
+      Tensor y = ops::global_avg_pool2d(v[0]);
+      if (scale != 1.f) y = ops::mul_scalar(y, scale);
       return keepdims ? ops::reshape(y, {y.dim(0), y.dim(1), 1, 1}) : y;
     };
   }

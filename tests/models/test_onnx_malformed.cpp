@@ -215,8 +215,8 @@ TEST(OnnxReaderOps, LeakyActivationsAndTheirRefusals) {
 
 // Squeeze and Unsqueeze of values computed from the input (a head's squeeze after a global
 // pool): reshapes that keep the batch first; the batch dimension itself, or a squeezed
-// dimension that is not 1, is refused.
-TEST(OnnxReaderOps, SqueezeAndUnsqueezeOfRuntimeValues) {
+// dimension that is not 1, is refused. ReduceSum over the plane (a head's sum pooling).
+TEST(OnnxReaderOps, SqueezeUnsqueezeAndReduceSumOfRuntimeValues) {
   const Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 3, 2, 2});
   auto logits = [&](const Builder& b) {
     auto net = load_onnx_bytes(b.bytes(), "t.onnx");
@@ -258,6 +258,24 @@ TEST(OnnxReaderOps, SqueezeAndUnsqueezeOfRuntimeValues) {
   wide.node("Squeeze", {"x", "ax"}, {"s"});
   wide.node("Flatten", {"s"}, {"y"});
   EXPECT_ERROR(wide.bytes(), "dimension 1 of [1, 3, 2, 2] is not 1");
+  // ReduceSum over the plane (axes as opset 13's input, or the attribute before): the sums.
+  for (bool axes_input : {true, false}) {
+    Builder b(3, 2, 2);
+    auto* rs = b.node("ReduceSum", {"x"}, {"y"});
+    attr_int(rs, "keepdims", 0);
+    if (axes_input) {
+      b.init_i64("ax", {2, 3});
+      rs->add_input("ax");
+    } else {
+      b.m.mutable_opset_import(0)->set_version(11);
+      attr_ints(rs, "axes", {-2, -1});
+    }
+    EXPECT_EQ(logits(b), (std::vector<float>{10, 26, 42}));
+  }
+  Builder chan(3, 2, 2);
+  chan.init_i64("ax", {1});
+  chan.node("ReduceSum", {"x", "ax"}, {"y"});
+  EXPECT_ERROR(chan.bytes(), "only a sum over the spatial axes (2, 3) is supported");
 }
 
 // Grouped, dilated, strided, "same"-padded convolution against a direct loop. The
