@@ -65,7 +65,10 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
   const onnx::ValueInfoProto* input = nullptr;
   for (const auto& in : g.input()) {
     if (id.count(in.name())) continue;
-    if (input) fail(display, "more than one graph input ('" + input->name() + "', '" + in.name() + "'); one image input expected");
+    if (input)
+      fail(display, "more than one graph input ('" + input->name() + "', '" + in.name() +
+                        "'); one image input expected (a weight given as an input: exported "
+                        "without its parameters? torch.onnx.export(..., export_params=True))");
     input = &in;
   }
   if (!input) fail(display, "the graph has no input");

@@ -163,6 +163,8 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
   const Value& ov = values[size_t(out_id)];
   if (!ov.known || ov.is_const)
     fail(display, "the graph output does not depend on the input");
+  if (ov.shape.size() == 2 && ov.shape[1] == 1)
+    fail(display, "the output has 1 logit per row: a classifier needs at least 2 classes");
   if (ov.shape.size() != 2 || ov.shape[1] < 2 || ov.shape[1] > 100000)
     fail(display, "the output " + shape_text(ov.shape) + " is not [n, classes] logits");
   // Each runtime value is released after its last reader (less memory in inference).

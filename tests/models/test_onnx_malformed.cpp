@@ -168,6 +168,14 @@ TEST(OnnxMalformed, UnsupportedOperatorsAndAttributes) {
   b.g->mutable_node(1)->mutable_input()->RemoveLast();
   b.g->mutable_node(1)->set_input(0, "x");
   EXPECT_ERROR(b.bytes(), "is not [n, classes] logits");
+  b = Builder(1, 1, 1);  // one logit per row names no class
+  b.node("Flatten", {"x"}, {"y"});
+  EXPECT_ERROR(b.bytes(), "the output has 1 logit per row: a classifier needs at least 2 classes");
+  b = classifier();  // the weight as a graph input without a value: export_params=False
+  auto* w = b.g->add_input();
+  w->set_name("W2");
+  w->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  EXPECT_ERROR(b.bytes(), "exported without its parameters?");
 }
 
 // The activations written through relu (LeakyRelu, PRelu, Elu, Selu) against their
