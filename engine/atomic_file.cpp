@@ -15,6 +15,8 @@
 
 namespace ipg {
 
+namespace {
+
 void sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 || ::fsync(fd) != 0) {
@@ -33,6 +35,8 @@ void sync_parent_folder(const std::string& path) {
   (void)::fsync(fd);  // best effort: the file itself is already on disk
   ::close(fd);
 }
+
+}  // namespace
 
 void rename_durably(const std::string& tmp, const std::string& path) {
   std::error_code ec;

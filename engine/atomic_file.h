@@ -19,14 +19,10 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 // not be read or written, and why.
 void copy_file_atomically(const std::string& from, const std::string& to);
 
-// The durability steps of the above, for writers with their own temporary file: fsync of
-// a written file (FileError naming it when that fails), and of the folder holding `path`
-// after a rename into it (best effort: some file systems refuse a folder's fsync).
-void sync_file(const std::string& path);
-void sync_parent_folder(const std::string& path);
-
-// rename(tmp, path) with both steps: tmp synced first, the folder after. FileError naming
-// `path` when the rename fails (tmp is removed then).
+// The last step of the above, for writers with their own temporary file (HDF5's): tmp's
+// bytes to disk (fsync), the rename, then the folder's entry to disk (best effort: some
+// file systems refuse a folder's fsync). FileError naming the file when the flush or the
+// rename fails; tmp is removed then.
 void rename_durably(const std::string& tmp, const std::string& path);
 
 }  // namespace ipg

@@ -3,9 +3,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -116,18 +114,7 @@ void FileWriter::commit() {
       throw;
     }
   }
-  try {
-    sync_file(temp_path_);  // on disk before the rename: never an empty file after a crash
-  } catch (const std::exception& e) {
-    std::remove(temp_path_.c_str());
-    fail(where(), e.what());
-  }
-  if (std::rename(temp_path_.c_str(), file_.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temp_path_.c_str());
-    fail(where(), "cannot rename " + temp_path_ + " into place: " + reason);
-  }
-  sync_parent_folder(file_);
+  rename_durably(temp_path_, file_);  // on disk first: never an empty file after a crash
 }
 
 }  // namespace ipg::h5

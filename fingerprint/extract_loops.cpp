@@ -360,8 +360,8 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     fresh_outputs();
     if (old != n) CachingAllocator::for_device(dev).empty_cache();
   };
-  // Every row back in the batch, fresh buffers (after a compaction).
-  auto restore = [&] {
+  // Every row back in the batch and the chunk's plan (after a compaction, CPU only).
+  auto whole_chunk = [&] {
     const int64_t old = static_cast<int64_t>(batch.size());
     batch.resize(static_cast<size_t>(n));
     std::iota(batch.begin(), batch.end(), 0);
@@ -372,39 +372,34 @@ void run_cwl2(Search& s, ExtractProgress& pr,
     ++s.loads;
     s.src = s.gather_i32(s.src_h);
     s.dst = s.gather_i32(s.dst_h);
-    u = u0.clone();
-    th = t0.clone();
-    x = x0s.clone();
-    xs = x0s;
-    kappa = kappa_all;
-    m = zeros.clone();
-    v = zeros.clone();
-    step_l2 = none.clone();
-    step_x = x0s.clone();
-    weight = Tensor::empty({n}, dev);
-    fresh_outputs();
     CachingAllocator::for_device(dev).empty_cache();
   };
-  // The step results of settings that stopped early, by chunk batch index.
+  // The step results of settings that stopped early, by chunk batch index (one setting:
+  // none, its stop ends the step with its results in place).
   std::vector<float> saved_l2(static_cast<size_t>(n), kNone);
-  Tensor saved_x = Tensor::empty(in);
+  Tensor saved_x = groups > 1 ? Tensor::empty(in) : Tensor();
   // The loss is read back every `every` iterations (abort early); the ones between run as
   // one recorded stretch with replay.
   const int64_t every = std::max<int64_t>(1, o.iters / 10);
   Stretches stretches(s, replay, every - 1);
   for (int64_t step = 0; step < o.binary_steps; ++step) {
     if (o.binary_steps >= 10 && step == o.binary_steps - 1) c = hi;  // the reference's repeat
-    if (static_cast<int64_t>(batch.size()) != n) {
-      restore();
-    } else {
-      u.copy_from(u0);
-      th.copy_from(t0);
-      x.copy_from(x0s);
-      m.copy_from(zeros);
-      v.copy_from(zeros);
-      step_l2.copy_from(none);
-      step_x.copy_from(x0s);
+    if (static_cast<int64_t>(batch.size()) != n) {  // full-size buffers, filled below
+      whole_chunk();
+      for (Tensor* t : {&u, &th, &x, &m, &v, &step_x}) *t = Tensor::empty(in, dev);
+      step_l2 = Tensor::empty({n}, dev);
+      weight = Tensor::empty({n}, dev);
+      xs = x0s;
+      kappa = kappa_all;
+      fresh_outputs();
     }
+    u.copy_from(u0);
+    th.copy_from(t0);
+    x.copy_from(x0s);
+    m.copy_from(zeros);
+    v.copy_from(zeros);
+    step_l2.copy_from(none);
+    step_x.copy_from(x0s);
     std::vector<float> cf(c.begin(), c.end());
     weight.copy_from(Tensor::from_vector(cf, {n}));
     if (replay) counter.copy_from(Tensor::from_vector_i32({0}, {1}));
@@ -489,15 +484,7 @@ void run_cwl2(Search& s, ExtractProgress& pr,
       if (searching[g]) ran[g] += done;
     report(s, pr, progress, n - found, iterations);
   }
-  if (static_cast<int64_t>(batch.size()) != n) {  // the chunk's plan for what follows
-    s.f = nullptr;
-    s.plans->drop(static_cast<int64_t>(batch.size()));
-    s.f = &s.plans->get(*s.net, in);
-    ++s.loads;
-  }
-  s.rows = chunk_rows;
-  s.src = s.gather_i32(s.src_h);
-  s.dst = s.gather_i32(s.dst_h);
+  if (static_cast<int64_t>(batch.size()) != n) whole_chunk();  // the chunk's plan for what follows
   s.x = best_x.to(dev);
   for (int64_t r = 0; r < n; ++r) {
     const size_t row = static_cast<size_t>(chunk_rows[static_cast<size_t>(r)]);

@@ -106,26 +106,7 @@ bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*
     const HostTensor& x = need(in, 0);
     std::vector<int64_t> axes = in.size() > 1 && in[1] ? ints_of(in[1], "axes") : attr_ints(n, "axes", {});
     HostTensor o = x;
-    if (op == "Unsqueeze") {
-      const int64_t r = int64_t(x.shape.size() + axes.size());
-      if (r > kMaxRank) throw OnnxError("rank above " + std::to_string(kMaxRank));
-      std::vector<bool> one(size_t(r), false);
-      for (int64_t a : axes) one[size_t(norm_axis(a, r, "axis"))] = true;
-      o.shape.clear();
-      size_t src = 0;
-      for (int64_t k = 0; k < r; ++k) o.shape.push_back(one[size_t(k)] ? 1 : x.shape.at(src++));
-      if (src != x.shape.size()) throw OnnxError("repeated axes");
-    } else {
-      const int64_t r = int64_t(x.shape.size());
-      std::vector<bool> drop(size_t(r), axes.empty());
-      for (int64_t a : axes) drop[size_t(norm_axis(a, r, "axis"))] = true;
-      o.shape.clear();
-      for (int64_t k = 0; k < r; ++k) {
-        if (drop[size_t(k)] && x.shape[size_t(k)] == 1) continue;
-        if (drop[size_t(k)] && !axes.empty()) throw OnnxError("squeezing a dimension that is not 1");
-        o.shape.push_back(x.shape[size_t(k)]);
-      }
-    }
+    o.shape = squeeze_shape(x.shape, axes, op == "Unsqueeze", false);
     out.push_back(o);
   } else if (op == "Concat") {
     check_attrs(n, {"axis"});

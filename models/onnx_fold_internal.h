@@ -27,6 +27,10 @@ HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
 HostTensor concat(const std::vector<const HostTensor*>& in, int64_t axis);
 // Reshape's target: 0 copies the input's dimension (allowzero 0), -1 is inferred.
 Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool allowzero);
+// The shape Squeeze (unsqueeze false) or Unsqueeze gives `in` with `axes` (negative ones
+// from the end; Squeeze without axes drops every dimension of 1). With `batch`, dimension 0
+// is the batch of a runtime value: no axis may name it, and a Squeeze without axes keeps it.
+Shape squeeze_shape(const Shape& in, const std::vector<int64_t>& axes, bool unsqueeze, bool batch);
 // Add, Sub, Mul or Div (op) with broadcasting.
 HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& b);
 

@@ -146,6 +146,32 @@ HostTensor concat(const std::vector<const HostTensor*>& in, int64_t axis) {
   return o;
 }
 
+Shape squeeze_shape(const Shape& in, const std::vector<int64_t>& axes, bool unsqueeze, bool batch) {
+  const char* op = unsqueeze ? "Unsqueeze" : "Squeeze";
+  if (unsqueeze && axes.empty()) throw OnnxError("Unsqueeze needs axes");
+  const int64_t r = int64_t(in.size()) + (unsqueeze ? int64_t(axes.size()) : 0);
+  if (r > kMaxRank) throw OnnxError("rank above " + std::to_string(kMaxRank));
+  std::vector<bool> marked(size_t(r), false);
+  for (int64_t a : axes) {
+    const int64_t k = norm_axis(a, r, "axis");
+    if (marked[size_t(k)]) throw OnnxError("axis " + std::to_string(a) + " is repeated");
+    if (batch && k == 0) throw OnnxError(std::string(op) + " of the batch dimension is not supported");
+    marked[size_t(k)] = true;
+  }
+  Shape out;
+  for (int64_t k = 0, src = 0; k < r; ++k) {
+    if (unsqueeze) {
+      out.push_back(marked[size_t(k)] ? 1 : in[size_t(src++)]);
+      continue;
+    }
+    const bool drop = axes.empty() ? in[size_t(k)] == 1 && !(batch && k == 0) : marked[size_t(k)];
+    if (!drop) out.push_back(in[size_t(k)]);
+    else if (in[size_t(k)] != 1)
+      throw OnnxError("dimension " + std::to_string(k) + " of " + shape_text(in) + " is not 1");
+  }
+  return out;
+}
+
 // Reshape's target: 0 copies the input's dimension (allowzero 0), -1 is inferred.
 Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool allowzero) {
   Shape out(spec.size());

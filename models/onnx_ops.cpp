@@ -13,6 +13,7 @@
 #include "engine/ops/loss.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/view.h"
+#include "models/onnx_fold_internal.h"
 #include "models/onnx_internal.h"
 #include "onnx/onnx_pb.h"
 
@@ -284,28 +285,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       if (!a.is_int || a.shape.size() != 1) throw OnnxError("axes must be a list of integers");
       axes = a.i;
     }
-    const bool un = op == "Unsqueeze";
-    const int64_t rank = int64_t(xs.size()) + (un ? int64_t(axes.size()) : 0);
-    if (un && (axes.empty() || rank > kMaxRank)) throw OnnxError("needs 1 to " + std::to_string(kMaxRank) + " dimensions out");
-    std::vector<bool> marked(size_t(rank), !un && axes.empty());
-    for (int64_t a : axes) {
-      const int64_t k = a < 0 ? a + rank : a;
-      if (k < 0 || k >= rank || marked[size_t(k)] != (!un && axes.empty())) throw OnnxError("axis " + std::to_string(a) + " is out of range or repeated");
-      marked[size_t(k)] = true;
-    }
-    if (marked[0] && (un || !axes.empty())) throw OnnxError(op + " of the batch dimension is not supported");
-    marked[0] = false;  // squeeze all: never the batch, whatever its size in a run
-    std::vector<int64_t> dims;  // the output's dimensions after the batch
-    for (int64_t k = 1, src = 1; k < rank; ++k) {
-      if (un) {
-        dims.push_back(marked[size_t(k)] ? 1 : xs.at(size_t(src++)));
-      } else if (!marked[size_t(k)]) {
-        dims.push_back(xs[size_t(k)]);
-      } else if (xs[size_t(k)] != 1) {
-        if (!axes.empty()) throw OnnxError("dimension " + std::to_string(k) + " of " + shape_text(xs) + " is not 1");
-        dims.push_back(xs[size_t(k)]);  // squeeze all keeps the dimensions that are not 1
-      }
-    }
+    const Shape out = squeeze_shape(xs, axes, op == "Unsqueeze", true);
+    const std::vector<int64_t> dims(out.begin() + 1, out.end());  // after the batch
     return [dims](const std::vector<Tensor>& v) {
       Shape s{v[0].dim(0)};
       s.insert(s.end(), dims.begin(), dims.end());

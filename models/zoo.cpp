@@ -243,9 +243,7 @@ class Builder {
       if (staged_path_.empty()) {
         save_made_model(m, path);
       } else {  // the very file that process wrote
-        const std::string tmp = path + ".tmp-staged";
-        fs::copy_file(staged_path_, tmp, fs::copy_options::overwrite_existing);
-        rename_durably(tmp, path);
+        copy_file_atomically(staged_path_, path);
       }
       e.sha256 = sha256_file(path);
     } catch (const std::exception& x) {

@@ -147,6 +147,21 @@ TEST(ExtractGroup, CwL2KeepsEachSettingsEarlyAbort) {
               counts[2]);
   EXPECT_TRUE(counts[0] != counts[1] || counts[1] != counts[2])
       << "every setting ran the same iterations: the test does not tell the aborts apart";
+  // Replayed (the CPU twin of the CUDA graphs), recorded again after every compaction and
+  // every step's return to the whole chunk: the same fingerprints.
+  std::vector<ExtractOptions> replayed = group;
+  for (ExtractOptions& o : replayed) o.replay = ReplayMode::On;
+  int64_t replays = 0;
+  const std::vector<Fingerprint> again = extract_fingerprints(
+      *net, replayed, nullptr, [&](const ExtractProgress& p) { replays = std::max(replays, p.replays); });
+  EXPECT_GT(replays, 0) << "no stretch was replayed";
+  ASSERT_EQ(again.size(), fps.size());
+  for (size_t g = 0; g < fps.size(); ++g) {
+    SCOPED_TRACE("replayed, setting " + std::to_string(g));
+    EXPECT_EQ(again[g].points.to_vector(), fps[g].points.to_vector());
+    EXPECT_EQ(again[g].iterations, fps[g].iterations);
+    EXPECT_EQ(again[g].converged, fps[g].converged);
+  }
 }
 
 TEST(ExtractGroup, SettingsThatCannotShareAreRefused) {

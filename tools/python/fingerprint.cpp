@@ -119,7 +119,6 @@ std::shared_ptr<Model> resolve_model(const pyb::object& model,
       throw std::invalid_argument("device '" + *device + "': the model is loaded on " +
                                   loaded->device.str() + " (ipguard.load(path, device=...) " +
                                   "puts it elsewhere)");
-    if (device && *device == "auto") parse_device(*device);
     return loaded;
   }
   if (std::optional<std::string> path = maybe_path(model))
