@@ -55,7 +55,7 @@ FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
         y = conv(x, s.weight, s.weight_shape, s.bias, s.stride, s.padding, s.relu, r, s.groups,
                  s.dilation_h, s.dilation_w);
         break;
-      case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding); break;
+      case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding, s.ceil); break;
       case PlanStep::Kind::GlobalAvgPool: y = global_avg_pool(x); break;
       case PlanStep::Kind::Flatten: y = flatten(x); break;
       case PlanStep::Kind::Linear: y = linear(x, s.weight, s.weight_shape, s.bias, s.relu); break;

@@ -52,8 +52,8 @@ class FrozenGraph {
              Value residual = kNone, int padding = -1);
   // relu?(bn(x)), evaluation mode (running statistics).
   Value batch_norm(Value x, const nn::BatchNorm2d& bn, bool relu);
-  // Max pooling; padding counts as -inf.
-  Value max_pool(Value x, int kernel, int stride, int padding = 0);
+  // Max pooling; padding counts as -inf. ceil: ceil-mode output size.
+  Value max_pool(Value x, int kernel, int stride, int padding = 0, bool ceil = false);
   // [n, C, H, W] -> [n, C]
   Value global_avg_pool(Value x);
   // [n, C, H, W] -> [n, C*H*W] in NCHW order

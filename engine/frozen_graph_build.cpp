@@ -156,13 +156,13 @@ Value FrozenGraph::affine(Value x, const std::vector<float>& scale,
   return y;
 }
 
-Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding) {
+Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding, bool ceil) {
   const kc::ActShape in = st_->at(x).act;
   auto step = std::make_unique<MaxPoolStep>();
   step->geom = kernels::PoolGeometry{in.h,
                                      in.w,
-                                     kernels::pool_out_size(in.h, kernel, stride, padding),
-                                     kernels::pool_out_size(in.w, kernel, stride, padding),
+                                     kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
+                                     kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
                                      kernel,
                                      stride,
                                      padding};

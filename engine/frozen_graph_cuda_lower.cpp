@@ -191,8 +191,8 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
     } else if (s.kind == PlanStep::Kind::MaxPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
       auto step = std::make_unique<MaxPoolStep>();
-      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding),
-                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding);
+      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
+                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil);
       step->geom = kernels::PoolGeometry{xs[2], xs[3], oh, ow, s.kernel, s.stride, s.padding};
       if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * s.padding > s.kernel)
         refuse(s, "window does not fit");

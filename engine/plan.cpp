@@ -156,6 +156,7 @@ std::string Plan::str() const {
     if (s.residual >= 0) os << ", +v" << s.residual;
     os << ")";
     if (s.groups != 1) os << " groups " << s.groups;
+    if (s.ceil) os << " ceil";
     if (s.dilation_h != 1 || s.dilation_w != 1)
       os << " dilation " << s.dilation_h << "x" << s.dilation_w;
     os << (s.relu ? " relu" : "") << " " << shape_str(s.out) << "  <- " << s.from << "\n";

@@ -35,6 +35,7 @@ struct PlanStep {
   Shape weight_shape;
   std::vector<float> scale, shift;  // Affine: x * scale[c] + shift[c]
   int stride = 1, padding = 0, kernel = 0;
+  bool ceil = false;  // MaxPool: ceil-mode output size (kernels/common/pool_math.h)
   // Conv: channel groups (weight [out, in / groups, kh, kw]) and dilations (rows, columns).
   int groups = 1, dilation_h = 1, dilation_w = 1;
   Shape out;      // output shape: [n, C, H, W] or [n, F]

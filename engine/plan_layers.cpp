@@ -98,6 +98,7 @@ void Planner::max_pool(int i) {
   s.kernel = n.attrs.kernel;
   s.stride = n.attrs.stride;
   s.padding = n.attrs.padding + extra;
+  s.ceil = n.attrs.ceil;
   if (2 * s.padding > s.kernel) throw Refused{where(i) + ": padding wider than half the window"};
   s.from = extra ? "zero_pad2d+max_pool2d" : "max_pool2d";
   c.out = n.output;
@@ -117,7 +118,7 @@ void Planner::zero_pad(int i) {
     // Before a max pooling it is the pooling's -inf padding when the input is a ReLU's
     // output: no window is all padding, so its max is >= 0 either way.
     bool pool = false;
-    if (m.op == Op::MaxPool2d && m.attrs.padding == 0 && pv_[size_t(x)] > 0) {
+    if (m.op == Op::MaxPool2d && m.attrs.padding == 0 && !m.attrs.ceil && pv_[size_t(x)] > 0) {
       const PlanStep& src = plan_.steps[size_t(pv_[size_t(x)] - 1)];
       pool = src.relu && src.kind != PlanStep::Kind::Linear;
     }

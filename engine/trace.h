@@ -39,6 +39,7 @@ const char* op_name(Op op);
 
 struct Attrs {
   int stride = 1, padding = 0, kernel = 0;
+  bool ceil = false;  // MaxPool2d: ceil-mode output size
   int pad[4] = {0, 0, 0, 0};  // top, bottom, left, right
   // Conv2d only: the column stride, the dilations (rows, columns) and the channel groups.
   int stride_w = 1;

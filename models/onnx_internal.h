@@ -34,6 +34,10 @@ constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMaxFileBytes = int64_t(1) << 30;    // 1 GiB
 constexpr int64_t kMaxNodes = 100000;
 constexpr int64_t kMaxElements = int64_t(1) << 26;    // per tensor (per input row at run time)
+// A tensor stored in the file (an initializer or a Constant's value) carries its data, so
+// the file's own limit bounds it: VGG's first classifier layer at 224x224 has 102.8 million
+// weights, above kMaxElements.
+constexpr int64_t kMaxStoredElements = kMaxFileBytes / 4;
 constexpr int kMaxRank = 8;
 // Constants folded at load may total twice the file's weights plus this many elements.
 constexpr int64_t kFoldSlack = int64_t(1) << 24;
@@ -55,9 +59,9 @@ struct OnnxError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The elements of `s`, refused (naming `what`) above kMaxElements, a rank above
-// kMaxRank, or, inside a FoldBudget, above what folded constants may still hold.
-int64_t checked_numel(const Shape& s, const std::string& what);
+// The elements of `s`, refused (naming `what`) above `limit`, a rank above kMaxRank, or,
+// inside a FoldBudget, above what folded constants may still hold.
+int64_t checked_numel(const Shape& s, const std::string& what, int64_t limit = kMaxElements);
 
 // While it lives (on this thread), a constant folded at load may have at most `left`
 // elements: the loader's bound on folding, checked before a fold allocates its result.

@@ -82,13 +82,15 @@ Window window(const onnx::NodeProto& n, const Shape& x, int64_t kh, int64_t kw) 
   return w;
 }
 
-void check_out(const Shape& x, const Window& w, int64_t channels) {
+// ceil: a pooling's ceil mode, whose last window may hang over the end (one more output
+// at most; the windows of the pools are never dilated).
+void check_out(const Shape& x, const Window& w, int64_t channels, bool ceil = false) {
   const int64_t eh = (int64_t(w.kh) - 1) * w.dh + 1, ew = (int64_t(w.kw) - 1) * w.dw + 1;
   const int64_t h = x[2] + w.pt + w.pb, wd = x[3] + w.pl + w.pr;
   if (h < eh || wd < ew)
     throw OnnxError("the window " + std::to_string(eh) + "x" + std::to_string(ew) +
                     " is larger than the padded input " + shape_text(x));
-  checked_numel({channels, (h - eh) / w.sh + 1, (wd - ew) / w.sw + 1}, "output");
+  checked_numel({channels, (h - eh) / w.sh + 1 + ceil, (wd - ew) / w.sw + 1 + ceil}, "output");
 }
 
 Tensor pad_if(const Tensor& x, const Window& w, bool asym) {
@@ -134,18 +136,21 @@ RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, b
   if (!find_attr(n, "kernel_shape")) throw OnnxError("kernel_shape is required");
   const Shape& x = map_shape(*in.at(0), max ? "MaxPool" : "AveragePool");
   const Window win = window(n, x, 0, 0);
-  if (attr_int(n, "ceil_mode", 0)) throw OnnxError("ceil_mode 1 is not supported");
+  // ceil_mode: the output size rounded up, PyTorch's rule (GoogLeNet, SqueezeNet).
+  const bool ceil = attr_int(n, "ceil_mode", 0) != 0;
   if (win.dh != 1 || win.dw != 1) throw OnnxError("dilated pooling is not supported");
   if (win.kh != win.kw || win.sh != win.sw) throw OnnxError("non-square windows are not supported");
-  check_out(x, win, x[1]);
+  check_out(x, win, x[1], ceil);
   const bool sym = win.pt == win.pb && win.pl == win.pr && win.pt == win.pl;
   const bool cip = attr_int(n, "count_include_pad", 0) != 0;
   if (2 * std::max({win.pt, win.pb, win.pl, win.pr}) > win.kh)
     throw OnnxError("padding above half the kernel is not supported");
-  if (!sym && (max || !cip)) throw OnnxError("asymmetric padding is supported for AveragePool with count_include_pad only");
-  if (max) return [win](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], win.kh, win.sh, win.pt); };
-  return [win, sym, cip](const std::vector<Tensor>& v) {
-    return ops::avg_pool2d(pad_if(v[0], win, !sym), win.kh, win.sh, sym ? win.pt : 0, cip);
+  if (!sym && (max || !cip || ceil))
+    throw OnnxError("asymmetric padding is supported for AveragePool with count_include_pad and without ceil_mode only");
+  if (max)
+    return [win, ceil](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], win.kh, win.sh, win.pt, ceil); };
+  return [win, sym, cip, ceil](const std::vector<Tensor>& v) {
+    return ops::avg_pool2d(pad_if(v[0], win, !sym), win.kh, win.sh, sym ? win.pt : 0, cip, ceil);
   };
 }
 

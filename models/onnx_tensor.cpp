@@ -30,16 +30,16 @@ thread_local int64_t fold_left = -1;  // -1: no FoldBudget
 FoldBudget::FoldBudget(int64_t left) : saved_(fold_left) { fold_left = left < 0 ? 0 : left; }
 FoldBudget::~FoldBudget() { fold_left = saved_; }
 
-int64_t checked_numel(const Shape& s, const std::string& what) {
+int64_t checked_numel(const Shape& s, const std::string& what, int64_t limit) {
   if (s.size() > size_t(kMaxRank))
     throw OnnxError(what + ": rank " + std::to_string(s.size()) + " is above " +
                     std::to_string(kMaxRank));
   int64_t n = 1;
   for (int64_t d : s) {
     if (d < 0) throw OnnxError(what + ": negative dimension in " + shape_text(s));
-    if (d > 0 && n > kMaxElements / d)
+    if (d > 0 && n > limit / d)
       throw OnnxError(what + ": shape " + shape_text(s) + " has more than " +
-                      std::to_string(kMaxElements) + " elements");
+                      std::to_string(limit) + " elements");
     n *= d;
   }
   if (fold_left >= 0 && n > fold_left)
@@ -55,7 +55,7 @@ HostTensor read_tensor(const onnx::TensorProto& t, const std::string& what) {
   if (t.has_segment()) throw OnnxError(what + ": segmented tensors are not supported");
   HostTensor h;
   h.shape.assign(t.dims().begin(), t.dims().end());
-  const int64_t n = checked_numel(h.shape, what);
+  const int64_t n = checked_numel(h.shape, what, kMaxStoredElements);
   const std::string& raw = t.raw_data();
   auto size_error = [&](size_t got, const char* unit) {
     return OnnxError(what + ": " + std::to_string(got) + " " + unit + " of data for shape " +

@@ -30,11 +30,12 @@ void check_nchw(const char* op, const Tensor& x) {
     throw ShapeError(std::string(op) + ": input must be [n, c, h, w], got " + shape_str(x.shape()));
 }
 
-PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stride, int padding) {
+PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stride, int padding,
+                           bool ceil_mode) {
   check_nchw(op, x);
   const std::string what = std::string(op) + ": input " + shape_str(x.shape()) + ", kernel " +
                            std::to_string(kernel) + ", stride " + std::to_string(stride) +
-                           ", padding " + std::to_string(padding);
+                           ", padding " + std::to_string(padding) + (ceil_mode ? ", ceil mode" : "");
   if (kernel < 1 || stride < 1 || padding < 0)
     throw ShapeError(what + ": kernel and stride must be positive, padding non-negative");
   // PyTorch's rule; it also guarantees every window holds at least one real pixel.
@@ -42,8 +43,8 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stri
   PoolGeometry g{};
   g.h = x.dim(2);
   g.w = x.dim(3);
-  g.oh = kernels::pool_out_size(g.h, kernel, stride, padding);
-  g.ow = kernels::pool_out_size(g.w, kernel, stride, padding);
+  g.oh = kernels::pool_out_size(g.h, kernel, stride, padding, ceil_mode);
+  g.ow = kernels::pool_out_size(g.w, kernel, stride, padding, ceil_mode);
   g.kernel = kernel;
   g.stride = stride;
   g.pad = padding;
@@ -56,8 +57,8 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stri
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
-  const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, stride, padding);
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding, bool ceil_mode) {
+  const PoolGeometry g = pool_geometry("max_pool2d", x, kernel, stride, padding, ceil_mode);
   const int64_t planes = x.dim(0) * x.dim(1);
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), g.oh, g.ow}, x.device());
   const bool graph = autograd::needs_graph({x});
@@ -81,14 +82,16 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
       a.kernel = kernel;
       a.stride = stride;
       a.padding = padding;
+      a.ceil = ceil_mode;
       trace::describe(y, trace::Op::MaxPool2d, a);
     }
   }
   return y;
 }
 
-Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding, bool count_include_pad) {
-  const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, stride, padding);
+Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding, bool count_include_pad,
+                  bool ceil_mode) {
+  const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel, stride, padding, ceil_mode);
   const int64_t planes = x.dim(0) * x.dim(1);
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), g.oh, g.ow}, x.device());
   IPG_ON_DEVICE(

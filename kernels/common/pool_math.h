@@ -1,6 +1,6 @@
 // Window arithmetic of 2-D pooling, and the geometry of zero padding, shared by
 // kernels/cpu and kernels/cuda. A "plane" is one (sample, channel) image, row-major [h, w]; indices
-// inside a plane are int32 (h*w < 2^31). Output sizes follow PyTorch's floor mode.
+// inside a plane are int32 (h*w < 2^31). Output sizes follow PyTorch's floor or ceil mode.
 #pragma once
 
 #include <stdint.h>
@@ -15,13 +15,20 @@ struct PoolGeometry {
   int kernel, stride, pad;
 };
 
-// Floor-mode output length; < 1 when the kernel does not fit.
-IPG_HD int64_t pool_out_size(int64_t in, int kernel, int stride, int pad) {
-  return (in + 2 * pad - kernel) / stride + 1;
+// Output length; < 1 when the kernel does not fit the padded input. Ceil mode (PyTorch's
+// ceil_mode, ONNX's) adds a last window that hangs over the end, unless it would start in
+// the right padding; the windows clip to the real pixels, so the kernels below need
+// nothing else.
+IPG_HD int64_t pool_out_size(int64_t in, int kernel, int stride, int pad, bool ceil = false) {
+  const int64_t span = in + 2 * pad - kernel;
+  if (span < 0) return 0;
+  int64_t out = (ceil ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil && (out - 1) * stride >= in + pad) --out;
+  return out;
 }
 
 // The real pixels [hs, he) x [ws, we) under the window of output (ph, pw). Never empty:
-// padding is at most half the kernel.
+// padding is at most half the kernel, and a ceil-mode window starts inside the input.
 struct PoolWindow {
   int64_t hs, he, ws, we;
 };

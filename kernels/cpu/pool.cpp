@@ -92,7 +92,7 @@ void max_pool_forward_rows(const float* x, float* y, int32_t* argmax, int64_t pl
   });
 }
 
-// 2x2 windows at stride 2 without padding (LeNet-5, VGG16), a whole output row at a
+// 2x2 windows at stride 2 without padding, all inside the plane (LeNet-5, VGG16), a whole output row at a
 // time as one vector loop: each window's four pixels compared in row-major order with
 // strict '>' (max_pool_scan's first-index rule) by selects. A NaN anywhere in the row
 // shows in the sum `check` (as does +inf meeting -inf), and such rows are redone by the
@@ -137,7 +137,8 @@ void max_pool_2x2_rows(const float* x, float* y, int32_t* argmax, int64_t planes
 
 void max_pool2d_forward(const float* x, float* y, int32_t* argmax, int64_t planes,
                         const PoolGeometry& g) {
-  if (g.kernel == 2 && g.stride == 2 && g.pad == 0)
+  // A ceil-mode overhang (odd sizes) would read past a row: the general path clips it.
+  if (g.kernel == 2 && g.stride == 2 && g.pad == 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w)
     return argmax ? max_pool_2x2_rows<true>(x, y, argmax, planes, g)
                   : max_pool_2x2_rows<false>(x, y, argmax, planes, g);
   switch (g.kernel) {

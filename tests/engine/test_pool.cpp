@@ -27,24 +27,43 @@ using Inputs = std::vector<Tensor>;
 struct PoolCase {
   Shape shape;
   int kernel, stride, pad;
+  bool ceil = false;
 };
 
 // The configurations the zoo uses (2/2, 3/2 pad 1, 3/1 pad 1), plus an odd-sized input
-// whose last row and column fall outside every window, and a non-square one.
-const PoolCase kPoolCases[] = {{{2, 3, 8, 8}, 2, 2, 0},
-                               {{2, 2, 7, 9}, 3, 2, 1},
-                               {{1, 3, 6, 5}, 3, 1, 1},
-                               {{2, 2, 7, 7}, 2, 2, 0},
-                               {{1, 2, 9, 6}, 4, 3, 2}};
+// whose last row and column fall outside every window, and a non-square one. Then ceil
+// mode: windows hanging over the end (2x2 at stride 2 on odd sizes, where the floor
+// mode's vector path would read past a row; SqueezeNet's and GoogLeNet's 3/2), and one
+// whose last window would start in the right padding and is dropped (5 wide, 2/2 pad 1).
+const PoolCase kPoolCases[] = {{{2, 3, 8, 8}, 2, 2, 0},        {{2, 2, 7, 9}, 3, 2, 1},
+                               {{1, 3, 6, 5}, 3, 1, 1},        {{2, 2, 7, 7}, 2, 2, 0},
+                               {{1, 2, 9, 6}, 4, 3, 2},        {{2, 2, 7, 9}, 2, 2, 0, true},
+                               {{1, 3, 10, 6}, 3, 2, 0, true}, {{2, 2, 7, 9}, 3, 2, 1, true},
+                               {{1, 2, 5, 6}, 2, 2, 1, true}};
 
+std::string case_str(const PoolCase& pc) {
+  return shape_str(pc.shape) + " k" + std::to_string(pc.kernel) + " s" +
+         std::to_string(pc.stride) + " p" + std::to_string(pc.pad) + (pc.ceil ? " ceil" : "");
+}
+
+// The windows start at t * stride - pad, t = 0, 1, ...: in floor mode those that fit the
+// padded input; in ceil mode also the first that hangs over its end, unless it would
+// start in the right padding (PyTorch's rule).
 int64_t out_size(int64_t in, const PoolCase& pc) {
-  return (in + 2 * pc.pad - pc.kernel) / pc.stride + 1;
+  int64_t n = 0;
+  for (int64_t start = -pc.pad; start < in; start += pc.stride) {
+    const bool fits = start + pc.kernel <= in + pc.pad;
+    const bool overhang = pc.ceil && start - pc.stride + pc.kernel < in + pc.pad;
+    if (fits || overhang) ++n;
+  }
+  return n;
 }
 
 enum class PoolKind { Max, AvgIncludePad, AvgExcludePad };
 
 // Direct definition: each window over the padded input; padding is -inf for max and
-// 0 for average (divided by k*k, or by the real pixels only).
+// 0 for average (divided by the window's pixels inside the padded input, k*k unless a
+// ceil-mode window hangs over the end, or by the real pixels only).
 std::vector<float> reference_pool(const Tensor& x, const PoolCase& pc, PoolKind kind) {
   const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
   const int64_t oh = out_size(h, pc), ow = out_size(w, pc);
@@ -54,10 +73,11 @@ std::vector<float> reference_pool(const Tensor& x, const PoolCase& pc, PoolKind 
     for (int64_t i = 0; i < oh; ++i)
       for (int64_t j = 0; j < ow; ++j) {
         double best = -std::numeric_limits<double>::infinity(), sum = 0.0;
-        int real = 0;
+        int real = 0, padded = 0;
         for (int a = 0; a < pc.kernel; ++a)
           for (int b = 0; b < pc.kernel; ++b) {
             const int64_t r = i * pc.stride - pc.pad + a, c = j * pc.stride - pc.pad + b;
+            if (r < h + pc.pad && c < w + pc.pad) ++padded;
             if (r < 0 || r >= h || c < 0 || c >= w) continue;
             const double val = v[(p * h + r) * w + c];
             best = std::max(best, val);
@@ -65,8 +85,7 @@ std::vector<float> reference_pool(const Tensor& x, const PoolCase& pc, PoolKind 
             ++real;
           }
         if (kind == PoolKind::Max) y.push_back(static_cast<float>(best));
-        if (kind == PoolKind::AvgIncludePad)
-          y.push_back(static_cast<float>(sum / (pc.kernel * pc.kernel)));
+        if (kind == PoolKind::AvgIncludePad) y.push_back(static_cast<float>(sum / padded));
         if (kind == PoolKind::AvgExcludePad) y.push_back(static_cast<float>(sum / real));
       }
   return y;
@@ -76,18 +95,45 @@ using testing::expect_close;
 
 TEST(PoolValues, MaxAndAverageMatchLoops) {
   for (const PoolCase& pc : kPoolCases) {
-    SCOPED_TRACE(shape_str(pc.shape) + " k" + std::to_string(pc.kernel) + " s" +
-                 std::to_string(pc.stride) + " p" + std::to_string(pc.pad));
+    SCOPED_TRACE(case_str(pc));
     const Tensor x = testing::random_tensor(pc.shape, 1, -2.f, 2.f);
     const Shape out{pc.shape[0], pc.shape[1], out_size(pc.shape[2], pc), out_size(pc.shape[3], pc)};
-    const Tensor ym = ops::max_pool2d(x, pc.kernel, pc.stride, pc.pad);
+    const Tensor ym = ops::max_pool2d(x, pc.kernel, pc.stride, pc.pad, pc.ceil);
     EXPECT_EQ(ym.shape(), out);
     EXPECT_EQ(ym.to_vector(), reference_pool(x, pc, PoolKind::Max));
-    expect_close(reference_pool(x, pc, PoolKind::AvgIncludePad),
-                 ops::avg_pool2d(x, pc.kernel, pc.stride, pc.pad).to_vector(), 1e-6, 1e-5);
+    const Tensor ya = ops::avg_pool2d(x, pc.kernel, pc.stride, pc.pad, true, pc.ceil);
+    EXPECT_EQ(ya.shape(), out);
+    expect_close(reference_pool(x, pc, PoolKind::AvgIncludePad), ya.to_vector(), 1e-6, 1e-5);
     expect_close(reference_pool(x, pc, PoolKind::AvgExcludePad),
-                 ops::avg_pool2d(x, pc.kernel, pc.stride, pc.pad, false).to_vector(), 1e-6, 1e-5);
+                 ops::avg_pool2d(x, pc.kernel, pc.stride, pc.pad, false, pc.ceil).to_vector(), 1e-6,
+                 1e-5);
   }
+}
+
+TEST(PoolValues, CeilModeSizesArePyTorchs) {
+  // {input, kernel, stride, padding, floor-mode size, ceil-mode size}, as
+  // torch.nn.functional.max_pool2d gives them (PyTorch 1.13): the last two rows of the
+  // first column group drop a window that would start in the right padding.
+  const int64_t kSizes[][6] = {{5, 2, 2, 1, 3, 3},     {7, 3, 2, 1, 4, 4},  {6, 3, 2, 0, 2, 3},
+                               {7, 2, 2, 0, 3, 4},     {8, 3, 3, 1, 3, 3},  {9, 4, 3, 2, 4, 4},
+                               {10, 3, 2, 0, 4, 5},    {112, 3, 2, 0, 55, 56}, {55, 3, 2, 0, 27, 27},
+                               {4, 3, 3, 1, 2, 2},     {1, 1, 2, 0, 1, 1},  {6, 4, 4, 2, 2, 2}};
+  for (const auto& c : kSizes) {
+    const int k = int(c[1]), s = int(c[2]), p = int(c[3]);
+    SCOPED_TRACE("in " + std::to_string(c[0]) + " k" + std::to_string(k) + " s" +
+                 std::to_string(s) + " p" + std::to_string(p));
+    const Tensor x = Tensor::zeros({1, 1, c[0], c[0] + 1});
+    for (bool ceil : {false, true}) {
+      const int64_t want = ceil ? c[5] : c[4];
+      const PoolCase pc{{}, k, s, p, ceil};
+      EXPECT_EQ(out_size(c[0], pc), want);  // the test's own definition agrees
+      EXPECT_EQ(ops::max_pool2d(x, k, s, p, ceil).dim(2), want);
+      EXPECT_EQ(ops::avg_pool2d(x, k, s, p, true, ceil).dim(2), want);
+    }
+  }
+  // A window larger than the padded input has no output, in either mode.
+  EXPECT_THROW(ops::max_pool2d(Tensor::zeros({1, 1, 2, 2}), 3, 2, 0, true), ShapeError);
+  EXPECT_THROW(ops::max_pool2d(Tensor::zeros({1, 1, 2, 2}), 3, 2, 0), ShapeError);
 }
 
 TEST(PoolValues, MaxPoolOfNegativeInputIgnoresPadding) {
@@ -195,12 +241,13 @@ Tensor distinct_leaf(const Shape& shape, uint64_t seed) {
 
 TEST(PoolGrad, PoolsAgainstFiniteDifferences) {
   for (const PoolCase& pc : kPoolCases) {
-    SCOPED_TRACE(shape_str(pc.shape) + " k" + std::to_string(pc.kernel));
+    SCOPED_TRACE(case_str(pc));
     auto x = distinct_leaf(pc.shape, 4);
     const int k = pc.kernel, s = pc.stride, p = pc.pad;
-    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::max_pool2d(in[0], k, s, p); }, {x});
-    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p); }, {x});
-    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false); }, {x});
+    const bool c = pc.ceil;
+    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::max_pool2d(in[0], k, s, p, c); }, {x});
+    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, true, c); }, {x});
+    EXPECT_GRADCHECK([=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false, c); }, {x});
   }
   auto x = testing::random_tensor({2, 3, 4, 5}, 5, -1.f, 1.f, true);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::global_avg_pool2d(in[0]); }, {x});
@@ -281,16 +328,18 @@ using testing::expect_forward_backward_parity;
 TEST(PoolCuda, MaxAndAveragePoolParity) {
   IPG_REQUIRE_CUDA();
   for (const PoolCase& pc : kPoolCases) {
-    SCOPED_TRACE(shape_str(pc.shape) + " k" + std::to_string(pc.kernel));
+    SCOPED_TRACE(case_str(pc));
     auto x = testing::random_tensor(pc.shape, 20, -2.f, 2.f, true);
     const int k = pc.kernel, s = pc.stride, p = pc.pad;
+    const bool c = pc.ceil;
     // Max pooling selects and adds in the same order on both devices: exact.
     expect_forward_backward_parity(
-        [=](const Inputs& in) { return ops::max_pool2d(in[0], k, s, p); }, {x}, 0, 0);
+        [=](const Inputs& in) { return ops::max_pool2d(in[0], k, s, p, c); }, {x}, 0, 0);
     expect_forward_backward_parity(
-        [=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p); }, {x}, 1e-6, 1e-6);
+        [=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, true, c); }, {x}, 1e-6, 1e-6);
     expect_forward_backward_parity(
-        [=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false); }, {x}, 1e-6, 1e-6);
+        [=](const Inputs& in) { return ops::avg_pool2d(in[0], k, s, p, false, c); }, {x}, 1e-6,
+        1e-6);
   }
   // A ResNet-stem-sized case with ties (quantized values), through the argmax kept on the GPU.
   Tensor q = ops::mul_scalar(ops::sign(testing::random_tensor({8, 16, 56, 56}, 21)), 0.5f).detach();

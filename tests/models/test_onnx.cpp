@@ -170,6 +170,35 @@ TEST(OnnxActivations, FinalLogSoftmaxIsDroppedWithANotice) {
   expect_final_op_dropped("activations-logsoftmax.onnx", "activations", "LogSoftmax");
 }
 
+// Ceil-mode pooling (tests/golden/make_onnx_pools.py), as SqueezeNet and GoogLeNet use it:
+// every pool's output is one larger than the floor mode's, and the values, labels and
+// input gradients are PyTorch's; the max-pooling network is planned whole (the frozen
+// network's fused path), the average-pooling one runs its pools through autodiff.
+TEST(OnnxPools, CeilModeMatchesPyTorch) {
+  for (const char* name : {"pools-max", "pools-avg"}) {
+    SCOPED_TRACE(name);
+    const std::string path = kOnnx + name + ".onnx";
+    std::ifstream file(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    EXPECT_NE(bytes.find("ceil_mode"), std::string::npos) << "the export has no ceil_mode";
+    const OnnxGolden g = read_onnx_golden(name);
+    auto net = load_model(path);
+    expect_matches_golden(*net, g);
+    FrozenNetwork frozen(*net, g.x.shape());
+    EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
+    EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
+    if (std::string(name) == "pools-max") {
+      EXPECT_TRUE(frozen.fused()) << frozen.why_unfused();
+      // Both pools are planned in ceil mode.
+      const std::string plan = frozen.plan_text();
+      size_t ceils = 0;
+      for (size_t at = plan.find(" ceil"); at != std::string::npos; at = plan.find(" ceil", at + 1))
+        ++ceils;
+      EXPECT_EQ(ceils, 2u) << plan;
+    }
+  }
+}
+
 TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
   const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_sidecar";
   std::filesystem::create_directories(dir);

@@ -1,7 +1,7 @@
-// ONNX models on CUDA: the MobileNetV2-style and the activations exports against PyTorch's
-// goldens and the
-// ResNet20 export's frozen network (the CUDA lowering of its plan) against the CPU, logits
-// and input gradients. Skipped visibly without a GPU.
+// ONNX models on CUDA: the MobileNetV2-style, activations and ceil-mode pooling exports
+// against PyTorch's goldens, and the frozen networks of the ResNet20 and max-pooling exports
+// (the CUDA lowering of their plans) against the CPU, logits and input gradients. Skipped
+// visibly without a GPU.
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
@@ -44,6 +44,25 @@ TEST(OnnxCuda, MobileNetMatchesPyTorch) {
 TEST(OnnxCuda, ActivationsMatchPyTorch) {
   IPG_REQUIRE_CUDA();
   expect_golden_on_cuda("activations");
+}
+
+// Ceil-mode max and average pooling (SqueezeNet, GoogLeNet) through autodiff on the GPU,
+// and the max-pooling network's frozen plan, lowered to CUDA, against the CPU's.
+TEST(OnnxCuda, CeilModePoolsMatchPyTorch) {
+  IPG_REQUIRE_CUDA();
+  expect_golden_on_cuda("pools-max");
+  expect_golden_on_cuda("pools-avg");
+  const std::string path = kOnnx + "pools-max.onnx";
+  auto cpu = load_model(path), gpu = load_model(path);
+  gpu->to(Device::cuda());
+  const Shape shape{5, 3, 16, 16};
+  FrozenNetwork fc(*cpu, shape), fg(*gpu, shape);
+  EXPECT_TRUE(fg.fused()) << fg.why_unfused();
+  Generator gen(10);
+  const Tensor x = Tensor::uniform(shape, 0.f, 1.f, gen);
+  const Tensor g = Tensor::normal({5, 10}, 0.f, 1.f, gen);
+  EXPECT_PARITY(fc.logits(x), fg.logits(x.to(Device::cuda())).cpu(), 1e-4, 1e-4);
+  EXPECT_PARITY(fc.input_grad(g).clone(), fg.input_grad(g.to(Device::cuda())).cpu(), 1e-4, 1e-3);
 }
 
 TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {

@@ -102,6 +102,15 @@ TEST(OnnxMalformed, HugeDimensions) {
   Builder b = classifier();
   b.g->mutable_initializer(0)->set_dims(0, int64_t(1) << 40);
   EXPECT_ERROR(b.bytes(), "more than");
+  // A stored tensor may be as large as a file can hold (VGG's 4096 x 25088 classifier
+  // weight has 102.8 million elements): one of 2^27 is refused for its missing data, not
+  // for its size, and one past 2^28 (a 1 GiB file's float32s) for its size.
+  b = classifier();
+  b.g->mutable_initializer(0)->set_dims(0, int64_t(1) << 25);
+  EXPECT_ERROR(b.bytes(), "initializer 'W': 12 floats of data for shape [33554432, 4] (134217728 elements)");
+  b = classifier();
+  b.g->mutable_initializer(0)->set_dims(0, (int64_t(1) << 26) + 1);
+  EXPECT_ERROR(b.bytes(), "initializer 'W': shape [67108865, 4] has more than 268435456 elements");
   b = classifier();
   b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(2)->set_dim_value(int64_t(1) << 33);
   EXPECT_ERROR(b.bytes(), "implausible image shape");
