@@ -19,6 +19,12 @@ HostTensor gather_elements(const HostTensor& in, const Shape& out_shape,
                            const std::function<int64_t(int64_t)>& src);
 // Transpose (an empty perm reverses the axes).
 HostTensor transpose(const HostTensor& x, std::vector<int64_t> perm);
+// One axis of a Slice by ONNX's rules (negative indices from the end, then clamped; a
+// negative step walks down): the elements begin, begin + step, ... (count of them, maybe 0).
+struct SliceAxis {
+  int64_t begin = 0, count = 0, step = 1;
+};
+SliceAxis slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step);
 // Slice (empty axes: the first ones; empty steps: 1).
 HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
                  const std::vector<int64_t>& ends, std::vector<int64_t> axes,

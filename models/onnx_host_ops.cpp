@@ -66,6 +66,29 @@ HostTensor transpose(const HostTensor& x, std::vector<int64_t> perm) {
   });
 }
 
+SliceAxis slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
+  if (step == 0) throw OnnxError("a slice step is 0");
+  // A step longer than the axis takes one element at most, as the axis' length does;
+  // clamped, the counts below cannot overflow.
+  const int64_t lim = std::max<int64_t>(dim, 1), st = std::clamp<int64_t>(step, -lim, lim);
+  int64_t s = start, e = end;
+  if (s < 0) s = s < -dim ? -1 : s + dim;
+  if (e < 0) e = e < -dim ? -1 : e + dim;
+  SliceAxis r;
+  r.step = st;
+  if (st > 0) {
+    s = std::clamp<int64_t>(s, 0, dim);
+    e = std::clamp<int64_t>(e, 0, dim);
+    r.count = e > s ? (e - s + st - 1) / st : 0;
+  } else {
+    s = std::clamp<int64_t>(s, -1, dim - 1);
+    e = std::clamp<int64_t>(e, -1, dim - 1);
+    r.count = s > e ? (s - e - st - 1) / -st : 0;
+  }
+  r.begin = s;
+  return r;
+}
+
 HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
                  const std::vector<int64_t>& ends, std::vector<int64_t> axes,
                  std::vector<int64_t> steps) {
@@ -80,25 +103,10 @@ HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
   Shape out = x.shape;
   for (size_t k = 0; k < starts.size(); ++k) {
     const int64_t a = norm_axis(axes[k], r, "axis");
-    const int64_t dim = x.shape[size_t(a)];
-    if (steps[k] == 0) throw OnnxError("a slice step is 0");
-    // A step longer than the axis takes one element at most, as the axis' length does;
-    // clamped, the counts below cannot overflow.
-    const int64_t lim = std::max<int64_t>(dim, 1), st = std::clamp<int64_t>(steps[k], -lim, lim);
-    int64_t s = starts[k], e = ends[k];
-    if (s < 0) s = s < -dim ? -1 : s + dim;
-    if (e < 0) e = e < -dim ? -1 : e + dim;
-    if (st > 0) {
-      s = std::clamp<int64_t>(s, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      out[size_t(a)] = e > s ? (e - s + st - 1) / st : 0;
-    } else {
-      s = std::clamp<int64_t>(s, -1, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      out[size_t(a)] = s > e ? (s - e - st - 1) / -st : 0;
-    }
-    begin[size_t(a)] = s;
-    step[size_t(a)] = st;
+    const SliceAxis sa = slice_axis(x.shape[size_t(a)], starts[k], ends[k], steps[k]);
+    out[size_t(a)] = sa.count;
+    begin[size_t(a)] = sa.begin;
+    step[size_t(a)] = sa.step;
   }
   const auto in_st = strides(x.shape), out_st = strides(out);
   return gather_elements(x, out, [&](int64_t k) {

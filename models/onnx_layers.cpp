@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/concat.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
@@ -196,16 +197,26 @@ RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, c
   };
 }
 
-// Concatenation along the channels (or features) as a sum of products with selection
+// Concatenation: along the channels (or features) as a sum of products with selection
 // weights (ones on a shifted diagonal): exact, and made of the convolutions and linear
-// layers the frozen network's planner already lowers.
+// layers the frozen network's planner already lowers. Along another axis, the engine's concat.
 RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
   check_attrs(n, {"axis"});
   if (in.empty()) throw OnnxError("no inputs");
   const size_t r = in[0]->shape.size();
   int64_t axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += int64_t(r);
-  if ((r != 4 && r != 2) || axis != 1) throw OnnxError("only concatenation along dimension 1 of 2-D or 4-D values is supported");
+  if (axis <= 0 || axis >= int64_t(r)) throw OnnxError("only concatenation along a dimension after the batch is supported");
+  if ((r != 4 && r != 2) || axis != 1) {  // along rows or columns (a circular pad, a mosaic)
+    for (const Value* v : in) {
+      if (!v || v->is_const) throw OnnxError("every input must be computed from the input");
+      if (v->shape.size() != r) throw OnnxError("inputs of different ranks");
+      for (size_t d = 1; d < r; ++d)
+        if (int64_t(d) != axis && v->shape[d] != in[0]->shape[d])
+          throw OnnxError("shapes " + shape_text(in[0]->shape) + " and " + shape_text(v->shape) + " do not concatenate");
+    }
+    return [axis](const std::vector<Tensor>& v) { return ops::concat(v, int(axis)); };
+  }
   int64_t total = 0;
   for (const Value* v : in) {
     if (!v || v->is_const) throw OnnxError("every input must be computed from the input");

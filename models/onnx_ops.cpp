@@ -12,6 +12,7 @@
 #include "engine/ops/linalg.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/pool.h"
+#include "engine/ops/strided.h"
 #include "engine/ops/view.h"
 #include "models/onnx_fold_internal.h"
 #include "models/onnx_internal.h"
@@ -293,7 +294,65 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       return ops::reshape(v[0], s);
     };
   }
-  if (op == "Transpose" || op == "Gather" || op == "Slice")
+  if (op == "Transpose") {  // ShuffleNet's channel shuffle: [n, g, c/g, h, w] -> [n, c/g, g, h, w]
+    check_attrs(n, {"perm"});
+    const int64_t r = int64_t(xs.size());
+    std::vector<int64_t> perm = attr_ints(n, "perm", {});
+    if (perm.empty())  // ONNX's default reverses the axes, the batch last
+      throw OnnxError("a Transpose without perm would move the batch dimension");
+    if (int64_t(perm.size()) != r) throw OnnxError("perm does not match the rank " + std::to_string(r));
+    std::vector<int> p;
+    for (int64_t a : perm) p.push_back(int(norm_axis(a, r, "perm")));
+    if (p[0] != 0) throw OnnxError("perm " + shape_text(perm) + " moves the batch dimension");
+    std::vector<bool> seen(size_t(r), false);
+    for (int a : p) {
+      if (seen[size_t(a)]) throw OnnxError("perm repeats an axis");
+      seen[size_t(a)] = true;
+    }
+    return [p](const std::vector<Tensor>& v) { return ops::permute(v[0], p); };
+  }
+  if (op == "Slice") {  // ShuffleNet's channel split, a flip for test-time augmentation
+    check_attrs(n, {"starts", "ends", "axes"});
+    std::vector<int64_t> starts, ends, axes, steps;
+    if (in.size() >= 3) {  // opset 10 on: inputs
+      auto ints = [&](size_t k, const char* what) {
+        if (!present(in, k)) return std::vector<int64_t>{};
+        const HostTensor& t = constant(in, k, what);
+        if (!t.is_int || t.shape.size() != 1) throw OnnxError(std::string(what) + " must be a list of integers");
+        return t.i;
+      };
+      starts = ints(1, "starts"), ends = ints(2, "ends"), axes = ints(3, "axes"), steps = ints(4, "steps");
+    } else {
+      starts = attr_ints(n, "starts", {}), ends = attr_ints(n, "ends", {}), axes = attr_ints(n, "axes", {});
+    }
+    if (starts.size() != ends.size()) throw OnnxError("starts and ends differ in length");
+    if (axes.empty())
+      for (size_t k = 0; k < starts.size(); ++k) axes.push_back(int64_t(k));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    if (axes.size() != starts.size() || steps.size() != starts.size())
+      throw OnnxError("axes/steps differ in length from starts");
+    struct Cut {
+      int axis;
+      int64_t start, end, step;
+    };
+    std::vector<Cut> cuts;
+    for (size_t k = 0; k < starts.size(); ++k) {
+      const int64_t a = norm_axis(axes[k], int64_t(xs.size()), "axis");
+      if (a == 0) throw OnnxError("a slice of the batch dimension is not supported");
+      const int64_t dim = xs[size_t(a)];
+      const SliceAxis s = slice_axis(dim, starts[k], ends[k], steps[k]);
+      if (s.count == 0) throw OnnxError("the slice of axis " + std::to_string(a) + " is empty");
+      if (s.begin == 0 && s.count == dim && s.step == 1) continue;  // the whole axis
+      const int64_t last = s.begin + (s.count - 1) * s.step;
+      cuts.push_back({int(a), s.begin, s.step > 0 ? last + 1 : last - 1, s.step});
+    }
+    return [cuts](const std::vector<Tensor>& v) {
+      Tensor y = v[0];
+      for (const Cut& c : cuts) y = ops::slice(y, c.axis, c.start, c.end, c.step);
+      return y;
+    };
+  }
+  if (op == "Gather")
     throw OnnxError(op + " on values computed from the input is not supported (on constants it is)");
   std::string list;
   for (const auto& s : supported_ops()) list += (list.empty() ? "" : ", ") + s;

@@ -199,6 +199,25 @@ TEST(OnnxPools, CeilModeMatchesPyTorch) {
   }
 }
 
+// Values computed from the input moved by Slice (a channel split, a mirror image by step
+// -1, single columns), Transpose (ShuffleNet's channel shuffle, rank 5) and Concat along
+// the columns (tests/golden/make_onnx_shuffle.py): PyTorch's logits, labels and input
+// gradients; the frozen network runs them through autodiff and says why.
+TEST(OnnxShuffle, RuntimeSliceTransposeAndConcatMatchPyTorch) {
+  std::ifstream file(kOnnx + "shuffle.onnx", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  for (const char* op : {"Slice", "Transpose", "Concat"})
+    EXPECT_NE(bytes.find(op), std::string::npos) << "the export has no " << op << " node";
+  const OnnxGolden g = read_onnx_golden("shuffle");
+  auto net = load_model(kOnnx + "shuffle.onnx");
+  expect_matches_golden(*net, g);
+  FrozenNetwork frozen(*net, g.x.shape());
+  EXPECT_FALSE(frozen.fused());
+  EXPECT_FALSE(frozen.why_unfused().empty());
+  EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
+  EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
+}
+
 TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
   const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_sidecar";
   std::filesystem::create_directories(dir);

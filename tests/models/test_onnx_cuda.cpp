@@ -1,4 +1,4 @@
-// ONNX models on CUDA: the MobileNetV2-style, activations and ceil-mode pooling exports
+// ONNX models on CUDA: the MobileNetV2-style, activations, ceil-mode pooling and shuffle exports
 // against PyTorch's goldens, and the frozen networks of the ResNet20 and max-pooling exports
 // (the CUDA lowering of their plans) against the CPU, logits and input gradients. Skipped
 // visibly without a GPU.
@@ -63,6 +63,12 @@ TEST(OnnxCuda, CeilModePoolsMatchPyTorch) {
   const Tensor g = Tensor::normal({5, 10}, 0.f, 1.f, gen);
   EXPECT_PARITY(fc.logits(x), fg.logits(x.to(Device::cuda())).cpu(), 1e-4, 1e-4);
   EXPECT_PARITY(fc.input_grad(g).clone(), fg.input_grad(g.to(Device::cuda())).cpu(), 1e-4, 1e-3);
+}
+
+// Slice (a step of -1 included), rank-5 Transpose and Concat along the columns on the GPU.
+TEST(OnnxCuda, RuntimeSliceTransposeAndConcatMatchPyTorch) {
+  IPG_REQUIRE_CUDA();
+  expect_golden_on_cuda("shuffle");
 }
 
 TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {

@@ -230,6 +230,45 @@ TEST(OnnxReaderOps, LeakyActivationsAndTheirRefusals) {
   EXPECT_ERROR(b.bytes(), "LogSoftmax is supported only where it computes the graph's output");
 }
 
+// Transpose, Slice and Concat of values computed from the input (ShuffleNet, a flip, a
+// wrap-around pad) keep the batch dimension first and whole: whatever would move or cut it
+// is refused by name.
+TEST(OnnxReaderOps, RuntimeDataMovementKeepsTheBatch) {
+  auto graph = [](const std::function<void(Builder&)>& body) {
+    Builder b(1, 2, 3);
+    body(b);
+    b.node("Flatten", {"a"}, {"y"});
+    return b.bytes();
+  };
+  auto slice = [](Builder& b, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                  std::vector<int64_t> axes, std::vector<int64_t> steps) {
+    b.init_i64("s0", starts);
+    b.init_i64("s1", ends);
+    b.init_i64("s2", axes);
+    b.init_i64("s3", steps);
+    b.node("Slice", {"x", "s0", "s1", "s2", "s3"}, {"a"});
+  };
+  // Columns 2, 1, 0 of a 2x3 image: a flip of its rows' elements, then flattened.
+  auto net = load_onnx_bytes(graph([&](Builder& b) { slice(b, {-1}, {INT64_MIN}, {3}, {-1}); }), "t.onnx");
+  {
+    NoGradGuard ng;
+    EXPECT_EQ(net->logits(Tensor::from_vector({1, 2, 3, 4, 5, 6}, {1, 1, 2, 3})).to_vector(),
+              std::vector<float>({3, 2, 1, 6, 5, 4}));
+  }
+  EXPECT_ERROR(graph([&](Builder& b) { slice(b, {0}, {1}, {0}, {1}); }),
+               "a slice of the batch dimension is not supported");
+  EXPECT_ERROR(graph([&](Builder& b) { slice(b, {2}, {2}, {3}, {1}); }), "the slice of axis 3 is empty");
+  EXPECT_ERROR(graph([&](Builder& b) { slice(b, {0}, {2}, {3}, {0}); }), "a slice step is 0");
+  EXPECT_ERROR(graph([](Builder& b) { attr_ints(b.node("Transpose", {"x"}, {"a"}), "perm", {1, 0, 2, 3}); }),
+               "perm [1, 0, 2, 3] moves the batch dimension");
+  EXPECT_ERROR(graph([](Builder& b) { b.node("Transpose", {"x"}, {"a"}); }),
+               "a Transpose without perm would move the batch dimension");
+  EXPECT_ERROR(graph([](Builder& b) { attr_ints(b.node("Transpose", {"x"}, {"a"}), "perm", {0, 2, 2, 3}); }),
+               "perm repeats an axis");
+  EXPECT_ERROR(graph([](Builder& b) { attr_int(b.node("Concat", {"x", "x"}, {"a"}), "axis", 0); }),
+               "only concatenation along a dimension after the batch is supported");
+}
+
 // Squeeze and Unsqueeze of values computed from the input (a head's squeeze after a global
 // pool): reshapes that keep the batch first; the batch dimension itself, or a squeezed
 // dimension that is not 1, is refused. ReduceSum over the plane (a head's sum pooling).
