@@ -10,6 +10,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/pool.h"
+#include "engine/ops/view.h"
 #include "models/onnx_internal.h"
 #include "onnx/onnx_pb.h"
 
@@ -164,13 +165,16 @@ RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, c
   if (!present(in, 1)) throw OnnxError("the second operand is missing");
   if (a.is_const || !in[1]->is_const)
     throw OnnxError("only a product of a value computed from the input with constant weights is supported");
-  if (a.shape.size() != 2) throw OnnxError("the first operand must be 2-D, got " + shape_text(a.shape));
+  // A MatMul's first operand may have more dimensions (a linear layer over the channels
+  // of [n, h, w, c], as ConvNeXt has): its rows are every index but the last.
+  if (a.shape.size() != 2 && (is_gemm || a.shape.size() < 2))
+    throw OnnxError("the first operand must be 2-D, got " + shape_text(a.shape));
   if (is_gemm && attr_int(n, "transA", 0)) throw OnnxError("transA 1 is not supported");
   const HostTensor& b = in[1]->c;
   if (b.is_int || b.shape.size() != 2) throw OnnxError("the weights must be a 2-D float tensor");
   const bool tb = is_gemm && attr_int(n, "transB", 0);
   const int64_t k = tb ? b.shape[1] : b.shape[0], out = tb ? b.shape[0] : b.shape[1];
-  if (k != a.shape[1])
+  if (k != a.shape.back())
     throw OnnxError("weights " + shape_text(b.shape) + " do not fit the input " + shape_text(a.shape));
   const float alpha = is_gemm ? attr_float(n, "alpha", 1.f) : 1.f;
   const float beta = is_gemm ? attr_float(n, "beta", 1.f) : 1.f;
@@ -192,6 +196,13 @@ RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, c
     for (int64_t o = 0; o < out; ++o) bv.f.push_back(beta * c.f[size_t(vec ? o : 0)]);
     bias = keep(bv, "bias");
   }
+  if (a.shape.size() > 2)
+    return [weight, k, out](const std::vector<Tensor>& v) {
+      Shape s = v[0].shape();
+      const Tensor y = ops::linear(ops::reshape(v[0], {-1, k}), *weight, Tensor());
+      s.back() = out;
+      return ops::reshape(y, s);
+    };
   return [weight, bias](const std::vector<Tensor>& v) {
     return ops::linear(v[0], *weight, bias ? *bias : Tensor());
   };

@@ -12,6 +12,7 @@
 #include "engine/ops/linalg.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/pool.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/strided.h"
 #include "engine/ops/view.h"
 #include "models/onnx_fold_internal.h"
@@ -24,10 +25,10 @@ const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
       "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Flatten", "Gather", "Gemm",
-      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "LogSoftmax",
-      "MatMul", "MaxPool", "Mul", "Pad", "PRelu", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Selu",
-      "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose",
-      "Unsqueeze"};
+      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "LogSoftmax",
+      "MatMul", "MaxPool", "Mul", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
+      "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub",
+      "Tanh", "Transpose", "Unsqueeze"};
   return ops;
 }
 
@@ -181,33 +182,101 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       return ops::batch_norm(v[0], *t0, *t1, *t2, *t3, false, 0.1f, eps);
     };
   }
-  if (op == "GlobalAveragePool" || op == "ReduceMean" || op == "ReduceSum") {
-    bool keepdims = true;
-    map_shape(*in[0], op.c_str());
-    float scale = 1.f;  // ReduceSum: the mean times the pixels of a plane
-    if (op != "GlobalAveragePool") {
-      const bool sum = op == "ReduceSum";
-      check_attrs(n, sum ? std::vector<const char*>{"axes", "keepdims", "noop_with_empty_axes"}
-                         : std::vector<const char*>{"axes", "keepdims"});
-      auto axes = attr_ints(n, "axes", {});
-      if (sum && present(in, 1)) {  // opset 13: the axes are an input
-        const HostTensor& a = constant(in, 1, "axes");
-        if (!a.is_int) throw OnnxError("axes must be integers");
-        axes = a.i;
-      }
-      for (auto& a : axes) a = a < 0 ? a + 4 : a;
-      std::sort(axes.begin(), axes.end());
-      if (axes != std::vector<int64_t>{2, 3})
-        throw OnnxError(std::string("only a ") + (sum ? "sum" : "mean") + " over the spatial axes (2, 3) is supported");
-      keepdims = attr_int(n, "keepdims", 1) != 0;
-      if (sum) scale = float(xs[2] * xs[3]);
-    } else {
-      check_attrs(n, {});
+  if (op == "ReduceMean" || op == "ReduceSum") {
+    const bool sum = op == "ReduceSum";
+    check_attrs(n, sum ? std::vector<const char*>{"axes", "keepdims", "noop_with_empty_axes"}
+                       : std::vector<const char*>{"axes", "keepdims"});
+    auto axes = attr_ints(n, "axes", {});
+    if (sum && present(in, 1)) {  // opset 13: the axes are an input
+      const HostTensor& a = constant(in, 1, "axes");
+      if (!a.is_int) throw OnnxError("axes must be integers");
+      axes = a.i;
     }
+    const int64_t r = int64_t(xs.size());
+    for (auto& a : axes) a = norm_axis(a, r, "axis");
+    std::sort(axes.begin(), axes.end());
+    if (axes.empty() || axes[0] == 0)  // no axes: all of them, the batch included
+      throw OnnxError(std::string("a ") + (sum ? "sum" : "mean") + " over the batch dimension is not supported");
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) throw OnnxError("axes repeat an axis");
+    const bool keepdims = attr_int(n, "keepdims", 1) != 0;
+    if (!(r == 4 && axes == std::vector<int64_t>{2, 3})) {
+      // Other axes (a LayerNorm over the channels of [n, h, w, c], a mean over the
+      // channels): one engine reduction per axis, the last first.
+      return [axes, keepdims, sum](const std::vector<Tensor>& v) {
+        Tensor y = v[0];
+        for (size_t k = axes.size(); k-- > 0;)
+          y = sum ? ops::sum(y, int(axes[k]), keepdims) : ops::mean(y, int(axes[k]), keepdims);
+        return y;
+      };
+    }
+    // Over H and W: the global average pool the planner lowers (a sum as the mean times
+    // the pixels of a plane).
+    const float scale = sum ? float(xs[2] * xs[3]) : 1.f;
     return [keepdims, scale](const std::vector<Tensor>& v) {
       Tensor y = ops::global_avg_pool2d(v[0]);
       if (scale != 1.f) y = ops::mul_scalar(y, scale);
       return keepdims ? ops::reshape(y, {y.dim(0), y.dim(1), 1, 1}) : y;
+    };
+  }
+  if (op == "LayerNormalization") {  // opset 17 (ConvNeXt's, over the channels of [n, h, w, c])
+    check_attrs(n, {"axis", "epsilon", "stash_type"});
+    for (int k = 1; k < n.output_size(); ++k)
+      if (!n.output(k).empty()) throw OnnxError("the Mean and InvStdDev outputs are not supported");
+    const int64_t r = int64_t(xs.size());
+    if (norm_axis(attr_int(n, "axis", -1), r, "axis") != r - 1)
+      throw OnnxError("only a normalization over the last axis is supported");
+    const float eps = attr_float(n, "epsilon", 1e-5f);
+    if (!(eps > 0)) throw OnnxError("epsilon must be positive");
+    Tensor* t[2] = {nullptr, nullptr};
+    const char* names[2] = {"scale", "bias"};
+    for (size_t k = 0; k < 2; ++k) {
+      if (k == 1 && !present(in, 2)) break;
+      const HostTensor& h = constant(in, k + 1, names[k]);
+      if (h.is_int || h.shape != Shape{xs.back()})
+        throw OnnxError(std::string(names[k]) + " must be float [" + std::to_string(xs.back()) + "]");
+      t[k] = keep(h, names[k]);
+    }
+    // As the opset-13 export writes it out: (x - mean) / sqrt(var + eps) * scale + bias.
+    return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
+      const int last = int(v[0].ndim()) - 1;
+      const Tensor d = ops::sub(v[0], ops::mean(v[0], last, true));
+      const Tensor sd = ops::sqrt(ops::add_scalar(ops::mean(ops::square(d), last, true), eps));
+      const Tensor y = ops::mul(ops::div(d, sd), *scale);
+      return bias ? ops::add(y, *bias) : y;
+    };
+  }
+  if (op == "Sqrt") {
+    check_attrs(n, {});
+    return [](const std::vector<Tensor>& v) { return ops::sqrt(v[0]); };
+  }
+  if (op == "Reciprocal") {
+    check_attrs(n, {});
+    HostTensor one;
+    one.shape = {1};
+    one.f = {1.f};
+    Tensor* c = keep(one, "one");
+    return [c](const std::vector<Tensor>& v) { return ops::div(*c, v[0]); };
+  }
+  if (op == "Pow") {  // LayerNorm's variance: (x - mean)^2
+    check_attrs(n, {});
+    const HostTensor& e = constant(in, 1, "the exponent");
+    if (e.numel() != 1) throw OnnxError("the exponent must be a scalar");
+    const double p = e.value(0);
+    if (p != 1 && p != 2 && p != 3 && p != 0.5)
+      throw OnnxError("exponent " + std::to_string(p) + " is not supported (1, 2, 3 and 0.5 are)");
+    return [p](const std::vector<Tensor>& v) {
+      if (p == 2) return ops::square(v[0]);
+      if (p == 3) return ops::mul(ops::square(v[0]), v[0]);
+      if (p == 0.5) return ops::sqrt(v[0]);
+      return v[0];
+    };
+  }
+  if (op == "GlobalAveragePool") {
+    map_shape(*in[0], op.c_str());
+    check_attrs(n, {});
+    return [](const std::vector<Tensor>& v) {
+      const Tensor y = ops::global_avg_pool2d(v[0]);
+      return ops::reshape(y, {y.dim(0), y.dim(1), 1, 1});
     };
   }
   if (op == "Flatten") {
@@ -271,8 +340,11 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     throw OnnxError("LogSoftmax is supported only where it computes the graph's output");
   if (op == "Softmax") {
     check_attrs(n, {"axis"});
-    const int64_t axis = attr_int(n, "axis", -1);
-    if (xs.size() != 2 || (axis != 1 && axis != -1)) throw OnnxError("only a softmax over the classes of [n, classes] is supported");
+    // Over the last axis, where opset 13's per-axis softmax and the older one over the
+    // flattened trailing axes agree (an attention map's rows; the classes of [n, classes]).
+    const int64_t r = int64_t(xs.size());
+    const int64_t axis = norm_axis(attr_int(n, "axis", -1), r, "axis");
+    if (r < 2 || axis != r - 1) throw OnnxError("only a softmax over the last axis is supported");
     return [](const std::vector<Tensor>& v) { return ops::softmax(v[0]); };
   }
   if (op == "Squeeze" || op == "Unsqueeze") {

@@ -218,6 +218,27 @@ TEST(OnnxShuffle, RuntimeSliceTransposeAndConcatMatchPyTorch) {
   EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
 }
 
+// ConvNeXt's blocks (tests/golden/make_onnx_convnext.py): LayerNorm over the channels of
+// [n, h, w, c], written out at opset 13 (ReduceMean over the last axis, Pow, Sqrt, ...) and
+// as LayerNormalization at opset 17, and linear layers applied per pixel (MatMul of a
+// rank-4 value): PyTorch's logits, labels and input gradients from both files.
+TEST(OnnxConvNeXt, BothExportsMatchPyTorch) {
+  const OnnxGolden g = read_onnx_golden("convnext");
+  for (const char* file : {"convnext.onnx", "convnext-opset17.onnx"}) {
+    SCOPED_TRACE(file);
+    std::ifstream in(kOnnx + file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const bool opset17 = std::string(file) == "convnext-opset17.onnx";
+    EXPECT_EQ(bytes.find("LayerNormalization") != std::string::npos, opset17);
+    EXPECT_EQ(bytes.find("Sqrt") != std::string::npos, !opset17);
+    auto net = load_model(kOnnx + file);
+    expect_matches_golden(*net, g);
+    FrozenNetwork frozen(*net, g.x.shape());
+    EXPECT_LT(rel_gap(frozen.logits(g.x), g.logits), 1e-4);
+    EXPECT_LT(rel_gap(frozen.input_grad(g.r).clone(), g.grad_x), 1e-4);
+  }
+}
+
 TEST(OnnxMobileNet, SidecarSetsTheNormalization) {
   const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_sidecar";
   std::filesystem::create_directories(dir);

@@ -1,4 +1,4 @@
-// ONNX models on CUDA: the MobileNetV2-style, activations, ceil-mode pooling and shuffle exports
+// ONNX models on CUDA: the MobileNetV2-style, activations, ceil-mode pooling, shuffle and ConvNeXt exports
 // against PyTorch's goldens, and the frozen networks of the ResNet20 and max-pooling exports
 // (the CUDA lowering of their plans) against the CPU, logits and input gradients. Skipped
 // visibly without a GPU.
@@ -19,13 +19,15 @@ namespace {
 
 using testing::kOnnx;
 
-// The export `name` on CUDA against its PyTorch golden: logits and input gradients.
-void expect_golden_on_cuda(const std::string& name) {
-  SCOPED_TRACE(name);
+// The export `file` (default `name`) on CUDA against the PyTorch golden `name`: logits and
+// input gradients.
+void expect_golden_on_cuda(const std::string& name, std::string file = "") {
+  if (file.empty()) file = name;
+  SCOPED_TRACE(file);
   const h5::File f(kOnnx + name + ".golden.h5");
   const Tensor x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
   const Tensor r = f.dataset("r").read(DType::F32, {4, 10});
-  auto net = load_model(kOnnx + name + ".onnx");
+  auto net = load_model(kOnnx + file + ".onnx");
   net->to(Device::cuda());
   Tensor xi = x.to(Device::cuda());
   xi.set_requires_grad(true);
@@ -69,6 +71,13 @@ TEST(OnnxCuda, CeilModePoolsMatchPyTorch) {
 TEST(OnnxCuda, RuntimeSliceTransposeAndConcatMatchPyTorch) {
   IPG_REQUIRE_CUDA();
   expect_golden_on_cuda("shuffle");
+}
+
+// LayerNorm over the channels, written out and as one node, and per-pixel linear layers.
+TEST(OnnxCuda, ConvNeXtMatchesPyTorch) {
+  IPG_REQUIRE_CUDA();
+  expect_golden_on_cuda("convnext");
+  expect_golden_on_cuda("convnext", "convnext-opset17");
 }
 
 TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {

@@ -328,10 +328,78 @@ TEST(OnnxReaderOps, SqueezeUnsqueezeAndReduceSumOfRuntimeValues) {
     }
     EXPECT_EQ(logits(b), (std::vector<float>{10, 26, 42}));
   }
+  // Over other axes: the channels at each pixel, every axis but the batch.
   Builder chan(3, 2, 2);
   chan.init_i64("ax", {1});
-  chan.node("ReduceSum", {"x", "ax"}, {"y"});
-  EXPECT_ERROR(chan.bytes(), "only a sum over the spatial axes (2, 3) is supported");
+  attr_int(chan.node("ReduceSum", {"x", "ax"}, {"s"}), "keepdims", 0);
+  chan.node("Flatten", {"s"}, {"y"});
+  EXPECT_EQ(logits(chan), (std::vector<float>{15, 18, 21, 24}));
+  Builder most(3, 2, 2);
+  attr_ints(most.node("ReduceMean", {"x"}, {"s"}), "axes", {-1, 1});  // [n, 1, 2, 1]
+  most.node("Flatten", {"s"}, {"y"});
+  EXPECT_EQ(logits(most), (std::vector<float>{5.5f, 7.5f}));  // 1 + 4c + 2h + w averaged over c, w
+  Builder batch_sum(3, 2, 2);
+  batch_sum.init_i64("ax", {0});
+  batch_sum.node("ReduceSum", {"x", "ax"}, {"y"});
+  EXPECT_ERROR(batch_sum.bytes(), "a sum over the batch dimension is not supported");
+  Builder every(3, 2, 2);  // no axes: all of them
+  every.node("ReduceMean", {"x"}, {"y"});
+  EXPECT_ERROR(every.bytes(), "a mean over the batch dimension is not supported");
+}
+
+// ConvNeXt's pieces: a LayerNorm over the channels of [n, h, w, c] written out (Transpose,
+// ReduceMean over the last axis, Sub, Pow 2, Sqrt, Div), a MatMul of that rank-4 value with
+// constant weights (a linear layer per pixel), Reciprocal; each against its formula.
+TEST(OnnxReaderOps, LayerNormPiecesAndAPixelwiseLinear) {
+  const std::vector<float> v = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const Tensor x = Tensor::from_vector(v, {1, 3, 2, 2});
+  auto logits = [&](const Builder& b) {
+    auto net = load_onnx_bytes(b.bytes(), "t.onnx");
+    NoGradGuard ng;
+    return net->logits(x).to_vector();
+  };
+  Builder ln(3, 2, 2);
+  attr_ints(ln.node("Transpose", {"x"}, {"t"}), "perm", {0, 2, 3, 1});  // [n, 2, 2, 3]
+  attr_ints(ln.node("ReduceMean", {"t"}, {"m"}), "axes", {-1});
+  ln.node("Sub", {"t", "m"}, {"d"});
+  ln.init("two", {}, {2.f});
+  ln.node("Pow", {"d", "two"}, {"d2"});
+  attr_ints(ln.node("ReduceMean", {"d2"}, {"var"}), "axes", {-1});
+  ln.init("eps", {}, {1e-6f});
+  ln.node("Add", {"var", "eps"}, {"ve"});
+  ln.node("Sqrt", {"ve"}, {"sd"});
+  ln.node("Div", {"d", "sd"}, {"z"});
+  ln.init("W", {3, 2}, {1, 0, 0, 1, 1, 1});  // out = (z0 + z2, z1 + z2)
+  ln.node("MatMul", {"z", "W"}, {"l"});       // [n, 2, 2, 2]
+  ln.node("Flatten", {"l"}, {"y"});
+  const std::vector<float> got = logits(ln);
+  ASSERT_EQ(got.size(), 8u);
+  // At each pixel the channels are p + 1, p + 5, p + 9: normalized -a, 0, a whatever p is.
+  const double a = 4.0 / std::sqrt(32.0 / 3.0 + 1e-6);
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_NEAR(got[size_t(2 * p)], -a + a, 1e-6) << p;
+    EXPECT_NEAR(got[size_t(2 * p + 1)], 0 + a, 1e-6) << p;
+  }
+  Builder rec(3, 2, 2);
+  rec.node("Reciprocal", {"x"}, {"r"});
+  rec.node("Flatten", {"r"}, {"y"});
+  const std::vector<float> inv = logits(rec);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(inv[i], 1.f / v[i]);
+  Builder cube(3, 2, 2);
+  cube.init("e", {}, {3.f});
+  cube.node("Pow", {"x", "e"}, {"c"});
+  cube.node("Flatten", {"c"}, {"y"});
+  const std::vector<float> cubes = logits(cube);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(cubes[i], v[i] * v[i] * v[i]);
+  Builder odd(3, 2, 2);
+  odd.init("e", {}, {1.5f});
+  odd.node("Pow", {"x", "e"}, {"c"});
+  odd.node("Flatten", {"c"}, {"y"});
+  EXPECT_ERROR(odd.bytes(), "exponent 1.500000 is not supported (1, 2, 3 and 0.5 are)");
+  Builder mid(3, 2, 2);  // a softmax elsewhere than the last axis
+  attr_int(mid.node("Softmax", {"x"}, {"s"}), "axis", 1);
+  mid.node("Flatten", {"s"}, {"y"});
+  EXPECT_ERROR(mid.bytes(), "only a softmax over the last axis is supported");
 }
 
 // Grouped, dilated, strided, "same"-padded convolution against a direct loop. The
