@@ -11,7 +11,9 @@ namespace ipg::onnx_detail {
 
 namespace {
 
-// The graph input's C, H, W (dim 0 is the batch: symbolic or any value).
+// The graph input's C, H, W (dim 0 is the batch: symbolic or any value). Where cfg holds
+// them already (OnnxOptions::input_shape), they fill symbolic dimensions and must agree
+// with fixed ones.
 void read_input(const onnx::ValueInfoProto& in, const std::string& display, ModelConfig& cfg) {
   const std::string where = "input '" + in.name() + "'";
   if (!in.type().has_tensor_type() || in.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT)
@@ -19,11 +21,21 @@ void read_input(const onnx::ValueInfoProto& in, const std::string& display, Mode
   const auto& shape = in.type().tensor_type().shape();
   if (shape.dim_size() != 4)
     fail(display, where + " must be [n, C, H, W] images (rank " + std::to_string(shape.dim_size()) + ")");
+  const int64_t given[3] = {cfg.in_channels, cfg.height, cfg.width};
   int64_t d[3];
   for (int k = 1; k < 4; ++k) {
-    if (!shape.dim(k).has_dim_value())
-      fail(display, where + ": dimension " + std::to_string(k) + " must be a fixed number");
+    if (!shape.dim(k).has_dim_value()) {
+      if (!given[k - 1])
+        fail(display, where + ": dimension " + std::to_string(k) + " is symbolic ('" +
+                          h5::printable(shape.dim(k).dim_param()) +
+                          "'): give the image size as {\"input_shape\": [C, H, W]} in " + display + ".json");
+      d[k - 1] = given[k - 1];
+      continue;
+    }
     d[k - 1] = shape.dim(k).dim_value();
+    if (given[k - 1] && given[k - 1] != d[k - 1])
+      fail(display, where + ": dimension " + std::to_string(k) + " is " + std::to_string(d[k - 1]) +
+                        ", not the " + std::to_string(given[k - 1]) + " given");
   }
   if (d[0] < 1 || d[0] > 64 || d[1] < 1 || d[1] > 4096 || d[2] < 1 || d[2] > 4096 ||
       d[0] * d[1] * d[2] > (int64_t(1) << 24))

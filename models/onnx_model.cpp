@@ -59,6 +59,8 @@ class OnnxNetwork : public Network {
   int input_, output_, num_values_;
 };
 
+// "<path>.json": {"mean": [...], "std": [...]} (together), {"input_shape": [C, H, W]}, or
+// both. Options already given win over it.
 void read_sidecar(const std::string& path, OnnxOptions& opts) {
   const std::string side = path + ".json";
   std::error_code ec;
@@ -66,10 +68,22 @@ void read_sidecar(const std::string& path, OnnxOptions& opts) {
   std::ifstream f(side);
   try {
     const nlohmann::json j = nlohmann::json::parse(f);
-    opts.mean = j.at("mean").get<std::vector<float>>();
-    opts.std = j.at("std").get<std::vector<float>>();
+    if (!j.is_object() || j.empty()) throw std::invalid_argument("not a JSON object with keys");
+    for (const auto& [key, value] : j.items())
+      if (key != "mean" && key != "std" && key != "input_shape")
+        throw std::invalid_argument("unknown key \"" + key + "\"");
+    if (j.contains("mean") != j.contains("std"))
+      throw std::invalid_argument("mean and std go together");
+    if (j.contains("mean") && opts.mean.empty() && opts.std.empty()) {
+      opts.mean = j.at("mean").get<std::vector<float>>();
+      opts.std = j.at("std").get<std::vector<float>>();
+    }
+    if (j.contains("input_shape") && opts.input_shape.empty()) {
+      opts.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
+      if (opts.input_shape.size() != 3) throw std::invalid_argument("input_shape must be [C, H, W]");
+    }
   } catch (const std::exception& e) {
-    fail(side, std::string("not a normalization sidecar {\"mean\": [...], \"std\": [...]}: ") + e.what());
+    fail(side, std::string("not a sidecar {\"mean\": [...], \"std\": [...], \"input_shape\": [C, H, W]}: ") + e.what());
   }
 }
 
@@ -109,7 +123,7 @@ std::unique_ptr<Network> load_onnx_model(const std::string& path, const OnnxOpti
   std::string bytes(size_t(size), '\0');
   if (!f.read(bytes.data(), std::streamsize(size))) fail(path, "cannot read");
   OnnxOptions o = opts;
-  if (o.sidecar && o.mean.empty() && o.std.empty()) read_sidecar(path, o);
+  if (o.sidecar) read_sidecar(path, o);
   return load_onnx_bytes(bytes, path, o);
 }
 
@@ -152,6 +166,15 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
 
   ModelConfig cfg;
   cfg.arch = kOnnxArch;
+  cfg.in_channels = cfg.height = cfg.width = 0;  // 0: the graph's (read_input)
+  if (!opts.input_shape.empty()) {  // read_input checks them against the graph's
+    if (opts.input_shape.size() != 3) fail(display, "the input shape given must be [C, H, W]");
+    for (int64_t d : opts.input_shape)
+      if (d < 1 || d > 4096) fail(display, "the input shape given has a dimension " + std::to_string(d));
+    cfg.in_channels = int(opts.input_shape[0]);
+    cfg.height = int(opts.input_shape[1]);
+    cfg.width = int(opts.input_shape[2]);
+  }
   GraphIndex gi = index_graph(g, display, cfg);
   const std::vector<Value>& values = gi.values;
   const int in_id = gi.in_id, out_id = gi.out_id;

@@ -38,7 +38,10 @@ constexpr const char* kOnnxArch = "onnx";
 
 struct OnnxOptions {
   std::vector<float> mean, std;  // per input channel; empty: 0 and 1
-  // Read "<path>.json" for mean and std when present (load_onnx_model only).
+  // The image's [C, H, W] where the graph's input leaves them symbolic (an export with
+  // dynamic height and width); the graph is then read at that size. Empty: the graph's.
+  std::vector<int64_t> input_shape;
+  // Read "<path>.json" for mean, std and input_shape when present (load_onnx_model only).
   bool sidecar = true;
 };
 

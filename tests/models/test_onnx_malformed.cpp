@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <fstream>
 #include <sstream>
@@ -96,6 +97,58 @@ TEST(OnnxMalformed, WrongInitializerTypesAndSizes) {
   b.g->mutable_initializer(0)->set_dims(1, 2);
   b.g->mutable_initializer(0)->mutable_float_data()->Truncate(6);
   EXPECT_ERROR(b.bytes(), "node 1 'Gemm_1': weights [3, 2] do not fit the input [1, 4]");
+}
+
+// An export with dynamic height and width is read at the size its sidecar gives
+// ({"input_shape": [C, H, W]} in <model>.json, or OnnxOptions::input_shape); without one
+// the error says how, and a size that contradicts a fixed dimension, an unknown key, or mean
+// without std are refused naming the sidecar.
+TEST(OnnxMalformed, SymbolicImageSizeFromTheSidecar) {
+  Builder b(3, 4, 5);  // global pool to [n, 3, 1, 1], flattened: three "classes"
+  auto* dims = b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  dims->mutable_dim(2)->set_dim_param("h");
+  dims->mutable_dim(3)->set_dim_param("w");
+  b.node("GlobalAveragePool", {"x"}, {"p"});
+  b.node("Flatten", {"p"}, {"y"});
+  const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_symbolic";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "m.onnx").string();
+  std::ofstream(path, std::ios::binary) << b.bytes();
+  auto error = [&](const std::string& sidecar) {
+    if (sidecar.empty()) std::filesystem::remove(path + ".json");
+    else std::ofstream(path + ".json") << sidecar;
+    try {
+      load_onnx_model(path);
+    } catch (const FileError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(loaded)");
+  };
+  EXPECT_NE(error("").find("dimension 2 is symbolic ('h'): give the image size as {\"input_shape\": [C, H, W]} in " + path + ".json"),
+            std::string::npos) << error("");
+  std::ofstream(path + ".json") << R"({"input_shape": [3, 7, 6]})";
+  auto net = load_onnx_model(path);
+  EXPECT_EQ(net->config().in_channels, 3);
+  EXPECT_EQ(net->config().height, 7);
+  EXPECT_EQ(net->config().width, 6);
+  {
+    NoGradGuard ng;
+    EXPECT_EQ(net->logits(Tensor::ones({2, 3, 7, 6})).shape(), (Shape{2, 3}));
+  }
+  OnnxOptions given;  // an option given wins over the sidecar
+  given.input_shape = {3, 2, 9};
+  EXPECT_EQ(load_onnx_model(path, given)->config().width, 9);
+  EXPECT_NE(error(R"({"input_shape": [1, 7, 6]})").find("dimension 1 is 3, not the 1 given"), std::string::npos);
+  EXPECT_NE(error(R"({"input_shape": [3, 7]})").find("input_shape must be [C, H, W]"), std::string::npos);
+  EXPECT_NE(error(R"({"input_size": [3, 7, 6]})").find("m.onnx.json: not a sidecar"), std::string::npos);
+  EXPECT_NE(error(R"({"input_size": [3, 7, 6]})").find("unknown key \"input_size\""), std::string::npos);
+  EXPECT_NE(error(R"({"mean": [0, 0, 0], "input_shape": [3, 7, 6]})").find("mean and std go together"),
+            std::string::npos);
+  // mean and std with the size: both taken.
+  std::ofstream(path + ".json") << R"({"mean": [0.5, 0.5, 0.5], "std": [2, 2, 2], "input_shape": [3, 7, 6]})";
+  EXPECT_EQ(load_onnx_model(path)->config().std, std::vector<float>({2.f, 2.f, 2.f}));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(OnnxMalformed, HugeDimensions) {
