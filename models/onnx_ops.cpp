@@ -25,7 +25,8 @@ const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
       "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Flatten", "Gather", "Gemm",
-      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LayerNormalization", "LeakyRelu", "LogSoftmax",
+      "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization",
+      "LayerNormalization", "LeakyRelu", "LogSoftmax",
       "MatMul", "MaxPool", "Mul", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
       "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub",
       "Tanh", "Transpose", "Unsqueeze"};
@@ -243,6 +244,33 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       const Tensor sd = ops::sqrt(ops::add_scalar(ops::mean(ops::square(d), last, true), eps));
       const Tensor y = ops::mul(ops::div(d, sd), *scale);
       return bias ? ops::add(y, *bias) : y;
+    };
+  }
+  if (op == "InstanceNormalization") {  // GroupNorm's export: over [n, groups, rest]
+    check_attrs(n, {"epsilon"});
+    const int64_t r = int64_t(xs.size());
+    if (r < 3) throw OnnxError("needs an [n, C, ...] input with at least one axis after C");
+    const float eps = attr_float(n, "epsilon", 1e-5f);
+    if (!(eps > 0)) throw OnnxError("epsilon must be positive");
+    Tensor* t[2];
+    const char* names[2] = {"scale", "B"};
+    for (size_t k = 0; k < 2; ++k) {
+      HostTensor h = constant(in, k + 1, names[k]);
+      if (h.is_int || h.shape != Shape{xs[1]})
+        throw OnnxError(std::string(names[k]) + " must be float [" + std::to_string(xs[1]) + "]");
+      h.shape.resize(size_t(r - 1), 1);  // [C, 1, ...]: broadcast over the axes after C
+      t[k] = keep(h, names[k]);
+    }
+    // Each (sample, channel) over the axes after C, as LayerNormalization above.
+    return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
+      const int r = int(v[0].ndim());
+      auto mean_rest = [r](Tensor y) {
+        for (int a = r - 1; a >= 2; --a) y = ops::mean(y, a, true);
+        return y;
+      };
+      const Tensor d = ops::sub(v[0], mean_rest(v[0]));
+      const Tensor sd = ops::sqrt(ops::add_scalar(mean_rest(ops::square(d)), eps));
+      return ops::add(ops::mul(ops::div(d, sd), *scale), *bias);
     };
   }
   if (op == "Sqrt") {

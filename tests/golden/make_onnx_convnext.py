@@ -14,7 +14,10 @@
 #     Sub, Pow 2, Add eps, Sqrt, Div, Mul, Add, Transpose back); two blocks of depthwise
 #     7x7 conv, Transpose, LayerNorm, a linear layer to 4c and back with GELU (MatMul of the
 #     rank-4 value with constant weights, Erf), the layer scale (Mul), Transpose, and the
-#     residual Add; a global average pool, LayerNorm and a linear head.
+#     residual Add; then the other normalizations: an InstanceNorm2d with affine weights
+#     and a GroupNorm of 4 groups (exported as Reshape to [n, 4, -1],
+#     InstanceNormalization, Reshape back, Mul, Add); a global average pool, LayerNorm and a
+#     linear head.
 #   convnext-opset17.onnx: the same weights exported at opset 17, where each LayerNorm is
 #     one LayerNormalization node.
 #   convnext.golden.h5: as activations.golden.h5 (x [4, 3, 16, 16], r [4, 10], logits and
@@ -57,18 +60,20 @@ class ConvNeXt(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, c, 4, stride=4), LayerNorm2d(c, eps=1e-6))
         self.blocks = nn.Sequential(Block(c), Block(c))
+        self.inorm = nn.InstanceNorm2d(c, affine=True)
+        self.gnorm = nn.GroupNorm(4, c)
         self.norm = LayerNorm2d(c, eps=1e-6)
         self.fc = nn.Linear(c, 10)
 
     def forward(self, x):
-        h = self.norm(self.blocks(self.stem(x)))
+        h = self.norm(self.gnorm(self.inorm(self.blocks(self.stem(x)))))
         return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
 def randomize_norms(model, gen):
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.LayerNorm):
+            if isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)):
                 c = m.weight.numel()
                 m.weight.copy_(1 + 0.25 * (torch.rand(c, generator=gen) - 0.5))
                 m.bias.copy_(0.1 * torch.randn(c, generator=gen))

@@ -220,8 +220,9 @@ TEST(OnnxShuffle, RuntimeSliceTransposeAndConcatMatchPyTorch) {
 
 // ConvNeXt's blocks (tests/golden/make_onnx_convnext.py): LayerNorm over the channels of
 // [n, h, w, c], written out at opset 13 (ReduceMean over the last axis, Pow, Sqrt, ...) and
-// as LayerNormalization at opset 17, and linear layers applied per pixel (MatMul of a
-// rank-4 value): PyTorch's logits, labels and input gradients from both files.
+// as LayerNormalization at opset 17, linear layers applied per pixel (MatMul of a rank-4
+// value), then InstanceNorm2d and GroupNorm (InstanceNormalization over [n, groups, rest]):
+// PyTorch's logits, labels and input gradients from both files.
 TEST(OnnxConvNeXt, BothExportsMatchPyTorch) {
   const OnnxGolden g = read_onnx_golden("convnext");
   for (const char* file : {"convnext.onnx", "convnext-opset17.onnx"}) {
@@ -231,6 +232,7 @@ TEST(OnnxConvNeXt, BothExportsMatchPyTorch) {
     const bool opset17 = std::string(file) == "convnext-opset17.onnx";
     EXPECT_EQ(bytes.find("LayerNormalization") != std::string::npos, opset17);
     EXPECT_EQ(bytes.find("Sqrt") != std::string::npos, !opset17);
+    EXPECT_NE(bytes.find("InstanceNormalization"), std::string::npos);  // GroupNorm, InstanceNorm2d
     auto net = load_model(kOnnx + file);
     expect_matches_golden(*net, g);
     FrozenNetwork frozen(*net, g.x.shape());

@@ -449,6 +449,17 @@ TEST(OnnxReaderOps, LayerNormPiecesAndAPixelwiseLinear) {
   odd.node("Pow", {"x", "e"}, {"c"});
   odd.node("Flatten", {"c"}, {"y"});
   EXPECT_ERROR(odd.bytes(), "exponent 1.500000 is not supported (1, 2, 3 and 0.5 are)");
+  Builder in(3, 2, 2);  // one scale per channel
+  in.init("sc", {2}, {1.f, 1.f});
+  in.init("bi", {3}, {0.f, 0.f, 0.f});
+  in.node("InstanceNormalization", {"x", "sc", "bi"}, {"n"});
+  in.node("Flatten", {"n"}, {"y"});
+  EXPECT_ERROR(in.bytes(), "scale must be float [3]");
+  Builder lnx(3, 2, 2);  // LayerNormalization over the channels of NCHW: not the last axis
+  lnx.init("sc", {3}, {1.f, 1.f, 1.f});
+  attr_int(lnx.node("LayerNormalization", {"x", "sc"}, {"n"}), "axis", 1);
+  lnx.node("Flatten", {"n"}, {"y"});
+  EXPECT_ERROR(lnx.bytes(), "only a normalization over the last axis is supported");
   Builder mid(3, 2, 2);  // a softmax elsewhere than the last axis
   attr_int(mid.node("Softmax", {"x"}, {"s"}), "axis", 1);
   mid.node("Flatten", {"s"}, {"y"});
