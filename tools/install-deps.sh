@@ -2,8 +2,9 @@
 # Installs the Debian packages ipguard builds and runs with, only those missing
 # (idempotent; apt-get update runs only when something must be installed).
 #   tools/install-deps.sh            build, test and benchmark dependencies
-#   tools/install-deps.sh --torch    also python3-torch and python3-h5py (golden files,
-#                                    side-by-side comparisons; never needed by the tests)
+#   tools/install-deps.sh --torch    also python3-torch, python3-torchvision and python3-h5py
+#                                    (golden files, side-by-side comparisons, the torchvision
+#                                    ONNX check; never needed by the tests)
 #   tools/install-deps.sh --list     print the package names, install nothing
 #                                    (tools/check-deps.sh checks the build against them)
 # The CUDA toolkit, cuBLAS and cuDNN are not Debian packages here; when present under
@@ -20,7 +21,7 @@ packages=(cmake ninja-build g++ make pkg-config
 list=0
 for arg in "$@"; do
   case "$arg" in
-    --torch) packages+=(python3-torch python3-h5py python3-numpy) ;;
+    --torch) packages+=(python3-torch python3-torchvision python3-h5py python3-numpy) ;;
     --list) list=1 ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
