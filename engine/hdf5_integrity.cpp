@@ -11,6 +11,7 @@
 #include "engine/hdf5.h"
 #include "engine/hdf5_integrity_internal.h"
 #include "engine/hdf5_internal.h"
+#include "engine/terminal_text.h"
 
 namespace ipg::h5 {
 
@@ -59,7 +60,7 @@ void notice(const std::string& line) {
   if (notice_sink())
     notice_sink()(line);
   else
-    std::cerr << line << "\n";
+    std::cerr << terminal_text(line) << "\n";
 }
 
 // ---- the format-level check --------------------------------------------------------

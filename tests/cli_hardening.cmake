@@ -443,3 +443,20 @@ expect_exit(1 --device cpu verify --fingerprint ${WORK}/fp2.h5 --suspect ${WORK}
 if(NOT last_err MATCHES "--evaluation .*zoo is a folder; give its results\\.json")
   message(FATAL_ERROR "--evaluation of a folder: unexpected message:\n${last_err}")
 endif()
+# A file name carrying terminal control characters (ESC starting a colour sequence, a
+# carriage return) is shown escaped in the error line, not sent to the terminal; --json
+# escapes it as JSON does.
+string(ASCII 27 esc)
+string(ASCII 13 cr)
+set(odd "${WORK}/a${esc}[31mred${cr}b.h5")
+expect_exit(1 --device cpu info "${odd}")
+string(FIND "${last_err}" "${esc}" raw_esc)
+string(FIND "${last_err}" "${cr}" raw_cr)
+if(NOT raw_esc EQUAL -1 OR NOT raw_cr EQUAL -1 OR NOT last_err MATCHES "a\\\\x1b\\[31mred\\\\x0db\\.h5: no such file")
+  message(FATAL_ERROR "a control character in a path reached stderr raw:\n${last_err}")
+endif()
+# (The path goes last: its unbalanced '[' keeps CMake from splitting the list after it.)
+expect_exit(1 --device cpu --json info "${odd}")
+if(NOT last_out MATCHES "a\\\\u001b\\[31mred\\\\rb\\.h5: no such file")
+  message(FATAL_ERROR "--json: the error does not escape the path:\n${last_out}")
+endif()

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "engine/terminal_text.h"
 #include "engine/threads.h"
 #include "tools/ipguard/build_info.h"
 #include "tools/ipguard/cli.h"
@@ -52,7 +53,7 @@ bool valid_utf8(const std::string& s) {
 // An error said on stderr (one line) and, under --json, as a JSON object on stdout too, so a
 // script reading stdout gets something it can parse: {"error": "...", "exit_code": N}.
 int report_error(bool json, const std::string& line, int code) {
-  std::cerr << line << "\n";
+  std::cerr << ipg::terminal_text(line) << "\n";
   if (json)
     std::cout << nlohmann::json{{"error", line}, {"exit_code", code}}.dump(
                      2, ' ', false, nlohmann::json::error_handler_t::replace)
