@@ -48,8 +48,9 @@ std::string excerpt(const std::string& s) {
   return "'" + e + (s.size() > 40 ? "...'" : "'");
 }
 
+// Points are numbered from 0 in every message, as the rows of IPG_POINTS.
 int32_t label_value(const std::string& token, size_t index) {
-  const std::string where = "label " + std::to_string(index + 1) + " ";
+  const std::string where = "the label of point " + std::to_string(index) + " ";
   if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos)
     throw SuspectCommandError(where + excerpt(token) + " is not an integer >= 0");
   if (token.size() > 10 || std::stoll(token) > 2147483647LL)
@@ -197,8 +198,8 @@ std::vector<int32_t> parse_label_output(const std::string& text, int64_t n, int6
     for (size_t i = 0; i < j.size(); ++i) {
       if (!j[i].is_number_integer() || j[i].get<int64_t>() < 0 ||
           j[i].get<int64_t>() > 2147483647LL)
-        throw SuspectCommandError("label " + std::to_string(i + 1) + " " + excerpt(j[i].dump()) +
-                                  " is not an integer >= 0");
+        throw SuspectCommandError("the label of point " + std::to_string(i) + " " +
+                                  excerpt(j[i].dump()) + " is not an integer >= 0");
       labels.push_back(j[i].get<int32_t>());
     }
   } else {
