@@ -52,7 +52,8 @@ std::string node_name(const onnx::GraphProto& g, int i) {
   return "node " + std::to_string(i) + " '" + h5::printable(g.node(i).name()) + "'";
 }
 
-GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, ModelConfig& cfg) {
+GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, ModelConfig& cfg,
+                       const std::string& output) {
   // Names -> value ids. Initializers first; an input of the same name (IR < 4) is that
   // initializer.
   GraphIndex gi;
@@ -84,8 +85,21 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
     input = &in;
   }
   if (!input) fail(display, "the graph has no input");
-  if (g.output_size() != 1)
-    fail(display, std::to_string(g.output_size()) + " graph outputs; one (the logits) expected");
+  // The logits: the one graph output, or the one named (a network that also returns its
+  // features has several).
+  std::string names;
+  const onnx::ValueInfoProto* logits = nullptr;
+  for (const auto& o : g.output()) {
+    names += (names.empty() ? "'" : ", '") + h5::printable(o.name()) + "'";
+    if (o.name() == output) logits = &o;
+  }
+  if (g.output_size() == 0) fail(display, "the graph has no output");
+  if (!output.empty() && !logits)
+    fail(display, "no graph output is named '" + h5::printable(output) + "' (the graph's: " + names + ")");
+  if (output.empty() && g.output_size() != 1)
+    fail(display, std::to_string(g.output_size()) + " graph outputs (" + names +
+                      "); name the logits as {\"output\": \"...\"} in " + display + ".json");
+  if (!logits) logits = &g.output(0);
   read_input(*input, display, cfg);
   const auto& d0 = input->type().tensor_type().shape().dim(0);
   gi.declared_batch = d0.has_dim_value() ? d0.dim_value() : -1;
@@ -135,8 +149,8 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
   if (int(order.size()) != nn)
     for (int i = 0; i < nn; ++i)
       if (pending[size_t(i)]) fail(display, node_name(g, i) + ": the graph has a cycle through this node");
-  const auto out_it = id.find(g.output(0).name());
-  if (out_it == id.end()) fail(display, "the graph output '" + g.output(0).name() + "' is not produced");
+  const auto out_it = id.find(logits->name());
+  if (out_it == id.end()) fail(display, "the graph output '" + h5::printable(logits->name()) + "' is not produced");
   int& out_id = gi.out_id;
   out_id = out_it->second;
 

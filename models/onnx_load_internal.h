@@ -55,7 +55,8 @@ struct GraphIndex {
 // initializer), the one image input (its C, H, W into cfg), the topological order (a
 // name nothing defines and a cycle are refused naming a node), and a Softmax computing
 // the output dropped: logits, the same labels.
-GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, ModelConfig& cfg);
+GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, ModelConfig& cfg,
+                       const std::string& output = "");
 
 // The load-time pass (onnx_steps.cpp), run under a NoGradGuard: folds constant nodes into
 // gi.values and builds one runtime step per remaining node, its constants kept in store,

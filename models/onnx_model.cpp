@@ -59,8 +59,8 @@ class OnnxNetwork : public Network {
   int input_, output_, num_values_;
 };
 
-// "<path>.json": {"mean": [...], "std": [...]} (together), {"input_shape": [C, H, W]}, or
-// both. Options already given win over it.
+// "<path>.json": {"mean": [...], "std": [...]} (together), {"input_shape": [C, H, W]},
+// {"output": "name"}, or several. Options already given win over it.
 void read_sidecar(const std::string& path, OnnxOptions& opts) {
   const std::string side = path + ".json";
   std::error_code ec;
@@ -70,7 +70,7 @@ void read_sidecar(const std::string& path, OnnxOptions& opts) {
     const nlohmann::json j = nlohmann::json::parse(f);
     if (!j.is_object() || j.empty()) throw std::invalid_argument("not a JSON object with keys");
     for (const auto& [key, value] : j.items())
-      if (key != "mean" && key != "std" && key != "input_shape")
+      if (key != "mean" && key != "std" && key != "input_shape" && key != "output")
         throw std::invalid_argument("unknown key \"" + key + "\"");
     if (j.contains("mean") != j.contains("std"))
       throw std::invalid_argument("mean and std go together");
@@ -82,8 +82,13 @@ void read_sidecar(const std::string& path, OnnxOptions& opts) {
       opts.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
       if (opts.input_shape.size() != 3) throw std::invalid_argument("input_shape must be [C, H, W]");
     }
+    if (j.contains("output") && opts.output.empty()) {
+      opts.output = j.at("output").get<std::string>();
+      if (opts.output.empty()) throw std::invalid_argument("output is an empty name");
+    }
   } catch (const std::exception& e) {
-    fail(side, std::string("not a sidecar {\"mean\": [...], \"std\": [...], \"input_shape\": [C, H, W]}: ") + e.what());
+    fail(side, std::string("not a sidecar {\"mean\": [...], \"std\": [...], \"input_shape\": [C, H, W], "
+                           "\"output\": \"name\"}: ") + e.what());
   }
 }
 
@@ -175,7 +180,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
     cfg.height = int(opts.input_shape[1]);
     cfg.width = int(opts.input_shape[2]);
   }
-  GraphIndex gi = index_graph(g, display, cfg);
+  GraphIndex gi = index_graph(g, display, cfg, opts.output);
   const std::vector<Value>& values = gi.values;
   const int in_id = gi.in_id, out_id = gi.out_id;
   const std::string& dropped = gi.dropped;

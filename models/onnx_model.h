@@ -41,7 +41,11 @@ struct OnnxOptions {
   // The image's [C, H, W] where the graph's input leaves them symbolic (an export with
   // dynamic height and width); the graph is then read at that size. Empty: the graph's.
   std::vector<int64_t> input_shape;
-  // Read "<path>.json" for mean, std and input_shape when present (load_onnx_model only).
+  // The graph output holding the logits, for a graph with several (a network that also
+  // returns its features). Empty: the graph's one output.
+  std::string output;
+  // Read "<path>.json" for mean, std, input_shape and output when present (load_onnx_model
+  // only).
   bool sidecar = true;
 };
 

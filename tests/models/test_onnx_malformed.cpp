@@ -151,6 +151,39 @@ TEST(OnnxMalformed, SymbolicImageSizeFromTheSidecar) {
   std::filesystem::remove_all(dir);
 }
 
+// A graph that also returns its features has several outputs: the sidecar (or
+// OnnxOptions::output) names the logits; without a name, or with one the graph lacks, the
+// error lists the graph's outputs.
+TEST(OnnxMalformed, SeveralOutputsNeedTheLogitsNamed) {
+  Builder b(3, 2, 2);  // y: the pooled channels; feat: the flattened image
+  b.node("GlobalAveragePool", {"x"}, {"p"});
+  b.node("Flatten", {"p"}, {"y"});
+  b.node("Flatten", {"x"}, {"feat"});
+  b.g->add_output()->set_name("feat");
+  EXPECT_ERROR(b.bytes(), "2 graph outputs ('y', 'feat'); name the logits as {\"output\": \"...\"} in t.onnx.json");
+  OnnxOptions named;
+  named.output = "y";
+  EXPECT_EQ(load_onnx_bytes(b.bytes(), "t.onnx", named)->config().classes, 3);
+  named.output = "feat";
+  EXPECT_EQ(load_onnx_bytes(b.bytes(), "t.onnx", named)->config().classes, 12);
+  named.output = "logits";
+  try {
+    load_onnx_bytes(b.bytes(), "t.onnx", named);
+    ADD_FAILURE() << "loaded with an output the graph lacks";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("no graph output is named 'logits' (the graph's: 'y', 'feat')"),
+              std::string::npos) << e.what();
+  }
+  const auto dir = std::filesystem::temp_directory_path() / "ipg_onnx_outputs";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "m.onnx").string();
+  std::ofstream(path, std::ios::binary) << b.bytes();
+  std::ofstream(path + ".json") << R"({"output": "y"})";
+  EXPECT_EQ(load_onnx_model(path)->config().classes, 3);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(OnnxMalformed, HugeDimensions) {
   Builder b = classifier();
   b.g->mutable_initializer(0)->set_dims(0, int64_t(1) << 40);
