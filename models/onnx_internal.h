@@ -119,10 +119,11 @@ using RunFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // `keep` (which registers them with the network so they move with it between devices)
 // and captured by the returned function. runtime_inputs: filled with the indices (into
 // n's inputs) of the values the function takes at run time, in order. Throws OnnxError
-// for an unsupported operator, attribute or operand.
+// for an unsupported operator, attribute or operand. opset: the graph's, where an
+// operator's meaning changed (Softmax's axis at 13).
 using KeepFn = std::function<Tensor*(const HostTensor&, const std::string& name)>;
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
-              std::vector<int>& runtime_inputs, int64_t declared_batch);
+              std::vector<int>& runtime_inputs, int64_t declared_batch, int64_t opset);
 
 // Operand helpers of the runtime operators (onnx_layers.cpp). constant: input k, which
 // must be present and constant ("what" names it in the error); present: whether input k

@@ -46,6 +46,7 @@ struct GraphIndex {
   int in_id = -1;                 // the image input
   int out_id = -1;                // the logits (the dropped Softmax's input)
   int64_t declared_batch = -1;    // the input's dimension 0 when fixed, else -1
+  int64_t opset = 13;             // the default domain's (the loader sets it)
   std::vector<int> order;         // node indices, each after the nodes it reads
   std::vector<bool> skip;         // per node: not run (the dropped Softmax)
   std::string dropped;            // the dropped Softmax node, for the notice; else empty

@@ -181,6 +181,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
     cfg.width = int(opts.input_shape[2]);
   }
   GraphIndex gi = index_graph(g, display, cfg, opts.output);
+  gi.opset = opset;
   const std::vector<Value>& values = gi.values;
   const int in_id = gi.in_id, out_id = gi.out_id;
   const std::string& dropped = gi.dropped;

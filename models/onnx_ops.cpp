@@ -51,7 +51,7 @@ Tensor elu(const Tensor& x, float alpha) {
 }  // namespace
 
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
-              std::vector<int>& runtime_inputs, int64_t declared_batch) {
+              std::vector<int>& runtime_inputs, int64_t declared_batch, int64_t opset) {
   const std::string& op = n.op_type();
   runtime_inputs.clear();
   for (size_t k = 0; k < in.size(); ++k)
@@ -368,12 +368,28 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     throw OnnxError("LogSoftmax is supported only where it computes the graph's output");
   if (op == "Softmax") {
     check_attrs(n, {"axis"});
-    // Over the last axis, where opset 13's per-axis softmax and the older one over the
-    // flattened trailing axes agree (an attention map's rows; the classes of [n, classes]).
+    // From opset 13 along one axis (default the last); before, over the axes from `axis`
+    // (default 1) to the end flattened into one. Never across the batch.
     const int64_t r = int64_t(xs.size());
-    const int64_t axis = norm_axis(attr_int(n, "axis", -1), r, "axis");
-    if (r < 2 || axis != r - 1) throw OnnxError("only a softmax over the last axis is supported");
-    return [](const std::vector<Tensor>& v) { return ops::softmax(v[0]); };
+    const bool per_axis = opset >= 13;
+    const int64_t axis = norm_axis(attr_int(n, "axis", per_axis ? -1 : 1), r, "axis");
+    if (axis == 0) throw OnnxError("a softmax across the batch dimension is not supported");
+    if (axis == r - 1) return [](const std::vector<Tensor>& v) { return ops::softmax(v[0]); };
+    if (!per_axis)  // [n, ..., the rest flattened]: a softmax over its last axis
+      return [axis](const std::vector<Tensor>& v) {
+        Shape s(v[0].shape().begin(), v[0].shape().begin() + axis);
+        s.push_back(-1);
+        return ops::reshape(ops::softmax(ops::reshape(v[0], s)), v[0].shape());
+      };
+    std::vector<int> to_last, back;  // the axis moved to the end, and back
+    for (int64_t k = 0; k < r; ++k)
+      if (k != axis) to_last.push_back(int(k));
+    to_last.push_back(int(axis));
+    back.assign(size_t(r), 0);
+    for (int64_t k = 0; k < r; ++k) back[size_t(to_last[size_t(k)])] = int(k);
+    return [to_last, back](const std::vector<Tensor>& v) {
+      return ops::permute(ops::softmax(ops::permute(v[0], to_last)), back);
+    };
   }
   if (op == "Squeeze" || op == "Unsqueeze") {
     // A classifier head's x.squeeze(-1).squeeze(-1) after a global pool: a reshape that

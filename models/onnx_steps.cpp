@@ -100,7 +100,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
           }
           std::vector<int> rt;
           OnnxStore scratch;
-          const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, declared_batch);
+          const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, declared_batch, gi.opset);
           std::vector<Tensor> rargs;
           for (int k : rt) rargs.push_back(to_tensor(in[size_t(k)]->c));
           outs.push_back(from_tensor(fn(rargs)));
@@ -124,7 +124,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
       }
       Step step;
       std::vector<int> rt;
-      step.fn = make_op(n, in, [&](const HostTensor& h, const std::string& nm) { return store.keep(h, nm); }, rt, declared_batch);
+      step.fn = make_op(n, in, [&](const HostTensor& h, const std::string& nm) { return store.keep(h, nm); }, rt, declared_batch, gi.opset);
       std::vector<Tensor> args;
       for (int k : rt) {
         const int v = id.at(n.input(k));

@@ -493,10 +493,29 @@ TEST(OnnxReaderOps, LayerNormPiecesAndAPixelwiseLinear) {
   attr_int(lnx.node("LayerNormalization", {"x", "sc"}, {"n"}), "axis", 1);
   lnx.node("Flatten", {"n"}, {"y"});
   EXPECT_ERROR(lnx.bytes(), "only a normalization over the last axis is supported");
-  Builder mid(3, 2, 2);  // a softmax elsewhere than the last axis
-  attr_int(mid.node("Softmax", {"x"}, {"s"}), "axis", 1);
-  mid.node("Flatten", {"s"}, {"y"});
-  EXPECT_ERROR(mid.bytes(), "only a softmax over the last axis is supported");
+  // Softmax over axis 1 of [n, 3, 2, 2]: from opset 13 over the channels at each pixel;
+  // before, over the 12 values of each image flattened.
+  for (int opset : {13, 11}) {
+    SCOPED_TRACE("opset " + std::to_string(opset));
+    Builder mid(3, 2, 2);
+    mid.m.mutable_opset_import(0)->set_version(opset);
+    attr_int(mid.node("Softmax", {"x"}, {"s"}), "axis", 1);
+    mid.node("Flatten", {"s"}, {"y"});
+    const std::vector<float> got = logits(mid);
+    ASSERT_EQ(got.size(), 12u);
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 4; ++p) {
+        double sum = 0;  // over the channels at pixel p, or over everything
+        for (int c2 = 0; c2 < 3; ++c2)
+          for (int p2 = 0; p2 < 4; ++p2)
+            if (opset == 11 || p2 == p) sum += std::exp(v[size_t(c2 * 4 + p2)] - 12.0);
+        EXPECT_NEAR(got[size_t(c * 4 + p)], std::exp(v[size_t(c * 4 + p)] - 12.0) / sum, 1e-6);
+      }
+  }
+  Builder across(3, 2, 2);
+  attr_int(across.node("Softmax", {"x"}, {"s"}), "axis", 0);
+  across.node("Flatten", {"s"}, {"y"});
+  EXPECT_ERROR(across.bytes(), "a softmax across the batch dimension is not supported");
 }
 
 // Grouped, dilated, strided, "same"-padded convolution against a direct loop. The

@@ -122,8 +122,10 @@ void register_model(pyb::module_& m) {
         return load_model_file(path_arg(path, "path"), device);
       },
       pyb::arg("path"), pyb::arg("device") = "cpu",
-      "Loads a model file (our HDF5 networks and random forests; every check the CLI makes) "
-      "onto device 'cpu', 'cuda', 'cuda:N' or 'auto'. OSError for a bad file.");
+      "Loads a model file (our HDF5 networks and random forests, or an ONNX network with the "
+      "mean, std, input_shape and output of its '<path>.json' sidecar when there is one; every "
+      "check the CLI makes) onto device 'cpu', 'cuda', 'cuda:N' or 'auto'. OSError for a bad "
+      "file.");
 }
 
 }  // namespace ipg::py
