@@ -60,3 +60,21 @@ if(NOT last_err MATCHES "flip.onnx: .*damaged")
   message(FATAL_ERROR "a flipped byte in an exported ONNX file gave:\n${last_err}")
 endif()
 expect_exit(2 convert --to-onnx ${WORK}/r20.onnx --out ${WORK}/r20.onnx)
+
+# info --plan: whether the fingerprint loop runs a network fused, and why not. The ONNX
+# LeNet-5 is planned whole; the ShuffleNet units' channel split (a slice) is not lowered (autodiff,
+# named); a forest has no plan (usage error).
+expect_exit(0 --device cpu info --plan ${ONNX})
+if(NOT last_out MATCHES "plan        fused, 9 steps:\n    v1 = affine\\(v0\\)")
+  message(FATAL_ERROR "info --plan of the ONNX LeNet-5:\n${last_out}")
+endif()
+expect_exit(0 --device cpu --json info --plan ${REPO}/tests/data/onnx/shuffle.onnx)
+if(NOT last_out MATCHES "\"fused\": false" OR NOT last_out MATCHES "\"why\": \"'slice' \\(trace node")
+  message(FATAL_ERROR "info --plan --json of the shuffle network:\n${last_out}")
+endif()
+file(GLOB forests ${REPO}/weights/zoo-lenet5-fashion-mnist/negative/rf-*.h5)
+list(GET forests 0 forest)
+expect_exit(2 --device cpu info --plan ${forest})
+if(NOT last_err MATCHES "is a random forest; only networks have a plan")
+  message(FATAL_ERROR "info --plan of a forest:\n${last_err}")
+endif()

@@ -1,13 +1,16 @@
 // `ipguard train`, `postprocess`, `eval` and `info`: thin wrappers over models/. `train`
 // is tools/ipguard/train_command.cpp's, `postprocess` postprocess_command.cpp's.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/device.h"
 #include "engine/error.h"
 #include "models/data/dataset.h"
 #include "models/forest_file.h"
+#include "models/frozen_network.h"
 #include "models/load.h"
 #include "models/model_file.h"
 #include "models/train.h"
@@ -57,13 +60,28 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
 
   // ---- info ----
   auto path = std::make_shared<std::string>();
+  auto show_plan = std::make_shared<bool>(false);
   CLI::App* info_cmd = app.add_subcommand("info", "describe a model file");
   info_cmd->add_option("model", *path, "model file: a network or forest (HDF5) or an ONNX network")
       ->required();
-  runners[info_cmd] = [&g, path]() {
-    if (is_forest_file(*path)) return forest_info(g, *path);
+  info_cmd->add_flag("--plan", *show_plan,
+                     "also trace the network (CPU, batch 1) and say whether the fingerprint "
+                     "loop runs it fused, step by step, or through autodiff, and why");
+  runners[info_cmd] = [&g, path, show_plan]() {
+    if (is_forest_file(*path)) {
+      if (*show_plan) throw UsageError("info --plan: " + *path + " is a random forest; only networks have a plan");
+      return forest_info(g, *path);
+    }
     const ModelInfo info = read_model_info(*path);
     const ModelConfig& c = info.config;
+    // The plan the fingerprint loop would run: traced once on the CPU at batch 1 (the same
+    // plan serves every batch); unfused networks run every iteration through autodiff.
+    nlohmann::json plan;
+    if (*show_plan) {
+      auto net = load_model(*path);
+      FrozenNetwork frozen(*net, {1, c.in_channels, c.height, c.width});
+      plan = {{"fused", frozen.fused()}, {"why", frozen.why_unfused()}, {"steps", frozen.plan_text()}};
+    }
     nlohmann::json j = {{"file", *path},
                         {"arch", c.arch},
                         {"input", {c.in_channels, c.height, c.width}},
@@ -77,6 +95,7 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
                         {"accuracy", info.provenance.accuracy},
                         {"recipe", info.provenance.recipe}};
     for (const auto& [name, shape] : info.tensors) j["tensors"][name] = shape;
+    if (*show_plan) j["plan"] = plan;
     if (g.json) {
       std::cout << j.dump(2) << "\n";
       return 0;
@@ -93,6 +112,17 @@ void add_model_commands(CLI::App& app, const GlobalOptions& g, Runners& runners)
       std::cout << "  accuracy    " << info.provenance.accuracy << "\n";
     if (!info.provenance.recipe.empty())
       std::cout << "  recipe      " << info.provenance.recipe << "\n";
+    if (*show_plan) {
+      if (plan["fused"].get<bool>()) {
+        const std::string steps = plan["steps"].get<std::string>();
+        std::cout << "  plan        fused, "
+                  << std::count(steps.begin(), steps.end(), '\n') << " steps:\n";
+        std::istringstream lines(steps);
+        for (std::string line; std::getline(lines, line);) std::cout << "    " << line << "\n";
+      } else {
+        std::cout << "  plan        autodiff (not fused): " << plan["why"].get<std::string>() << "\n";
+      }
+    }
     return 0;
   };
 }
