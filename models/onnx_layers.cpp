@@ -147,6 +147,11 @@ RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, b
   const bool cip = attr_int(n, "count_include_pad", 0) != 0;
   if (2 * std::max({win.pt, win.pb, win.pl, win.pr}) > win.kh)
     throw OnnxError("padding above half the kernel is not supported");
+  // A 1x1 window at stride 1 without padding passes its input through (torchvision's
+  // AlexNet and VGG at 224x224: the adaptive pool to the size it already has): nothing to
+  // run, and nothing to stop the planner.
+  if (win.kh == 1 && win.sh == 1 && win.pt == 0 && win.pb == 0 && win.pl == 0 && win.pr == 0)
+    return [](const std::vector<Tensor>& v) { return v[0]; };
   if (!sym && (max || !cip || ceil))
     throw OnnxError("asymmetric padding is supported for AveragePool with count_include_pad and without ceil_mode only");
   if (max)

@@ -362,6 +362,9 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     if (p.size() != 8 || p[0] || p[1] || p[4] || p[5]) throw OnnxError("only padding of the two spatial dimensions is supported");
     const int t = to_int(p[2], "padding"), l = to_int(p[3], "padding"), b = to_int(p[6], "padding"), r = to_int(p[7], "padding");
     checked_numel({xs[1], xs[2] + t + b, xs[3] + l + r}, "output");
+    // No padding at all (PyTorch exports an average pool with count_include_pad so, even
+    // without padding: DenseNet's transitions): the input itself, for the planner too.
+    if (t == 0 && b == 0 && l == 0 && r == 0) return [](const std::vector<Tensor>& v) { return v[0]; };
     return [t, b, l, r](const std::vector<Tensor>& v) { return ops::zero_pad2d(v[0], t, b, l, r); };
   }
   if (op == "LogSoftmax")  // as the graph's output it is dropped (onnx_graph.cpp)

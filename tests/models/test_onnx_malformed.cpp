@@ -12,6 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/hdf5.h"
 #include "engine/random.h"
+#include "models/frozen_network.h"
 #include "models/onnx_model.h"
 #include "onnx/onnx_pb.h"
 #include "tests/support/network_checks.h"
@@ -314,6 +315,39 @@ TEST(OnnxReaderOps, LeakyActivationsAndTheirRefusals) {
   b.node("LogSoftmax", {"x"}, {"a"});
   b.node("Flatten", {"a"}, {"y"});
   EXPECT_ERROR(b.bytes(), "LogSoftmax is supported only where it computes the graph's output");
+}
+
+// A pool of a 1x1 window at stride 1 (AlexNet's and VGG's adaptive pool at 224x224) and a
+// Pad of nothing (PyTorch's export of an unpadded average pool that counts padding) pass
+// their input through: the same logits as without them, and the planner fuses the network.
+TEST(OnnxReaderOps, IdentityPoolsAndPadsLeaveNothingToRun) {
+  auto build = [](bool extra) {
+    Builder b(2, 4, 4);
+    Generator gen(5);
+    b.init("W", {3, 2, 3, 3}, Tensor::normal({3, 2, 3, 3}, 0.f, 1.f, gen).to_vector());
+    b.node("Conv", {"x", "W"}, {"c"});
+    b.node("Relu", {"c"}, {"r"});
+    std::string at = "r";
+    if (extra) {
+      auto* p = b.node("MaxPool", {"r"}, {"m"});
+      attr_ints(p, "kernel_shape", {1, 1});
+      attr_ints(b.node("AveragePool", {"m"}, {"a"}), "kernel_shape", {1, 1});
+      b.init_i64("pads", {0, 0, 0, 0, 0, 0, 0, 0});
+      b.node("Pad", {"a", "pads"}, {"z"});
+      at = "z";
+    }
+    b.node("Flatten", {at}, {"y"});
+    return load_onnx_bytes(b.bytes(), "t.onnx");
+  };
+  auto plain = build(false), with = build(true);
+  Generator gen(6);
+  const Tensor x = Tensor::uniform({3, 2, 4, 4}, 0.f, 1.f, gen);
+  {
+    NoGradGuard ng;
+    EXPECT_EQ(with->logits(x).to_vector(), plain->logits(x).to_vector());
+  }
+  FrozenNetwork frozen(*with, x.shape());
+  EXPECT_TRUE(frozen.fused()) << frozen.why_unfused();
 }
 
 // Transpose, Slice and Concat of values computed from the input (ShuffleNet, a flip, a
