@@ -57,6 +57,9 @@ FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
         break;
       case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding, s.ceil); break;
       case PlanStep::Kind::GlobalAvgPool: y = global_avg_pool(x); break;
+      case PlanStep::Kind::AvgPool:
+        y = avg_pool(x, s.kernel, s.stride, s.padding, s.include_pad, s.ceil);
+        break;
       case PlanStep::Kind::Flatten: y = flatten(x); break;
       case PlanStep::Kind::Linear: y = linear(x, s.weight, s.weight_shape, s.bias, s.relu); break;
     }

@@ -54,6 +54,8 @@ class FrozenGraph {
   Value batch_norm(Value x, const nn::BatchNorm2d& bn, bool relu);
   // Max pooling; padding counts as -inf. ceil: ceil-mode output size.
   Value max_pool(Value x, int kernel, int stride, int padding = 0, bool ceil = false);
+  // Average pooling; include_pad: the divisor counts the padding.
+  Value avg_pool(Value x, int kernel, int stride, int padding, bool include_pad, bool ceil);
   // [n, C, H, W] -> [n, C]
   Value global_avg_pool(Value x);
   // [n, C, H, W] -> [n, C*H*W] in NCHW order

@@ -178,6 +178,28 @@ Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding, bool c
   return y;
 }
 
+Value FrozenGraph::avg_pool(Value x, int kernel, int stride, int padding, bool include_pad,
+                            bool ceil) {
+  const kc::ActShape in = st_->at(x).act;
+  auto step = std::make_unique<WindowAvgPoolStep>();
+  step->geom = kernels::PoolGeometry{in.h,
+                                     in.w,
+                                     kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
+                                     kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
+                                     kernel,
+                                     stride,
+                                     padding};
+  if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * padding > kernel)
+    throw std::invalid_argument("FrozenGraph::avg_pool: window does not fit");
+  step->include_pad = include_pad;
+  step->x = x;
+  step->dx = st_->contribution(x);
+  step->y = st_->add(kc::ActShape{in.n, in.c, step->geom.oh, step->geom.ow, in.block}, false);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
 Value FrozenGraph::global_avg_pool(Value x) {
   const kc::ActShape in = st_->at(x).act;
   auto step = std::make_unique<AvgPoolStep>();

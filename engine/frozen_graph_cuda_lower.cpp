@@ -98,6 +98,18 @@ struct MaxPoolStep : Step {
   }
 };
 
+struct WindowAvgPoolStep : Step {
+  int x = 0, dx = 0;
+  kernels::PoolGeometry geom{};
+  bool include_pad = true;
+  void forward(State& g) override {
+    kc::avg_pool(g.act(x), geom, include_pad, g.in(x), g.out(y), g.stream);
+  }
+  void backward(State& g) override {
+    kc::avg_pool_backward(g.act(x), geom, include_pad, g.grad(*this), g.ptr(dx), g.stream);
+  }
+};
+
 struct AvgPoolStep : Step {
   int x = 0, dx = 0;
   void forward(State& g) override { kc::global_avg_pool(g.act(x), g.in(x), g.out(y), g.stream); }
@@ -200,6 +212,19 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       step->dx = contribution(x);
       step->y = add({xs[0], xs[1], step->geom.oh, step->geom.ow});
       step->argmax = Tensor::empty({act(step->y).numel()}, device, DType::I32);
+      steps.push_back(std::move(step));
+    } else if (s.kind == PlanStep::Kind::AvgPool) {
+      if (!map) refuse(s, "pools " + shape_str(xs));
+      auto step = std::make_unique<WindowAvgPoolStep>();
+      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
+                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil);
+      step->geom = kernels::PoolGeometry{xs[2], xs[3], oh, ow, s.kernel, s.stride, s.padding};
+      if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * s.padding > s.kernel)
+        refuse(s, "window does not fit");
+      step->include_pad = s.include_pad;
+      step->x = x;
+      step->dx = contribution(x);
+      step->y = add({xs[0], xs[1], step->geom.oh, step->geom.ow});
       steps.push_back(std::move(step));
     } else if (s.kind == PlanStep::Kind::GlobalAvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));

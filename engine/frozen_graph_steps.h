@@ -60,6 +60,18 @@ struct MaxPoolStep : Step {
   }
 };
 
+// An average pool over windows (AvgPoolStep below is the global one).
+struct WindowAvgPoolStep : Step {
+  Value x;
+  kernels::PoolGeometry geom;
+  bool include_pad = true;
+  int dx;
+  void forward(State& g) override { kc::avg_pool(g.at(x).act, geom, include_pad, g.in(x), g.out(y)); }
+  void backward(State& g) override {
+    kc::avg_pool_backward(g.at(x).act, geom, include_pad, g.grad(*this), g.ptr(dx));
+  }
+};
+
 struct AvgPoolStep : Step {
   Value x;
   int dx;

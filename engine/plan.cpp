@@ -121,6 +121,7 @@ void Planner::start(int i) {
     case Op::BatchNorm: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Relu:
       return affine(i);
     case Op::MaxPool2d: return max_pool(i);
+    case Op::AvgPool2d: return avg_pool(i);
     case Op::GlobalAvgPool: {
       Chain c;
       c.step.kind = PlanStep::Kind::GlobalAvgPool;
@@ -148,7 +149,7 @@ using plan_detail::Refused;
 
 std::string Plan::str() const {
   static const char* kNames[] = {"affine", "conv", "max_pool", "global_avg_pool", "flatten",
-                                 "linear"};
+                                 "linear", "avg_pool"};
   std::ostringstream os;
   for (size_t i = 0; i < steps.size(); ++i) {
     const PlanStep& s = steps[i];
@@ -157,6 +158,7 @@ std::string Plan::str() const {
     os << ")";
     if (s.groups != 1) os << " groups " << s.groups;
     if (s.ceil) os << " ceil";
+    if (s.kind == PlanStep::Kind::AvgPool && !s.include_pad) os << " exclude_pad";
     if (s.dilation_h != 1 || s.dilation_w != 1)
       os << " dilation " << s.dilation_h << "x" << s.dilation_w;
     os << (s.relu ? " relu" : "") << " " << shape_str(s.out) << "  <- " << s.from << "\n";

@@ -24,7 +24,7 @@
 namespace ipg {
 
 struct PlanStep {
-  enum class Kind { Affine, Conv, MaxPool, GlobalAvgPool, Flatten, Linear };
+  enum class Kind { Affine, Conv, MaxPool, GlobalAvgPool, Flatten, Linear, AvgPool };
   Kind kind = Kind::Affine;
   int x = 0;           // input value: 0 is the plan's input, step i writes value i + 1
   int residual = -1;   // Conv: value added before the ReLU
@@ -35,7 +35,8 @@ struct PlanStep {
   Shape weight_shape;
   std::vector<float> scale, shift;  // Affine: x * scale[c] + shift[c]
   int stride = 1, padding = 0, kernel = 0;
-  bool ceil = false;  // MaxPool: ceil-mode output size (kernels/common/pool_math.h)
+  bool ceil = false;         // MaxPool, AvgPool: ceil-mode output size (pool_math.h)
+  bool include_pad = true;   // AvgPool: the divisor counts the padding
   // Conv: channel groups (weight [out, in / groups, kh, kw]) and dilations (rows, columns).
   int groups = 1, dilation_h = 1, dilation_w = 1;
   Shape out;      // output shape: [n, C, H, W] or [n, F]

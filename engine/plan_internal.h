@@ -81,6 +81,7 @@ class Planner {
   void linear(int i);
   void affine(int i);
   void max_pool(int i);
+  void avg_pool(int i);
   void zero_pad(int i);
   void reshape(int i);
 };

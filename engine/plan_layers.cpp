@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/plan_internal.h"
+#include "kernels/common/pool_math.h"
 
 namespace ipg::plan_detail {
 
@@ -105,6 +106,24 @@ void Planner::max_pool(int i) {
   finish(std::move(c), i);
 }
 
+void Planner::avg_pool(int i) {
+  const Node& n = node(i);
+  const auto [x, extra] = through_pad(n.inputs[0]);
+  Chain c;
+  PlanStep& s = c.step;
+  s.kind = PlanStep::Kind::AvgPool;
+  s.x = lowered(x, i);
+  s.kernel = n.attrs.kernel;
+  s.stride = n.attrs.stride;
+  s.padding = n.attrs.padding + extra;
+  s.ceil = n.attrs.ceil;
+  s.include_pad = extra ? true : n.attrs.include_pad;  // an absorbed zero padding counts
+  if (2 * s.padding > s.kernel) throw Refused{where(i) + ": padding wider than half the window"};
+  s.from = extra ? "zero_pad2d+avg_pool2d" : "avg_pool2d";
+  c.out = n.output;
+  finish(std::move(c), i);
+}
+
 void Planner::zero_pad(int i) {
   const Node& n = node(i);
   const int* p = n.attrs.pad;
@@ -121,6 +140,20 @@ void Planner::zero_pad(int i) {
     if (m.op == Op::MaxPool2d && m.attrs.padding == 0 && !m.attrs.ceil && pv_[size_t(x)] > 0) {
       const PlanStep& src = plan_.steps[size_t(pv_[size_t(x)] - 1)];
       pool = src.relu && src.kind != PlanStep::Kind::Linear;
+    }
+    // Before an average pool without padding (PyTorch's export of one whose padding counts:
+    // Pad, then AveragePool), the zeros are the pool's own padding, counted (at most half
+    // the window): the same sums, and the same divisors, each window clipped to the padded
+    // input. In ceil mode only where both give the same windows: the explicit padding lets a
+    // last window start in the right padding, the pool's own padding does not.
+    if (m.op == Op::AvgPool2d && m.attrs.padding == 0 && 2 * p[0] <= m.attrs.kernel) {
+      const Shape& s = shape(x);
+      const int k = m.attrs.kernel, st = m.attrs.stride;
+      bool same = true;
+      for (int d : {2, 3})
+        same = same && kernels::pool_out_size(s[size_t(d)] + 2 * p[0], k, st, 0, m.attrs.ceil) ==
+                           kernels::pool_out_size(s[size_t(d)], k, st, p[0], m.attrs.ceil);
+      pool = same;
     }
     if (conv || pool) {
       lowered(x, i);

@@ -43,6 +43,7 @@ const char* op_name(Op op) {
     case Op::Relu: return "relu";
     case Op::MaxPool2d: return "max_pool2d";
     case Op::GlobalAvgPool: return "global_avg_pool2d";
+    case Op::AvgPool2d: return "avg_pool2d";
     case Op::ZeroPad2d: return "zero_pad2d";
     case Op::Reshape: return "reshape";
     case Op::Linear: return "linear";

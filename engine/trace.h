@@ -29,8 +29,9 @@ enum class Op {
   BatchNorm,      // inputs x, gamma, beta; running_mean, running_var, eps, training
   Add, Sub, Mul, Div,  // inputs a, b (broadcasting)
   Relu,           // input x
-  MaxPool2d,      // input x; kernel, stride, padding
+  MaxPool2d,      // input x; kernel, stride, padding, ceil
   GlobalAvgPool,  // input x: [n, C, H, W] -> [n, C]
+  AvgPool2d,      // input x; kernel, stride, padding, ceil, include_pad
   ZeroPad2d,      // input x; pad (top, bottom, left, right)
   Reshape,        // input x; the output's shape
   Linear,         // inputs x, weight [out, in], bias (-1: none)
@@ -39,7 +40,8 @@ const char* op_name(Op op);
 
 struct Attrs {
   int stride = 1, padding = 0, kernel = 0;
-  bool ceil = false;  // MaxPool2d: ceil-mode output size
+  bool ceil = false;         // MaxPool2d, AvgPool2d: ceil-mode output size
+  bool include_pad = true;   // AvgPool2d: the divisor counts the padding (count_include_pad)
   int pad[4] = {0, 0, 0, 0};  // top, bottom, left, right
   // Conv2d only: the column stride, the dilations (rows, columns) and the channel groups.
   int stride_w = 1;

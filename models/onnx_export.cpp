@@ -112,11 +112,15 @@ class Writer {
       case trace::Op::Mul: node("Mul", t, i, {in(0), in(1)}, out); return;
       case trace::Op::Div: node("Div", t, i, {in(0), in(1)}, out); return;
       case trace::Op::Relu: node("Relu", t, i, {in(0)}, out); return;
-      case trace::Op::MaxPool2d: {
-        onnx::NodeProto* n = node("MaxPool", t, i, {in(0)}, out);
+      case trace::Op::MaxPool2d:
+      case trace::Op::AvgPool2d: {
+        const bool max = t.op == trace::Op::MaxPool2d;
+        onnx::NodeProto* n = node(max ? "MaxPool" : "AveragePool", t, i, {in(0)}, out);
         ints(n, "kernel_shape", {a.kernel, a.kernel});
         ints(n, "strides", {a.stride, a.stride});
         ints(n, "pads", {a.padding, a.padding, a.padding, a.padding});
+        if (a.ceil) integer(n, "ceil_mode", 1);
+        if (!max) integer(n, "count_include_pad", a.include_pad ? 1 : 0);
         return;
       }
       case trace::Op::ZeroPad2d: {

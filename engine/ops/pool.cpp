@@ -108,6 +108,15 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding, bool cou
               kernels::cuda::avg_pool2d_backward(gy.data(), dx, planes, g, count_include_pad,
                                                  stream));
         });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.kernel = kernel;
+      a.stride = stride;
+      a.padding = padding;
+      a.ceil = ceil_mode;
+      a.include_pad = count_include_pad;
+      trace::describe(y, trace::Op::AvgPool2d, a);
+    }
   }
   return y;
 }

@@ -199,6 +199,60 @@ void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x,
   }
 }
 
+void avg_pool(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* x, float* y) {
+  if (s.block == 1) return avg_pool2d_forward(x, y, s.n * s.c, g, include_pad);
+  constexpr int64_t B = 16;
+  const int64_t in_len = g.h * g.w * B, out_len = g.oh * g.ow * B;
+#pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
+  for (int64_t q = 0; q < s.n * blocks(s); ++q) {
+    const float* xp = x + q * in_len;
+    for (int64_t ph = 0; ph < g.oh; ++ph)
+      for (int64_t pw = 0; pw < g.ow; ++pw) {
+        const PoolWindow win = pool_window(g, ph, pw);
+        const float div = avg_pool_divisor(g, ph, pw, include_pad);
+        float acc[B] = {};
+        for (int64_t ih = win.hs; ih < win.he; ++ih)
+          for (int64_t iw = win.ws; iw < win.we; ++iw) {
+            const float* v = xp + (ih * g.w + iw) * B;
+#pragma omp simd
+            for (int64_t l = 0; l < B; ++l) acc[l] += v[l];
+          }
+        float* out = y + q * out_len + (ph * g.ow + pw) * B;
+#pragma omp simd
+        for (int64_t l = 0; l < B; ++l) out[l] = acc[l] / div;
+      }
+  }
+}
+
+void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* dy,
+                       float* dx) {
+  if (s.block == 1) {
+    std::memset(dx, 0, sizeof(float) * static_cast<size_t>(s.numel()));
+    return avg_pool2d_backward(dy, dx, s.n * s.c, g, include_pad);
+  }
+  constexpr int64_t B = 16;
+  const int64_t in_len = g.h * g.w * B, out_len = g.oh * g.ow * B;
+#pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
+  for (int64_t q = 0; q < s.n * blocks(s); ++q) {
+    float* dp = dx + q * in_len;
+    std::fill(dp, dp + in_len, 0.f);
+    for (int64_t ph = 0; ph < g.oh; ++ph)
+      for (int64_t pw = 0; pw < g.ow; ++pw) {
+        const PoolWindow win = pool_window(g, ph, pw);
+        const float div = avg_pool_divisor(g, ph, pw, include_pad);
+        const float* d = dy + q * out_len + (ph * g.ow + pw) * B;
+        float v[B];
+        for (int64_t l = 0; l < B; ++l) v[l] = d[l] / div;
+        for (int64_t ih = win.hs; ih < win.he; ++ih)
+          for (int64_t iw = win.ws; iw < win.we; ++iw) {
+            float* t = dp + (ih * g.w + iw) * B;
+#pragma omp simd
+            for (int64_t l = 0; l < B; ++l) t[l] += v[l];
+          }
+      }
+  }
+}
+
 namespace {
 
 // Blocked [n, c/b, h, w, b] <-> plain [n, c, h, w]: a (sample, channel block) is b

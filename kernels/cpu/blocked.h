@@ -47,6 +47,15 @@ void max_pool(const ActShape& s, const PoolGeometry& g, const float* x, float* y
 void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x, const float* y,
                        const int32_t* argmax, const float* dy, float* dx);
 
+// Average pooling over each map (g: one map's geometry; include_pad: the divisor counts
+// the padding, as pool_math's avg_pool_divisor). Each output sums its window row-major
+// from zero, as pool.h's avg_pool2d_forward: the same bits in either layout.
+void avg_pool(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* x, float* y);
+// dx = each output's dy / divisor spread over its window, summed where windows overlap
+// (outputs in row-major order; dx written, not added to).
+void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* dy,
+                       float* dx);
+
 // Between the two layouts of s: blocked [n, c/b, h, w, b] -> plain [n, c, h, w] and back.
 void unblock(const ActShape& s, const float* x, float* y);
 void reblock(const ActShape& s, const float* x, float* y);

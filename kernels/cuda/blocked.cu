@@ -97,6 +97,19 @@ void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* /*
   });
 }
 
+void avg_pool(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* x, float* y,
+              cudaStream_t stream) {
+  check_plain(s, "avg_pool");
+  avg_pool2d_forward(x, y, s.n * s.c, g, include_pad, stream);
+}
+
+void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* dy,
+                       float* dx, cudaStream_t stream) {
+  check_plain(s, "avg_pool_backward");
+  IPG_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * static_cast<size_t>(s.numel()), stream));
+  avg_pool2d_backward(dy, dx, s.n * s.c, g, include_pad, stream);
+}
+
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu,
                     cudaStream_t stream) {
   launch(rows * cols, stream, [=] __device__(int64_t i) {

@@ -47,6 +47,14 @@ void max_pool(const ActShape& s, const PoolGeometry& g, const float* x, float* y
 void max_pool_backward(const ActShape& s, const PoolGeometry& g, const float* x, const float* y,
                        const int32_t* argmax, const float* dy, float* dx, cudaStream_t stream);
 
+// Average pooling over each map (pool.h's avg_pool2d_forward: the CPU twin's bits).
+void avg_pool(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* x, float* y,
+              cudaStream_t stream);
+// dx = each output's dy / divisor spread over its window (written, not added to: zeroed,
+// then pool.h's gather, which sums the covering windows in the CPU twin's order).
+void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* dy,
+                       float* dx, cudaStream_t stream);
+
 // Rows of a linear layer's output: y[i, j] += bias[j] (bias may be null), then ReLU.
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu,
                     cudaStream_t stream);

@@ -183,6 +183,28 @@ TEST(BlockedCuda, PoolingMatchesTheCpuBothWays) {
   EXPECT_TRUE(avg.ok) << avg.message;
   EXPECT_EQ(host(gspread), dspread);
 
+  // Average pools over windows (the frozen graph's avg_pool step): the same window sums,
+  // divisors and gradient order as the CPU twin, in floor and ceil mode, counting the
+  // padding or not, the GPU's output and gradient buffers starting dirty.
+  for (bool ceil : {false, true})
+    for (bool include_pad : {true, false}) {
+      SCOPED_TRACE(std::string(ceil ? "ceil" : "floor") + (include_pad ? ", padding counted" : ""));
+      const kernels::PoolGeometry a{s.h, s.w, kernels::pool_out_size(s.h, 3, 2, 1, ceil),
+                                    kernels::pool_out_size(s.w, 3, 2, 1, ceil), 3, 2, 1};
+      const ActShape ao{s.n, s.c, a.oh, a.ow, 1};
+      const std::vector<float> ady = random_values(ao.numel(), 10);
+      std::vector<float> ay(ao.numel()), adx(s.numel());
+      kc::avg_pool(s, a, include_pad, x.data(), ay.data());
+      kc::avg_pool_backward(s, a, include_pad, ady.data(), adx.data());
+      Tensor gay = device(std::vector<float>(ao.numel(), 7.f));
+      Tensor gadx = device(std::vector<float>(s.numel(), 7.f));
+      const Tensor gady = device(ady);
+      kg::avg_pool(s, a, include_pad, gx.data(), gay.data(), stream());
+      kg::avg_pool_backward(s, a, include_pad, gady.data(), gadx.data(), stream());
+      EXPECT_EQ(host(gay), ay);
+      EXPECT_EQ(host(gadx), adx);
+    }
+
   // Channel-blocked maps are the CPU's alone.
   const ActShape blocked{1, 16, 4, 4, 16};
   EXPECT_THROW(kg::global_avg_pool(blocked, gx.data(), gmean.data(), stream()),

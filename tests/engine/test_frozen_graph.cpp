@@ -121,6 +121,41 @@ TEST(FrozenGraph, StridedConvFlattenAndLinearMatchAutodiff) {
   EXPECT_PARITY(ref.grad, got.grad, 1e-6, 1e-3);
 }
 
+// Average pools over windows, after a blocked conv (32 channels) and on the plain input
+// (3 channels): overlapping, padded and counting the padding, ceil mode with its
+// overhang, and without counting the padding; each step's values and gradients equal the
+// op's (the same window sums and divisors: pool_math), the whole graph autodiff's.
+TEST(FrozenGraph, AveragePoolsMatchAutodiff) {
+  Generator wgen(11);
+  nn::Conv2d conv(3, 32, 3, 1, 1, true, wgen);
+  conv.set_requires_grad(false);
+  nn::Linear fc(32, 6, true, wgen);
+  fc.set_requires_grad(false);
+  const Shape in{2, 3, 11, 11};
+  FrozenGraph g(in);
+  auto p0 = g.avg_pool(g.input(), 3, 2, 1, false, true);            // plain: 11 -> 6 (ceil)
+  auto c = g.conv(p0, conv, nullptr, true);                          // blocked, 32 channels
+  auto p1 = g.avg_pool(c, 3, 1, 1, true, false);                     // 6 -> 6, counts padding
+  auto p2 = g.avg_pool(p1, 2, 2, 0, true, true);                     // 6 -> 3
+  auto p3 = g.avg_pool(p2, 2, 2, 1, false, true);                    // 3 -> 2, the overhang
+  EXPECT_EQ(g.shape(p3), (Shape{2, 32, 2, 2}));
+  g.finish(g.linear(g.global_avg_pool(p3), fc, false));
+  const auto f = [&](const Tensor& x) {
+    Tensor t = ops::avg_pool2d(x, 3, 2, 1, false, true);
+    t = ops::relu(conv.forward(t));
+    t = ops::avg_pool2d(t, 3, 1, 1, true, false);
+    t = ops::avg_pool2d(t, 2, 2, 0, true, true);
+    t = ops::avg_pool2d(t, 2, 2, 1, false, true);
+    return fc.forward(ops::global_avg_pool2d(t));
+  };
+  Generator gen(12);
+  const Tensor x = Tensor::uniform(in, -1.f, 1.f, gen);
+  const Tensor dz = Tensor::uniform({2, 6}, -1.f, 1.f, gen);
+  const Result ref = run_eager(f, x, dz), got = run_frozen(g, x, dz);
+  EXPECT_PARITY(ref.logits, got.logits, 1e-5, 1e-4);
+  EXPECT_PARITY(ref.grad, got.grad, 1e-6, 1e-3);
+}
+
 // A chain of residual blocks: the gradient buffers are reused down the chain, so their
 // total stays a few maps however deep the chain, while every layer's output is kept.
 TEST(FrozenGraph, GradientBuffersDoNotGrowWithDepth) {

@@ -49,22 +49,26 @@ TEST(OnnxCuda, ActivationsMatchPyTorch) {
 }
 
 // Ceil-mode max and average pooling (SqueezeNet, GoogLeNet) through autodiff on the GPU,
-// and the max-pooling network's frozen plan, lowered to CUDA, against the CPU's.
+// and both networks' frozen plans (max pools; average pools with an absorbed Pad and one
+// not counting its padding), lowered to CUDA, against the CPU's.
 TEST(OnnxCuda, CeilModePoolsMatchPyTorch) {
   IPG_REQUIRE_CUDA();
   expect_golden_on_cuda("pools-max");
   expect_golden_on_cuda("pools-avg");
-  const std::string path = kOnnx + "pools-max.onnx";
-  auto cpu = load_model(path), gpu = load_model(path);
-  gpu->to(Device::cuda());
-  const Shape shape{5, 3, 16, 16};
-  FrozenNetwork fc(*cpu, shape), fg(*gpu, shape);
-  EXPECT_TRUE(fg.fused()) << fg.why_unfused();
-  Generator gen(10);
-  const Tensor x = Tensor::uniform(shape, 0.f, 1.f, gen);
-  const Tensor g = Tensor::normal({5, 10}, 0.f, 1.f, gen);
-  EXPECT_PARITY(fc.logits(x), fg.logits(x.to(Device::cuda())).cpu(), 1e-4, 1e-4);
-  EXPECT_PARITY(fc.input_grad(g).clone(), fg.input_grad(g.to(Device::cuda())).cpu(), 1e-4, 1e-3);
+  for (const char* name : {"pools-max.onnx", "pools-avg.onnx"}) {
+    SCOPED_TRACE(name);
+    const std::string path = kOnnx + name;
+    auto cpu = load_model(path), gpu = load_model(path);
+    gpu->to(Device::cuda());
+    const Shape shape{5, 3, 16, 16};
+    FrozenNetwork fc(*cpu, shape), fg(*gpu, shape);
+    EXPECT_TRUE(fg.fused()) << fg.why_unfused();
+    Generator gen(10);
+    const Tensor x = Tensor::uniform(shape, 0.f, 1.f, gen);
+    const Tensor g = Tensor::normal({5, 10}, 0.f, 1.f, gen);
+    EXPECT_PARITY(fc.logits(x), fg.logits(x.to(Device::cuda())).cpu(), 1e-4, 1e-4);
+    EXPECT_PARITY(fc.input_grad(g).clone(), fg.input_grad(g.to(Device::cuda())).cpu(), 1e-4, 1e-3);
+  }
 }
 
 // Slice (a step of -1 included), rank-5 Transpose and Concat along the columns on the GPU.
