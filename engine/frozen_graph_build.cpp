@@ -156,18 +156,29 @@ Value FrozenGraph::affine(Value x, const std::vector<float>& scale,
   return y;
 }
 
+namespace {
+
+// One map's pooling geometry; `op` names the builder in the error.
+kernels::PoolGeometry pool_geometry(const kc::ActShape& in, int kernel, int stride, int padding,
+                                    bool ceil, const char* op) {
+  const kernels::PoolGeometry g{in.h,
+                                in.w,
+                                kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
+                                kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
+                                kernel,
+                                stride,
+                                padding};
+  if (g.oh < 1 || g.ow < 1 || 2 * padding > kernel)
+    throw std::invalid_argument(std::string("FrozenGraph::") + op + ": window does not fit");
+  return g;
+}
+
+}  // namespace
+
 Value FrozenGraph::max_pool(Value x, int kernel, int stride, int padding, bool ceil) {
   const kc::ActShape in = st_->at(x).act;
   auto step = std::make_unique<MaxPoolStep>();
-  step->geom = kernels::PoolGeometry{in.h,
-                                     in.w,
-                                     kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
-                                     kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
-                                     kernel,
-                                     stride,
-                                     padding};
-  if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * padding > kernel)
-    throw std::invalid_argument("FrozenGraph::max_pool: window does not fit");
+  step->geom = pool_geometry(in, kernel, stride, padding, ceil, "max_pool");
   step->x = x;
   step->dx = st_->contribution(x);
   const kc::ActShape out{in.n, in.c, step->geom.oh, step->geom.ow, in.block};
@@ -182,15 +193,7 @@ Value FrozenGraph::avg_pool(Value x, int kernel, int stride, int padding, bool i
                             bool ceil) {
   const kc::ActShape in = st_->at(x).act;
   auto step = std::make_unique<WindowAvgPoolStep>();
-  step->geom = kernels::PoolGeometry{in.h,
-                                     in.w,
-                                     kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
-                                     kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
-                                     kernel,
-                                     stride,
-                                     padding};
-  if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * padding > kernel)
-    throw std::invalid_argument("FrozenGraph::avg_pool: window does not fit");
+  step->geom = pool_geometry(in, kernel, stride, padding, ceil, "avg_pool");
   step->include_pad = include_pad;
   step->x = x;
   step->dx = st_->contribution(x);

@@ -200,32 +200,28 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       if (step->residual >= 0) step->scratch = contribution(step->residual);
       step->y = add(out);
       steps.push_back(std::move(step));
-    } else if (s.kind == PlanStep::Kind::MaxPool) {
+    } else if (s.kind == PlanStep::Kind::MaxPool || s.kind == PlanStep::Kind::AvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
-      auto step = std::make_unique<MaxPoolStep>();
-      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
-                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil);
-      step->geom = kernels::PoolGeometry{xs[2], xs[3], oh, ow, s.kernel, s.stride, s.padding};
-      if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * s.padding > s.kernel)
-        refuse(s, "window does not fit");
-      step->x = x;
-      step->dx = contribution(x);
-      step->y = add({xs[0], xs[1], step->geom.oh, step->geom.ow});
-      step->argmax = Tensor::empty({act(step->y).numel()}, device, DType::I32);
-      steps.push_back(std::move(step));
-    } else if (s.kind == PlanStep::Kind::AvgPool) {
-      if (!map) refuse(s, "pools " + shape_str(xs));
-      auto step = std::make_unique<WindowAvgPoolStep>();
-      const int64_t oh = kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
-                    ow = kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil);
-      step->geom = kernels::PoolGeometry{xs[2], xs[3], oh, ow, s.kernel, s.stride, s.padding};
-      if (step->geom.oh < 1 || step->geom.ow < 1 || 2 * s.padding > s.kernel)
-        refuse(s, "window does not fit");
-      step->include_pad = s.include_pad;
-      step->x = x;
-      step->dx = contribution(x);
-      step->y = add({xs[0], xs[1], step->geom.oh, step->geom.ow});
-      steps.push_back(std::move(step));
+      const kernels::PoolGeometry geom{
+          xs[2], xs[3], kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
+          kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil),
+          s.kernel, s.stride, s.padding};
+      if (geom.oh < 1 || geom.ow < 1 || 2 * s.padding > s.kernel) refuse(s, "window does not fit");
+      // As every step: its input's gradient slot, then its output.
+      const int dx = contribution(x), y = add({xs[0], xs[1], geom.oh, geom.ow});
+      if (s.kind == PlanStep::Kind::MaxPool) {
+        auto step = std::make_unique<MaxPoolStep>();
+        step->geom = geom;
+        step->x = x, step->dx = dx, step->y = y;
+        step->argmax = Tensor::empty({act(y).numel()}, device, DType::I32);
+        steps.push_back(std::move(step));
+      } else {
+        auto step = std::make_unique<WindowAvgPoolStep>();
+        step->geom = geom;
+        step->include_pad = s.include_pad;
+        step->x = x, step->dx = dx, step->y = y;
+        steps.push_back(std::move(step));
+      }
     } else if (s.kind == PlanStep::Kind::GlobalAvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
       auto step = std::make_unique<AvgPoolStep>();

@@ -120,8 +120,7 @@ void Planner::start(int i) {
     case Op::Linear: return linear(i);
     case Op::BatchNorm: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Relu:
       return affine(i);
-    case Op::MaxPool2d: return max_pool(i);
-    case Op::AvgPool2d: return avg_pool(i);
+    case Op::MaxPool2d: case Op::AvgPool2d: return pool(i);
     case Op::GlobalAvgPool: {
       Chain c;
       c.step.kind = PlanStep::Kind::GlobalAvgPool;

@@ -80,8 +80,7 @@ class Planner {
   void conv(int i);
   void linear(int i);
   void affine(int i);
-  void max_pool(int i);
-  void avg_pool(int i);
+  void pool(int i);
   void zero_pad(int i);
   void reshape(int i);
 };

@@ -89,29 +89,15 @@ void Planner::linear(int i) {
   finish(std::move(c), i);
 }
 
-void Planner::max_pool(int i) {
+// Max or average pooling, with a zero padding before it taken as its own (zero_pad says
+// when that holds).
+void Planner::pool(int i) {
   const Node& n = node(i);
+  const bool max = n.op == Op::MaxPool2d;
   const auto [x, extra] = through_pad(n.inputs[0]);
   Chain c;
   PlanStep& s = c.step;
-  s.kind = PlanStep::Kind::MaxPool;
-  s.x = lowered(x, i);
-  s.kernel = n.attrs.kernel;
-  s.stride = n.attrs.stride;
-  s.padding = n.attrs.padding + extra;
-  s.ceil = n.attrs.ceil;
-  if (2 * s.padding > s.kernel) throw Refused{where(i) + ": padding wider than half the window"};
-  s.from = extra ? "zero_pad2d+max_pool2d" : "max_pool2d";
-  c.out = n.output;
-  finish(std::move(c), i);
-}
-
-void Planner::avg_pool(int i) {
-  const Node& n = node(i);
-  const auto [x, extra] = through_pad(n.inputs[0]);
-  Chain c;
-  PlanStep& s = c.step;
-  s.kind = PlanStep::Kind::AvgPool;
+  s.kind = max ? PlanStep::Kind::MaxPool : PlanStep::Kind::AvgPool;
   s.x = lowered(x, i);
   s.kernel = n.attrs.kernel;
   s.stride = n.attrs.stride;
@@ -119,7 +105,7 @@ void Planner::avg_pool(int i) {
   s.ceil = n.attrs.ceil;
   s.include_pad = extra ? true : n.attrs.include_pad;  // an absorbed zero padding counts
   if (2 * s.padding > s.kernel) throw Refused{where(i) + ": padding wider than half the window"};
-  s.from = extra ? "zero_pad2d+avg_pool2d" : "avg_pool2d";
+  s.from = std::string(extra ? "zero_pad2d+" : "") + (max ? "max_pool2d" : "avg_pool2d");
   c.out = n.output;
   finish(std::move(c), i);
 }

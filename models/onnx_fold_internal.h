@@ -25,6 +25,10 @@ struct SliceAxis {
   int64_t begin = 0, count = 0, step = 1;
 };
 SliceAxis slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step);
+// A Slice's axes and steps filled in by ONNX's defaults (empty axes: the first ones;
+// empty steps: 1), the lengths checked.
+void slice_defaults(const std::vector<int64_t>& starts, const std::vector<int64_t>& ends,
+                    std::vector<int64_t>& axes, std::vector<int64_t>& steps);
 // Slice (empty axes: the first ones; empty steps: 1).
 HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
                  const std::vector<int64_t>& ends, std::vector<int64_t> axes,

@@ -89,16 +89,21 @@ SliceAxis slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
   return r;
 }
 
-HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
-                 const std::vector<int64_t>& ends, std::vector<int64_t> axes,
-                 std::vector<int64_t> steps) {
-  const int64_t r = int64_t(x.shape.size());
+void slice_defaults(const std::vector<int64_t>& starts, const std::vector<int64_t>& ends,
+                    std::vector<int64_t>& axes, std::vector<int64_t>& steps) {
   if (starts.size() != ends.size()) throw OnnxError("starts and ends differ in length");
   if (axes.empty())
     for (size_t k = 0; k < starts.size(); ++k) axes.push_back(int64_t(k));
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (axes.size() != starts.size() || steps.size() != starts.size())
     throw OnnxError("axes/steps differ in length from starts");
+}
+
+HostTensor slice(const HostTensor& x, const std::vector<int64_t>& starts,
+                 const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                 std::vector<int64_t> steps) {
+  const int64_t r = int64_t(x.shape.size());
+  slice_defaults(starts, ends, axes, steps);
   std::vector<int64_t> begin(size_t(r), 0), step(size_t(r), 1);
   Shape out = x.shape;
   for (size_t k = 0; k < starts.size(); ++k) {

@@ -444,12 +444,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     } else {
       starts = attr_ints(n, "starts", {}), ends = attr_ints(n, "ends", {}), axes = attr_ints(n, "axes", {});
     }
-    if (starts.size() != ends.size()) throw OnnxError("starts and ends differ in length");
-    if (axes.empty())
-      for (size_t k = 0; k < starts.size(); ++k) axes.push_back(int64_t(k));
-    if (steps.empty()) steps.assign(starts.size(), 1);
-    if (axes.size() != starts.size() || steps.size() != starts.size())
-      throw OnnxError("axes/steps differ in length from starts");
+    slice_defaults(starts, ends, axes, steps);
     struct Cut {
       int axis;
       int64_t start, end, step;

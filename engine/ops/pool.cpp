@@ -55,6 +55,17 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stri
   return g;
 }
 
+// What the trace records of a pooling (the planner's input).
+trace::Attrs pool_attrs(const PoolGeometry& g, bool ceil, bool include_pad) {
+  trace::Attrs a;
+  a.kernel = g.kernel;
+  a.stride = g.stride;
+  a.padding = g.pad;
+  a.ceil = ceil;
+  a.include_pad = include_pad;
+  return a;
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding, bool ceil_mode) {
@@ -77,14 +88,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding, bool cei
           kernels::cpu::max_pool2d_backward(gy.data(), argmax.data_i32(), dx, planes, g),
           kernels::cuda::max_pool2d_backward(gy.data(), argmax.data_i32(), dx, planes, g, stream));
     });
-    if (trace::active()) {
-      trace::Attrs a;
-      a.kernel = kernel;
-      a.stride = stride;
-      a.padding = padding;
-      a.ceil = ceil_mode;
-      trace::describe(y, trace::Op::MaxPool2d, a);
-    }
+    if (trace::active()) trace::describe(y, trace::Op::MaxPool2d, pool_attrs(g, ceil_mode, true));
   }
   return y;
 }
@@ -108,15 +112,8 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding, bool cou
               kernels::cuda::avg_pool2d_backward(gy.data(), dx, planes, g, count_include_pad,
                                                  stream));
         });
-    if (trace::active()) {
-      trace::Attrs a;
-      a.kernel = kernel;
-      a.stride = stride;
-      a.padding = padding;
-      a.ceil = ceil_mode;
-      a.include_pad = count_include_pad;
-      trace::describe(y, trace::Op::AvgPool2d, a);
-    }
+    if (trace::active())
+      trace::describe(y, trace::Op::AvgPool2d, pool_attrs(g, ceil_mode, count_include_pad));
   }
   return y;
 }

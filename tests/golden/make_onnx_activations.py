@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_onnx_golden import OUT, draw_inputs, export, randomize_bn, write_golden
+from make_onnx_golden import OUT, export, randomize_bn, standardize_linear_head, write_golden
 
 
 class ActivationsNet(nn.Module):
@@ -59,16 +59,6 @@ class ActivationsNet(nn.Module):
         return F.log_softmax(h, dim=1) if self.log_softmax else h
 
 
-def standardize_head(model, gen):
-    """As make_onnx_golden.py's: each logit mean 0, deviation 1 over a calibration batch."""
-    with torch.no_grad():
-        model.fc.bias.zero_()
-        logits = model(draw_inputs(256, gen))
-        mean, std = logits.mean(0), logits.std(0)
-        model.fc.weight.div_(std.view(-1, 1))
-        model.fc.bias.copy_(-mean / std)
-
-
 def main():
     torch.manual_seed(7)
     model = ActivationsNet()
@@ -76,7 +66,7 @@ def main():
     with torch.no_grad():
         model.a2.weight.copy_(0.05 + 0.4 * torch.rand(8, generator=torch.Generator().manual_seed(9)))
     model.eval()
-    standardize_head(model, torch.Generator().manual_seed(10))
+    standardize_linear_head(model, model.fc, torch.Generator().manual_seed(10))
     model.eval()
     export(model, (3, 16, 16), os.path.join(OUT, "activations.onnx"))
     logsoft = ActivationsNet(log_softmax=True)

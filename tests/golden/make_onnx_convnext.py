@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_onnx_golden import OUT, draw_inputs, write_golden
+from make_onnx_golden import OUT, standardize_linear_head, write_golden
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -79,16 +79,6 @@ def randomize_norms(model, gen):
                 m.bias.copy_(0.1 * torch.randn(c, generator=gen))
 
 
-def standardize_head(model, gen):
-    """Each logit mean 0, deviation 1 over a calibration batch (as make_onnx_golden.py)."""
-    with torch.no_grad():
-        model.fc.bias.zero_()
-        logits = model(draw_inputs(256, gen))
-        mean, std = logits.mean(0), logits.std(0)
-        model.fc.weight.div_(std.view(-1, 1))
-        model.fc.bias.copy_(-mean / std)
-
-
 def export(model, path, opset):
     torch.onnx.export(model.eval(), torch.rand(2, 3, 16, 16), path, opset_version=opset,
                       input_names=["input"], output_names=["logits"],
@@ -100,7 +90,7 @@ def main():
     torch.manual_seed(16)
     model = ConvNeXt()
     randomize_norms(model, torch.Generator().manual_seed(17))
-    standardize_head(model, torch.Generator().manual_seed(18))
+    standardize_linear_head(model, model.fc, torch.Generator().manual_seed(18))
     export(model, os.path.join(OUT, "convnext.onnx"), 13)
     export(model, os.path.join(OUT, "convnext-opset17.onnx"), 17)
     ref = ConvNeXt()

@@ -174,6 +174,16 @@ def standardize_head(model, gen):
         model.b.copy_(-mean / std)
 
 
+def standardize_linear_head(model, fc, gen):
+    """standardize_head for a network whose head is the nn.Linear `fc`."""
+    with torch.no_grad():
+        fc.bias.zero_()
+        logits = model(draw_inputs(256, gen))
+        mean, std = logits.mean(0), logits.std(0)
+        fc.weight.div_(std.view(-1, 1))
+        fc.bias.copy_(-mean / std)
+
+
 def export(model, shape, path, do_constant_folding=True):
     model.eval()
     x = torch.rand(2, *shape)

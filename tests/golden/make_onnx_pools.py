@@ -23,7 +23,7 @@ import os
 import torch
 import torch.nn as nn
 
-from make_onnx_golden import OUT, draw_inputs, export, randomize_bn, write_golden
+from make_onnx_golden import OUT, export, randomize_bn, standardize_linear_head, write_golden
 
 
 class MaxPoolsNet(nn.Module):
@@ -53,17 +53,6 @@ class AvgPoolsNet(nn.Module):
         return self.f(x)
 
 
-def standardize_head(model, gen):
-    """Each logit mean 0, deviation 1 over a calibration batch (as make_onnx_golden.py)."""
-    fc = model.f[-1]
-    with torch.no_grad():
-        fc.bias.zero_()
-        logits = model(draw_inputs(256, gen))
-        mean, std = logits.mean(0), logits.std(0)
-        fc.weight.div_(std.view(-1, 1))
-        fc.bias.copy_(-mean / std)
-
-
 def make(cls, name, seed, sizes):
     torch.manual_seed(seed)
     model = cls()
@@ -77,7 +66,7 @@ def make(cls, name, seed, sizes):
             if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
                 got.append(h.shape[-1])
     assert got == sizes, (name, got)
-    standardize_head(model, torch.Generator().manual_seed(seed + 200))
+    standardize_linear_head(model, model.f[-1], torch.Generator().manual_seed(seed + 200))
     model.eval()
     export(model, (3, 16, 16), os.path.join(OUT, name + ".onnx"))
     ref = cls()

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_onnx_golden import OUT, draw_inputs, export, randomize_bn, write_golden
+from make_onnx_golden import OUT, export, randomize_bn, standardize_linear_head, write_golden
 
 
 def channel_shuffle(x, groups=2):
@@ -67,22 +67,12 @@ class ShuffleNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(f, 1).flatten(1))
 
 
-def standardize_head(model, gen):
-    """Each logit mean 0, deviation 1 over a calibration batch (as make_onnx_golden.py)."""
-    with torch.no_grad():
-        model.fc.bias.zero_()
-        logits = model(draw_inputs(256, gen))
-        mean, std = logits.mean(0), logits.std(0)
-        model.fc.weight.div_(std.view(-1, 1))
-        model.fc.bias.copy_(-mean / std)
-
-
 def main():
     torch.manual_seed(13)
     model = ShuffleNet()
     randomize_bn(model, torch.Generator().manual_seed(14))
     model.eval()
-    standardize_head(model, torch.Generator().manual_seed(15))
+    standardize_linear_head(model, model.fc, torch.Generator().manual_seed(15))
     model.eval()
     export(model, (3, 16, 16), os.path.join(OUT, "shuffle.onnx"))
     ref = ShuffleNet()
