@@ -161,13 +161,7 @@ namespace {
 // One map's pooling geometry; `op` names the builder in the error.
 kernels::PoolGeometry pool_geometry(const kc::ActShape& in, int kernel, int stride, int padding,
                                     bool ceil, const char* op) {
-  const kernels::PoolGeometry g{in.h,
-                                in.w,
-                                kernels::pool_out_size(in.h, kernel, stride, padding, ceil),
-                                kernels::pool_out_size(in.w, kernel, stride, padding, ceil),
-                                kernel,
-                                stride,
-                                padding};
+  const kernels::PoolGeometry g = kernels::pool_geometry(in.h, in.w, kernel, stride, padding, ceil);
   if (g.oh < 1 || g.ow < 1 || 2 * padding > kernel)
     throw std::invalid_argument(std::string("FrozenGraph::") + op + ": window does not fit");
   return g;

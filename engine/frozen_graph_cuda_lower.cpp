@@ -202,10 +202,8 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
       steps.push_back(std::move(step));
     } else if (s.kind == PlanStep::Kind::MaxPool || s.kind == PlanStep::Kind::AvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
-      const kernels::PoolGeometry geom{
-          xs[2], xs[3], kernels::pool_out_size(xs[2], s.kernel, s.stride, s.padding, s.ceil),
-          kernels::pool_out_size(xs[3], s.kernel, s.stride, s.padding, s.ceil),
-          s.kernel, s.stride, s.padding};
+      const kernels::PoolGeometry geom =
+          kernels::pool_geometry(xs[2], xs[3], s.kernel, s.stride, s.padding, s.ceil);
       if (geom.oh < 1 || geom.ow < 1 || 2 * s.padding > s.kernel) refuse(s, "window does not fit");
       // As every step: its input's gradient slot, then its output.
       const int dx = contribution(x), y = add({xs[0], xs[1], geom.oh, geom.ow});

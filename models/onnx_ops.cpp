@@ -48,6 +48,28 @@ Tensor elu(const Tensor& x, float alpha) {
   return ops::add(ops::relu(x), ops::affine(ops::exp(ops::neg(negative_part(x))), alpha, -alpha));
 }
 
+// (x - mean) / sqrt(var + eps) over the axes from `first` to the last, each sample and
+// each index before `first` apart: LayerNormalization's (the last axis) and
+// InstanceNormalization's (the axes after C), as the opset-13 export writes them out.
+Tensor standardize(const Tensor& x, int first, float eps) {
+  auto mean_rest = [first](Tensor y) {
+    for (int a = int(y.ndim()) - 1; a >= first; --a) y = ops::mean(y, a, true);
+    return y;
+  };
+  const Tensor d = ops::sub(x, mean_rest(x));
+  return ops::div(d, ops::sqrt(ops::add_scalar(mean_rest(ops::square(d)), eps)));
+}
+
+// The mean of each [H, W] plane (times `scale`: a sum), [n, C, 1, 1] with keepdims: the
+// global pool the planner lowers.
+RunFn plane_mean(bool keepdims, float scale) {
+  return [keepdims, scale](const std::vector<Tensor>& v) {
+    Tensor y = ops::global_avg_pool2d(v[0]);
+    if (scale != 1.f) y = ops::mul_scalar(y, scale);
+    return keepdims ? ops::reshape(y, {y.dim(0), y.dim(1), 1, 1}) : y;
+  };
+}
+
 }  // namespace
 
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
@@ -212,12 +234,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     }
     // Over H and W: the global average pool the planner lowers (a sum as the mean times
     // the pixels of a plane).
-    const float scale = sum ? float(xs[2] * xs[3]) : 1.f;
-    return [keepdims, scale](const std::vector<Tensor>& v) {
-      Tensor y = ops::global_avg_pool2d(v[0]);
-      if (scale != 1.f) y = ops::mul_scalar(y, scale);
-      return keepdims ? ops::reshape(y, {y.dim(0), y.dim(1), 1, 1}) : y;
-    };
+    return plane_mean(keepdims, sum ? float(xs[2] * xs[3]) : 1.f);
   }
   if (op == "LayerNormalization") {  // opset 17 (ConvNeXt's, over the channels of [n, h, w, c])
     check_attrs(n, {"axis", "epsilon", "stash_type"});
@@ -237,12 +254,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
         throw OnnxError(std::string(names[k]) + " must be float [" + std::to_string(xs.back()) + "]");
       t[k] = keep(h, names[k]);
     }
-    // As the opset-13 export writes it out: (x - mean) / sqrt(var + eps) * scale + bias.
     return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
-      const int last = int(v[0].ndim()) - 1;
-      const Tensor d = ops::sub(v[0], ops::mean(v[0], last, true));
-      const Tensor sd = ops::sqrt(ops::add_scalar(ops::mean(ops::square(d), last, true), eps));
-      const Tensor y = ops::mul(ops::div(d, sd), *scale);
+      const Tensor y = ops::mul(standardize(v[0], int(v[0].ndim()) - 1, eps), *scale);
       return bias ? ops::add(y, *bias) : y;
     };
   }
@@ -261,16 +274,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       h.shape.resize(size_t(r - 1), 1);  // [C, 1, ...]: broadcast over the axes after C
       t[k] = keep(h, names[k]);
     }
-    // Each (sample, channel) over the axes after C, as LayerNormalization above.
     return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
-      const int r = int(v[0].ndim());
-      auto mean_rest = [r](Tensor y) {
-        for (int a = r - 1; a >= 2; --a) y = ops::mean(y, a, true);
-        return y;
-      };
-      const Tensor d = ops::sub(v[0], mean_rest(v[0]));
-      const Tensor sd = ops::sqrt(ops::add_scalar(mean_rest(ops::square(d)), eps));
-      return ops::add(ops::mul(ops::div(d, sd), *scale), *bias);
+      return ops::add(ops::mul(standardize(v[0], 2, eps), *scale), *bias);
     };
   }
   if (op == "Sqrt") {
@@ -302,10 +307,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
   if (op == "GlobalAveragePool") {
     map_shape(*in[0], op.c_str());
     check_attrs(n, {});
-    return [](const std::vector<Tensor>& v) {
-      const Tensor y = ops::global_avg_pool2d(v[0]);
-      return ops::reshape(y, {y.dim(0), y.dim(1), 1, 1});
-    };
+    return plane_mean(true, 1.f);
   }
   if (op == "Flatten") {
     check_attrs(n, {"axis"});

@@ -40,14 +40,7 @@ PoolGeometry pool_geometry(const char* op, const Tensor& x, int kernel, int stri
     throw ShapeError(what + ": kernel and stride must be positive, padding non-negative");
   // PyTorch's rule; it also guarantees every window holds at least one real pixel.
   if (2 * padding > kernel) throw ShapeError(what + ": padding must be at most half the kernel");
-  PoolGeometry g{};
-  g.h = x.dim(2);
-  g.w = x.dim(3);
-  g.oh = kernels::pool_out_size(g.h, kernel, stride, padding, ceil_mode);
-  g.ow = kernels::pool_out_size(g.w, kernel, stride, padding, ceil_mode);
-  g.kernel = kernel;
-  g.stride = stride;
-  g.pad = padding;
+  const PoolGeometry g = kernels::pool_geometry(x.dim(2), x.dim(3), kernel, stride, padding, ceil_mode);
   if (g.oh < 1 || g.ow < 1) throw ShapeError(what + ": the window does not fit the input");
   // Max pooling keeps int32 indices into a plane.
   if (g.h * g.w > std::numeric_limits<int32_t>::max())

@@ -27,6 +27,14 @@ IPG_HD int64_t pool_out_size(int64_t in, int kernel, int stride, int pad, bool c
   return out;
 }
 
+// The geometry of pooling an h x w plane (oh or ow < 1: the window does not fit); the one
+// constructor the op, the frozen graph and the CUDA lowering share.
+IPG_HD PoolGeometry pool_geometry(int64_t h, int64_t w, int kernel, int stride, int pad,
+                                  bool ceil) {
+  return PoolGeometry{h,      w,      pool_out_size(h, kernel, stride, pad, ceil),
+                      pool_out_size(w, kernel, stride, pad, ceil), kernel, stride, pad};
+}
+
 // The real pixels [hs, he) x [ws, we) under the window of output (ph, pw). Never empty:
 // padding is at most half the kernel, and a ceil-mode window starts inside the input.
 struct PoolWindow {
