@@ -1,6 +1,7 @@
 // ONNX reader, constant folding at load time: the Shape/Gather/Unsqueeze/Concat/Reshape
-// chains, Pad amounts and Constant nodes that exporters emit are evaluated once here, on
-// the host, so the network that runs holds only operators on the input.
+// chains (with Equal/Where/Expand around an expanded class token), Pad amounts and
+// Constant nodes that exporters emit are evaluated once here, on the host, so the network
+// that runs holds only operators on the input.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,7 +18,7 @@ std::vector<int64_t> ints_of(const HostTensor* t, const char* what) {
   if (!t->is_int) throw OnnxError(std::string(what) + " must be integers");
   if (t->shape.size() > 1) throw OnnxError(std::string(what) + " must be a list");
   for (int64_t v : t->i)
-    if (v == kBatch) throw OnnxError(std::string(what) + " depends on the batch size");
+    if (v == kBatch) throw BatchRuleError(std::string(what) + " depends on the batch size");
   return t->i;
 }
 
@@ -148,7 +149,7 @@ bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*
     if (to == onnx::TensorProto::FLOAT) {
       if (o.is_int) {
         for (int64_t v : o.i) {
-          if (v == kBatch) throw OnnxError("the batch size cast to float");
+          if (v == kBatch) throw BatchRuleError("the batch size cast to float");
           o.f.push_back(float(v));
         }
         o.i.clear();
@@ -159,6 +160,17 @@ bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*
         for (float v : o.f) o.i.push_back(int64_t(std::trunc(std::clamp(v, -1e15f, 1e15f))));
         o.f.clear();
         o.is_int = true;
+      }
+    } else if (to == onnx::TensorProto::BOOL) {  // as integers 0 and 1
+      if (!o.is_int) {
+        for (float v : o.f) o.i.push_back(v != 0);
+        o.f.clear();
+        o.is_int = true;
+      } else {
+        for (int64_t& v : o.i) {
+          if (v == kBatch) throw BatchRuleError("the batch size cast to bool");
+          v = v != 0;
+        }
       }
     } else {
       throw OnnxError("Cast to element type " + std::to_string(to) + " is not supported");
@@ -182,9 +194,78 @@ bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*
     else
       o.f.assign(size_t(count), v.f[0]);
     out.push_back(o);
-  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-    check_attrs(n, {});
+  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Equal" || op == "Mod") {
+    check_attrs(n, op == "Mod" ? std::vector<const char*>{"fmod"} : std::vector<const char*>{});
+    if (op == "Mod" && attr_int(n, "fmod", 0)) throw OnnxError("Mod with fmod 1 is not supported");
     out.push_back(binary(op, need(in, 0), need(in, 1)));
+  } else if (op == "Pow") {  // Swin's scale (head size)^-0.5, from a shape
+    check_attrs(n, {});
+    const HostTensor &x = need(in, 0), &e = need(in, 1);
+    if (x.is_int || e.numel() != 1) throw OnnxError("Pow on constants needs a float base and one exponent");
+    HostTensor o = x;
+    for (float& v : o.f) v = float(std::pow(double(v), e.value(0)));
+    out.push_back(o);
+  } else if (op == "Range") {  // Swin's shifted-window mask, from the map's size
+    check_attrs(n, {});
+    const HostTensor &a = need(in, 0), &l = need(in, 1), &d = need(in, 2);
+    if (a.numel() != 1 || l.numel() != 1 || d.numel() != 1) throw OnnxError("Range takes three scalars");
+    if (a.is_int != l.is_int || a.is_int != d.is_int) throw OnnxError("Range's inputs have different element types");
+    for (const HostTensor* t : {&a, &l, &d})
+      if (t->is_int && t->i[0] == kBatch) throw BatchRuleError("Range over the batch size");
+    const double start = a.value(0), step = d.value(0);
+    if (step == 0) throw OnnxError("Range with a step of 0");
+    const double count = std::max(std::ceil((l.value(0) - start) / step), 0.0);
+    HostTensor o;
+    o.is_int = a.is_int;
+    o.shape = {int64_t(std::min(count, double(kMaxElements) + 1))};
+    checked_numel(o.shape, "Range");
+    for (int64_t k = 0; k < o.shape[0]; ++k) {
+      if (o.is_int) o.i.push_back(a.i[0] + k * d.i[0]);
+      else o.f.push_back(float(start + double(k) * step));
+    }
+    out.push_back(o);
+  } else if (op == "ScatterND") {  // Swin's mask: mask[h_slice, w_slice] = region
+    check_attrs(n, {"reduction"});
+    if (attr_string(n, "reduction", "none") != "none") throw OnnxError("ScatterND with a reduction is not supported");
+    const HostTensor &data = need(in, 0), &idx = need(in, 1), &upd = need(in, 2);
+    if (!idx.is_int || idx.shape.empty()) throw OnnxError("ScatterND's indices must be integers [..., k]");
+    if (upd.is_int != data.is_int) throw OnnxError("ScatterND's updates and data have different element types");
+    const size_t k = size_t(idx.shape.back()), r = data.shape.size();
+    if (k < 1 || k > r) throw OnnxError("ScatterND's index length does not fit the data");
+    Shape want(idx.shape.begin(), idx.shape.end() - 1);  // updates: indices' batch + data's tail
+    want.insert(want.end(), data.shape.begin() + long(k), data.shape.end());
+    if (upd.shape != want) throw OnnxError("ScatterND's updates " + shape_text(upd.shape) + " are not " + shape_text(want));
+    int64_t inner = 1;
+    for (size_t d = k; d < r; ++d) inner *= data.shape[d];
+    HostTensor o = data;
+    const int64_t count = idx.numel() / int64_t(k);
+    for (int64_t j = 0; j < count; ++j) {
+      int64_t at = 0;
+      for (size_t d = 0; d < k; ++d) {
+        int64_t v = idx.i[size_t(j) * k + d];
+        const int64_t dim = data.shape[d];
+        if (v < -dim || v >= dim) throw OnnxError("ScatterND index " + std::to_string(v) + " is out of range");
+        at = at * dim + (v < 0 ? v + dim : v);
+      }
+      for (int64_t e = 0; e < inner; ++e) {
+        const size_t dst = size_t(at * inner + e), src = size_t(j * inner + e);
+        if (o.is_int) o.i[dst] = upd.i[src];
+        else o.f[dst] = upd.f[src];
+      }
+    }
+    out.push_back(o);
+  } else if (op == "Not") {
+    check_attrs(n, {});
+    HostTensor o = need(in, 0);
+    if (!o.is_int) throw OnnxError("Not needs a boolean input");
+    for (int64_t& v : o.i) v = v == 0;
+    out.push_back(o);
+  } else if (op == "Where") {
+    check_attrs(n, {});
+    out.push_back(where(need(in, 0), need(in, 1), need(in, 2)));
+  } else if (op == "Expand") {  // a class token expanded to the batch: [n, 1, C]
+    check_attrs(n, {});
+    out.push_back(expand(need(in, 0), ints_of(&need(in, 1), "Expand's shape")));
   } else {
     return false;
   }

@@ -41,7 +41,15 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
 // from the end; Squeeze without axes drops every dimension of 1). With `batch`, dimension 0
 // is the batch of a runtime value: no axis may name it, and a Squeeze without axes keeps it.
 Shape squeeze_shape(const Shape& in, const std::vector<int64_t>& axes, bool unsqueeze, bool batch);
-// Add, Sub, Mul or Div (op) with broadcasting.
+// numpy's broadcast of the shapes (an OnnxError naming them when they do not), and the
+// element of an operand of shape s that element k of the broadcast `out` reads.
+Shape broadcast_shape(const std::vector<Shape>& shapes);
+int64_t broadcast_source(const Shape& s, const Shape& out, int64_t k);
+// Add, Sub, Mul, Div, Mod (integers, Python's sign rule) or Equal (op; Equal gives 0/1
+// integers) with broadcasting.
 HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& b);
+// Where(cond, x, y) with broadcasting; Expand(x, shape): x broadcast with shape.
+HostTensor where(const HostTensor& cond, const HostTensor& x, const HostTensor& y);
+HostTensor expand(const HostTensor& x, const std::vector<int64_t>& shape);
 
 }  // namespace ipg::onnx_detail

@@ -1,6 +1,6 @@
 // ONNX reader, constant folding's operations on host tensors (onnx_fold.cpp uses them):
 // axis checks, the gather that data movement shares, Transpose, Slice, Concat, Reshape's
-// target shape and the broadcasting arithmetic (Add, Sub, Mul, Div).
+// target shape, the broadcasting arithmetic (Add, Sub, Mul, Div, Mod, Equal), Where and Expand.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -168,7 +168,7 @@ Shape squeeze_shape(const Shape& in, const std::vector<int64_t>& axes, bool unsq
   for (int64_t a : axes) {
     const int64_t k = norm_axis(a, r, "axis");
     if (marked[size_t(k)]) throw OnnxError("axis " + std::to_string(a) + " is repeated");
-    if (batch && k == 0) throw OnnxError(std::string(op) + " of the batch dimension is not supported");
+    if (batch && k == 0) throw BatchRuleError(std::string(op) + " of the batch dimension is not supported");
     marked[size_t(k)] = true;
   }
   Shape out;
@@ -217,39 +217,57 @@ Shape reshape_target(const Shape& in, const std::vector<int64_t>& spec, bool all
   return out;
 }
 
+Shape broadcast_shape(const std::vector<Shape>& shapes) {
+  size_t r = 0;
+  for (const Shape& s : shapes) r = std::max(r, s.size());
+  Shape out(r, 1);
+  for (const Shape& s : shapes)
+    for (size_t k = 0; k < s.size(); ++k) {
+      int64_t& o = out[r - s.size() + k];
+      const int64_t d = s[k];
+      if (d != o && d != 1 && o != 1) {
+        std::string list;
+        for (const Shape& t : shapes) list += (list.empty() ? "" : " and ") + shape_text(t);
+        throw OnnxError("shapes " + list + " do not broadcast");
+      }
+      if (o == 1) o = d;
+    }
+  return out;
+}
+
+int64_t broadcast_source(const Shape& s, const Shape& out, int64_t k) {
+  int64_t idx = 0, mul = 1;
+  for (size_t d = out.size(); d-- > 0;) {
+    const int64_t coord = k % out[d];
+    k /= out[d];
+    const size_t back = out.size() - d;  // 1 for the last axis
+    if (back > s.size()) break;
+    const int64_t sd = s[s.size() - back];
+    if (sd != 1) idx += coord * mul;
+    mul *= sd;
+  }
+  return idx;
+}
+
 HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& b) {
   if (a.is_int != b.is_int) throw OnnxError("operands of different element types");
-  const size_t r = std::max(a.shape.size(), b.shape.size());
-  Shape out(r);
-  auto dim = [&](const Shape& s, size_t k) {
-    return k + s.size() < r ? int64_t(1) : s[k + s.size() - r];
-  };
-  for (size_t k = 0; k < r; ++k) {
-    const int64_t x = dim(a.shape, k), y = dim(b.shape, k);
-    if (x != y && x != 1 && y != 1)
-      throw OnnxError("shapes " + shape_text(a.shape) + " and " + shape_text(b.shape) +
-                      " do not broadcast");
-    out[k] = x == 1 ? y : x;
-  }
+  const Shape out = broadcast_shape({a.shape, b.shape});
   const int64_t n = checked_numel(out, "folded constant");
-  const auto ost = strides(out);
-  auto index = [&](const Shape& s, int64_t k) {
-    int64_t idx = 0, mul = 1;
-    for (size_t d = r; d-- > 0;) {
-      const int64_t sd = dim(s, d);
-      if (sd != 1) idx += (k / ost[d] % out[d]) * mul;
-      mul *= sd;
-    }
-    return idx;
-  };
   HostTensor o;
-  o.is_int = a.is_int;
+  o.is_int = a.is_int || op == "Equal";
   o.shape = out;
   for (int64_t k = 0; k < n; ++k) {
-    const size_t ia = size_t(index(a.shape, k)), ib = size_t(index(b.shape, k));
-    if (a.is_int) {
+    const size_t ia = size_t(broadcast_source(a.shape, out, k)), ib = size_t(broadcast_source(b.shape, out, k));
+    if (op == "Equal") {
+      // The batch size is at least 1: unequal to the -1 of an Expand's "keep this
+      // dimension" (torch's export of expand(n, -1, -1)); to any other number, unknown.
+      const double x = a.value(ia), y = b.value(ib);
+      const bool xb = a.is_int && a.i[ia] == kBatch, yb = b.is_int && b.i[ib] == kBatch;
+      if (xb != yb && (xb ? y : x) >= 1) throw BatchRuleError("the batch size compared with a number");
+      o.i.push_back(xb || yb ? int64_t(xb == yb) : int64_t(x == y));
+    } else if (a.is_int) {
       const int64_t x = a.i[ia], y = b.i[ib];
-      if (x == kBatch || y == kBatch) throw OnnxError("arithmetic on the batch size");
+      if (x == kBatch || y == kBatch) throw BatchRuleError("arithmetic on the batch size");
       if (std::llabs(x) > (int64_t(1) << 40) || std::llabs(y) > (int64_t(1) << 40))
         throw OnnxError("integer operands out of range");
       int64_t v = 0;
@@ -259,14 +277,42 @@ HostTensor binary(const std::string& op, const HostTensor& a, const HostTensor& 
       else {
         if (y == 0) throw OnnxError("integer division by zero");
         v = x / y;
+        // Mod (fmod 0): the sign of the divisor, as Python's %; Swin's padding to windows
+        if (op == "Mod" && (v = x % y) != 0 && ((v < 0) != (y < 0))) v += y;
       }
       o.i.push_back(v);
     } else {
       const float x = a.f[ia], y = b.f[ib];
+      if (op == "Mod") throw OnnxError("Mod of floats is not supported");
       o.f.push_back(op == "Add" ? x + y : op == "Sub" ? x - y : op == "Mul" ? x * y : x / y);
     }
   }
   return o;
+}
+
+HostTensor where(const HostTensor& cond, const HostTensor& x, const HostTensor& y) {
+  if (!cond.is_int) throw OnnxError("Where's condition must be boolean");
+  if (x.is_int != y.is_int) throw OnnxError("Where's operands have different element types");
+  const Shape out = broadcast_shape({cond.shape, x.shape, y.shape});
+  const int64_t n = checked_numel(out, "folded constant");
+  HostTensor o;
+  o.is_int = x.is_int;
+  o.shape = out;
+  for (int64_t k = 0; k < n; ++k) {
+    const bool pick = cond.i[size_t(broadcast_source(cond.shape, out, k))] != 0;
+    const HostTensor& t = pick ? x : y;
+    const size_t at = size_t(broadcast_source(t.shape, out, k));
+    if (t.is_int) o.i.push_back(t.i[at]);
+    else o.f.push_back(t.f[at]);
+  }
+  return o;
+}
+
+HostTensor expand(const HostTensor& x, const std::vector<int64_t>& shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw OnnxError("Expand to a negative dimension " + std::to_string(d));
+  const Shape out = broadcast_shape({x.shape, Shape(shape.begin(), shape.end())});
+  return gather_elements(x, out, [&](int64_t k) { return broadcast_source(x.shape, out, k); });
 }
 
 }  // namespace ipg::onnx_detail

@@ -58,6 +58,12 @@ struct HostTensor {
 struct OnnxError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A refusal that holds only while the batch is a symbol first in every shape (the batch
+// size in arithmetic, a reshape or transpose that moves it): the loader then builds the
+// graph per batch size instead (GraphIndex::fixed_batch, onnx_load_internal.h).
+struct BatchRuleError : OnnxError {
+  using OnnxError::OnnxError;
+};
 
 // The elements of `s`, refused (naming `what`) above `limit`, a rank above kMaxRank, or,
 // inside a FoldBudget, above what folded constants may still hold.
@@ -119,11 +125,20 @@ using RunFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // `keep` (which registers them with the network so they move with it between devices)
 // and captured by the returned function. runtime_inputs: filled with the indices (into
 // n's inputs) of the values the function takes at run time, in order. Throws OnnxError
-// for an unsupported operator, attribute or operand. opset: the graph's, where an
+// for an unsupported operator, attribute or operand. ctx.opset: the graph's, where an
 // operator's meaning changed (Softmax's axis at 13).
 using KeepFn = std::function<Tensor*(const HostTensor&, const std::string& name)>;
+struct OpContext {
+  int64_t declared_batch = -1;  // the input's dimension 0 when the file fixes it, else -1
+  int64_t opset = 13;
+  // The graph specialized to one batch size (onnx_steps.cpp): every shape is a number, the
+  // batch may sit in any dimension (attention's [T, n * heads, d]), and the operators do
+  // not check that it stays first: the loader checks instead that rows run together give
+  // the logits they give alone.
+  bool fixed_batch = false;
+};
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
-              std::vector<int>& runtime_inputs, int64_t declared_batch, int64_t opset);
+              std::vector<int>& runtime_inputs, const OpContext& ctx);
 
 // Operand helpers of the runtime operators (onnx_layers.cpp). constant: input k, which
 // must be present and constant ("what" names it in the error); present: whether input k
@@ -135,12 +150,13 @@ int to_int(int64_t v, const char* what);
 const Shape& map_shape(const Value& v, const char* op);
 
 // The layers of make_op (onnx_layers.cpp): Conv, MaxPool/AveragePool, Gemm/MatMul with
-// constant weights, Concat along dimension 1.
+// constant weights (a MatMul of two computed values: batched), Concat.
 RunFn make_conv(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep);
 RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, bool max);
-RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep);
+RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
+                const OpContext& ctx);
 RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in,
-                  const KeepFn& keep);
+                  const KeepFn& keep, const OpContext& ctx);
 
 // The operators the reader takes, for the "not supported" message.
 const std::vector<std::string>& supported_ops();

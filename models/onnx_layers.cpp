@@ -161,13 +161,28 @@ RunFn make_pool(const onnx::NodeProto& n, const std::vector<const Value*>& in, b
   };
 }
 
-// y = x W^T + b from a Gemm or a MatMul with a constant right operand.
-RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
+// y = x W^T + b from a Gemm or a MatMul with a constant right operand; a MatMul of two
+// values computed from the input (attention's Q K^T and P V) as a batched product.
+RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
+                const OpContext& ctx) {
   const bool is_gemm = n.op_type() == "Gemm";
   if (is_gemm) check_attrs(n, {"alpha", "beta", "transA", "transB"});
   else check_attrs(n, {});
   const Value& a = *in.at(0);
   if (!present(in, 1)) throw OnnxError("the second operand is missing");
+  if (!is_gemm && !a.is_const && !in[1]->is_const) {
+    // [..., m, k] x [..., k, n] with the same leading dimensions. With the batch first in
+    // both (the usual mode), each row multiplies only its own matrices; in a graph
+    // specialized to its batch, the leading dimensions may hold it anywhere.
+    const Shape& bs = in[1]->shape;
+    const size_t r = a.shape.size();
+    bool fits = r == bs.size() && (r >= 3 || (r == 2 && ctx.fixed_batch));
+    for (size_t d = 0; fits && d + 2 < r; ++d) fits = a.shape[d] == bs[d];
+    if (!fits || a.shape[r - 1] != bs[r - 2])
+      throw OnnxError("a product of two computed values needs [..., m, k] and [..., k, n] with the same "
+                      "leading dimensions, got " + shape_text(a.shape) + " and " + shape_text(bs));
+    return [](const std::vector<Tensor>& v) { return ops::bmm(v[0], v[1]); };
+  }
   if (a.is_const || !in[1]->is_const)
     throw OnnxError("only a product of a value computed from the input with constant weights is supported");
   // A MatMul's first operand may have more dimensions (a linear layer over the channels
@@ -216,26 +231,41 @@ RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, c
 // Concatenation: along the channels (or features) as a sum of products with selection
 // weights (ones on a shifted diagonal): exact, and made of the convolutions and linear
 // layers the frozen network's planner already lowers. Along another axis, the engine's concat.
-RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep) {
+RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
+                  const OpContext& ctx) {
   check_attrs(n, {"axis"});
   if (in.empty()) throw OnnxError("no inputs");
-  const size_t r = in[0]->shape.size();
+  for (const Value* v : in)
+    if (!v) throw OnnxError("an input is missing");
+  auto shape_of = [](const Value* v) -> const Shape& { return v->is_const ? v->c.shape : v->shape; };
+  const size_t r = shape_of(in[0]).size();
   int64_t axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += int64_t(r);
-  if (axis <= 0 || axis >= int64_t(r)) throw OnnxError("only concatenation along a dimension after the batch is supported");
-  if ((r != 4 && r != 2) || axis != 1) {  // along rows or columns (a circular pad, a mosaic)
+  if (axis < 0 || axis >= int64_t(r) || (axis == 0 && !ctx.fixed_batch))
+    throw BatchRuleError("only concatenation along a dimension after the batch is supported");
+  if ((r != 4 && r != 2) || axis != 1 || ctx.fixed_batch) {  // rows or columns (a circular pad, a mosaic)
+    // A constant part (a ViT's class token, expanded to the batch) only where every
+    // shape is a number: elsewhere its first dimension could not follow the batch.
+    std::vector<Tensor*> parts;  // per input, its constant or nullptr
     for (const Value* v : in) {
-      if (!v || v->is_const) throw OnnxError("every input must be computed from the input");
-      if (v->shape.size() != r) throw OnnxError("inputs of different ranks");
-      for (size_t d = 1; d < r; ++d)
-        if (int64_t(d) != axis && v->shape[d] != in[0]->shape[d])
-          throw OnnxError("shapes " + shape_text(in[0]->shape) + " and " + shape_text(v->shape) + " do not concatenate");
+      if (v->is_const && !ctx.fixed_batch) throw BatchRuleError("every input must be computed from the input");
+      if (shape_of(v).size() != r) throw OnnxError("inputs of different ranks");
+      for (size_t d = ctx.fixed_batch ? 0 : 1; d < r; ++d)
+        if (int64_t(d) != axis && shape_of(v)[d] != shape_of(in[0])[d])
+          throw OnnxError("shapes " + shape_text(shape_of(in[0])) + " and " + shape_text(shape_of(v)) + " do not concatenate");
+      if (v->is_const && v->c.is_int) throw OnnxError("an integer input");
+      parts.push_back(v->is_const ? keep(v->c, "part" + std::to_string(parts.size())) : nullptr);
     }
-    return [axis](const std::vector<Tensor>& v) { return ops::concat(v, int(axis)); };
+    return [axis, parts](const std::vector<Tensor>& v) {
+      std::vector<Tensor> all;
+      size_t next = 0;
+      for (Tensor* c : parts) all.push_back(c ? *c : v[next++]);
+      return ops::concat(all, int(axis));
+    };
   }
   int64_t total = 0;
   for (const Value* v : in) {
-    if (!v || v->is_const) throw OnnxError("every input must be computed from the input");
+    if (v->is_const) throw OnnxError("every input must be computed from the input");
     if (v->shape.size() != r) throw OnnxError("inputs of different ranks");
     for (size_t d = 2; d < r; ++d)
       if (v->shape[d] != in[0]->shape[d]) throw OnnxError("shapes " + shape_text(in[0]->shape) + " and " + shape_text(v->shape) + " do not concatenate");

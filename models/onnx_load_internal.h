@@ -17,14 +17,15 @@ namespace ipg::onnx_detail {
 // `ipguard info` lists them. References stay valid as more are added (Module's deques).
 class OnnxStore : public nn::Module {
  public:
-  Tensor* keep(const HostTensor& h, const std::string& name) {
-    const bool weight = name == "weight" || name == "bias" || name == "scale";
-    const std::string key = "t" + std::to_string(kept_++) + "_" + name;
-    return weight ? &add_parameter(key, to_tensor(h)) : &add_buffer(key, to_tensor(h));
-  }
+  Tensor* keep(const HostTensor& h, const std::string& name);
+  // The tensor kept earlier under the same name with the same shape and data, or nullptr:
+  // a graph built again for another batch size (GraphIndex::fixed_batch) shares the
+  // weights of the first build and keeps only what depends on the batch.
+  Tensor* find(const HostTensor& h, const std::string& name) const;
 
  private:
   int kept_ = 0;
+  std::multimap<std::string, std::pair<uint64_t, Tensor*>> index_;  // name + shape -> digest
 };
 
 struct Step {
@@ -33,6 +34,9 @@ struct Step {
   int out = -1;
   std::vector<int> release;  // value ids whose last reader this step is
 };
+
+// Fills each step's release list: the values (other than `keep_out`) it reads last.
+void set_releases(std::vector<Step>& steps, size_t num_values, int keep_out);
 
 // FileError "display: msg".
 [[noreturn]] void fail(const std::string& display, const std::string& msg);
@@ -47,6 +51,10 @@ struct GraphIndex {
   int out_id = -1;                // the logits (the dropped Softmax's input)
   int64_t declared_batch = -1;    // the input's dimension 0 when fixed, else -1
   int64_t opset = 13;             // the default domain's (the loader sets it)
+  // > 0: the steps are built for this batch size alone (OpContext::fixed_batch), each
+  // Shape of a computed value a number; 0: for any batch, the batch a symbol (kBatch).
+  int64_t fixed_batch = 0;
+  bool batch_rule = false;        // set when build_steps failed on a BatchRuleError
   std::vector<int> order;         // node indices, each after the nodes it reads
   std::vector<bool> skip;         // per node: not run (the dropped Softmax)
   std::string dropped;            // the dropped Softmax node, for the notice; else empty
@@ -60,9 +68,10 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
                        const std::string& output = "");
 
 // The load-time pass (onnx_steps.cpp), run under a NoGradGuard: folds constant nodes into
-// gi.values and builds one runtime step per remaining node, its constants kept in store,
-// checking each on a one-row input; the shapes seen go into gi.values.
-std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxStore& store,
-                              const std::string& display);
+// gi.values and builds one runtime step per remaining node, its constants kept through
+// `keep`, checking each on a one-row input (gi.fixed_batch rows when specialized) on
+// `device`; the shapes seen go into gi.values.
+std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const KeepFn& keep,
+                              const std::string& display, Device device = Device::cpu());
 
 }  // namespace ipg::onnx_detail

@@ -15,6 +15,13 @@
 // (supported: ...)". Truncated or malformed files, cycles, inputs nothing produces, huge
 // dimensions and initializers of the wrong type or size are refused with one FileError.
 //
+// The batch: a graph is read once for every batch size, the batch a symbol that must stay
+// first in every shape. A graph whose shapes follow the batch otherwise (a vision
+// transformer's attention reshapes [T, n, C] to [T, n * heads, d] with arithmetic on the
+// batch size) is read per batch size instead: built again, with every shape a number, the
+// first time it runs at a batch size (the weights shared, a few sizes kept), and checked
+// at load to give three images together the logits each gets alone.
+//
 // Normalization: an exported graph normally includes its own, so the Network's mean and
 // std are 0 and 1 unless a sidecar file "<model>.json" next to the model (e.g.
 // "m.onnx.json") says {"mean": [...], "std": [...]} (one value per input channel), for a

@@ -7,6 +7,7 @@
 
 #include "engine/ops/batchnorm.h"
 #include "engine/ops/clamp.h"
+#include "engine/ops/concat.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
@@ -24,12 +25,13 @@ namespace ipg::onnx_detail {
 const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
-      "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Erf", "Flatten", "Gather", "Gemm",
+      "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Equal", "Erf", "Expand", "Flatten",
+      "Gather", "Gemm",
       "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization",
       "LayerNormalization", "LeakyRelu", "LogSoftmax",
-      "MatMul", "MaxPool", "Mul", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
-      "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub",
-      "Tanh", "Transpose", "Unsqueeze"};
+      "MatMul", "MaxPool", "Mod", "Mul", "Not", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceMean", "ReduceSum",
+      "Relu", "Reshape", "ScatterND", "Selu", "Shape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub",
+      "Tanh", "Transpose", "Unsqueeze", "Where"};
   return ops;
 }
 
@@ -73,8 +75,10 @@ RunFn plane_mean(bool keepdims, float scale) {
 }  // namespace
 
 RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, const KeepFn& keep,
-              std::vector<int>& runtime_inputs, int64_t declared_batch, int64_t opset) {
+              std::vector<int>& runtime_inputs, const OpContext& ctx) {
   const std::string& op = n.op_type();
+  const int64_t declared_batch = ctx.declared_batch, opset = ctx.opset;
+  const bool fixed = ctx.fixed_batch;
   runtime_inputs.clear();
   for (size_t k = 0; k < in.size(); ++k)
     if (in[k] && !in[k]->is_const) runtime_inputs.push_back(int(k));
@@ -87,8 +91,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
   };
   if (op == "Conv") { need_first(); return make_conv(n, in, keep); }
   if (op == "MaxPool" || op == "AveragePool") { need_first(); return make_pool(n, in, op == "MaxPool"); }
-  if (op == "Gemm" || op == "MatMul") return make_gemm(n, in, keep);
-  if (op == "Concat") return make_concat(n, in, keep);
+  if (op == "Gemm" || op == "MatMul") return make_gemm(n, in, keep, ctx);
+  if (op == "Concat") return make_concat(n, in, keep, ctx);
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
     check_attrs(n, {});
     if (in.size() != 2 || !in[0] || !in[1]) throw OnnxError("needs two inputs");
@@ -107,10 +111,16 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
   if (op == "Relu") { check_attrs(n, {}); return [](const std::vector<Tensor>& v) { return ops::relu(v[0]); }; }
   if (op == "Identity" || op == "Dropout") {
     check_attrs(n, {"seed", "ratio", "is_test"});
-    if (op == "Dropout" && n.output_size() > 1 && !n.output(1).empty()) throw OnnxError("the mask output is not supported");
+    // A mask output (torch names it even when nothing reads it) stays uncomputed: a node
+    // that reads it is refused by name.
     if (present(in, 2)) {
       const HostTensor& t = constant(in, 2, "training_mode");
-      if (t.numel() != 1 || t.value(0) != 0) throw OnnxError("training_mode must be false");
+      // In training mode only a ratio of 0 leaves the input as it is (Swin's attention
+      // dropout, exported with training on and p = 0).
+      const bool zero_ratio = present(in, 1) && constant(in, 1, "ratio").numel() == 1 &&
+                              constant(in, 1, "ratio").value(0) == 0;
+      if (t.numel() != 1 || (t.value(0) != 0 && !zero_ratio))
+        throw OnnxError("training_mode must be false (or the ratio 0)");
     }
     return [](const std::vector<Tensor>& v) { return v[0]; };
   }
@@ -218,8 +228,10 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     const int64_t r = int64_t(xs.size());
     for (auto& a : axes) a = norm_axis(a, r, "axis");
     std::sort(axes.begin(), axes.end());
-    if (axes.empty() || axes[0] == 0)  // no axes: all of them, the batch included
-      throw OnnxError(std::string("a ") + (sum ? "sum" : "mean") + " over the batch dimension is not supported");
+    if (axes.empty() && fixed)  // no axes: all of them
+      for (int64_t a = 0; a < r; ++a) axes.push_back(a);
+    if (axes.empty() || (axes[0] == 0 && !fixed))  // all of them or the first: the batch
+      throw BatchRuleError(std::string("a ") + (sum ? "sum" : "mean") + " over the batch dimension is not supported");
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) throw OnnxError("axes repeat an axis");
     const bool keepdims = attr_int(n, "keepdims", 1) != 0;
     if (!(r == 4 && axes == std::vector<int64_t>{2, 3})) {
@@ -313,7 +325,13 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     check_attrs(n, {"axis"});
     int64_t axis = attr_int(n, "axis", 1);
     if (axis < 0) axis += int64_t(xs.size());
-    if (axis != 1) throw OnnxError("only Flatten at axis 1 is supported");
+    if (fixed) {  // every shape a number: [the axes before, the axes from `axis`]
+      if (axis < 0 || axis > int64_t(xs.size())) throw OnnxError("axis out of range");
+      int64_t a = 1, b = 1;
+      for (int64_t k = 0; k < int64_t(xs.size()); ++k) (k < axis ? a : b) *= xs[size_t(k)];
+      return [a, b](const std::vector<Tensor>& v) { return ops::reshape(v[0], {a, b}); };
+    }
+    if (axis != 1) throw BatchRuleError("only Flatten at axis 1 is supported");
     return [](const std::vector<Tensor>& v) { return ops::flatten(v[0]); };
   }
   if (op == "Reshape") {
@@ -322,13 +340,17 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     if (!s.is_int || s.shape.size() != 1 || s.numel() > kMaxRank) throw OnnxError("the shape must be a list of at most 8 integers");
     std::vector<int64_t> spec = s.i;
     const bool allowzero = attr_int(n, "allowzero", 0) != 0;
+    if (fixed) {  // the target is a number in every dimension but -1
+      const Shape target = reshape_target(xs, spec, allowzero);
+      return [target](const std::vector<Tensor>& v) { return ops::reshape(v[0], target); };
+    }
     // A graph exported with a fixed batch (torch.onnx.export without dynamic axes) writes
     // that batch as a number, e.g. [1, -1] for a flatten: it is the batch dimension.
     if (!spec.empty() && declared_batch >= 1 && spec[0] == declared_batch) spec[0] = kBatch;
     // Dimension 0 must stay the batch: a reshape that moves rows into features (or back)
     // would mix the inputs of a batch.
     if (spec.empty() || !(spec[0] == kBatch || (spec[0] == 0 && !allowzero) || spec[0] == -1))
-      throw OnnxError("the shape " + shape_text(spec) + " does not keep the batch dimension first");
+      throw BatchRuleError("the shape " + shape_text(spec) + " does not keep the batch dimension first");
     return [spec, allowzero](const std::vector<Tensor>& v) {
       Shape target;
       for (size_t k = 0; k < spec.size(); ++k) {
@@ -342,7 +364,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
         int64_t rest = 1;
         for (size_t k = 1; k < target.size(); ++k) rest *= target[k];
         if (rest <= 0 || v[0].numel() / std::max<int64_t>(v[0].dim(0), 1) != rest)
-          throw OnnxError("the shape does not keep the batch dimension first");
+          throw BatchRuleError("the shape does not keep the batch dimension first");
       }
       return ops::reshape(v[0], target);
     };
@@ -360,8 +382,34 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       value = float(c.value(0));
     }
     if (value != 0.f) throw OnnxError("only zero padding is supported");
+    // No padding at all, of any rank (Swin's pad to whole windows when the map has them).
+    if (std::all_of(p.begin(), p.end(), [](int64_t a) { return a == 0; }) && p.size() == 2 * xs.size())
+      return [](const std::vector<Tensor>& v) { return v[0]; };
+    const size_t rank = xs.size();
+    if (p.size() != 2 * rank) throw OnnxError("pads " + shape_text(p) + " do not fit the input " + shape_text(xs));
+    for (int64_t a : p)
+      if (a < 0) throw OnnxError("negative padding (a crop) is not supported");
+    if (!(rank == 4 && !p[0] && !p[1] && !p[4] && !p[5])) {
+      // Other axes (Swin pads [n, h, w, c] to whole windows): zeros joined on each side.
+      if ((p[0] || p[rank]) && !fixed) throw BatchRuleError("padding of the batch dimension is not supported");
+      Shape out = xs;
+      for (size_t a = 0; a < rank; ++a) out[a] += p[a] + p[a + rank];
+      checked_numel(out, "output");
+      return [p, r = rank](const std::vector<Tensor>& v) {
+        Tensor y = v[0];
+        for (size_t a = 0; a < r; ++a) {
+          if (!p[a] && !p[a + r]) continue;
+          std::vector<Tensor> parts;
+          Shape side = y.shape();
+          if (p[a]) side[a] = p[a], parts.push_back(Tensor::zeros(side, y.device()));
+          parts.push_back(y);
+          if (p[a + r]) side[a] = p[a + r], parts.push_back(Tensor::zeros(side, y.device()));
+          y = ops::concat(parts, int(a));
+        }
+        return y;
+      };
+    }
     map_shape(*in[0], "Pad");
-    if (p.size() != 8 || p[0] || p[1] || p[4] || p[5]) throw OnnxError("only padding of the two spatial dimensions is supported");
     const int t = to_int(p[2], "padding"), l = to_int(p[3], "padding"), b = to_int(p[6], "padding"), r = to_int(p[7], "padding");
     checked_numel({xs[1], xs[2] + t + b, xs[3] + l + r}, "output");
     // No padding at all (PyTorch exports an average pool with count_include_pad so, even
@@ -378,7 +426,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     const int64_t r = int64_t(xs.size());
     const bool per_axis = opset >= 13;
     const int64_t axis = norm_axis(attr_int(n, "axis", per_axis ? -1 : 1), r, "axis");
-    if (axis == 0) throw OnnxError("a softmax across the batch dimension is not supported");
+    if (axis == 0 && !fixed) throw BatchRuleError("a softmax across the batch dimension is not supported");
     if (axis == r - 1) return [](const std::vector<Tensor>& v) { return ops::softmax(v[0]); };
     if (!per_axis)  // [n, ..., the rest flattened]: a softmax over its last axis
       return [axis](const std::vector<Tensor>& v) {
@@ -407,7 +455,8 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       if (!a.is_int || a.shape.size() != 1) throw OnnxError("axes must be a list of integers");
       axes = a.i;
     }
-    const Shape out = squeeze_shape(xs, axes, op == "Unsqueeze", true);
+    const Shape out = squeeze_shape(xs, axes, op == "Unsqueeze", !fixed);
+    if (fixed) return [out](const std::vector<Tensor>& v) { return ops::reshape(v[0], out); };
     const std::vector<int64_t> dims(out.begin() + 1, out.end());  // after the batch
     return [dims](const std::vector<Tensor>& v) {
       Shape s{v[0].dim(0)};
@@ -419,12 +468,14 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     check_attrs(n, {"perm"});
     const int64_t r = int64_t(xs.size());
     std::vector<int64_t> perm = attr_ints(n, "perm", {});
+    if (perm.empty() && fixed)  // ONNX's default: the axes reversed
+      for (int64_t a = r - 1; a >= 0; --a) perm.push_back(a);
     if (perm.empty())  // ONNX's default reverses the axes, the batch last
-      throw OnnxError("a Transpose without perm would move the batch dimension");
+      throw BatchRuleError("a Transpose without perm would move the batch dimension");
     if (int64_t(perm.size()) != r) throw OnnxError("perm does not match the rank " + std::to_string(r));
     std::vector<int> p;
     for (int64_t a : perm) p.push_back(int(norm_axis(a, r, "perm")));
-    if (p[0] != 0) throw OnnxError("perm " + shape_text(perm) + " moves the batch dimension");
+    if (p[0] != 0 && !fixed) throw BatchRuleError("perm " + shape_text(perm) + " moves the batch dimension");
     std::vector<bool> seen(size_t(r), false);
     for (int a : p) {
       if (seen[size_t(a)]) throw OnnxError("perm repeats an axis");
@@ -454,7 +505,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     std::vector<Cut> cuts;
     for (size_t k = 0; k < starts.size(); ++k) {
       const int64_t a = norm_axis(axes[k], int64_t(xs.size()), "axis");
-      if (a == 0) throw OnnxError("a slice of the batch dimension is not supported");
+      if (a == 0 && !fixed) throw BatchRuleError("a slice of the batch dimension is not supported");
       const int64_t dim = xs[size_t(a)];
       const SliceAxis s = slice_axis(dim, starts[k], ends[k], steps[k]);
       if (s.count == 0) throw OnnxError("the slice of axis " + std::to_string(a) + " is empty");
@@ -468,7 +519,34 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       return y;
     };
   }
-  if (op == "Gather")
+  if (op == "Gather") {  // constant indices along one axis: a ViT's class token, x[:, 0]
+    check_attrs(n, {"axis"});
+    const int64_t r = int64_t(xs.size());
+    const int64_t axis = norm_axis(attr_int(n, "axis", 0), r, "axis");
+    if (axis == 0 && !fixed) throw BatchRuleError("a Gather along the batch dimension is not supported");
+    const HostTensor& idx = constant(in, 1, "the indices");
+    if (!idx.is_int || idx.shape.size() > 1) throw OnnxError("the indices must be an integer scalar or list");
+    const int64_t dim = xs[size_t(axis)];
+    std::vector<int64_t> ix;
+    for (int64_t i : idx.i) {
+      if (i < -dim || i >= dim) throw OnnxError("index " + std::to_string(i) + " is out of range for a dimension of " + std::to_string(dim));
+      ix.push_back(i < 0 ? i + dim : i);
+    }
+    if (ix.empty()) throw OnnxError("no indices");
+    const bool scalar = idx.shape.empty();
+    // One slice per index, joined along the axis; a scalar index drops the axis.
+    return [axis, ix, scalar](const std::vector<Tensor>& v) {
+      std::vector<Tensor> parts;
+      for (int64_t i : ix) parts.push_back(ops::slice(v[0], int(axis), i, i + 1));
+      const Tensor y = parts.size() == 1 ? parts[0] : ops::concat(parts, int(axis));
+      if (!scalar) return y;
+      Shape s = y.shape();
+      s.erase(s.begin() + axis);
+      return ops::reshape(y, s);
+    };
+  }
+  if (op == "Equal" || op == "Where" || op == "Expand" || op == "Mod" || op == "Range" ||
+      op == "ScatterND" || op == "Not")
     throw OnnxError(op + " on values computed from the input is not supported (on constants it is)");
   std::string list;
   for (const auto& s : supported_ops()) list += (list.empty() ? "" : ", ") + s;

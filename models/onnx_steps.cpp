@@ -13,17 +13,63 @@
 
 namespace ipg::onnx_detail {
 
-std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxStore& store,
-                              const std::string& display) {
+namespace {
+
+// FNV-1a over a constant's elements: which kept tensor holds the same data.
+uint64_t digest(const HostTensor& h) {
+  uint64_t x = 1469598103934665603ull ^ uint64_t(h.is_int);
+  auto mix = [&x](const void* p, size_t bytes) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (size_t k = 0; k < bytes; ++k) x = (x ^ b[k]) * 1099511628211ull;
+  };
+  if (h.is_int) mix(h.i.data(), h.i.size() * sizeof(int64_t));
+  else mix(h.f.data(), h.f.size() * sizeof(float));
+  return x;
+}
+
+}  // namespace
+
+Tensor* OnnxStore::keep(const HostTensor& h, const std::string& name) {
+  const bool weight = name == "weight" || name == "bias" || name == "scale";
+  const std::string key = "t" + std::to_string(kept_++) + "_" + name;
+  Tensor* t = weight ? &add_parameter(key, to_tensor(h)) : &add_buffer(key, to_tensor(h));
+  index_.emplace(name + shape_text(h.shape), std::make_pair(digest(h), t));
+  return t;
+}
+
+Tensor* OnnxStore::find(const HostTensor& h, const std::string& name) const {
+  const auto range = index_.equal_range(name + shape_text(h.shape));
+  if (range.first == range.second) return nullptr;
+  const uint64_t d = digest(h);
+  for (auto it = range.first; it != range.second; ++it)
+    if (it->second.first == d) return it->second.second;
+  return nullptr;
+}
+
+void set_releases(std::vector<Step>& steps, size_t num_values, int keep_out) {
+  std::vector<int> last(num_values, -1);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    steps[s].release.clear();
+    for (int v : steps[s].in) last[size_t(v)] = int(s);
+  }
+  for (size_t v = 0; v < num_values; ++v)
+    if (last[v] >= 0 && int(v) != keep_out) steps[size_t(last[v])].release.push_back(int(v));
+}
+
+std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const KeepFn& keep,
+                              const std::string& display, Device device) {
   const std::map<std::string, int>& id = gi.id;
   std::vector<Value>& values = gi.values;
-  const int64_t declared_batch = gi.declared_batch;
+  const OpContext ctx{gi.declared_batch, gi.opset, gi.fixed_batch > 0};
+  if (ctx.fixed_batch) values[size_t(gi.in_id)].shape[0] = gi.fixed_batch;
   const std::vector<int>& order = gi.order;
   const std::vector<bool>& skip = gi.skip;
   std::vector<Step> steps;
   const auto& ops = supported_ops();
-  std::map<int, Tensor> live;  // load-time run on one row: tensors of runtime values
-  live[gi.in_id] = Tensor::zeros(values[size_t(gi.in_id)].shape);
+  // The load-time run (on one row; on fixed_batch rows when specialized): tensors of
+  // runtime values.
+  std::map<int, Tensor> live;
+  live[gi.in_id] = Tensor::zeros(values[size_t(gi.in_id)].shape, device);
   // Per value, the position in `order` of its last reader.
   std::vector<size_t> last(values.size(), 0);
   for (size_t pos = 0; pos < order.size(); ++pos)
@@ -75,7 +121,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
         HostTensor s;
         s.is_int = true;
         s.i = in[0]->shape;
-        s.i[0] = kBatch;
+        if (!ctx.fixed_batch) s.i[0] = kBatch;
         s.shape = {int64_t(s.i.size())};
         outs.push_back(s);
         folded = true;
@@ -100,7 +146,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
           }
           std::vector<int> rt;
           OnnxStore scratch;
-          const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, declared_batch, gi.opset);
+          const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, ctx);
           std::vector<Tensor> rargs;
           for (int k : rt) rargs.push_back(to_tensor(in[size_t(k)]->c));
           outs.push_back(from_tensor(fn(rargs)));
@@ -124,7 +170,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
       }
       Step step;
       std::vector<int> rt;
-      step.fn = make_op(n, in, [&](const HostTensor& h, const std::string& nm) { return store.keep(h, nm); }, rt, declared_batch, gi.opset);
+      step.fn = make_op(n, in, keep, rt, ctx);
       std::vector<Tensor> args;
       for (int k : rt) {
         const int v = id.at(n.input(k));
@@ -134,8 +180,9 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
       if (n.output_size() < 1 || n.output(0).empty()) throw OnnxError("the node has no output");
       step.out = id.at(n.output(0));
       const Tensor y = step.fn(args);
-      if (y.dim(0) != 1) throw OnnxError("the output " + shape_str(y.shape()) + " does not keep the batch dimension first");
-      checked_numel(y.shape(), "output");
+      if (!ctx.fixed_batch && y.dim(0) != 1) throw BatchRuleError("the output " + shape_str(y.shape()) + " does not keep the batch dimension first");
+      // The limit is per row (the batch is the caller's).
+      checked_numel(ctx.fixed_batch ? Shape{y.numel() / gi.fixed_batch} : y.shape(), "output");
       Value& ov = values[size_t(step.out)];
       ov.known = true;
       ov.shape = y.shape();
@@ -143,6 +190,9 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, OnnxSto
       steps.push_back(std::move(step));
     } catch (const FileError&) {
       throw;
+    } catch (const BatchRuleError& e) {
+      gi.batch_rule = true;
+      fail(display, node_name(g, i) + ": " + e.what());
     } catch (const std::exception& e) {
       fail(display, node_name(g, i) + ": " + (e.what()[0] ? e.what() : "failed"));
     }

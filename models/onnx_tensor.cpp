@@ -104,11 +104,22 @@ HostTensor read_tensor(const onnx::TensorProto& t, const std::string& what) {
         if (v == kBatch) v = kBatch + 1;  // the marker is ours alone; INT64_MIN is only ever a slice bound
       return h;
     }
+    case onnx::TensorProto::BOOL: {  // as integers 0 and 1 (masks, Where's conditions)
+      h.is_int = true;
+      if (t.has_raw_data()) {
+        if (raw.size() != size_t(n)) throw size_error(raw.size(), "bytes");
+        for (char c : raw) h.i.push_back(c != 0);
+      } else {
+        if (t.int32_data_size() != n) throw size_error(size_t(t.int32_data_size()), "int32s");
+        for (int32_t v : t.int32_data()) h.i.push_back(v != 0);
+      }
+      return h;
+    }
     default: {
       const auto* d = onnx::TensorProto::DataType_descriptor()->FindValueByNumber(t.data_type());
       throw OnnxError(what + ": element type " +
                       (d ? d->name() : "#" + std::to_string(t.data_type())) +
-                      " is not supported (float32, int32 and int64 are)");
+                      " is not supported (float32, int32, int64 and bool are)");
     }
   }
 }
@@ -165,7 +176,7 @@ Tensor to_tensor(const HostTensor& h) {
   if (!h.is_int) return Tensor::from_vector(h.f, h.shape);
   std::vector<float> v;
   for (int64_t x : h.i) {
-    if (x == kBatch) throw OnnxError("the batch size used as data");
+    if (x == kBatch) throw BatchRuleError("the batch size used as data");
     v.push_back(float(x));
   }
   return Tensor::from_vector(v, h.shape);

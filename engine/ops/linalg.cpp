@@ -22,6 +22,17 @@ void gemm(Device dev, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const f
                 kernels::cuda::gemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, n, stream));
 }
 
+// The batched gemm: `batch` products of [m, k]-by-[k, n] (as op(a) op(b)), packed matrices.
+void gemm_batched(Device dev, bool ta, bool tb, int64_t batch, int64_t m, int64_t n, int64_t k,
+                  const float* a, int64_t lda, int64_t sa, const float* b, int64_t ldb,
+                  int64_t sb, float beta, float* c) {
+  IPG_ON_DEVICE("bmm", dev,
+                kernels::cpu::gemm_batched(ta, tb, batch, m, n, k, 1.f, a, lda, sa, b, ldb, sb,
+                                           beta, c, n, m * n),
+                kernels::cuda::gemm_batched(ta, tb, batch, m, n, k, 1.f, a, lda, sa, b, ldb, sb,
+                                            beta, c, n, m * n, stream));
+}
+
 void check_2d(const char* op, const char* what, const Tensor& t) {
   if (t.ndim() != 2)
     throw ShapeError(std::string(op) + ": " + what + " must be 2-D, got " + shape_str(t.shape()));
@@ -55,6 +66,50 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           if (sink.wants(1)) {
             float* db = sink.target(1, acc).data();
             gemm(dev, true, false, k, n, m, a.data(), k, g.data(), n, acc ? 1.f : 0.f, db);
+          }
+        });
+  }
+  return c;
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  detail::check_dtype("bmm", a, DType::F32);
+  detail::check_dtype("bmm", b, DType::F32);
+  detail::check_same_device("bmm", a, b);
+  const int64_t r = a.ndim();
+  auto mismatch = [&]() {
+    return ShapeError("bmm: shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()) +
+                      " do not multiply (equal leading dimensions, then [m, k] and [k, n])");
+  };
+  if (r < 2 || b.ndim() != r) throw mismatch();
+  for (int64_t d = 0; d + 2 < r; ++d)
+    if (a.dim(int(d)) != b.dim(int(d))) throw mismatch();
+  const int64_t m = a.dim(int(r - 2)), k = a.dim(int(r - 1)), n = b.dim(int(r - 1));
+  if (b.dim(int(r - 2)) != k) throw mismatch();
+  int64_t batch = 1;  // the product of the leading dimensions
+  for (int64_t d = 0; d + 2 < r; ++d) batch *= a.dim(int(d));
+  Shape out = a.shape();
+  out[size_t(r - 1)] = n;
+  Tensor c = k == 0 ? Tensor::zeros(out, a.device()) : Tensor::empty(out, a.device());
+  if (k > 0)
+    gemm_batched(a.device(), false, false, batch, m, n, k, a.data(), k, m * k, b.data(), n, k * n,
+                 0.f, c.data());
+  if (autograd::needs_graph({a, b})) {
+    autograd::attach(
+        c, "bmm", {a, b},
+        [a = a.detach(), b = b.detach(), batch, m, n, k](const Tensor& g, GradSink& sink) {
+          const Device dev = g.device();
+          // Per matrix, as matmul: da (+)= g b^T, db (+)= a^T g.
+          bool acc = false;
+          if (sink.wants(0)) {
+            float* da = sink.target(0, acc).data();
+            gemm_batched(dev, false, true, batch, m, k, n, g.data(), n, m * n, b.data(), n, k * n,
+                         acc ? 1.f : 0.f, da);
+          }
+          if (sink.wants(1)) {
+            float* db = sink.target(1, acc).data();
+            gemm_batched(dev, true, false, batch, k, n, m, a.data(), k, m * k, g.data(), n, m * n,
+                         acc ? 1.f : 0.f, db);
           }
         });
   }

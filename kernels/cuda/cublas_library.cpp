@@ -58,6 +58,7 @@ CublasLibrary load() {
   resolve(lib, "cublasSetStream_v2", &t.set_stream);
   resolve(lib, "cublasSetMathMode", &t.set_math_mode);
   resolve(lib, "cublasSgemm_v2", &t.sgemm);
+  resolve(lib, "cublasSgemmStridedBatched", &t.sgemm_strided_batched);
   resolve(lib, "cublasGetProperty", &t.get_property);
   return t;
 }

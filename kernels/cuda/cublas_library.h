@@ -18,6 +18,7 @@ struct CublasLibrary {
   decltype(&::cublasSetStream_v2) set_stream;
   decltype(&::cublasSetMathMode) set_math_mode;
   decltype(&::cublasSgemm_v2) sgemm;
+  decltype(&::cublasSgemmStridedBatched) sgemm_strided_batched;
   decltype(&::cublasGetProperty) get_property;
 };
 

@@ -51,4 +51,22 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
       static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));
 }
 
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
+                  float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                  int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc,
+                  int64_t stride_c, cudaStream_t stream) {
+  if (m == 0 || n == 0 || batch == 0) return;
+  for (const int64_t v : {m, n, k, lda, ldb, ldc, batch})
+    if (v > INT_MAX)
+      throw CudaError("gemm_batched: a size or leading dimension of " + std::to_string(v) +
+                      " exceeds cuBLAS's int range");
+  const cublasHandle_t handle = handle_for(stream);
+  // The same C^T = op(B)^T op(A)^T as gemm, per matrix of the batch.
+  IPG_CUBLAS_CHECK(cublas_library().sgemm_strided_batched(
+      handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+      static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
+      static_cast<int>(ldb), stride_b, a, static_cast<int>(lda), stride_a, &beta, c,
+      static_cast<int>(ldc), stride_c, static_cast<int>(batch)));
+}
+
 }  // namespace ipg::kernels::cuda

@@ -1,4 +1,4 @@
-// The first ops (add, sub, mul, div, affine, unary, matmul, linear, sum, mean, reshape):
+// The first ops (add, sub, mul, div, affine, unary, matmul, bmm, linear, sum, mean, reshape):
 // values against plain loops, gradients against finite differences, and CUDA parity.
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include "engine/ops/index.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/strided.h"
 #include "engine/ops/view.h"
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
@@ -52,6 +53,27 @@ TEST(OpsValues, MatmulMatchesLoop) {
       for (int k = 0; k < 7; ++k) ref[i * 3 + j] += av[i * 7 + k] * bv[k * 3 + j];
   const auto r = testing::compare_values(ref, ops::matmul(a, b).to_vector(), 1e-5, 1e-5);
   EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(OpsValues, BatchedMatmulIsOneMatmulPerMatrix) {
+  // [2, 3, m, k] x [2, 3, k, n]: each of the six products as ops::matmul computes it alone.
+  Generator g(12);
+  const Tensor a = Tensor::uniform({2, 3, 4, 5}, -1, 1, g), b = Tensor::uniform({2, 3, 5, 6}, -1, 1, g);
+  const Tensor c = ops::bmm(a, b);
+  ASSERT_EQ(c.shape(), (Shape{2, 3, 4, 6}));
+  const auto cv = c.to_vector(), av = a.to_vector(), bv = b.to_vector();
+  for (int i = 0; i < 6; ++i) {
+    const Tensor ai = Tensor::from_vector(std::vector<float>(av.begin() + i * 20, av.begin() + (i + 1) * 20), {4, 5});
+    const Tensor bi = Tensor::from_vector(std::vector<float>(bv.begin() + i * 30, bv.begin() + (i + 1) * 30), {5, 6});
+    EXPECT_EQ(ops::matmul(ai, bi).to_vector(), std::vector<float>(cv.begin() + i * 24, cv.begin() + (i + 1) * 24)) << i;
+  }
+  // Leading dimensions must be equal (no broadcast), and the inner sizes must agree.
+  EXPECT_THROW(ops::bmm(Tensor::zeros({2, 4, 5}), Tensor::zeros({3, 5, 6})), ShapeError);
+  EXPECT_THROW(ops::bmm(Tensor::zeros({2, 4, 5}), Tensor::zeros({2, 4, 6})), ShapeError);
+  EXPECT_THROW(ops::bmm(Tensor::zeros({2, 4, 5}), Tensor::zeros({5, 6})), ShapeError);
+  // An empty inner dimension gives zeros, not uninitialized memory.
+  EXPECT_EQ(ops::bmm(Tensor::full({2, 3, 0}, 1.f), Tensor::full({2, 0, 4}, 1.f)).to_vector(),
+            std::vector<float>(24, 0.f));
 }
 
 TEST(OpsValues, SumAndMeanOverDims) {
@@ -109,6 +131,11 @@ TEST(OpsGrad, MatmulAndLinear) {
        bias = testing::random_leaf({3}, 12);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1], in[2]); }, {x, w, bias});
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::linear(in[0], in[1]); }, {x, w});
+  // Batched, and one operand used twice (attention's Q K^T of one tensor): both gradients
+  // add into the same place.
+  auto q = testing::random_leaf({3, 4, 5}, 14), k = testing::random_leaf({3, 5, 2}, 15);
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::bmm(in[0], in[1]); }, {q, k});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::bmm(in[0], ops::permute(in[0], {0, 2, 1})); }, {q});
 }
 
 TEST(OpsGrad, Reductions) {
@@ -161,6 +188,9 @@ TEST(OpsCuda, LinalgAndReductionParity) {
                                  {x, w, bias}, 1e-4, 1e-4);
   auto a = testing::random_leaf({64, 48}, 34), b = testing::random_leaf({48, 32}, 35);
   expect_forward_backward_parity([](const Inputs& in) { return ops::matmul(in[0], in[1]); }, {a, b},
+                                 1e-4, 1e-4);
+  auto q = testing::random_leaf({40, 17, 24}, 37), k = testing::random_leaf({40, 24, 17}, 38);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::bmm(in[0], in[1]); }, {q, k},
                                  1e-4, 1e-4);
   auto big = testing::random_leaf({3, 70000}, 36);
   expect_forward_backward_parity([](const Inputs& in) { return ops::sum(in[0], 1); }, {big}, 1e-2,

@@ -24,6 +24,7 @@
 #include "models/model_file.h"
 #include "models/onnx_model.h"
 #include "tests/support/network_checks.h"
+#include "tests/support/onnx_golden.h"
 
 namespace ipg {
 namespace {
@@ -76,44 +77,9 @@ TEST_P(OnnxArch, FrozenNetworkFusesIt) {
 
 INSTANTIATE_TEST_SUITE_P(Shipped, OnnxArch, ::testing::Values("lenet5", "resnet20"));
 
-struct OnnxGolden {
-  Tensor x, r, logits, grad_x;
-};
-OnnxGolden read_onnx_golden(const std::string& name = "mobilenet") {
-  const h5::File f(kOnnx + name + ".golden.h5");
-  OnnxGolden g;
-  g.x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
-  g.r = f.dataset("r").read(DType::F32, {4, 10});
-  g.logits = f.dataset("logits").read(DType::F32, {4, 10});
-  g.grad_x = f.dataset("grad_x").read(DType::F32, {4, 3, 16, 16});
-  return g;
-}
-
-// Argmax of float rows.
-std::vector<int32_t> argmax_rows(const Tensor& t) {
-  const auto v = t.to_vector();
-  const int64_t k = t.dim(1);
-  std::vector<int32_t> out;
-  for (int64_t r = 0; r < t.dim(0); ++r)
-    out.push_back(int32_t(std::max_element(v.begin() + r * k, v.begin() + (r + 1) * k) -
-                          (v.begin() + r * k)));
-  return out;
-}
-
-// net against its PyTorch golden: logits, labels and input gradients.
-void expect_matches_golden(Network& net, const OnnxGolden& g) {
-  Tensor logits;
-  {
-    NoGradGuard ng;
-    logits = net.logits(g.x);
-  }
-  EXPECT_LT(rel_gap(logits, g.logits), 1e-4);
-  const auto labels = net.labels(g.x).to_vector_i32();
-  EXPECT_EQ(labels, argmax_rows(g.logits));
-  // The goldens were drawn to have several labels: a network answering one class fails.
-  EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 3u);
-  EXPECT_LT(rel_gap(input_grad(net, g.x, g.r), g.grad_x), 1e-4);
-}
+using testing::expect_matches_golden;
+using testing::OnnxGolden;
+using testing::read_onnx_golden;
 
 TEST(OnnxMobileNet, MatchesPyTorch) {
   auto net = load_model(kOnnx + "mobilenet.onnx");

@@ -1,7 +1,7 @@
-// ONNX models on CUDA: the MobileNetV2-style, activations, ceil-mode pooling, shuffle and ConvNeXt exports
-// against PyTorch's goldens, and the frozen networks of the ResNet20 and max-pooling exports
-// (the CUDA lowering of their plans) against the CPU, logits and input gradients. Skipped
-// visibly without a GPU.
+// ONNX models on CUDA: the MobileNetV2-style, activations, ceil-mode pooling, shuffle,
+// ConvNeXt, ViT and Swin exports against PyTorch's goldens, and the frozen networks of the
+// ResNet20 and max-pooling exports (the CUDA lowering of their plans) against the CPU,
+// logits and input gradients. Skipped visibly without a GPU.
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
@@ -82,6 +82,26 @@ TEST(OnnxCuda, ConvNeXtMatchesPyTorch) {
   IPG_REQUIRE_CUDA();
   expect_golden_on_cuda("convnext");
   expect_golden_on_cuda("convnext", "convnext-opset17");
+}
+
+// ViT and Swin, read per batch size: the batched products on cuBLAS, and each batch
+// size's graph built on the device the network is on (its batch-size constants, the
+// ViT's expanded class token, kept there), also after it ran on the CPU first.
+TEST(OnnxCuda, TransformersMatchPyTorch) {
+  IPG_REQUIRE_CUDA();
+  for (const char* name : {"vit", "swin"}) {
+    expect_golden_on_cuda(name);
+    SCOPED_TRACE(name);
+    const h5::File f(kOnnx + name + ".golden.h5");
+    const Tensor x = f.dataset("x").read(DType::F32, {4, 3, 16, 16});
+    const Tensor want = f.dataset("logits").read(DType::F32, {4, 10});
+    auto net = load_model(kOnnx + name + ".onnx");
+    NoGradGuard ng;
+    EXPECT_PARITY(want, net->logits(x), 1e-4, 1e-4);
+    net->to(Device::cuda());
+    EXPECT_PARITY(want, net->logits(x.to(Device::cuda())).cpu(), 1e-4, 1e-4);
+    EXPECT_PARITY(want.narrow0(1, 3), net->logits(x.narrow0(1, 3).to(Device::cuda())).cpu(), 1e-4, 1e-4);
+  }
 }
 
 TEST(OnnxCuda, FrozenResNet20MatchesTheCpu) {

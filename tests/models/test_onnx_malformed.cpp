@@ -44,14 +44,7 @@ Builder classifier() {
   return b;
 }
 
-std::string load_error(const std::string& bytes) {
-  try {
-    load_onnx_bytes(bytes, "t.onnx");
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  return "(loaded)";
-}
+using testing::load_error;
 
 #define EXPECT_ERROR(bytes, needle)                                                  \
   do {                                                                               \

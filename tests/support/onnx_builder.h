@@ -1,11 +1,14 @@
 // Test support: ONNX graphs built in a test with libonnx's protobuf classes (a Builder
-// with one image input "x" [n, c, h, w] and output "y", opset 13; attribute helpers).
+// with one image input "x" [n, c, h, w] and output "y", opset 13; attribute helpers) and
+// the loader's error for one.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/hdf5.h"
+#include "models/onnx_model.h"
 #include "onnx/onnx_pb.h"
 
 namespace ipg::testing {
@@ -80,6 +83,16 @@ inline void attr_float(onnx::NodeProto* n, const char* name, float v) {
   a->set_name(name);
   a->set_type(onnx::AttributeProto::FLOAT);
   a->set_f(v);
+}
+
+// The loader's one-line error for a graph ("(loaded)" when it loads).
+inline std::string load_error(const std::string& bytes) {
+  try {
+    load_onnx_bytes(bytes, "t.onnx");
+  } catch (const FileError& e) {
+    return e.what();
+  }
+  return "(loaded)";
 }
 
 }  // namespace ipg::testing
