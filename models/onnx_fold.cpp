@@ -210,11 +210,13 @@ bool fold_constant(const onnx::NodeProto& n, const std::vector<const HostTensor*
     const HostTensor &a = need(in, 0), &l = need(in, 1), &d = need(in, 2);
     if (a.numel() != 1 || l.numel() != 1 || d.numel() != 1) throw OnnxError("Range takes three scalars");
     if (a.is_int != l.is_int || a.is_int != d.is_int) throw OnnxError("Range's inputs have different element types");
-    for (const HostTensor* t : {&a, &l, &d})
+    for (const HostTensor* t : {&a, &l, &d}) {
       if (t->is_int && t->i[0] == kBatch) throw BatchRuleError("Range over the batch size");
+      if (!(std::fabs(t->value(0)) <= double(int64_t(1) << 40))) throw OnnxError("Range's inputs are out of range");
+    }
     const double start = a.value(0), step = d.value(0);
     if (step == 0) throw OnnxError("Range with a step of 0");
-    const double count = std::max(std::ceil((l.value(0) - start) / step), 0.0);
+    const double count = std::max(std::ceil((l.value(0) - start) / step), 0.0);  // finite: bounded inputs
     HostTensor o;
     o.is_int = a.is_int;
     o.shape = {int64_t(std::min(count, double(kMaxElements) + 1))};

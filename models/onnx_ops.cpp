@@ -387,8 +387,10 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       return [](const std::vector<Tensor>& v) { return v[0]; };
     const size_t rank = xs.size();
     if (p.size() != 2 * rank) throw OnnxError("pads " + shape_text(p) + " do not fit the input " + shape_text(xs));
-    for (int64_t a : p)
+    for (int64_t a : p) {
       if (a < 0) throw OnnxError("negative padding (a crop) is not supported");
+      if (a > kMaxElements) throw OnnxError("padding of " + std::to_string(a) + " is out of range");
+    }
     if (!(rank == 4 && !p[0] && !p[1] && !p[4] && !p[5])) {
       // Other axes (Swin pads [n, h, w, c] to whole windows): zeros joined on each side.
       if ((p[0] || p[rank]) && !fixed) throw BatchRuleError("padding of the batch dimension is not supported");
