@@ -1,6 +1,7 @@
 // Fuzz target: the ONNX reader, ipg::load_onnx_bytes (models/onnx_model.h), on the raw
 // input bytes (libFuzzer's mutations of the seeds, small exported networks in
-// tests/fuzz/corpus/onnx, made by tests/golden/make_onnx_golden.py). The reader must
+// tests/fuzz/corpus/onnx, made by tests/golden/make_onnx_golden.py and, an attention
+// graph read per batch size, make_onnx_transformers.py). The reader must
 // return or throw a std::exception; a network it returns must run a forward pass on one
 // row and give finite logits of its class count or throw a std::exception (an op refusing
 // its operands). A crash, a sanitizer report, a leak, a timeout or an allocation above

@@ -24,6 +24,9 @@
 #     p = 0; weights from torch.manual_seed(22).
 #   vit-batch1.onnx: the same ViT exported without dynamic axes, as torch.onnx.export does
 #     by default: every shape holds the batch of 1 as a number.
+#   tests/fuzz/corpus/onnx/tiny-attention.onnx: a seed of the ONNX reader's fuzz target
+#     (under its 8 KiB input limit, names shortened): TinyAttention below, read per batch
+#     size.
 #   vit.golden.h5, swin.golden.h5: as convnext.golden.h5 (x [4, 3, 16, 16], r [4, 10],
 #     logits and grad_x in float64 on the float32 weights, min_margin).
 import os
@@ -33,7 +36,23 @@ import torch
 import torchvision.models as tvm
 from torchvision.models.swin_transformer import SwinTransformer
 
-from make_onnx_golden import OUT, standardize_linear_head, write_golden
+from make_onnx_golden import OUT, SEEDS, standardize_linear_head, write_golden
+
+
+class TinyAttention(torch.nn.Module):
+    """The fuzz seed: 4x4 patches of a 3x8x8 image, one nn.MultiheadAttention of 2 heads
+    over them (batch_first: torch's export moves the batch and multiplies it into the
+    heads), a mean over the patches and a linear head to 3 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 4, 4, stride=4)
+        self.attn = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        return self.head(self.attn(t, t, t, need_weights=False)[0].mean(1))
 
 
 def vit():
@@ -60,13 +79,99 @@ def randomize(model, gen):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
 
 
-def export(model, path, symbolic=True):
+def export(model, path, symbolic=True, size=16):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), torch.rand(2 if symbolic else 1, 3, 16, 16), path,
+        torch.onnx.export(model.eval(), torch.rand(2 if symbolic else 1, 3, size, size), path,
                           opset_version=13, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}} if symbolic else None)
     print(f"{path}: {os.path.getsize(path)} bytes")
+
+
+# A minimal protobuf walker (the onnx module is not a Debian package here): enough to
+# shorten a small export's value names and drop its node names and doc strings, which
+# are most of its bytes, so a fuzz seed fits the target's 8 KiB inputs.
+def _varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def _put_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _fields(b):
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        field, wire = key >> 3, key & 7
+        start = i
+        if wire == 0:
+            _, i = _varint(b, i)
+            yield field, wire, b[start:i]
+        elif wire == 1:
+            i += 8
+            yield field, wire, b[start:i]
+        elif wire == 5:
+            i += 4
+            yield field, wire, b[start:i]
+        elif wire == 2:
+            n, i = _varint(b, i)
+            yield field, wire, b[i:i + n]
+            i += n
+        else:
+            raise ValueError(f"wire type {wire}")
+
+
+def _message(parts):
+    out = bytearray()
+    for field, wire, value in parts:
+        out += _put_varint(field << 3 | wire)
+        out += (_put_varint(len(value)) + value) if wire == 2 else value
+    return bytes(out)
+
+
+def shorten(model_bytes):
+    names = {}
+
+    def name(v):
+        s = v.decode()
+        if s in ("", "input", "logits"):
+            return v
+        return names.setdefault(s, f"v{len(names)}").encode()
+
+    def rename(b, fields):  # a message whose fields `fields` are value names
+        return _message([(f, w, name(v) if f in fields else v) for f, w, v in _fields(b)])
+
+    def node(b):  # NodeProto: input 1, output 2; drop name 3 and doc_string 6
+        return _message([(f, w, name(v) if f in (1, 2) else v) for f, w, v in _fields(b) if f not in (3, 6)])
+
+    def graph(b):  # GraphProto: node 1, initializer 5 (name 8), input 11, output 12 (name 1)
+        keep = []
+        for f, w, v in _fields(b):
+            if f == 1:
+                keep.append((f, w, node(v)))
+            elif f == 5:
+                keep.append((f, w, rename(v, (8,))))
+            elif f in (11, 12):
+                keep.append((f, w, rename(v, (1,))))
+            elif f not in (10, 13):  # doc_string, value_info
+                keep.append((f, w, v))
+        return _message(keep)
+
+    return _message([(f, w, graph(v) if f == 7 else v) for f, w, v in _fields(model_bytes) if f != 6])
 
 
 def main():
@@ -82,6 +187,14 @@ def main():
         ref = make()
         ref.load_state_dict(model.state_dict())
         write_golden(ref, os.path.join(OUT, f"{name}.golden.h5"), 7000 + 100 * seed)
+    torch.manual_seed(23)
+    seed = os.path.join(SEEDS, "tiny-attention.onnx")
+    export(TinyAttention(), seed, size=8)
+    with open(seed, "rb") as f:
+        short = shorten(f.read())
+    with open(seed, "wb") as f:
+        f.write(short)
+    print(f"{seed}: {len(short)} bytes with short names")
 
 
 if __name__ == "__main__":
