@@ -43,10 +43,18 @@ constexpr size_t kMapBytes = SIZE_MAX;
 constexpr size_t kMapBytes = size_t(1) << 20;
 #endif
 
+// Mappings of at least a huge page are asked to use them (transparent huge pages in
+// "madvise" mode, Debian's default): a fresh 2 MiB page is one fault instead of 512. The
+// first pass over a network's activations is mostly page faults otherwise: a ViT at batch
+// 100 faults in 3.7 GB, 9 of its first iteration's 12 s in the kernel on a virtual machine.
+constexpr size_t kHugePage = size_t(2) << 20;
+
 void* cpu_alloc(size_t size) {
   if (size >= kMapBytes) {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
+    if (p == MAP_FAILED) return nullptr;
+    if (size >= kHugePage) madvise(p, size, MADV_HUGEPAGE);  // advice only: failure is harmless
+    return p;
   }
   return std::aligned_alloc(64, size);
 }
