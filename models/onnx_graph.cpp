@@ -49,7 +49,10 @@ void read_input(const onnx::ValueInfoProto& in, const std::string& display, Mode
 }  // namespace
 
 std::string node_name(const onnx::GraphProto& g, int i) {
-  return "node " + std::to_string(i) + " '" + h5::printable(g.node(i).name()) + "'";
+  const onnx::NodeProto& n = g.node(i);
+  // A node without a name (names are optional) is told by its operator.
+  if (n.name().empty()) return "node " + std::to_string(i) + " (" + h5::printable(n.op_type()) + ")";
+  return "node " + std::to_string(i) + " '" + h5::printable(n.name()) + "'";
 }
 
 GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, ModelConfig& cfg,

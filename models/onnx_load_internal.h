@@ -40,7 +40,7 @@ void set_releases(std::vector<Step>& steps, size_t num_values, int keep_out);
 
 // FileError "display: msg".
 [[noreturn]] void fail(const std::string& display, const std::string& msg);
-// "node i 'name'", for messages.
+// "node i 'name'" for messages, "node i (Op)" for a node without a name.
 std::string node_name(const onnx::GraphProto& g, int i);
 
 // The graph's values and the order its nodes run in (onnx_graph.cpp).
