@@ -362,8 +362,9 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       if (target[0] == -1) {
         // -1 first: the batch is inferred when the rest is fixed.
         int64_t rest = 1;
-        for (size_t k = 1; k < target.size(); ++k) rest *= target[k];
-        if (rest <= 0 || v[0].numel() / std::max<int64_t>(v[0].dim(0), 1) != rest)
+        bool overflow = false;
+        for (size_t k = 1; k < target.size(); ++k) overflow |= __builtin_mul_overflow(rest, target[k], &rest);
+        if (overflow || rest <= 0 || v[0].numel() / std::max<int64_t>(v[0].dim(0), 1) != rest)
           throw BatchRuleError("the shape does not keep the batch dimension first");
       }
       return ops::reshape(v[0], target);

@@ -33,8 +33,9 @@ Tensor reshape(const Tensor& x, Shape shape) {
       infer = static_cast<int>(i);
     } else if (shape[i] < 0) {
       throw ShapeError("reshape: negative dimension in " + shape_str(shape));
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      // A shape read from a file may name dimensions whose product is no int64.
+      throw ShapeError("reshape: " + shape_str(shape) + " has more elements than an int64 counts");
     }
   }
   if (infer >= 0) {

@@ -74,6 +74,10 @@ TEST(Tensor, ReshapeIsAViewAndChecksSize) {
   EXPECT_EQ(r.raw(), t.raw());
   EXPECT_THROW(ops::reshape(t, {4, 2}), ShapeError);
   EXPECT_THROW(ops::reshape(t, {-1, -1}), ShapeError);
+  // 7 * 7905747460161236407 is 1 modulo 2^64: a product that wraps would accept this
+  // shape as 6 elements (a file's shape, found by fuzzing).
+  EXPECT_THROW(ops::reshape(t, {7, 7905747460161236407LL, -1}), ShapeError);
+  EXPECT_THROW(ops::reshape(t, {7, 7905747460161236407LL, 6}), ShapeError);
   EXPECT_EQ(ops::flatten(Tensor::zeros({2, 3, 4})).shape(), (Shape{2, 12}));
 }
 
