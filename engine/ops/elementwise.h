@@ -33,8 +33,8 @@ Tensor sigmoid(const Tensor& x);
 // (2x + 3) / 6 on [-3, 3], 1 above. (hard_sigmoid is in clamp.h.)
 Tensor hard_swish(const Tensor& x);
 // The error function (ONNX Erf: GELU's exact form x (1 + erf(x / sqrt 2)) / 2); gradient
-// 2 / sqrt(pi) e^(-x^2). The C library's erff on the CPU, CUDA's on the GPU (both within
-// a few ulp: the devices may differ in the last bits).
+// 2 / sqrt(pi) e^(-x^2). Both by kernels/common/erf_math.h's formulas, vectorized on the
+// CPU, the same bits on both devices (erf within 1.36 ulp, its derivative 2.25).
 Tensor erf(const Tensor& x);
 
 // In place, outside the graph: dst += src (same shape and device). For gradient

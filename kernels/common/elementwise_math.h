@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "kernels/common/erf_math.h"
 #include "kernels/common/hd.h"
 #include "kernels/common/tanh_math.h"
 
@@ -14,7 +15,7 @@ enum class UnaryOp : int {
   Relu, Neg, Sign, Tanh, Atanh, Square, Exp, Log, Abs, Sqrt,
   Sigmoid,    // 1 / (1 + e^-x), without overflow for large |x|
   HardSwish,  // x * min(max(x + 3, 0), 6) / 6 (MobileNetV3, ONNX HardSwish)
-  Erf,        // the error function (GELU's exact form, ONNX Erf)
+  Erf,        // the error function (GELU's exact form, ONNX Erf), erff_hd
 };
 
 IPG_HD float unary_apply(UnaryOp op, float x) {
@@ -47,7 +48,7 @@ IPG_HD float unary_apply(UnaryOp op, float x) {
     case UnaryOp::HardSwish:
       return x <= -3.f ? 0.f : (x >= 3.f ? x : x * (x + 3.f) / 6.f);
     case UnaryOp::Erf:
-      return erff(x);
+      return erff_hd(x);
   }
   return 0.f;
 }
@@ -81,7 +82,7 @@ IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
       // PyTorch's one-sided choices at the kinks: 0 below -3, the middle piece up to 3.
       return x < -3.f ? 0.f : (x <= 3.f ? (2.f * x + 3.f) / 6.f : 1.f);
     case UnaryOp::Erf:
-      return 1.1283791670955126f * expf(-x * x);  // 2 / sqrt(pi) e^(-x^2)
+      return erff_hd_derivative(x);
   }
   return 0.f;
 }

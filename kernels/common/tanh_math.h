@@ -23,13 +23,26 @@ IPG_HD float pow2_of_int(int k) {
 #endif
 }
 
+// e^y = 2^k e^r for k = round(y / ln 2), found by the caller (which knows y's sign: a float
+// to int conversion truncates), and r = y - k ln 2 (Cody-Waite: ln 2's high part ends in 9
+// zero bits, so k * hi is exact); e^r = 1 + r + r^2 Q(r), Q of degree 4 on |r| <= ln 2 / 2.
+// k must lie in [-126, 127] (2^k a normal float).
+IPG_HD float exp_of_reduced(float y, int k) {
+  const float kf = static_cast<float>(k);
+  const float r = (y - mul_rn(kf, 0.693145751953125f)) - mul_rn(kf, 1.428606765330187045e-06f);
+  float q = 0.0013750663492828608f;
+  q = mul_rn(q, r) + 0.00836912076920271f;
+  q = mul_rn(q, r) + 0.0416695661842823f;
+  q = mul_rn(q, r) + 0.16666516661643982f;
+  q = mul_rn(q, r) + 0.49999988079071045f;
+  return mul_rn(1.f + (r + mul_rn(mul_rn(r, r), q)), pow2_of_int(k));
+}
+
 // Both branches are computed and one is selected (no divergence on a GPU, vector selects on
 // the CPU):
 //   |x| < 0.625: tanh(a) = a + a^3 P(a^2), P of degree 5 (a minimax-style fit of
 //                (tanh(a) - a) / a^3);
-//   otherwise:   tanh(a) = 1 - 2 / (e^(2a) + 1), e^y = 2^k e^r with k = round(y / ln 2),
-//                r = y - k ln 2 (Cody-Waite: ln 2's high part ends in 9 zero bits, so k * hi
-//                is exact) and e^r = 1 + r + r^2 Q(r), Q of degree 4. y is clamped to 18.5,
+//   otherwise:   tanh(a) = 1 - 2 / (e^(2a) + 1), e^y by exp_of_reduced. y is clamped to 18.5,
 //                where tanh is 1 to within half an ulp, so 2^k stays finite; a NaN meets
 //                the clamp too (no float-to-int conversion of a NaN) and is returned as it came.
 IPG_HD float tanhf_hd(float x) {
@@ -46,14 +59,7 @@ IPG_HD float tanhf_hd(float x) {
   float y = 2.f * a;
   y = y < 18.5f ? y : 18.5f;
   const int k = static_cast<int>(mul_rn(y, 1.4426950408889634f) + 0.5f);  // y >= 0: a floor
-  const float kf = static_cast<float>(k);
-  const float r = (y - mul_rn(kf, 0.693145751953125f)) - mul_rn(kf, 1.428606765330187045e-06f);
-  float q = 0.0013750663492828608f;
-  q = mul_rn(q, r) + 0.00836912076920271f;
-  q = mul_rn(q, r) + 0.0416695661842823f;
-  q = mul_rn(q, r) + 0.16666516661643982f;
-  q = mul_rn(q, r) + 0.49999988079071045f;
-  const float e = mul_rn(1.f + (r + mul_rn(mul_rn(r, r), q)), pow2_of_int(k));
+  const float e = exp_of_reduced(y, k);
   const float big = 1.f - 2.f / (e + 1.f);
 
   const float t = copysignf(a < 0.625f ? small : big, x);

@@ -42,7 +42,7 @@ TEST(OnnxCuda, MobileNetMatchesPyTorch) {
   expect_golden_on_cuda("mobilenet");
 }
 
-// LeakyReLU, PReLU, ELU, GELU (Erf: CUDA's erff), SELU and Tanh on the GPU.
+// LeakyReLU, PReLU, ELU, GELU (Erf: erff_hd, as on the CPU), SELU and Tanh on the GPU.
 TEST(OnnxCuda, ActivationsMatchPyTorch) {
   IPG_REQUIRE_CUDA();
   expect_golden_on_cuda("activations");
