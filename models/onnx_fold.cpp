@@ -22,6 +22,8 @@ std::vector<int64_t> ints_of(const HostTensor* t, const char* what) {
   return t->i;
 }
 
+}  // namespace
+
 HostTensor constant_node(const onnx::NodeProto& n) {
   if (n.attribute_size() != 1)
     throw OnnxError("a Constant needs exactly one value attribute");
@@ -50,6 +52,8 @@ HostTensor constant_node(const onnx::NodeProto& n) {
     if (!std::isfinite(v)) throw OnnxError("NaN/Inf constant refused");
   return h;
 }
+
+namespace {
 
 const HostTensor& need(const std::vector<const HostTensor*>& in, size_t k) {
   if (k >= in.size() || !in[k]) throw OnnxError("input " + std::to_string(k) + " is missing");

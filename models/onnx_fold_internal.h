@@ -12,6 +12,8 @@
 
 namespace ipg::onnx_detail {
 
+// A Constant node's value (value, value_float(s), value_int(s)); an OnnxError otherwise.
+HostTensor constant_node(const onnx::NodeProto& n);
 // axis in [-rank, rank) -> [0, rank); else an OnnxError naming `what`.
 int64_t norm_axis(int64_t axis, int64_t rank, const char* what);
 // out[k] = in[src(k)]: the data-movement ops share this.

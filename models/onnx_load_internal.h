@@ -60,6 +60,11 @@ struct GraphIndex {
   std::string dropped;            // the dropped Softmax node, for the notice; else empty
 };
 
+// Rewrites exported subgraphs of one function into that one op (onnx_fuse.cpp): GELU's
+// Div/Erf/Add/Mul/Mul into Gelu, where its inner values have no other reader. Returns the
+// number fused. Runs before index_graph (node indices in messages are the rewritten graph's).
+int fuse_patterns(onnx::GraphProto& g);
+
 // Names -> value ids (initializers first; an input of the same name, IR < 4, is that
 // initializer), the one image input (its C, H, W into cfg), the topological order (a
 // name nothing defines and a cycle are refused naming a node), and a Softmax computing

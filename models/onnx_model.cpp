@@ -325,6 +325,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
     cfg.height = int(opts.input_shape[1]);
     cfg.width = int(opts.input_shape[2]);
   }
+  fuse_patterns(*model.mutable_graph());  // after the digest check: it reads the file's nodes
   GraphIndex gi = index_graph(g, display, cfg, opts.output);
   gi.opset = opset;
   const std::vector<Value>& values = gi.values;

@@ -26,7 +26,7 @@ const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
       "ConstantOfShape", "Conv", "Div", "Dropout", "Elu", "Equal", "Erf", "Expand", "Flatten",
-      "Gather", "Gemm",
+      "Gather", "Gelu", "Gemm",
       "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization",
       "LayerNormalization", "LeakyRelu", "LogSoftmax",
       "MatMul", "MaxPool", "Mod", "Mul", "Not", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceMean", "ReduceSum",
@@ -153,6 +153,13 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
   if (op == "Erf") {  // GELU's exact form exports as x * (1 + erf(x / sqrt 2)) / 2
     check_attrs(n, {});
     return [](const std::vector<Tensor>& v) { return ops::erf(v[0]); };
+  }
+  if (op == "Gelu") {  // opset 20; also the exported Div/Erf/Add/Mul/Mul pattern (onnx_fuse.cpp)
+    check_attrs(n, {"approximate"});
+    const std::string approx = attr_string(n, "approximate", "none");
+    if (approx != "none")
+      throw OnnxError("only approximate 'none' (the exact form) is supported");
+    return [](const std::vector<Tensor>& v) { return ops::gelu(v[0]); };
   }
   if (op == "LeakyRelu") {
     check_attrs(n, {"alpha"});

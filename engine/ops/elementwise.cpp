@@ -184,6 +184,7 @@ Tensor sqrt(const Tensor& x) { return unary("sqrt", UnaryOp::Sqrt, x); }
 Tensor sigmoid(const Tensor& x) { return unary("sigmoid", UnaryOp::Sigmoid, x); }
 Tensor hard_swish(const Tensor& x) { return unary("hard_swish", UnaryOp::HardSwish, x); }
 Tensor erf(const Tensor& x) { return unary("erf", UnaryOp::Erf, x); }
+Tensor gelu(const Tensor& x) { return unary("gelu", UnaryOp::Gelu, x); }
 
 Tensor affine(const Tensor& x, float a, float b) {
   detail::check_dtype("affine", x, DType::F32);

@@ -36,6 +36,10 @@ Tensor hard_swish(const Tensor& x);
 // 2 / sqrt(pi) e^(-x^2). Both by kernels/common/erf_math.h's formulas, vectorized on the
 // CPU, the same bits on both devices (erf within 1.36 ulp, its derivative 2.25).
 Tensor erf(const Tensor& x);
+// GELU, exact form: x (1 + erf(x / sqrt 2)) / 2 (PyTorch's nn.GELU(), ONNX Gelu); gradient
+// Phi(x) + x phi(x). One op, one kernel each way, where the same function written with erf
+// takes five ops and keeps five tensors for backward.
+Tensor gelu(const Tensor& x);
 
 // In place, outside the graph: dst += src (same shape and device). For gradient
 // accumulation and optimizer code.

@@ -16,6 +16,7 @@ enum class UnaryOp : int {
   Sigmoid,    // 1 / (1 + e^-x), without overflow for large |x|
   HardSwish,  // x * min(max(x + 3, 0), 6) / 6 (MobileNetV3, ONNX HardSwish)
   Erf,        // the error function (GELU's exact form, ONNX Erf), erff_hd
+  Gelu,       // x (1 + erf(x / sqrt 2)) / 2 (ONNX Gelu, the exported pattern fused), gelu_hd
 };
 
 IPG_HD float unary_apply(UnaryOp op, float x) {
@@ -49,6 +50,8 @@ IPG_HD float unary_apply(UnaryOp op, float x) {
       return x <= -3.f ? 0.f : (x >= 3.f ? x : x * (x + 3.f) / 6.f);
     case UnaryOp::Erf:
       return erff_hd(x);
+    case UnaryOp::Gelu:
+      return gelu_hd(x);
   }
   return 0.f;
 }
@@ -83,6 +86,8 @@ IPG_HD float unary_derivative(UnaryOp op, float x, float y) {
       return x < -3.f ? 0.f : (x <= 3.f ? (2.f * x + 3.f) / 6.f : 1.f);
     case UnaryOp::Erf:
       return erff_hd_derivative(x);
+    case UnaryOp::Gelu:
+      return gelu_hd_derivative(x);
   }
   return 0.f;
 }

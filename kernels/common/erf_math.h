@@ -58,4 +58,19 @@ IPG_HD float erff_hd_derivative(float x) {
   return x != x ? x : (y > -87.f ? d : 0.f);
 }
 
+// GELU, exact form: x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (ONNX Gelu with approximate
+// "none", PyTorch's nn.GELU(), the 5-node Div/Erf/Add/Mul/Mul pattern exporters write, which
+// the ONNX reader fuses into this one op: one tensor kept for backward instead of five).
+IPG_HD float gelu_hd(float x) {
+  return mul_rn(mul_rn(0.5f, x), 1.f + erff_hd(mul_rn(x, 0.70710678118654752f)));
+}
+
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi), which is
+// erf'(x / sqrt 2) / (2 sqrt 2).
+IPG_HD float gelu_hd_derivative(float x) {
+  const float u = mul_rn(x, 0.70710678118654752f);
+  return mul_rn(0.5f, 1.f + erff_hd(u)) +
+         mul_rn(mul_rn(x, 0.35355339059327376f), erff_hd_derivative(u));
+}
+
 }  // namespace ipg::kernels

@@ -54,6 +54,8 @@ void with_unary(UnaryOp op, F&& f) {
       return f(UnaryTag<UnaryOp::HardSwish>{});
     case UnaryOp::Erf:
       return f(UnaryTag<UnaryOp::Erf>{});
+    case UnaryOp::Gelu:
+      return f(UnaryTag<UnaryOp::Gelu>{});
   }
 }
 

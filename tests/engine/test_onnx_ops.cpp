@@ -55,6 +55,12 @@ TEST(OnnxOps, ActivationValues) {
   expect_values(map(x, [](double v) { return std::min(std::max(2 * v, 0.0), 6.0); }),
                 ops::relu6(ops::mul_scalar(x, 2.f)));
   expect_values(map(x, [](double v) { return std::erf(v); }), ops::erf(x));
+  const auto gelu = [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); };
+  expect_values(map(x, gelu), ops::gelu(x));
+  // And the same function written out as exporters write it, within rounding.
+  const Tensor written = ops::mul_scalar(
+      ops::mul(x, ops::add_scalar(ops::erf(ops::mul_scalar(x, 1 / std::sqrt(2.f))), 1.f)), 0.5f);
+  expect_values(map(written, [](double v) { return v; }), ops::gelu(x));
 }
 
 TEST(OnnxOps, SigmoidStaysFiniteInTheTails) {
@@ -74,6 +80,7 @@ TEST(OnnxOps, ActivationGradients) {
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::hard_sigmoid(in[0], 1.f / 6, 0.5f); }, {x});
   const Tensor e = random_leaf({3, 4, 5}, 14, -2.5f, 2.5f);  // where erf still bends
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::erf(in[0]); }, {e});
+  EXPECT_GRADCHECK([](const Inputs& in) { return ops::gelu(in[0]); }, {e});
   const Tensor y = random_leaf({3, 4, 5}, 13, -3.f, 9.f);
   EXPECT_GRADCHECK([](const Inputs& in) { return ops::relu6(in[0]); }, {y});
 }
@@ -213,8 +220,9 @@ TEST(OnnxOpsCuda, ActivationsParity) {
   expect_forward_backward_parity(
       [](const Inputs& in) { return ops::hard_sigmoid(in[0], 1.f / 6, 0.5f); }, {x}, 1e-6, 1e-5);
   expect_forward_backward_parity([](const Inputs& in) { return ops::relu6(in[0]); }, {x}, 0, 0);
-  // erff_hd on both devices: the same bits.
+  // erff_hd and gelu_hd on both devices: the same bits.
   expect_forward_backward_parity([](const Inputs& in) { return ops::erf(in[0]); }, {x}, 0, 0);
+  expect_forward_backward_parity([](const Inputs& in) { return ops::gelu(in[0]); }, {x}, 0, 0);
 }
 
 TEST(OnnxOpsCuda, SoftmaxConcatBroadcastPoolParity) {
