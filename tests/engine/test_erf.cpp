@@ -23,18 +23,12 @@ using kernels::erff_hd;
 using kernels::erff_hd_derivative;
 using testing::bits_of;
 using testing::float_of;
-
-// Every stride-th non-negative finite float, from +0 to the largest; the odd stride reaches
-// every exponent and a spread of mantissas.
-std::vector<float> sweep(uint32_t stride) {
-  std::vector<float> xs;
-  for (uint64_t b = 0; b < 0x7f800000u; b += stride) xs.push_back(float_of(static_cast<uint32_t>(b)));
-  return xs;
-}
+using testing::float_sweep;
+using testing::mixed_float_inputs;
 
 // |got - ref| in units of the last place of the float nearest ref (its spacing toward zero
 // where that float is 1, erf's largest value; the smallest subnormal at 0).
-double ulp_error(double ref, float got) {
+double ulp_gap(double ref, float got) {
   const float near = std::fabs(static_cast<float>(ref));
   double ulp = near == 1.f ? 1.0 - std::nextafter(1.f, 0.f)
                            : std::nextafter(near, 2.f) - static_cast<double>(near);
@@ -48,15 +42,15 @@ double ulp_error(double ref, float got) {
 TEST(ErfHd, WithinOnePointThreeSixUlpOfTheExactErf) {
   double worst = 0.0;
   float at = 0.f;
-  for (const float x : sweep(193)) {
-    const double e = ulp_error(std::erf(static_cast<double>(x)), erff_hd(x));
+  for (const float x : float_sweep(193)) {
+    const double e = ulp_gap(std::erf(static_cast<double>(x)), erff_hd(x));
     if (e > worst) worst = e, at = x;
   }
   EXPECT_LE(worst, 1.36) << "at x = " << at;
   // Around the branch switch, where the worst errors lie, every float.
   for (uint32_t b = bits_of(0.98f); b <= bits_of(1.08f); ++b) {
     const float x = float_of(b);
-    ASSERT_LE(ulp_error(std::erf(static_cast<double>(x)), erff_hd(x)), 1.36) << "at x = " << x;
+    ASSERT_LE(ulp_gap(std::erf(static_cast<double>(x)), erff_hd(x)), 1.36) << "at x = " << x;
   }
 }
 
@@ -66,11 +60,11 @@ TEST(ErfHd, WithinOnePointThreeSixUlpOfTheExactErf) {
 TEST(ErfHd, DerivativeWithinTwoPointTwoFiveUlp) {
   double worst = 0.0;
   float at = 0.f;
-  for (const float x : sweep(193)) {
+  for (const float x : float_sweep(193)) {
     const float y = -(x * x);
     const double ref = 1.1283791670955126 * std::exp(static_cast<double>(y));
     if (y > -87.f) {
-      const double e = ulp_error(ref, erff_hd_derivative(x));
+      const double e = ulp_gap(ref, erff_hd_derivative(x));
       if (e > worst) worst = e, at = x;
     } else {
       ASSERT_EQ(erff_hd_derivative(x), 0.f) << "at x = " << x;
@@ -87,7 +81,7 @@ TEST(ErfHd, DerivativeWithinTwoPointTwoFiveUlp) {
 // switch at 1 joins without a step.
 TEST(ErfHd, IsOddBoundedOneWhereErfRoundsToOneAndJoinsAtTheSwitch) {
   float prev = 0.f;
-  for (const float x : sweep(193)) {
+  for (const float x : float_sweep(193)) {
     const float t = erff_hd(x);
     ASSERT_LE(t, 1.f) << "x = " << x;
     ASSERT_EQ(bits_of(erff_hd(-x)), bits_of(-t)) << "not odd at x = " << x;
@@ -149,19 +143,6 @@ TEST(ErfHd, SpecialValues) {
   EXPECT_NEAR(erff_hd(tiny), 1.1283791670955126 * tiny, 1e-36);
 }
 
-// Both signs, NaN and infinities, in one tensor whose length is not a multiple of any vector
-// width: the op's loop (vectorized on the CPU) and its tail give the scalar formula's bits.
-std::vector<float> mixed_inputs() {
-  std::vector<float> v = sweep(0x10001);
-  const size_t n = v.size();
-  for (size_t i = 0; i < n; i += 2) v.push_back(-v[i]);
-  v.push_back(std::numeric_limits<float>::quiet_NaN());
-  v.push_back(std::numeric_limits<float>::infinity());
-  v.push_back(-std::numeric_limits<float>::infinity());
-  if (v.size() % 2 == 0) v.push_back(0.3f);
-  return v;
-}
-
 // erf(x) forward, and the backward of sum(erf(x) * w) for a fixed w: dy * erf'(x) per element.
 struct ErfRun {
   std::vector<float> y, dx;
@@ -180,7 +161,7 @@ ErfRun run_erf(const std::vector<float>& v, Device dev) {
 }
 
 TEST(ErfHd, TheCpuOpAndItsBackwardGiveTheFormulasBits) {
-  const std::vector<float> v = mixed_inputs();
+  const std::vector<float> v = mixed_float_inputs();
   const ErfRun r = run_erf(v, Device::cpu());
   ASSERT_EQ(r.y.size(), v.size());
   ASSERT_EQ(r.dx.size(), v.size());
@@ -193,7 +174,7 @@ TEST(ErfHd, TheCpuOpAndItsBackwardGiveTheFormulasBits) {
 
 TEST(ErfHdCuda, SameBitsAsTheCpu) {
   IPG_REQUIRE_CUDA();
-  const std::vector<float> v = mixed_inputs();
+  const std::vector<float> v = mixed_float_inputs();
   const ErfRun cpu = run_erf(v, Device::cpu());
   const ErfRun gpu = run_erf(v, Device::cuda(0));
   ASSERT_EQ(gpu.y.size(), cpu.y.size());

@@ -19,16 +19,10 @@ namespace {
 
 using testing::bits_of;
 using testing::float_of;
+using testing::float_sweep;
+using testing::mixed_float_inputs;
 
 using kernels::tanhf_hd;
-
-// Every stride-th non-negative finite float, from +0 to the largest; the odd stride reaches
-// every exponent and a spread of mantissas.
-std::vector<float> sweep(uint32_t stride) {
-  std::vector<float> xs;
-  for (uint64_t b = 0; b < 0x7f800000u; b += stride) xs.push_back(float_of(static_cast<uint32_t>(b)));
-  return xs;
-}
 
 // |got - tanh(x)| in units of the last place of the float nearest tanh(x) (its spacing
 // toward zero where that float is 1, the largest tanh).
@@ -46,7 +40,7 @@ double ulp_error(float x, float got) {
 TEST(TanhHd, WithinOnePointThreeThreeUlpOfTheExactTanh) {
   double worst = 0.0;
   float at = 0.f;
-  for (const float x : sweep(193)) {
+  for (const float x : float_sweep(193)) {
     const double e = ulp_error(x, tanhf_hd(x));
     if (e > worst) worst = e, at = x;
   }
@@ -58,7 +52,7 @@ TEST(TanhHd, WithinOnePointThreeThreeUlpOfTheExactTanh) {
 
 TEST(TanhHd, IsOddNonDecreasingBoundedAndOneWhereTanhRoundsToOne) {
   float prev = 0.f;
-  for (const float x : sweep(193)) {
+  for (const float x : float_sweep(193)) {
     const float t = tanhf_hd(x);
     ASSERT_GE(t, prev) << "decreases at x = " << x;
     ASSERT_LE(t, 1.f) << "x = " << x;
@@ -89,21 +83,8 @@ TEST(TanhHd, SpecialValues) {
   EXPECT_EQ(tanhf_hd(-1e-30f), -1e-30f);
 }
 
-// Both signs, NaN and infinities, in one tensor whose length is not a multiple of any vector
-// width: the op's loop (vectorized on the CPU) and its tail give the scalar formula's bits.
-std::vector<float> mixed_inputs() {
-  std::vector<float> v = sweep(0x10001);
-  const size_t n = v.size();
-  for (size_t i = 0; i < n; i += 2) v.push_back(-v[i]);
-  v.push_back(std::numeric_limits<float>::quiet_NaN());
-  v.push_back(std::numeric_limits<float>::infinity());
-  v.push_back(-std::numeric_limits<float>::infinity());
-  if (v.size() % 2 == 0) v.push_back(0.3f);
-  return v;
-}
-
 TEST(TanhHd, TheCpuOpGivesTheFormulasBits) {
-  const std::vector<float> v = mixed_inputs();
+  const std::vector<float> v = mixed_float_inputs();
   const Tensor x = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
   const std::vector<float> y = ops::tanh(x).to_vector();
   ASSERT_EQ(y.size(), v.size());
@@ -113,7 +94,7 @@ TEST(TanhHd, TheCpuOpGivesTheFormulasBits) {
 
 TEST(TanhHdCuda, SameBitsAsTheCpu) {
   IPG_REQUIRE_CUDA();
-  const std::vector<float> v = mixed_inputs();
+  const std::vector<float> v = mixed_float_inputs();
   const Tensor x = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
   const std::vector<float> cpu = ops::tanh(x).to_vector();
   const std::vector<float> gpu = ops::tanh(x.to(Device::cuda(0))).cpu().to_vector();
