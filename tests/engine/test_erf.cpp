@@ -25,16 +25,7 @@ using testing::bits_of;
 using testing::float_of;
 using testing::float_sweep;
 using testing::mixed_float_inputs;
-
-// |got - ref| in units of the last place of the float nearest ref (its spacing toward zero
-// where that float is 1, erf's largest value; the smallest subnormal at 0).
-double ulp_gap(double ref, float got) {
-  const float near = std::fabs(static_cast<float>(ref));
-  double ulp = near == 1.f ? 1.0 - std::nextafter(1.f, 0.f)
-                           : std::nextafter(near, 2.f) - static_cast<double>(near);
-  if (near == 0.f) ulp = std::numeric_limits<float>::denorm_min();
-  return std::fabs(static_cast<double>(got) - ref) / ulp;
-}
+using testing::ulp_distance;
 
 // Over every non-negative float the largest error is 1.351 ulp (at 1.0593, just above the
 // switch to the exponential branch); glibc's erff reaches 0.90. A wrong coefficient or a
@@ -43,14 +34,14 @@ TEST(ErfHd, WithinOnePointThreeSixUlpOfTheExactErf) {
   double worst = 0.0;
   float at = 0.f;
   for (const float x : float_sweep(193)) {
-    const double e = ulp_gap(std::erf(static_cast<double>(x)), erff_hd(x));
+    const double e = ulp_distance(std::erf(static_cast<double>(x)), erff_hd(x));
     if (e > worst) worst = e, at = x;
   }
   EXPECT_LE(worst, 1.36) << "at x = " << at;
   // Around the branch switch, where the worst errors lie, every float.
   for (uint32_t b = bits_of(0.98f); b <= bits_of(1.08f); ++b) {
     const float x = float_of(b);
-    ASSERT_LE(ulp_gap(std::erf(static_cast<double>(x)), erff_hd(x)), 1.36) << "at x = " << x;
+    ASSERT_LE(ulp_distance(std::erf(static_cast<double>(x)), erff_hd(x)), 1.36) << "at x = " << x;
   }
 }
 
@@ -64,7 +55,7 @@ TEST(ErfHd, DerivativeWithinTwoPointTwoFiveUlp) {
     const float y = -(x * x);
     const double ref = 1.1283791670955126 * std::exp(static_cast<double>(y));
     if (y > -87.f) {
-      const double e = ulp_gap(ref, erff_hd_derivative(x));
+      const double e = ulp_distance(ref, erff_hd_derivative(x));
       if (e > worst) worst = e, at = x;
     } else {
       ASSERT_EQ(erff_hd_derivative(x), 0.f) << "at x = " << x;

@@ -24,15 +24,8 @@ using testing::mixed_float_inputs;
 
 using kernels::tanhf_hd;
 
-// |got - tanh(x)| in units of the last place of the float nearest tanh(x) (its spacing
-// toward zero where that float is 1, the largest tanh).
-double ulp_error(float x, float got) {
-  const double ref = std::tanh(static_cast<double>(x));
-  const float near = std::fabs(static_cast<float>(ref));
-  const double ulp = near == 1.f ? 1.0 - std::nextafter(1.f, 0.f)
-                                 : std::nextafter(near, 2.f) - static_cast<double>(near);
-  return std::fabs(static_cast<double>(got) - ref) / ulp;
-}
+// |got - tanh(x)| in ulp of the float nearest tanh(x).
+double ulp_error(float x, float got) { return testing::ulp_distance(std::tanh(static_cast<double>(x)), got); }
 
 // Over every non-negative float the largest error is 1.322 ulp (at 0.62993, just above the
 // switch to the exponential branch); glibc's tanhf reaches 2.19 by this measure. A wrong

@@ -2,6 +2,7 @@
 // floats in order of their bits.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -19,6 +20,15 @@ inline float float_of(uint32_t b) {
   float v;
   std::memcpy(&v, &b, sizeof v);
   return v;
+}
+
+// |got - ref| in units of the last place of the float nearest ref: its spacing away from
+// zero, or toward zero where that float is 1 (the largest value of tanh and erf).
+inline double ulp_distance(double ref, float got) {
+  const float near = std::fabs(static_cast<float>(ref));
+  const double ulp = near == 1.f ? 1.0 - std::nextafter(1.f, 0.f)
+                                 : std::nextafter(near, 2.f) - static_cast<double>(near);
+  return std::fabs(static_cast<double>(got) - ref) / ulp;
 }
 
 // Every stride-th non-negative finite float, from +0 to the largest; an odd stride reaches
