@@ -12,6 +12,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/reduce.h"
+#include "engine/random.h"
 #include "models/onnx_load_internal.h"
 #include "tests/support/onnx_builder.h"
 #include "tests/support/onnx_golden.h"
