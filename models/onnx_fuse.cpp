@@ -30,8 +30,8 @@ class Patterns {
     for (int k = 0; k < g.initializer_size(); ++k) initializer_.emplace(g.initializer(k).name(), k);
   }
 
-  // The node of the default domain with this op computing `name`, read by that node
-  // alone; else -1.
+  // The one node that reads `name`, when it is of the default domain with this op and two
+  // inputs and nothing else reads `name`; else -1.
   int only_reader_of(const std::string& name, const char* op) const {
     const auto r = readers_.find(name);
     if (r == readers_.end() || r->second != 1) return -1;
