@@ -1,7 +1,9 @@
 // ONNX reader, the rewrite before indexing: subgraphs that exporters write out for one
-// function the engine has as one op become that op. Today GELU, which torch.onnx writes
-// (opsets below 20) as Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5): five
-// runtime ops, each keeping a tensor for backward, on a transformer's widest activations.
+// function the engine has as one op become that op, on a transformer's widest activations
+// where each runtime op keeps a tensor for backward. Two patterns, as torch.onnx writes them:
+// - GELU (opsets below 20): Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5);
+// - LayerNorm (opsets below 17): ReduceMean(x) -> Sub -> Pow(2) -> ReduceMean -> Add(eps)
+//   -> Sqrt -> Div -> Mul(gamma) [-> Add(beta)], both means over the last axis.
 // A pattern is fused only when its inner values have no other reader and are not graph
 // outputs, so the rewrite never changes what any other node sees.
 #include <cmath>
@@ -44,15 +46,23 @@ class Patterns {
     return p != producer_.end() && is(p->second, op, inputs) ? p->second : -1;
   }
 
-  bool single_reader(const std::string& name) const {
+  int readers(const std::string& name) const {
     const auto r = readers_.find(name);
-    return r != readers_.end() && r->second == 1;
+    return r == readers_.end() ? 0 : r->second;
   }
 
-  // Whether `name` is a one-element float constant (an initializer or a Constant node's
-  // output) within 1e-6 relative of `want`. A malformed constant is no match; the reader
-  // reports it when it reaches that node.
+  bool single_reader(const std::string& name) const { return readers(name) == 1; }
+
+  // Whether `name` is a one-element float constant within 1e-6 relative of `want`.
   bool scalar_is(const std::string& name, double want) const {
+    float v = 0;
+    return scalar(name, v) && std::fabs(v - want) <= 1e-6 * std::fabs(want);
+  }
+
+  // The value of `name` when it is a one-element float constant (an initializer or a
+  // Constant node's output). A malformed constant is no match; the reader reports it when
+  // it reaches that node.
+  bool scalar(const std::string& name, float& value) const {
     HostTensor h;
     try {
       const auto init = initializer_.find(name);
@@ -70,7 +80,20 @@ class Patterns {
     } catch (const std::exception&) {
       return false;
     }
-    return !h.is_int && h.f.size() == 1 && std::fabs(h.f[0] - want) <= 1e-6 * std::fabs(want);
+    if (h.is_int || h.f.size() != 1) return false;
+    value = h.f[0];
+    return true;
+  }
+
+  // The length of `name` when it is a float initializer of one dimension longer than 1 (a
+  // LayerNorm's gamma or beta), else -1. Its length against the input's last axis is
+  // checked where the fused node is built.
+  int64_t float_vector(const std::string& name) const {
+    const auto init = initializer_.find(name);
+    if (init == initializer_.end()) return -1;
+    const auto& t = g_.initializer(init->second);
+    if (t.data_type() != onnx::TensorProto::FLOAT || t.dims_size() != 1 || t.dims(0) < 2) return -1;
+    return t.dims(0);
   }
 
   // For a node with two inputs of which one is `name`: the other one; else empty.
@@ -85,7 +108,7 @@ class Patterns {
   bool is(int i, const char* op, int inputs) const {
     const auto& n = g_.node(i);
     return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx") &&
-           n.input_size() == inputs && n.output_size() >= 1 && !n.output(0).empty();
+           n.input_size() == inputs && n.output_size() == 1 && !n.output(0).empty();
   }
 
   const onnx::GraphProto& g_;
@@ -109,27 +132,127 @@ std::vector<int> gelu_at(const onnx::GraphProto& g, const Patterns& p, int e, st
   return {div, e, add, mul, half};
 }
 
+// Whether ReduceMean node n means over the last axis with the axis kept (axes [-1] as an
+// attribute, opsets below 18; keepdims absent or 1; no other attribute).
+bool mean_over_last_axis(const onnx::NodeProto& n) {
+  bool axes = false;
+  for (const auto& a : n.attribute()) {
+    if (a.name() == "axes" && a.type() == onnx::AttributeProto::INTS && a.ints_size() == 1 &&
+        a.ints(0) == -1)
+      axes = true;
+    else if (!(a.name() == "keepdims" && a.type() == onnx::AttributeProto::INT && a.i() == 1))
+      return false;
+  }
+  return axes;
+}
+
+struct LayerNormMatch {
+  std::string x, gamma, beta;  // beta empty when there is no Add after the Mul
+  float eps = 0;
+};
+
+// ReduceMean(x) -> Sub(x, mean) = d -> Pow(d, 2) -> ReduceMean -> Add(eps) -> Sqrt ->
+// Div(d, sqrt) -> Mul(gamma) [-> Add(beta)] with Sqrt at node s: the nodes to drop, the
+// last one becoming LayerNormalization(x, gamma[, beta]). Empty when node s does not
+// start one. d is the one inner value with two readers (Pow and Div).
+std::vector<int> layer_norm_at(const onnx::GraphProto& g, const Patterns& p, int s,
+                               LayerNormMatch& m) {
+  const auto& sqrt = g.node(s);
+  if (sqrt.input_size() != 1 || sqrt.output_size() != 1 || !p.single_reader(sqrt.input(0)))
+    return {};
+  const int add_eps = p.producer(sqrt.input(0), "Add", 2);
+  if (add_eps < 0) return {};
+  int var = -1;
+  for (int k = 0; k < 2 && var < 0; ++k) {
+    const std::string& v = g.node(add_eps).input(k);
+    const int r = p.producer(v, "ReduceMean", 1);
+    if (r >= 0 && p.single_reader(v) && p.scalar(g.node(add_eps).input(1 - k), m.eps)) var = r;
+  }
+  if (var < 0 || !(m.eps > 0) || !std::isfinite(m.eps) || !mean_over_last_axis(g.node(var)))
+    return {};
+  const std::string& sq = g.node(var).input(0);
+  const int pow = p.producer(sq, "Pow", 2);
+  if (pow < 0 || !p.single_reader(sq) || !p.scalar_is(g.node(pow).input(1), 2.0)) return {};
+  const std::string& d = g.node(pow).input(0);
+  const int sub = p.producer(d, "Sub", 2);
+  if (sub < 0 || p.readers(d) != 2) return {};
+  m.x = g.node(sub).input(0);
+  const std::string& mean = g.node(sub).input(1);
+  const int mean_node = p.producer(mean, "ReduceMean", 1);
+  if (mean_node < 0 || !p.single_reader(mean) || g.node(mean_node).input(0) != m.x ||
+      !mean_over_last_axis(g.node(mean_node)))
+    return {};
+  const int div = p.only_reader_of(sqrt.output(0), "Div");
+  if (div < 0 || g.node(div).input(0) != d || g.node(div).input(1) != sqrt.output(0)) return {};
+  const std::string& normalized = g.node(div).output(0);
+  const int mul = p.only_reader_of(normalized, "Mul");
+  if (mul < 0) return {};
+  m.gamma = p.other_input(mul, normalized);
+  const int64_t cols = p.float_vector(m.gamma);
+  if (cols < 0) return {};
+  std::vector<int> nodes = {mean_node, sub, pow, var, add_eps, s, div, mul};
+  const std::string& scaled = g.node(mul).output(0);
+  const int add = p.only_reader_of(scaled, "Add");
+  if (add >= 0 && p.float_vector(p.other_input(add, scaled)) == cols) {
+    m.beta = p.other_input(add, scaled);
+    nodes.push_back(add);
+  }
+  return nodes;
+}
+
+// Node i becomes op(inputs), with no attribute; it keeps its name and outputs.
+onnx::NodeProto& rewrite(onnx::GraphProto& g, int i, const char* op,
+                         const std::vector<std::string>& inputs) {
+  onnx::NodeProto& n = *g.mutable_node(i);
+  n.set_op_type(op);
+  n.clear_domain();
+  n.clear_attribute();
+  n.clear_input();
+  for (const std::string& in : inputs) n.add_input(in);
+  return n;
+}
+
 }  // namespace
 
 int fuse_patterns(onnx::GraphProto& g) {
-  std::vector<bool> drop(size_t(g.node_size()), false);
+  std::vector<bool> drop(size_t(g.node_size()), false), claimed(drop);
   int fused = 0;
   {
     const Patterns p(g);
+    // Matches read the graph as it was; the rewrites below change only the nodes a match
+    // claims, and a node claimed once is never part of a second match.
+    auto claim = [&](const std::vector<int>& nodes) {
+      if (nodes.empty()) return false;
+      for (int i : nodes)
+        if (claimed[size_t(i)]) return false;
+      for (int i : nodes) claimed[size_t(i)] = true;
+      for (size_t k = 0; k + 1 < nodes.size(); ++k) drop[size_t(nodes[k])] = true;
+      ++fused;
+      return true;
+    };
     for (int i = 0; i < g.node_size(); ++i) {
       const auto& n = g.node(i);
-      if (n.op_type() != "Erf" || !(n.domain().empty() || n.domain() == "ai.onnx")) continue;
-      std::string x;
-      const std::vector<int> nodes = gelu_at(g, p, i, x);
-      if (nodes.empty()) continue;
-      for (size_t k = 0; k + 1 < nodes.size(); ++k) drop[size_t(nodes[k])] = true;
-      onnx::NodeProto& last = *g.mutable_node(nodes.back());
-      last.set_op_type("Gelu");
-      last.clear_domain();
-      last.clear_attribute();
-      last.clear_input();
-      last.add_input(x);
-      ++fused;
+      if (!(n.domain().empty() || n.domain() == "ai.onnx")) continue;
+      if (n.op_type() == "Erf") {
+        std::string x;
+        const std::vector<int> nodes = gelu_at(g, p, i, x);
+        if (claim(nodes)) rewrite(g, nodes.back(), "Gelu", {x});
+      } else if (n.op_type() == "Sqrt") {
+        LayerNormMatch m;
+        const std::vector<int> nodes = layer_norm_at(g, p, i, m);
+        if (!claim(nodes)) continue;
+        std::vector<std::string> in = {m.x, m.gamma};
+        if (!m.beta.empty()) in.push_back(m.beta);
+        onnx::NodeProto& ln = rewrite(g, nodes.back(), "LayerNormalization", in);
+        auto* axis = ln.add_attribute();
+        axis->set_name("axis");
+        axis->set_type(onnx::AttributeProto::INT);
+        axis->set_i(-1);
+        auto* eps = ln.add_attribute();
+        eps->set_name("epsilon");
+        eps->set_type(onnx::AttributeProto::FLOAT);
+        eps->set_f(m.eps);
+      }
     }
   }
   if (!fused) return 0;

@@ -10,6 +10,7 @@
 #include "engine/ops/concat.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/layernorm.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/pool.h"
@@ -255,7 +256,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     // the pixels of a plane).
     return plane_mean(keepdims, sum ? float(xs[2] * xs[3]) : 1.f);
   }
-  if (op == "LayerNormalization") {  // opset 17 (ConvNeXt's, over the channels of [n, h, w, c])
+  if (op == "LayerNormalization") {  // opset 17, or the written-out form fused (onnx_fuse.cpp)
     check_attrs(n, {"axis", "epsilon", "stash_type"});
     for (int k = 1; k < n.output_size(); ++k)
       if (!n.output(k).empty()) throw OnnxError("the Mean and InvStdDev outputs are not supported");
@@ -274,8 +275,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       t[k] = keep(h, names[k]);
     }
     return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
-      const Tensor y = ops::mul(standardize(v[0], int(v[0].ndim()) - 1, eps), *scale);
-      return bias ? ops::add(y, *bias) : y;
+      return ops::layer_norm(v[0], *scale, bias ? *bias : Tensor(), eps);
     };
   }
   if (op == "InstanceNormalization") {  // GroupNorm's export: over [n, groups, rest]

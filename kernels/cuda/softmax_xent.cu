@@ -1,24 +1,16 @@
-// Softmax and cross-entropy on CUDA. Row reductions give each row one warp: lanes stride
-// over the classes, then a shuffle butterfly combines them in a fixed pattern, so a row's
-// max and sum are the same bits on every run. The batch mean is one block's fixed
-// shared-memory tree over the rows: no atomics anywhere.
+// Softmax and cross-entropy on CUDA. Row reductions give each row one warp
+// (warp_rows.cuh), so a row's max and sum are the same bits on every run. The batch mean
+// is one block's fixed shared-memory tree over the rows: no atomics anywhere.
 #include "kernels/common/loss_math.h"
 #include "kernels/common/rowwise_math.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/softmax_xent.h"
+#include "kernels/cuda/warp_rows.cuh"
 
 namespace ipg::kernels::cuda {
 
 namespace {
-
-constexpr int kWarp = 32;
-constexpr unsigned kFullMask = 0xffffffffu;
-
-__device__ float warp_sum(float v) {
-  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
-  return v;
-}
 
 __device__ float warp_max(float v) {
   for (int o = kWarp / 2; o > 0; o >>= 1) v = nan_max(v, __shfl_xor_sync(kFullMask, v, o));
@@ -36,16 +28,6 @@ __device__ void warp_row_stats(const float* z, int64_t cols, int lane, float* ma
   for (int64_t c = lane; c < cols; c += kWarp) s += expf(z[c] - m);
   *max_out = m;
   *sum_out = warp_sum(s);
-}
-
-// Rows handled by warps, grid-stride; r is uniform across a warp, so every shuffle in
-// the body sees all 32 lanes.
-template <typename F>
-__device__ void for_each_warp_row(int64_t rows, F body) {
-  const int lane = threadIdx.x % kWarp;
-  for (int64_t r = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / kWarp; r < rows;
-       r += (int64_t)gridDim.x * blockDim.x / kWarp)
-    body(r, lane);
 }
 
 __global__ void softmax_forward_kernel(const float* x, float* y, int64_t rows, int64_t cols) {
@@ -113,8 +95,6 @@ __global__ void xent_backward_kernel(const float* logits, const int32_t* labels,
                             row_stats[2 * r + 1], scale);
   }
 }
-
-unsigned warp_blocks(int64_t rows) { return blocks_for(rows * kWarp); }
 
 }  // namespace
 

@@ -1,8 +1,9 @@
 // The ONNX reader's rewrite of exported subgraphs into one op (models/onnx_fuse.cpp): GELU's
-// Div/Erf/Add/Mul/Mul, as torch.onnx writes it, becomes one Gelu node where nothing else
-// reads its inner values, and stays as written where something does. Either way the
-// network computes GELU, checked against the formula with its input gradient; the ViT
-// golden (test_onnx_transformers.cpp) runs fused.
+// Div/Erf/Add/Mul/Mul and LayerNorm's nine nodes, as torch.onnx writes them, become one
+// node where nothing else reads their inner values, and stay as written where something
+// does or where they compute something else. Either way the network computes the function,
+// checked against the formula with its input gradient; the ViT, Swin and ConvNeXt goldens
+// (test_onnx_transformers.cpp, test_onnx.cpp) run fused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -123,15 +124,146 @@ TEST(OnnxFuse, GeluNodeExactFormOnly) {
   EXPECT_NE(load_error(b.bytes()).find("only approximate 'none'"), std::string::npos) << load_error(b.bytes());
 }
 
-// The test ViT (two encoder blocks) has two GELUs as torch.onnx writes them: both fused.
-TEST(OnnxFuse, TheExportedVitsGelusAreFused) {
+struct LnGraph {
+  bool constants_as_nodes = true;
+  bool beta = true;
+  int64_t axis = -1;  // of both means: 3 computes the same on [n, 2, 3, 5] and is not matched
+  float exponent = 2.f;
+  std::string extra_reader;  // an inner value also added to the result: not fused
+  std::string output;        // the graph's output instead of "y": inside, not fused
+};
+
+// x [n, 2, 3, 5] -> LayerNorm over the last axis as torch.onnx writes it below opset 17
+// -> flattened to [n, 30] logits.
+Builder layer_norm_graph(const LnGraph& o) {
+  Builder b(2, 3, 5);
+  auto scalar = [&](const std::string& name, float v) {
+    if (o.constants_as_nodes)
+      testing::attr_float(b.node("Constant", {}, {name}), "value_float", v);
+    else
+      b.init(name, {}, {v});
+  };
+  scalar("two", o.exponent);
+  scalar("eps", 1e-5f);
+  b.init("gamma", {5}, {0.5f, 1.5f, -1.f, 2.f, 0.25f});
+  b.init("beta", {5}, {0.1f, -0.2f, 0.3f, 0.f, 1.f});
+  attr_ints(b.node("ReduceMean", {"x"}, {"mean"}), "axes", {o.axis});
+  b.node("Sub", {"x", "mean"}, {"d"});
+  b.node("Pow", {"d", "two"}, {"sq"});
+  attr_ints(b.node("ReduceMean", {"sq"}, {"var"}), "axes", {o.axis});
+  b.node("Add", {"var", "eps"}, {"ve"});
+  b.node("Sqrt", {"ve"}, {"sd"});
+  b.node("Div", {"d", "sd"}, {"nrm"});
+  b.node("Mul", {"nrm", "gamma"}, {"sc"});
+  std::string last = "sc";
+  if (o.beta) b.node("Add", {"sc", "beta"}, {last = "ln"});
+  if (!o.extra_reader.empty()) b.node("Add", {last, o.extra_reader}, {last = "ln2"});
+  b.init_i64("flat", {-1, 30});
+  b.node("Reshape", {last, "flat"}, {"y"});
+  if (!o.output.empty()) b.g->mutable_output(0)->set_name(o.output);
+  return b;
+}
+
+TEST(OnnxFuse, LayerNormPatternBecomesOneNodeWhereNothingElseReadsInside) {
+  for (bool nodes : {true, false})
+    for (bool beta : {true, false}) {
+      SCOPED_TRACE(std::string(nodes ? "constants as nodes" : "as initializers") +
+                   (beta ? ", with beta" : ", without beta"));
+      LnGraph o;
+      o.constants_as_nodes = nodes;
+      o.beta = beta;
+      Builder b = layer_norm_graph(o);
+      EXPECT_EQ(onnx_detail::fuse_patterns(*b.g), 1);
+      std::vector<std::string> want = {"LayerNormalization", "Reshape"};
+      if (nodes) want.insert(want.begin(), {"Constant", "Constant"});
+      ASSERT_EQ(ops_of(*b.g), want);
+      const auto& ln = b.g->node(int(want.size()) - 2);
+      std::vector<std::string> in(ln.input().begin(), ln.input().end());
+      const std::vector<std::string> want_in =
+          beta ? std::vector<std::string>{"x", "gamma", "beta"} : std::vector<std::string>{"x", "gamma"};
+      EXPECT_EQ(in, want_in);
+      EXPECT_EQ(ln.output(0), beta ? "ln" : "sc");
+      ASSERT_EQ(ln.attribute_size(), 2);
+      EXPECT_EQ(ln.attribute(0).i(), -1);
+      EXPECT_EQ(ln.attribute(1).f(), 1e-5f);
+      EXPECT_EQ(load_error(b.bytes()), "(loaded)");
+    }
+  // Each inner value read elsewhere, each a graph output, another axis, another exponent:
+  // not fused.
+  for (const char* inner : {"mean", "d", "sq", "var", "ve", "sd", "nrm"}) {
+    SCOPED_TRACE(inner);
+    LnGraph read, out;
+    read.extra_reader = inner;
+    out.output = inner;
+    EXPECT_EQ(onnx_detail::fuse_patterns(*layer_norm_graph(read).g), 0);
+    EXPECT_EQ(onnx_detail::fuse_patterns(*layer_norm_graph(out).g), 0);
+  }
+  LnGraph axis, cube;
+  axis.axis = 3;
+  cube.exponent = 3.f;
+  EXPECT_EQ(onnx_detail::fuse_patterns(*layer_norm_graph(axis).g), 0);
+  EXPECT_EQ(onnx_detail::fuse_patterns(*layer_norm_graph(cube).g), 0);
+  // The mean without its axis kept, a gamma of one element (a broadcast): not fused.
+  Builder flat = layer_norm_graph({});
+  testing::attr_int(flat.g->mutable_node(2), "keepdims", 0);
+  EXPECT_EQ(onnx_detail::fuse_patterns(*flat.g), 0);
+  Builder one = layer_norm_graph({});
+  one.g->mutable_initializer(0)->set_dims(0, 1);
+  EXPECT_EQ(onnx_detail::fuse_patterns(*one.g), 0);
+}
+
+// Fused (axes [-1]) and as written (axes [3], the same function, not matched): the same
+// logits, the formula's to float rounding, and the same input gradient.
+TEST(OnnxFuse, FusedLayerNormComputesWhatTheWrittenOutFormDoes) {
+  LnGraph written;
+  written.axis = 3;
+  auto fused = load_onnx_bytes(layer_norm_graph({}).bytes(), "t.onnx");
+  auto plain = load_onnx_bytes(layer_norm_graph(written).bytes(), "t.onnx");
+  Generator gen(6);
+  const Tensor x0 = Tensor::uniform({3, 2, 3, 5}, -3.f, 3.f, gen);
+  const Tensor r = Tensor::uniform({3, 30}, -1.f, 1.f, gen);
+  std::vector<std::vector<float>> y, grad;
+  for (auto* net : {fused.get(), plain.get()}) {
+    Tensor x = x0.clone();
+    x.set_requires_grad(true);
+    const Tensor out = net->logits(x);
+    ASSERT_EQ(out.shape(), (Shape{3, 30}));
+    out.backward(r);
+    y.push_back(out.detach().to_vector());
+    grad.push_back(x.grad().to_vector());
+  }
+  const auto xv = x0.to_vector();
+  const double gamma[5] = {0.5, 1.5, -1, 2, 0.25}, beta[5] = {0.1, -0.2, 0.3, 0, 1};
+  for (size_t row = 0; row < 18; ++row) {
+    double m = 0, v = 0;
+    for (size_t c = 0; c < 5; ++c) m += xv[row * 5 + c] / 5.0;
+    for (size_t c = 0; c < 5; ++c) v += (xv[row * 5 + c] - m) * (xv[row * 5 + c] - m) / 5.0;
+    for (size_t c = 0; c < 5; ++c) {
+      const size_t i = row * 5 + c;
+      const double want = (xv[i] - m) / std::sqrt(v + 1e-5) * gamma[c] + beta[c];
+      EXPECT_NEAR(y[0][i], want, 4e-6) << "element " << i;
+      EXPECT_NEAR(y[1][i], want, 4e-6) << "element " << i;
+      EXPECT_NEAR(grad[0][i], grad[1][i], 1e-5 * (1 + std::fabs(grad[1][i]))) << "element " << i;
+    }
+  }
+}
+
+// The test ViT (two encoder blocks) has two GELUs and five LayerNorms (two per block and
+// the last one) as torch.onnx writes them at opset 13: all fused.
+TEST(OnnxFuse, TheExportedVitsGelusAndLayerNormsAreFused) {
   std::ifstream in(kOnnx + "vit.onnx", std::ios::binary);
   onnx::ModelProto m;
   ASSERT_TRUE(m.ParseFromIstream(&in));
   const int before = m.graph().node_size();
-  EXPECT_EQ(onnx_detail::fuse_patterns(*m.mutable_graph()), 2);
-  EXPECT_EQ(m.graph().node_size(), before - 8);
-  for (const auto& n : m.graph().node()) EXPECT_NE(n.op_type(), "Erf");
+  EXPECT_EQ(onnx_detail::fuse_patterns(*m.mutable_graph()), 7);
+  EXPECT_EQ(m.graph().node_size(), before - 2 * 4 - 5 * 8);
+  int layer_norms = 0;
+  for (const auto& n : m.graph().node()) {
+    EXPECT_NE(n.op_type(), "Erf");
+    EXPECT_NE(n.op_type(), "Sqrt");
+    layer_norms += n.op_type() == "LayerNormalization";
+  }
+  EXPECT_EQ(layer_norms, 5);
 }
 
 }  // namespace
