@@ -28,6 +28,9 @@
 #   tests/fuzz/corpus/onnx/tiny-attention.onnx: a seed of the ONNX reader's fuzz target
 #     (under its 8 KiB input limit, names shortened): TinyAttention below, read per batch
 #     size.
+#   tests/fuzz/corpus/onnx/tiny-norm-mlp.onnx: a second seed, TinyNormMlp below: a
+#     LayerNorm and a GELU as torch writes them, the patterns the reader fuses
+#     (models/onnx_fuse.cpp).
 #   vit.golden.h5, swin.golden.h5: as convnext.golden.h5 (x [4, 3, 16, 16], r [4, 10],
 #     logits and grad_x in float64 on the float32 weights, min_margin).
 import os
@@ -54,6 +57,23 @@ class TinyAttention(torch.nn.Module):
     def forward(self, x):
         t = self.patch(x).flatten(2).transpose(1, 2)
         return self.head(self.attn(t, t, t, need_weights=False)[0].mean(1))
+
+
+class TinyNormMlp(torch.nn.Module):
+    """The second fuzz seed: 4x4 patches of a 3x8x8 image, a LayerNorm and an MLP with a
+    GELU over them (written out at opset 13: the patterns the reader fuses), a mean over
+    the patches and a linear head to 3 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 4, 4, stride=4)
+        self.norm = torch.nn.LayerNorm(4)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 4))
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        return self.head(self.mlp(self.norm(t)).mean(1))
 
 
 def vit():
@@ -196,6 +216,8 @@ def main():
         write_golden(ref, os.path.join(OUT, f"{name}.golden.h5"), 7000 + 100 * seed)
     torch.manual_seed(23)
     export(TinyAttention(), os.path.join(SEEDS, "tiny-attention.onnx"), size=8)
+    torch.manual_seed(24)
+    export(TinyNormMlp(), os.path.join(SEEDS, "tiny-norm-mlp.onnx"), size=8)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 // (test_onnx_transformers.cpp, test_onnx.cpp) run fused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -264,6 +265,19 @@ TEST(OnnxFuse, TheExportedVitsGelusAndLayerNormsAreFused) {
     layer_norms += n.op_type() == "LayerNormalization";
   }
   EXPECT_EQ(layer_norms, 5);
+}
+
+// The fuzz seed written for the fusion (tests/golden/make_onnx_transformers.py) holds both
+// patterns, so the fuzzer starts from graphs that reach the rewrite.
+TEST(OnnxFuse, TheFuzzSeedHoldsBothPatterns) {
+  std::ifstream in(std::string(IPG_TEST_DATA_DIR) + "/../fuzz/corpus/onnx/tiny-norm-mlp.onnx",
+                   std::ios::binary);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromIstream(&in));
+  EXPECT_EQ(onnx_detail::fuse_patterns(*m.mutable_graph()), 2);
+  const auto ops = ops_of(m.graph());
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "LayerNormalization"), 1);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "Gelu"), 1);
 }
 
 }  // namespace
