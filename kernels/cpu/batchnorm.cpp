@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/common/batchnorm_math.h"
+#include "kernels/cpu/lane_sum.h"
 
 namespace ipg::kernels::cpu {
 
@@ -18,23 +19,6 @@ namespace {
 
 // Below this many elements, thread start-up costs more than the loop.
 constexpr int64_t kParallelMin = 1 << 14;
-
-constexpr int kLanes = 8;
-
-// sum over i < len of term(i), in double: lane j sums the i with i % kLanes == j, in
-// order; the lanes are added as ((0+4)+(2+6))+((1+5)+(3+7)). The order depends on len
-// alone, so the bits do too.
-template <typename Term>
-double lane_sum(int64_t len, Term term) {
-  double lane[kLanes] = {};
-  const int64_t body = len - len % kLanes;
-  for (int64_t i = 0; i < body; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lane[j] += term(i + j);
-  for (int64_t i = body; i < len; ++i) lane[i - body] += term(i);
-  for (int w = kLanes / 2; w > 0; w /= 2)
-    for (int j = 0; j < w; ++j) lane[j] += lane[j + w];
-  return lane[0];
-}
 
 // sums[k * c + ch] = sum over the planes of channel ch of what plane(nn, ch, acc) leaves
 // in acc[k], k < K. `plane` sees each plane once, with acc zeroed.

@@ -1,28 +1,17 @@
-// Layer normalization on the CPU: rows in parallel, each row's sums in double over 8
-// interleaved partial sums combined in a fixed order (vectorizable, and the same bits for
-// any thread count), two passes for the statistics (the mean, then the squared deviations
-// from it) so they match a double reference to float rounding.
+// Layer normalization on the CPU: rows in parallel, each row's sums in double (lane_sum.h:
+// the same bits for any thread count), two passes for the statistics (the mean, then the
+// squared deviations from it) so they match a double reference to float rounding.
 #include "kernels/cpu/layernorm.h"
 
 #include "kernels/common/layernorm_math.h"
+#include "kernels/cpu/lane_sum.h"
 
 namespace ipg::kernels::cpu {
 
 namespace {
 
+// Below this many elements, thread start-up costs more than the loop.
 constexpr int64_t kLayerNormParallelMin = 1 << 14;
-constexpr int kLanes = 8;
-
-// sum over c in [0, cols) of f(c), in double.
-template <typename F>
-double lane_sum(int64_t cols, F f) {
-  double acc[kLanes] = {};
-  int64_t c = 0;
-  for (; c + kLanes <= cols; c += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += f(c + k);
-  for (int k = 0; c < cols; ++c, ++k) acc[k] += f(c);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 }  // namespace
 

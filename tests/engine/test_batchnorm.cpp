@@ -2,7 +2,6 @@
 // statistics against PyTorch's update rule, gradients against finite differences in both
 // modes, frozen parameters, determinism across thread counts, and CUDA parity.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -11,6 +10,7 @@
 #include "engine/ops/batchnorm.h"
 #include "engine/random.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/omp_threads.h"
 #include "tests/support/parity.h"
 #include "tests/support/random_tensors.h"
 
@@ -195,18 +195,17 @@ TEST(BatchNormValues, SameBitsForAnyThreadCount) {
        beta = testing::random_tensor({8}, 36, -1, 1, true);
   const Tensor r = testing::random_tensor(x.shape(), 37);
   auto run = [&](int threads) {
-    const int prev = omp_get_max_threads();
-    omp_set_num_threads(threads);
-    x.zero_grad();
-    gamma.zero_grad();
-    beta.zero_grad();
-    Tensor rm = Tensor::zeros({8}), rv = Tensor::ones({8});
-    const Tensor y = ops::batch_norm(x, gamma, beta, rm, rv, true);
-    y.backward(r);
-    omp_set_num_threads(prev);
-    return std::vector<std::vector<float>>{
-        y.to_vector(),        rm.to_vector(),           rv.to_vector(),
-        x.grad().to_vector(), gamma.grad().to_vector(), beta.grad().to_vector()};
+    return testing::with_threads(threads, [&] {
+      x.zero_grad();
+      gamma.zero_grad();
+      beta.zero_grad();
+      Tensor rm = Tensor::zeros({8}), rv = Tensor::ones({8});
+      const Tensor y = ops::batch_norm(x, gamma, beta, rm, rv, true);
+      y.backward(r);
+      return std::vector<std::vector<float>>{
+          y.to_vector(),        rm.to_vector(),           rv.to_vector(),
+          x.grad().to_vector(), gamma.grad().to_vector(), beta.grad().to_vector()};
+    });
   };
   EXPECT_EQ(run(1), run(3));
 }

@@ -2,8 +2,6 @@
 // zero), gradients in x, gamma and beta against finite differences (a value read twice, frozen
 // parameters), the same bits for any thread count, bad arguments, and CUDA parity.
 #include <gtest/gtest.h>
-#include <omp.h>
-
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -12,6 +10,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/layernorm.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/omp_threads.h"
 #include "tests/support/parity.h"
 #include "tests/support/random_tensors.h"
 
@@ -120,16 +119,15 @@ TEST(LayerNormValues, SameBitsForAnyThreadCount) {
        beta = testing::random_tensor({100}, 24, -1, 1, true);
   const Tensor r = testing::random_tensor(x.shape(), 25);
   auto run = [&](int threads) {
-    const int prev = omp_get_max_threads();
-    omp_set_num_threads(threads);
-    x.zero_grad();
-    gamma.zero_grad();
-    beta.zero_grad();
-    const Tensor y = ops::layer_norm(x, gamma, beta);
-    y.backward(r);
-    omp_set_num_threads(prev);
-    return std::vector<std::vector<float>>{y.to_vector(), x.grad().to_vector(),
-                                           gamma.grad().to_vector(), beta.grad().to_vector()};
+    return testing::with_threads(threads, [&] {
+      x.zero_grad();
+      gamma.zero_grad();
+      beta.zero_grad();
+      const Tensor y = ops::layer_norm(x, gamma, beta);
+      y.backward(r);
+      return std::vector<std::vector<float>>{y.to_vector(), x.grad().to_vector(),
+                                             gamma.grad().to_vector(), beta.grad().to_vector()};
+    });
   };
   EXPECT_EQ(run(1), run(3));
 }
