@@ -1,7 +1,7 @@
 // Layer normalization on CUDA: one warp per row (warp_rows.cuh) for the statistics and the
 // input gradient, two passes over the row like the CPU twin (the mean, then the squared
-// deviations), in float; the parameter gradients one thread per column, rows in order. No
-// atomics: the same bits on every run.
+// deviations), in float; the parameter gradients one thread per column, rows in order, in
+// double. No atomics: the same bits on every run.
 #include "kernels/common/layernorm_math.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/layernorm.h"
@@ -62,21 +62,22 @@ __global__ void layer_norm_backward_input_kernel(const float* x, const float* me
 }
 
 // Training only (a fingerprint's parameters are frozen): few threads when the rows are
-// short, each reading a column down the rows, coalesced across the warp.
+// short, each reading a column down the rows, coalesced across the warp. Summed in double,
+// as the CPU twin does: a column may have as many terms as the batch has tokens.
 __global__ void layer_norm_backward_params_kernel(const float* x, const float* mean,
                                                   const float* rstd, const float* dy,
                                                   float* dgamma, float* dbeta, int64_t rows,
                                                   int64_t cols) {
   for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < cols;
        c += (int64_t)gridDim.x * blockDim.x) {
-    float sg = 0.f, sgx = 0.f;
+    double sg = 0.0, sgx = 0.0;
     for (int64_t r = 0; r < rows; ++r) {
       const float g = dy[r * cols + c];
       sg += g;
-      sgx += g * layer_norm_xhat(x[r * cols + c], mean[r], rstd[r]);
+      sgx += double(g) * double(layer_norm_xhat(x[r * cols + c], mean[r], rstd[r]));
     }
-    if (dgamma) dgamma[c] += sgx;
-    if (dbeta) dbeta[c] += sg;
+    if (dgamma) dgamma[c] += static_cast<float>(sgx);
+    if (dbeta) dbeta[c] += static_cast<float>(sg);
   }
 }
 
