@@ -72,7 +72,7 @@ GraphIndex index_graph(const onnx::GraphProto& g, const std::string& display, Mo
   for (const auto& t : g.initializer()) {
     const int v = new_value(t.name(), "initializer");
     try {
-      values[size_t(v)].c = read_tensor(t, "initializer '" + t.name() + "'");
+      values[size_t(v)].set(read_tensor(t, "initializer '" + t.name() + "'"));
     } catch (const OnnxError& e) {
       fail(display, e.what());
     }

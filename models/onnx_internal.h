@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -112,8 +113,12 @@ HostTensor from_tensor(const Tensor& t);
 struct Value {
   bool known = false;     // produced yet
   bool is_const = false;
-  HostTensor c;           // is_const
+  // is_const: the value, shared, so that copies of a graph's index (one per batch size
+  // built, models/onnx_model.cpp) do not copy its weights.
+  std::shared_ptr<const HostTensor> data;
   Shape shape;            // !is_const: the shape seen at load time (batch 1)
+  const HostTensor& c() const { return *data; }
+  void set(HostTensor h) { data = std::make_shared<const HostTensor>(std::move(h)); }
 };
 
 // A runtime operator: its input values' tensors (constants it needs are captured) ->

@@ -20,7 +20,7 @@ const HostTensor& constant(const std::vector<const Value*>& in, size_t k, const 
   if (k >= in.size() || !in[k]) throw OnnxError(std::string(what) + " (input " + std::to_string(k) + ") is missing");
   if (!in[k]->is_const)
     throw OnnxError(std::string(what) + " computed from the input is not supported (a constant is)");
-  return in[k]->c;
+  return in[k]->c();
 }
 
 bool present(const std::vector<const Value*>& in, size_t k) { return k < in.size() && in[k]; }
@@ -190,7 +190,7 @@ RunFn make_gemm(const onnx::NodeProto& n, const std::vector<const Value*>& in, c
   if (a.shape.size() != 2 && (is_gemm || a.shape.size() < 2))
     throw OnnxError("the first operand must be 2-D, got " + shape_text(a.shape));
   if (is_gemm && attr_int(n, "transA", 0)) throw OnnxError("transA 1 is not supported");
-  const HostTensor& b = in[1]->c;
+  const HostTensor& b = in[1]->c();
   if (b.is_int || b.shape.size() != 2) throw OnnxError("the weights must be a 2-D float tensor");
   const bool tb = is_gemm && attr_int(n, "transB", 0);
   const int64_t k = tb ? b.shape[1] : b.shape[0], out = tb ? b.shape[0] : b.shape[1];
@@ -237,7 +237,7 @@ RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in,
   if (in.empty()) throw OnnxError("no inputs");
   for (const Value* v : in)
     if (!v) throw OnnxError("an input is missing");
-  auto shape_of = [](const Value* v) -> const Shape& { return v->is_const ? v->c.shape : v->shape; };
+  auto shape_of = [](const Value* v) -> const Shape& { return v->is_const ? v->c().shape : v->shape; };
   const size_t r = shape_of(in[0]).size();
   int64_t axis = attr_int(n, "axis", 1);
   if (axis < 0) axis += int64_t(r);
@@ -253,8 +253,8 @@ RunFn make_concat(const onnx::NodeProto& n, const std::vector<const Value*>& in,
       for (size_t d = ctx.fixed_batch ? 0 : 1; d < r; ++d)
         if (int64_t(d) != axis && shape_of(v)[d] != shape_of(in[0])[d])
           throw OnnxError("shapes " + shape_text(shape_of(in[0])) + " and " + shape_text(shape_of(v)) + " do not concatenate");
-      if (v->is_const && v->c.is_int) throw OnnxError("an integer input");
-      parts.push_back(v->is_const ? keep(v->c, "part" + std::to_string(parts.size())) : nullptr);
+      if (v->is_const && v->c().is_int) throw OnnxError("an integer input");
+      parts.push_back(v->is_const ? keep(v->c(), "part" + std::to_string(parts.size())) : nullptr);
     }
     return [axis, parts](const std::vector<Tensor>& v) {
       std::vector<Tensor> all;

@@ -56,7 +56,8 @@ int64_t output_classes(const Value& ov, int64_t batch, const std::string& displa
 // A graph whose shapes follow the batch in ways a symbol cannot (attention reshapes
 // [T, n, C] to [T, n * heads, d]): built again for each batch size it runs at, with every
 // Shape a number. The graph (without its initializers, whose values the index holds) and
-// its index before any build are kept for that.
+// its index before any build are kept for that; each build works on a copy of the index,
+// which shares its constants.
 struct Specializer {
   onnx::GraphProto graph;
   GraphIndex index;
@@ -214,6 +215,12 @@ void read_sidecar(const std::string& path, OnnxOptions& opts) {
 // (its batch moves between dimensions), so the outcome is checked: three random rows run
 // together give, row by row, the logits each gives alone (to rounding: the products are
 // blocked differently).
+constexpr const char* kMalformed = "not a valid ONNX model (truncated or malformed protobuf)";
+
+// The loader after parsing (below): checks, indexing, building.
+std::unique_ptr<Network> load_parsed(onnx::ModelProto& model, const std::string& display,
+                                     const OnnxOptions& opts);
+
 void check_rows_apart(Network& net, const ModelConfig& cfg, const std::string& display) {
   Generator gen(20261207);
   const Tensor x = Tensor::uniform({3, cfg.in_channels, cfg.height, cfg.width}, 0.f, 1.f, gen);
@@ -269,20 +276,32 @@ std::unique_ptr<Network> load_onnx_model(const std::string& path, const OnnxOpti
   if (size > uint64_t(kMaxFileBytes))
     fail(path, "ONNX file of " + std::to_string(size) + " bytes is above the limit of " +
                    std::to_string(kMaxFileBytes));
-  std::ifstream f(path, std::ios::binary);
-  std::string bytes(size_t(size), '\0');
-  if (!f.read(bytes.data(), std::streamsize(size))) fail(path, "cannot read");
   OnnxOptions o = opts;
   if (o.sidecar) read_sidecar(path, o);
-  return load_onnx_bytes(bytes, path, o);
+  // Parsed from the stream, not from a copy of the file in memory: a model's size less at
+  // the peak of loading.
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path, "cannot read");
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&f)) {
+    if (f.bad()) fail(path, "cannot read");
+    fail(path, kMalformed);
+  }
+  return load_parsed(model, path, o);
 }
 
 std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::string& display,
                                          const OnnxOptions& opts) {
   if (bytes.size() > size_t(kMaxFileBytes)) fail(display, "ONNX file above the size limit");
   onnx::ModelProto model;
-  if (!model.ParseFromString(bytes))
-    fail(display, "not a valid ONNX model (truncated or malformed protobuf)");
+  if (!model.ParseFromString(bytes)) fail(display, kMalformed);
+  return load_parsed(model, display, opts);
+}
+
+namespace {
+
+std::unique_ptr<Network> load_parsed(onnx::ModelProto& model, const std::string& display,
+                                     const OnnxOptions& opts) {
   if (model.ir_version() <= 0 || !model.has_graph())
     fail(display, "not an ONNX model (no ir_version or no graph; truncated?)");
   int64_t opset = -1;
@@ -328,6 +347,13 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
   fuse_patterns(*model.mutable_graph());  // after the digest check: it reads the file's nodes
   GraphIndex gi = index_graph(g, display, cfg, opts.output);
   gi.opset = opset;
+  {  // The index holds the initializers' values now: the file's copies go (a model's size).
+    google::protobuf::RepeatedPtrField<onnx::TensorProto> read;
+    model.mutable_graph()->mutable_initializer()->Swap(&read);
+  }
+  // The index before any build, for a graph built per batch size: its constants are
+  // shared, so the copy costs no weights.
+  const GraphIndex unbuilt = gi;
   const std::vector<Value>& values = gi.values;
   const int in_id = gi.in_id, out_id = gi.out_id;
   const std::string& dropped = gi.dropped;
@@ -348,8 +374,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
     // attention): the graph is built per batch size, once each, as it runs.
     spec = std::make_shared<Specializer>();
     *spec->graph.mutable_node() = g.node();  // the nodes: the constants' values are in the index
-    spec->index = index_graph(g, display, cfg, opts.output);
-    spec->index.opset = opset;
+    spec->index = unbuilt;
     spec->display = display;
     spec->weights = std::make_shared<OnnxStore>();
     spec->one_at_a_time = gi.declared_batch == 1;
@@ -393,5 +418,7 @@ std::unique_ptr<Network> load_onnx_bytes(const std::string& bytes, const std::st
                " computes the output; it is dropped: the model's logits are used, its labels are unchanged");
   return out;
 }
+
+}  // namespace
 
 }  // namespace ipg

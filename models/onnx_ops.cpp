@@ -99,7 +99,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     if (in.size() != 2 || !in[0] || !in[1]) throw OnnxError("needs two inputs");
     Tensor* c[2] = {nullptr, nullptr};
     for (int k = 0; k < 2; ++k)
-      if (in[size_t(k)]->is_const) c[k] = keep(in[size_t(k)]->c, "operand" + std::to_string(k));
+      if (in[size_t(k)]->is_const) c[k] = keep(in[size_t(k)]->c(), "operand" + std::to_string(k));
     auto f = op == "Add" ? ops::add : op == "Sub" ? ops::sub : op == "Mul" ? ops::mul : ops::div;
     return [c0 = c[0], c1 = c[1], f](const std::vector<Tensor>& v) {
       const Tensor& a = c0 ? *c0 : v[0];

@@ -78,7 +78,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const K
         if (!name.empty() && id.count(name)) last[size_t(id.at(name))] = pos;
   int64_t weights = 0;  // elements of the file's own constants
   for (const Value& v : values)
-    if (v.is_const) weights += v.c.numel();
+    if (v.is_const) weights += v.c().numel();
   const int64_t fold_limit = 2 * weights + kFoldSlack;
   int64_t folded_total = 0;
   size_t done = order.size();  // the position of the node built last
@@ -128,7 +128,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const K
       } else if (all_const) {
         const FoldBudget budget(fold_limit - folded_total);
         std::vector<const HostTensor*> c;
-        for (const Value* v : in) c.push_back(v ? &v->c : nullptr);
+        for (const Value* v : in) c.push_back(v ? &v->c() : nullptr);
         folded = fold_constant(n, c, outs);
         if (!folded) {
           // An operator without a host evaluation (a Relu on constants, say): run it once
@@ -136,19 +136,19 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const K
           std::vector<Value> as_runtime;
           for (const Value* v : in) {
             as_runtime.emplace_back();
-            if (v) as_runtime.back() = Value{true, false, {}, v->c.shape};
+            if (v) as_runtime.back() = Value{true, false, {}, v->c().shape};
           }
           std::vector<const Value*> ptrs;
           std::vector<Tensor> args;
           for (size_t k = 0; k < in.size(); ++k) {
             ptrs.push_back(in[k] ? &as_runtime[k] : nullptr);
-            if (in[k]) args.push_back(to_tensor(in[k]->c));
+            if (in[k]) args.push_back(to_tensor(in[k]->c()));
           }
           std::vector<int> rt;
           OnnxStore scratch;
           const RunFn fn = make_op(n, ptrs, [&](const HostTensor& h, const std::string& nm) { return scratch.keep(h, nm); }, rt, ctx);
           std::vector<Tensor> rargs;
-          for (int k : rt) rargs.push_back(to_tensor(in[size_t(k)]->c));
+          for (int k : rt) rargs.push_back(to_tensor(in[size_t(k)]->c()));
           outs.push_back(from_tensor(fn(rargs)));
           folded = true;
         }
@@ -164,7 +164,7 @@ std::vector<Step> build_steps(const onnx::GraphProto& g, GraphIndex& gi, const K
                             " (twice the file's weights + " + std::to_string(kFoldSlack) + ")");
           Value& v = values[size_t(id.at(n.output(int(k))))];
           v.known = v.is_const = true;
-          v.c = std::move(outs[k]);
+          v.set(std::move(outs[k]));
         }
         continue;
       }
