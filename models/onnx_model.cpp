@@ -211,16 +211,16 @@ void read_sidecar(const std::string& path, OnnxOptions& opts) {
   }
 }
 
-// A graph built per batch size is not checked operator by operator to keep its rows apart
-// (its batch moves between dimensions), so the outcome is checked: three random rows run
-// together give, row by row, the logits each gives alone (to rounding: the products are
-// blocked differently).
 constexpr const char* kMalformed = "not a valid ONNX model (truncated or malformed protobuf)";
 
 // The loader after parsing (below): checks, indexing, building.
 std::unique_ptr<Network> load_parsed(onnx::ModelProto& model, const std::string& display,
                                      const OnnxOptions& opts);
 
+// A graph built per batch size is not checked operator by operator to keep its rows apart
+// (its batch moves between dimensions), so the outcome is checked: three random rows run
+// together give, row by row, the logits each gives alone (to rounding: the products are
+// blocked differently).
 void check_rows_apart(Network& net, const ModelConfig& cfg, const std::string& display) {
   Generator gen(20261207);
   const Tensor x = Tensor::uniform({3, cfg.in_channels, cfg.height, cfg.width}, 0.f, 1.f, gen);
