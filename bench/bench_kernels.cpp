@@ -2,6 +2,9 @@
 //   roofline_*      oneDNN/cuBLAS SGEMM, STREAM copy/triad, device copy (the peaks)
 //   add, relu, sum  memory-bound elementwise ops and reduction (bytes/s)
 //   matmul, linear  GEMM through the engine, at square and MLP shapes (FLOP/s)
+//   layer_norm      a ViT's LayerNorm (100 images of 65 tokens, width 192), forward and
+//                   backward to the input: the one op (ops::layer_norm) against the seven
+//                   engine ops of its written-out form (layer_norm_written)
 //   mlp_*           an MLP 784-512-256-10 at batch 1, 100, 256: forward, forward +
 //                   backward to the input with frozen weights (the boundary-search
 //                   iteration), and a training step; bench/compare_torch.py runs the same
@@ -23,6 +26,7 @@
 #include "bench/roofline.h"
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/layernorm.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
 #if __has_include("engine/ops/loss.h")
@@ -133,6 +137,42 @@ void linalg_cases() {
       return p;
     });
   }
+}
+
+// ---------------------------------------------------------------- layer norm
+
+// The written-out form torch.onnx exports below opset 17, as the engine ran it before the
+// reader fused it (models/onnx_fuse.cpp).
+Tensor layer_norm_written(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  const int last = int(x.ndim()) - 1;
+  const Tensor d = ops::sub(x, ops::mean(x, last, true));
+  const Tensor sd = ops::sqrt(ops::add_scalar(ops::mean(ops::square(d), last, true), eps));
+  return ops::add(ops::mul(ops::div(d, sd), gamma), beta);
+}
+
+void layer_norm_cases() {
+  const int64_t rows = quick() ? 650 : 6500, cols = 192;
+  for (bool fused : {true, false})
+    add_case(fused ? "layer_norm" : "layer_norm_written", "rows=" + num(rows) + ",cols=" + num(cols),
+             [=](Device d) {
+               Tensor x = hashed_uniform({rows, cols}, 7, -1.f, 3.f, d);
+               x.set_requires_grad(true);
+               const Tensor gamma = hashed_uniform({cols}, 8, 0.5f, 1.5f, d);
+               const Tensor beta = hashed_uniform({cols}, 9, -1.f, 1.f, d);
+               const Tensor r = hashed_uniform({rows, cols}, 10, -1.f, 1.f, d);
+               Prepared p;
+               // The fused op's traffic: x read twice and y written, then x, dy read and
+               // dx written.
+               p.work.bytes = 4.0 * rows * cols * 6;
+               p.run = [=]() mutable {
+                 x.zero_grad();
+                 const Tensor y = fused ? ops::layer_norm(x, gamma, beta, 1e-6f)
+                                        : layer_norm_written(x, gamma, beta, 1e-6f);
+                 y.backward(r);
+                 keep(x.grad());
+               };
+               return p;
+             });
 }
 
 // ---------------------------------------------------------------- MLP
@@ -389,6 +429,7 @@ void fused_conv_cases() {
 IPG_BENCH_CASES(roofline_cases);
 IPG_BENCH_CASES(elementwise_cases);
 IPG_BENCH_CASES(linalg_cases);
+IPG_BENCH_CASES(layer_norm_cases);
 IPG_BENCH_CASES(mlp_cases);
 #if IPG_BENCH_HAS_CONV
 IPG_BENCH_CASES(conv_cases);
