@@ -51,16 +51,14 @@ Tensor elu(const Tensor& x, float alpha) {
   return ops::add(ops::relu(x), ops::affine(ops::exp(ops::neg(negative_part(x))), alpha, -alpha));
 }
 
-// (x - mean) / sqrt(var + eps) over the axes from `first` to the last, each sample and
-// each index before `first` apart: LayerNormalization's (the last axis) and
-// InstanceNormalization's (the axes after C), as the opset-13 export writes them out.
-Tensor standardize(const Tensor& x, int first, float eps) {
-  auto mean_rest = [first](Tensor y) {
-    for (int a = int(y.ndim()) - 1; a >= first; --a) y = ops::mean(y, a, true);
-    return y;
-  };
-  const Tensor d = ops::sub(x, mean_rest(x));
-  return ops::div(d, ops::sqrt(ops::add_scalar(mean_rest(ops::square(d)), eps)));
+// (x - mean) / sqrt(var + eps) over the axes after C, each sample and channel apart
+// (InstanceNormalization; GroupNorm's export): one layer norm of [n, C, rest] viewed flat,
+// without gamma and beta.
+Tensor instance_standardize(const Tensor& x, float eps) {
+  const Shape& s = x.shape();
+  int64_t rest = 1;
+  for (size_t a = 2; a < s.size(); ++a) rest *= s[a];
+  return ops::reshape(ops::layer_norm(ops::reshape(x, {s[0], s[1], rest}), Tensor(), Tensor(), eps), s);
 }
 
 // The mean of each [H, W] plane (times `scale`: a sum), [n, C, 1, 1] with keepdims: the
@@ -294,7 +292,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
       t[k] = keep(h, names[k]);
     }
     return [scale = t[0], bias = t[1], eps](const std::vector<Tensor>& v) {
-      return ops::add(ops::mul(standardize(v[0], 2, eps), *scale), *bias);
+      return ops::add(ops::mul(instance_standardize(v[0], eps), *scale), *bias);
     };
   }
   if (op == "Sqrt") {
