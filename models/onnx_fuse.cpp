@@ -3,7 +3,8 @@
 // where each runtime op keeps a tensor for backward. Two patterns, as torch.onnx writes them:
 // - GELU (opsets below 20): Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5);
 // - LayerNorm (opsets below 17): ReduceMean(x) -> Sub -> Pow(2) -> ReduceMean -> Add(eps)
-//   -> Sqrt -> Div -> Mul(gamma) [-> Add(beta)], both means over the last axis.
+//   -> Sqrt -> Div -> Mul(gamma) [-> Add(beta)], both means over the last axis;
+// - hard swish (opsets below 14, MobileNetV3's): HardSigmoid(x, alpha 1/6) -> Mul(x).
 // A pattern is fused only when its inner values have no other reader and are not graph
 // outputs, so the rewrite never changes what any other node sees.
 #include <cmath>
@@ -132,6 +133,28 @@ std::vector<int> gelu_at(const onnx::GraphProto& g, const Patterns& p, int e, st
   return {div, e, add, mul, half};
 }
 
+// HardSigmoid(x) with alpha 1/6 and beta 0.5 at node h, read only by Mul(x, it): the node
+// to drop and the Mul, which becomes HardSwish(x). Empty when node h does not start one.
+std::vector<int> hard_swish_at(const onnx::GraphProto& g, const Patterns& p, int h, std::string& x) {
+  const auto& hs = g.node(h);
+  if (hs.input_size() != 1 || hs.output_size() != 1 || hs.output(0).empty()) return {};
+  float alpha = 0.2f, beta = 0.5f;  // ONNX's defaults
+  for (const auto& a : hs.attribute()) {
+    if (a.type() != onnx::AttributeProto::FLOAT) return {};
+    if (a.name() == "alpha")
+      alpha = a.f();
+    else if (a.name() == "beta")
+      beta = a.f();
+    else
+      return {};
+  }
+  if (std::fabs(alpha - 1.0 / 6) > 1e-6 / 6 || beta != 0.5f) return {};
+  x = hs.input(0);
+  const int mul = p.only_reader_of(hs.output(0), "Mul");
+  if (mul < 0 || p.other_input(mul, hs.output(0)) != x) return {};
+  return {h, mul};
+}
+
 // Whether ReduceMean node n means over the last axis with the axis kept (axes [-1] as an
 // attribute, opsets below 18; keepdims absent or 1; no other attribute).
 bool mean_over_last_axis(const onnx::NodeProto& n) {
@@ -237,6 +260,10 @@ int fuse_patterns(onnx::GraphProto& g) {
         std::string x;
         const std::vector<int> nodes = gelu_at(g, p, i, x);
         if (claim(nodes)) rewrite(g, nodes.back(), "Gelu", {x});
+      } else if (n.op_type() == "HardSigmoid") {
+        std::string x;
+        const std::vector<int> nodes = hard_swish_at(g, p, i, x);
+        if (claim(nodes)) rewrite(g, nodes.back(), "HardSwish", {x});
       } else if (n.op_type() == "Sqrt") {
         LayerNormMatch m;
         const std::vector<int> nodes = layer_norm_at(g, p, i, m);

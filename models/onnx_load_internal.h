@@ -61,8 +61,8 @@ struct GraphIndex {
 };
 
 // Rewrites exported subgraphs of one function into that one op (onnx_fuse.cpp): GELU's
-// Div/Erf/Add/Mul/Mul into Gelu and LayerNorm's nine nodes into LayerNormalization, where
-// their inner values have no other reader. Returns the number fused. Runs before
+// Div/Erf/Add/Mul/Mul into Gelu, LayerNorm's nine nodes into LayerNormalization and
+// HardSigmoid/Mul into HardSwish, where their inner values have no other reader. Returns the number fused. Runs before
 // index_graph (node indices in messages are the rewritten graph's).
 int fuse_patterns(onnx::GraphProto& g);
 

@@ -142,8 +142,7 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
   }
   if (op == "Sigmoid") {
     check_attrs(n, {});
-    // sigmoid(x) = (1 + tanh(x / 2)) / 2, from the engine's differentiable tanh.
-    return [](const std::vector<Tensor>& v) { return ops::affine(ops::tanh(ops::mul_scalar(v[0], 0.5f)), 0.5f, 0.5f); };
+    return [](const std::vector<Tensor>& v) { return ops::sigmoid(v[0]); };
   }
   if (op == "Tanh") {
     check_attrs(n, {});
@@ -198,9 +197,9 @@ RunFn make_op(const onnx::NodeProto& n, const std::vector<const Value*>& in, con
     const float a = attr_float(n, "alpha", 0.2f), b = attr_float(n, "beta", 0.5f);
     return [a, b](const std::vector<Tensor>& v) { return hard_sigmoid(v[0], a, b); };
   }
-  if (op == "HardSwish") {
+  if (op == "HardSwish") {  // opset 14; also the exported HardSigmoid/Mul pair (onnx_fuse.cpp)
     check_attrs(n, {});
-    return [](const std::vector<Tensor>& v) { return ops::mul(v[0], hard_sigmoid(v[0], 1.f / 6, 0.5f)); };
+    return [](const std::vector<Tensor>& v) { return ops::hard_swish(v[0]); };
   }
   if (op == "BatchNormalization") {
     check_attrs(n, {"epsilon", "momentum", "spatial", "training_mode"});

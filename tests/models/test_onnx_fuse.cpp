@@ -1,9 +1,9 @@
 // The ONNX reader's rewrite of exported subgraphs into one op (models/onnx_fuse.cpp): GELU's
-// Div/Erf/Add/Mul/Mul and LayerNorm's nine nodes, as torch.onnx writes them, become one
-// node where nothing else reads their inner values, and stay as written where something
-// does or where they compute something else. Either way the network computes the function,
-// checked against the formula with its input gradient; the ViT, Swin and ConvNeXt goldens
-// (test_onnx_transformers.cpp, test_onnx.cpp) run fused.
+// Div/Erf/Add/Mul/Mul, LayerNorm's nine nodes and hard swish's HardSigmoid/Mul, as
+// torch.onnx writes them, become one node where nothing else reads their inner values, and
+// stay as written where something does or where they compute something else. Either way the network computes the function,
+// checked against the formula with its input gradient; the ViT, Swin, ConvNeXt and
+// MobileNet goldens (test_onnx_transformers.cpp, test_onnx.cpp) run fused.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -265,6 +265,63 @@ TEST(OnnxFuse, TheExportedVitsGelusAndLayerNormsAreFused) {
     layer_norms += n.op_type() == "LayerNormalization";
   }
   EXPECT_EQ(layer_norms, 5);
+}
+
+// x [n, 1, 2, 3] -> HardSigmoid(alpha 1/6) -> Mul(x, it), as torch.onnx writes Hardswish
+// below opset 14 -> flattened to [n, 6] logits; `alpha` other than 1/6, or the gate
+// multiplying another value (a squeeze-and-excitation's), is no hard swish.
+Builder hard_swish_graph(float alpha, bool gate_of_other) {
+  Builder b(1, 2, 3);
+  testing::attr_float(b.node("HardSigmoid", {"x"}, {"h"}), "alpha", alpha);
+  if (gate_of_other) b.node("Relu", {"x"}, {"r"});
+  b.node("Mul", {gate_of_other ? "r" : "x", "h"}, {"s"});
+  b.init_i64("flat", {-1, 6});
+  b.node("Reshape", {"s", "flat"}, {"y"});
+  return b;
+}
+
+TEST(OnnxFuse, HardSigmoidTimesItsInputBecomesHardSwish) {
+  Builder b = hard_swish_graph(1.f / 6, false);
+  EXPECT_EQ(onnx_detail::fuse_patterns(*b.g), 1);
+  EXPECT_EQ(ops_of(*b.g), (std::vector<std::string>{"HardSwish", "Reshape"}));
+  EXPECT_EQ(b.g->node(0).input(0), "x");
+  EXPECT_EQ(b.g->node(0).output(0), "s");
+  EXPECT_EQ(onnx_detail::fuse_patterns(*hard_swish_graph(0.2f, false).g), 0);
+  EXPECT_EQ(onnx_detail::fuse_patterns(*hard_swish_graph(1.f / 6, true).g), 0);
+  // Fused or not, x * min(max(x / 6 + 1/2, 0), 1) and its gradient.
+  for (bool gate : {false, true}) {
+    SCOPED_TRACE(gate ? "a gate of relu(x): not fused" : "fused");
+    auto net = load_onnx_bytes(hard_swish_graph(1.f / 6, gate).bytes(), "t.onnx");
+    Generator gen(7);
+    Tensor x = Tensor::uniform({4, 1, 2, 3}, -5.f, 5.f, gen);
+    x.set_requires_grad(true);
+    const Tensor y = net->logits(x);
+    ops::sum(y).backward();
+    const auto xv = x.detach().to_vector(), yv = y.detach().to_vector(), gv = x.grad().to_vector();
+    for (size_t i = 0; i < xv.size(); ++i) {
+      const double v = xv[i], h = std::min(std::max(v / 6 + 0.5, 0.0), 1.0);
+      const double m = gate ? std::max(v, 0.0) : v;
+      const double dh = (v > -3 && v < 3) ? 1.0 / 6 : 0.0;
+      const double dm = gate ? (v > 0 ? 1.0 : 0.0) : 1.0;
+      EXPECT_NEAR(yv[i], m * h, 1e-6) << "x = " << v;
+      EXPECT_NEAR(gv[i], dm * h + m * dh, 1e-6) << "x = " << v;
+    }
+  }
+}
+
+// The MobileNet golden's two Hardswish activations (its last block's expansion and
+// depthwise convolution) are fused; its squeeze-and-excitation's HardSigmoid, a gate on
+// another value, stays.
+TEST(OnnxFuse, TheMobileNetsHardSwishIsFusedAndItsGateIsNot) {
+  std::ifstream in(kOnnx + "mobilenet.onnx", std::ios::binary);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromIstream(&in));
+  const auto before = ops_of(m.graph());
+  EXPECT_EQ(onnx_detail::fuse_patterns(*m.mutable_graph()), 2);
+  const auto after = ops_of(m.graph());
+  EXPECT_EQ(std::count(before.begin(), before.end(), "HardSigmoid"), 3);
+  EXPECT_EQ(std::count(after.begin(), after.end(), "HardSigmoid"), 1);
+  EXPECT_EQ(std::count(after.begin(), after.end(), "HardSwish"), 2);
 }
 
 // The fuzz seed written for the fusion (tests/golden/make_onnx_transformers.py) holds both
