@@ -1,6 +1,6 @@
 // ONNX reader, the rewrite before indexing: subgraphs that exporters write out for one
 // function the engine has as one op become that op, on a transformer's widest activations
-// where each runtime op keeps a tensor for backward. Two patterns, as torch.onnx writes them:
+// where each runtime op keeps a tensor for backward. Three patterns, as torch.onnx writes them:
 // - GELU (opsets below 20): Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5);
 // - LayerNorm (opsets below 17): ReduceMean(x) -> Sub -> Pow(2) -> ReduceMean -> Add(eps)
 //   -> Sqrt -> Div -> Mul(gamma) [-> Add(beta)], both means over the last axis;
