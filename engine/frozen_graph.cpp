@@ -53,7 +53,7 @@ FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
       case PlanStep::Kind::Affine: y = affine(x, s.scale, s.shift, s.relu); break;
       case PlanStep::Kind::Conv:
         y = conv(x, s.weight, s.weight_shape, s.bias, s.stride, s.padding, s.relu, r, s.groups,
-                 s.dilation_h, s.dilation_w);
+                 s.dilation_h, s.dilation_w, s.relu_max);
         break;
       case PlanStep::Kind::MaxPool: y = max_pool(x, s.kernel, s.stride, s.padding, s.ceil); break;
       case PlanStep::Kind::GlobalAvgPool: y = global_avg_pool(x); break;
@@ -62,6 +62,8 @@ FrozenGraph::FrozenGraph(const Plan& plan) : FrozenGraph(plan.input) {
         break;
       case PlanStep::Kind::Flatten: y = flatten(x); break;
       case PlanStep::Kind::Linear: y = linear(x, s.weight, s.weight_shape, s.bias, s.relu); break;
+      case PlanStep::Kind::Act: y = activation(x, s.act); break;
+      case PlanStep::Kind::ChannelScale: y = channel_scale(x, v.at(size_t(s.gate))); break;
     }
     if (shape(y) != s.out)
       throw std::logic_error("FrozenGraph: plan step gives " + shape_str(shape(y)) + ", planned " +
@@ -137,7 +139,7 @@ const Tensor& FrozenGraph::backward(const Tensor& dlogits) {
   g.root_grad = dlogits.data();
   for (auto it = g.steps.rbegin(); it != g.steps.rend(); ++it) (*it)->backward(g);
   if (g.input_parts.size() > 1)
-    kc::sum_relu_mask(g.input_parts.data(), static_cast<int>(g.input_parts.size()), nullptr,
+    kc::sum_relu_mask(g.input_parts.data(), static_cast<int>(g.input_parts.size()), nullptr, 0.f,
                       g.dx.data(), g.at(0).act.numel());
   g.root_grad = nullptr;
   return g.dx;

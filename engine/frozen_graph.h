@@ -18,6 +18,7 @@
 // FrozenGraphCuda (engine/frozen_graph_cuda.h), with the same interface.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -64,13 +65,19 @@ class FrozenGraph {
   Value linear(Value x, const nn::Linear& layer, bool relu);
   // The same from plain weights (host float32; conv: OIHW, bias folded; linear: [out, in]).
   // A grouped conv's weight is [out, in / groups, kh, kw]; dilations of rows, columns.
+  // relu_max: the ReLU's upper bound (ReLU6: 6).
   Value conv(Value x, const std::vector<float>& weight, const Shape& weight_shape,
              const std::vector<float>& bias, int stride, int padding, bool relu,
-             Value residual = kNone, int groups = 1, int dilation_h = 1, int dilation_w = 1);
+             Value residual = kNone, int groups = 1, int dilation_h = 1, int dilation_w = 1,
+             float relu_max = std::numeric_limits<float>::infinity());
   Value affine(Value x, const std::vector<float>& scale, const std::vector<float>& shift,
                bool relu);
   Value linear(Value x, const std::vector<float>& weight, const Shape& weight_shape,
                const std::vector<float>& bias, bool relu);
+  // f(x) element-wise, any value (kernels/common/activation_math.h).
+  Value activation(Value x, const kernels::Activation& f);
+  // x[n, c, :, :] * gate[n, c]: x a map, gate [n, C] features.
+  Value channel_scale(Value x, Value gate);
   // Marks the logits [n, classes] and allocates what the backward pass needs.
   void finish(Value logits);
 

@@ -76,7 +76,8 @@ Value FrozenGraph::conv(Value x, const nn::Conv2d& conv, const nn::BatchNorm2d* 
 
 Value FrozenGraph::conv(Value x, const std::vector<float>& weight, const Shape& w,
                         const std::vector<float>& bias, int stride, int padding, bool relu,
-                        Value residual, int groups, int dilation_h, int dilation_w) {
+                        Value residual, int groups, int dilation_h, int dilation_w,
+                        float relu_max) {
   kc::ActShape in = st_->at(x).act;
   if (groups < 1 || dilation_h < 1 || dilation_w < 1)
     throw std::invalid_argument("FrozenGraph::conv: groups " + std::to_string(groups) +
@@ -116,8 +117,9 @@ Value FrozenGraph::conv(Value x, const std::vector<float>& weight, const Shape& 
   step->x = x;
   step->residual = residual;
   step->mask = relu;
+  step->mask_max = relu_max;
   step->conv = std::make_unique<kc::FusedConv>(
-      s, weight.data(), bias.empty() ? nullptr : bias.data(), residual != kNone, relu);
+      s, weight.data(), bias.empty() ? nullptr : bias.data(), residual != kNone, relu, relu_max);
   step->dx = st_->contribution(x);
   if (residual != kNone) {
     // The gradient at the sum is also the residual's contribution, as it is: the step
@@ -240,6 +242,36 @@ Value FrozenGraph::linear(Value x, const std::vector<float>& weight, const Shape
   step->bias = bias;
   step->dx = st_->contribution(x);
   step->y = st_->add(kc::ActShape{in.n, w[0], 1, 1, 1}, true);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::activation(Value x, const kernels::Activation& f) {
+  const kc::ActShape act = st_->at(x).act;  // copied: add() grows the values
+  const bool features = st_->at(x).features;
+  auto step = std::make_unique<ActStep>();
+  step->x = x;
+  step->f = f;
+  step->dx = st_->contribution(x);
+  step->y = st_->add(act, features);
+  const Value y = step->y;
+  st_->steps.push_back(std::move(step));
+  return y;
+}
+
+Value FrozenGraph::channel_scale(Value x, Value gate) {
+  const kc::ActShape in = st_->at(x).act;
+  const ValueInfo& g = st_->at(gate);
+  if (st_->at(x).features || !g.features || g.act.n != in.n || g.act.c != in.c)
+    throw std::invalid_argument("FrozenGraph::channel_scale: gate " + shape_str(shape(gate)) +
+                                " for " + shape_str(shape(x)));
+  auto step = std::make_unique<ChannelScaleStep>();
+  step->x = x;
+  step->gate = gate;
+  step->dx = st_->contribution(x);
+  step->dgate = st_->contribution(gate);
+  step->y = st_->add(in, false);
   const Value y = step->y;
   st_->steps.push_back(std::move(step));
   return y;

@@ -69,7 +69,7 @@ const Tensor& FrozenGraphCuda::backward(const Tensor& dlogits) {
   g.root_grad = dlogits.data();
   for (auto it = g.steps.rbegin(); it != g.steps.rend(); ++it) (*it)->backward(g);
   if (g.input_parts.size() > 1)
-    kc::sum_relu_mask(g.input_parts.data(), int(g.input_parts.size()), nullptr, g.dx.data(),
+    kc::sum_relu_mask(g.input_parts.data(), int(g.input_parts.size()), nullptr, 0.f, g.dx.data(),
                       g.dx.numel(), g.stream);
   g.root_grad = nullptr;
   return g.dx;

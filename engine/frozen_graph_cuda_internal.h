@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -114,7 +115,8 @@ struct FrozenGraphCuda::State {
     if (step.y == logits_root) step.parts[0] = root_grad;
     if (step.scratch < 0) return step.parts[0];
     kernels::cuda::sum_relu_mask(step.parts.data(), int(step.parts.size()),
-                                 step.mask ? in(step.y) : nullptr, ptr(step.scratch),
+                                 step.mask ? in(step.y) : nullptr,
+                                 std::numeric_limits<float>::infinity(), ptr(step.scratch),
                                  act(step.y).numel(), stream);
     return ptr(step.scratch);
   }

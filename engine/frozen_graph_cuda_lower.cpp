@@ -1,10 +1,11 @@
 // FrozenGraphCuda, lowering a plan: the step types (affine, fused conv, max and global
-// average pool, linear) with their forward and backward kernels, State::lower, which
+// average pool, linear, activation, channel scale) with their forward and backward kernels, State::lower, which
 // checks each planned step and builds its step, and State::finish, which places the
 // gradient slots by liveness and wires each step's gradient parts.
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -133,6 +134,31 @@ struct LinearStep : Step {  // relu: Step::mask
   }
 };
 
+// An element-wise activation: its input is kept for the backward.
+struct ActStep : Step {
+  int x = 0, dx = 0;
+  kernels::Activation f;
+  void forward(State& g) override {
+    kc::activation(f, g.in(x), g.out(y), g.act(y).numel(), g.stream);
+  }
+  void backward(State& g) override {
+    kc::activation_backward(f, g.in(x), g.in(y), g.grad(*this), g.ptr(dx), g.act(y).numel(),
+                            g.stream);
+  }
+};
+
+// Squeeze-and-excitation's product of a map with its gate [n, C].
+struct ChannelScaleStep : Step {
+  int x = 0, gate = 0, dx = 0, dgate = 0;
+  void forward(State& g) override {
+    kc::channel_scale(g.act(x), g.in(x), g.in(gate), g.out(y), g.stream);
+  }
+  void backward(State& g) override {
+    kc::channel_scale_backward(g.act(x), g.in(x), g.in(gate), g.grad(*this), g.ptr(dx),
+                               g.ptr(dgate), g.stream);
+  }
+};
+
 [[noreturn]] void refuse(const PlanStep& s, const std::string& why) {
   throw std::invalid_argument("FrozenGraphCuda: step " + s.from + ": " + why);
 }
@@ -191,15 +217,29 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
           refuse(s, "residual " + shape_str(at(step->residual).shape) + " for output " +
                         shape_str(out));
       }
-      step->mask = s.relu;
+      // cuDNN's fused call takes a ReLU or nothing: a capped ReLU (ReLU6) is the conv
+      // without it, then a clamp step.
+      const bool capped = s.relu && std::isfinite(s.relu_max);
+      const bool relu = s.relu && !capped;
+      step->mask = relu;
       step->conv = make_conv(cs, s.weight.data(), s.bias.empty() ? nullptr : s.bias.data(),
-                             s.residual >= 0, s.relu, stream);
+                             s.residual >= 0, relu, stream);
       step->dx = contribution(x);
       // The gradient at the sum is also the residual's contribution, as it is: the step
       // always writes it into its scratch slot, which lives until the residual's producer.
       if (step->residual >= 0) step->scratch = contribution(step->residual);
       step->y = add(out);
+      const int conv_y = step->y;
       steps.push_back(std::move(step));
+      if (capped) {
+        auto clamp = std::make_unique<ActStep>();
+        clamp->x = conv_y;
+        clamp->f.kind = kernels::Activation::Kind::ClampAffine;
+        clamp->f.lo = 0.f, clamp->f.hi = s.relu_max;
+        clamp->dx = contribution(conv_y);
+        clamp->y = add(out);
+        steps.push_back(std::move(clamp));
+      }
     } else if (s.kind == PlanStep::Kind::MaxPool || s.kind == PlanStep::Kind::AvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
       const kernels::PoolGeometry geom =
@@ -220,6 +260,24 @@ void FrozenGraphCuda::State::lower(const Plan& plan) {
         step->x = x, step->dx = dx, step->y = y;
         steps.push_back(std::move(step));
       }
+    } else if (s.kind == PlanStep::Kind::Act) {
+      auto step = std::make_unique<ActStep>();
+      step->x = x;
+      step->f = s.act;
+      step->dx = contribution(x);
+      step->y = add(xs);
+      steps.push_back(std::move(step));
+    } else if (s.kind == PlanStep::Kind::ChannelScale) {
+      const int gate = v.at(size_t(s.gate));
+      if (!map || at(gate).shape != Shape{xs[0], xs[1]})
+        refuse(s, "gate " + shape_str(at(gate).shape) + " for " + shape_str(xs));
+      auto step = std::make_unique<ChannelScaleStep>();
+      step->x = x;
+      step->gate = gate;
+      step->dx = contribution(x);
+      step->dgate = contribution(gate);
+      step->y = add(xs);
+      steps.push_back(std::move(step));
     } else if (s.kind == PlanStep::Kind::GlobalAvgPool) {
       if (!map) refuse(s, "pools " + shape_str(xs));
       auto step = std::make_unique<AvgPoolStep>();

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -40,7 +41,8 @@ struct Slot {
 
 struct FrozenGraph::Step {
   Value y = kNone;    // the output
-  bool mask = false;  // backward reads y's gradient through a ReLU (y > 0)
+  bool mask = false;  // backward reads y's gradient through a ReLU (0 < y < mask_max)
+  float mask_max = std::numeric_limits<float>::infinity();
   int scratch = -1;   // slot for y's summed gradient, decided by finish()
   // Where y's gradient parts are, set by finish(); the first is dlogits (set by each
   // backward()) when y is the logits.
@@ -107,8 +109,8 @@ struct FrozenGraph::State {
     if (step.y == logits) step.parts[0] = root_grad;
     if (step.scratch < 0) return step.parts[0];
     kernels::cpu::sum_relu_mask(step.parts.data(), static_cast<int>(step.parts.size()),
-                                step.mask ? in(step.y) : nullptr, ptr(step.scratch),
-                                at(step.y).act.numel());
+                                step.mask ? in(step.y) : nullptr, step.mask_max,
+                                ptr(step.scratch), at(step.y).act.numel());
     return ptr(step.scratch);
   }
 };

@@ -96,6 +96,29 @@ struct LayoutStep : Step {
   }
 };
 
+// An element-wise activation: its input is kept (a value of the graph) for the backward.
+struct ActStep : Step {
+  Value x;
+  kernels::Activation f;
+  int dx;
+  void forward(State& g) override { kc::activation(f, g.in(x), g.out(y), g.at(y).act.numel()); }
+  void backward(State& g) override {
+    kc::activation_backward(f, g.in(x), g.in(y), g.grad(*this), g.ptr(dx), g.at(y).act.numel());
+  }
+};
+
+// Squeeze-and-excitation's product of a map with its gate [n, C]: two inputs, two
+// gradient contributions.
+struct ChannelScaleStep : Step {
+  Value x, gate;
+  int dx, dgate;
+  void forward(State& g) override { kc::channel_scale(g.at(x).act, g.in(x), g.in(gate), g.out(y)); }
+  void backward(State& g) override {
+    kc::channel_scale_backward(g.at(x).act, g.in(x), g.in(gate), g.grad(*this), g.ptr(dx),
+                               g.ptr(dgate));
+  }
+};
+
 struct LinearStep : Step {  // relu: Step::mask
   Value x;
   int64_t n, in, out;

@@ -11,6 +11,7 @@
 // (convolutions, linears, pooling, padding, reshapes).
 #include "engine/plan.h"
 
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -41,7 +42,7 @@ Planner::Planner(const Graph& g) : g_(g) {
   pv_.assign(nv, -1);
   pv_[size_t(g.input)] = 0;
   pad_.assign(nv, {-1, 0});
-  unsqueezed_.assign(nv, -1);
+  squeezed_.assign(nv, false);
   done_.assign(g.nodes.size(), false);
 }
 
@@ -85,6 +86,13 @@ std::vector<float> Planner::host(int v, int node_for_error) const {
 }
 
 int Planner::lowered(int v, int node_for_error) const {
+  if (squeezed(v))
+    throw Refused{where(node_for_error) + ": reads a [n, C, 1, 1] value as a map (only 1x1 "
+                  "convolutions, activations and a channel scale take one)"};
+  return lowered_squeezed(v, node_for_error);
+}
+
+int Planner::lowered_squeezed(int v, int node_for_error) const {
   if (v < 0 || pv_[size_t(v)] < 0)
     throw Refused{where(node_for_error) + ": reads a value no step computes"};
   return pv_[size_t(v)];
@@ -93,6 +101,10 @@ int Planner::lowered(int v, int node_for_error) const {
 void Planner::emit(Chain& c) {
   if (c.residual >= 0) c.step.residual = lowered(c.residual, producer(c.out));
   c.step.out = shape(c.out);
+  if (c.squeeze) {
+    c.step.out.resize(2);
+    squeezed_[size_t(c.out)] = true;
+  }
   plan_.steps.push_back(std::move(c.step));
   pv_[size_t(c.out)] = int(plan_.steps.size());
   tails_.erase(tails_.find(producer(c.out)));
@@ -118,8 +130,17 @@ void Planner::start(int i) {
   switch (n.op) {
     case Op::Conv2d: return conv(i);
     case Op::Linear: return linear(i);
-    case Op::BatchNorm: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Relu:
+    case Op::Mul:
+      if (!g_.is_constant(n.inputs[0]) && !g_.is_constant(n.inputs[1])) return channel_scale(i);
       return affine(i);
+    case Op::Relu: case Op::ScalarAffine:
+      // On a map, per channel (the same affine step as a batch norm); on [n, k] values
+      // and squeezed ones, an activation step.
+      if (is_map(n.inputs[0]) && !squeezed(n.inputs[0])) return affine(i);
+      return activation(i);
+    case Op::BatchNorm: case Op::Add: case Op::Sub: case Op::Div:
+      return affine(i);
+    case Op::Unary: case Op::Clamp: case Op::HardSigmoid: return activation(i);
     case Op::MaxPool2d: case Op::AvgPool2d: return pool(i);
     case Op::GlobalAvgPool: {
       Chain c;
@@ -148,19 +169,22 @@ using plan_detail::Refused;
 
 std::string Plan::str() const {
   static const char* kNames[] = {"affine", "conv", "max_pool", "global_avg_pool", "flatten",
-                                 "linear", "avg_pool"};
+                                 "linear", "avg_pool", "act", "channel_scale"};
   std::ostringstream os;
   for (size_t i = 0; i < steps.size(); ++i) {
     const PlanStep& s = steps[i];
     os << "v" << i + 1 << " = " << kNames[int(s.kind)] << "(v" << s.x;
     if (s.residual >= 0) os << ", +v" << s.residual;
+    if (s.gate >= 0) os << ", *v" << s.gate;
     os << ")";
     if (s.groups != 1) os << " groups " << s.groups;
     if (s.ceil) os << " ceil";
     if (s.kind == PlanStep::Kind::AvgPool && !s.include_pad) os << " exclude_pad";
     if (s.dilation_h != 1 || s.dilation_w != 1)
       os << " dilation " << s.dilation_h << "x" << s.dilation_w;
-    os << (s.relu ? " relu" : "") << " " << shape_str(s.out) << "  <- " << s.from << "\n";
+    os << (s.relu ? " relu" : "");
+    if (s.relu && std::isfinite(s.relu_max)) os << " max " << s.relu_max;
+    os << " " << shape_str(s.out) << "  <- " << s.from << "\n";
   }
   return os.str();
 }

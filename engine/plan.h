@@ -10,25 +10,37 @@
 //  - a zero padding becomes the padding of the convolution that reads it (or of a max
 //    pooling whose input is a ReLU's output, where zero and -inf padding agree);
 //  - flatten of a map is a layout step; a ReLU after a linear layer is its epilogue;
+//  - other element-wise activations (ReLU6 and clamps, sigmoid, hard swish, hard sigmoid,
+//    GELU, tanh, ...; torch's SiLU, x * sigmoid(x), as one) are activation steps;
+//  - squeeze-and-excitation: a global average pool kept as [n, C, 1, 1] is its [n, C]
+//    value, a 1x1 convolution of one is a linear layer, and the product of a map with
+//    one (the gate) is a channel-scale step;
 //  - values that do not reach the output are dropped.
 // Anything else is refused with the op and its place in the trace named (the caller runs
 // the autodiff graph instead): a plan is exact or absent, never approximately right.
 #pragma once
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/trace.h"
+#include "kernels/common/activation_math.h"
 
 namespace ipg {
 
 struct PlanStep {
-  enum class Kind { Affine, Conv, MaxPool, GlobalAvgPool, Flatten, Linear, AvgPool };
+  enum class Kind { Affine, Conv, MaxPool, GlobalAvgPool, Flatten, Linear, AvgPool, Act,
+                    ChannelScale };
   Kind kind = Kind::Affine;
   int x = 0;           // input value: 0 is the plan's input, step i writes value i + 1
   int residual = -1;   // Conv: value added before the ReLU
+  int gate = -1;       // ChannelScale: the [n, C] value each map x[n, c] is multiplied by
+  kernels::Activation act;  // Act: y = act(x), any shape
   bool relu = false;   // Affine, Conv, Linear: ReLU at the end
+  // Conv: the ReLU's upper bound (ReLU6, a clamp to [0, 6] after the conv: 6).
+  float relu_max = std::numeric_limits<float>::infinity();
   // Conv: OIHW weight, [out] bias (batch norm folded in); Linear: [out, in], [out].
   // Host float32 copies: the plan holds no device memory.
   std::vector<float> weight, bias;

@@ -24,6 +24,11 @@ std::vector<float> Planner::per_channel(int v, int64_t channels, int node_for_er
 
 bool Planner::affine_of(int i, int x, std::vector<float>& scale, std::vector<float>& shift) const {
   const Node& n = node(i);
+  if (n.op == Op::ScalarAffine && n.inputs.size() == 1 && n.inputs[0] == x) {
+    scale.assign(size_t(shape(x)[1]), n.attrs.a);
+    shift.assign(size_t(shape(x)[1]), n.attrs.b);
+    return true;
+  }
   if (n.inputs.size() != 2 || shape(n.output) != shape(x)) return false;
   const bool x_first = n.inputs[0] == x;
   const int c = n.inputs[x_first ? 1 : 0];

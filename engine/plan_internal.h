@@ -34,6 +34,7 @@ class Planner {
     int in = -1;   // trace value read
     int out = -1;  // trace value written (the last node's output)
     int residual = -1;  // Conv: the trace value added, lowered when the chain is emitted
+    bool squeeze = false;  // the output is [n, k, 1, 1] in the trace, [n, k] in the plan
   };
 
   const Graph& g_;
@@ -41,7 +42,10 @@ class Planner {
   std::vector<bool> live_, done_;
   std::vector<int> pv_;                    // trace value -> plan value
   std::vector<std::pair<int, int>> pad_;   // zero pad absorbed: (source value, amount)
-  std::vector<int> unsqueezed_;            // [n, k, 1, 1] view of a [n, k] value: that value
+  // Trace values of shape [n, k, 1, 1] whose plan value is [n, k] (a global average pool
+  // kept 4-D, squeeze-and-excitation's 1x1 convolutions and gate): only the steps that
+  // read them as such (lowered_squeezed) may.
+  std::vector<bool> squeezed_;
   std::map<int, Chain> tails_;             // chains waiting for their last node
   Plan plan_;
 
@@ -53,6 +57,9 @@ class Planner {
   const Node& node(int i) const { return g_.nodes[size_t(i)]; }
   std::vector<float> host(int v, int node_for_error) const;
   int lowered(int v, int node_for_error) const;
+  // As lowered(), also for a squeezed value.
+  int lowered_squeezed(int v, int node_for_error) const;
+  bool squeezed(int v) const { return v >= 0 && squeezed_[size_t(v)]; }
 
   void emit(Chain& c);
   int producer(int v) const { return g_.producer[size_t(v)]; }
@@ -83,6 +90,8 @@ class Planner {
   void pool(int i);
   void zero_pad(int i);
   void reshape(int i);
+  void activation(int i);
+  void channel_scale(int i);
 };
 
 }  // namespace ipg::plan_detail

@@ -30,7 +30,10 @@ void Planner::conv(int i) {
   PlanStep& s = c.step;
   s.kind = PlanStep::Kind::Conv;
   const auto [x, extra] = through_pad(n.inputs[0]);
-  s.x = lowered(x, i);
+  // A 1x1 convolution of a squeezed [n, C, 1, 1] value (squeeze-and-excitation) is a
+  // linear layer of its [n, C] value, the weight [out, C, 1, 1] read as [out, C].
+  c.squeeze = squeezed(x);
+  s.x = c.squeeze ? lowered_squeezed(x, i) : lowered(x, i);
   s.stride = n.attrs.stride;
   s.padding = n.attrs.padding + extra;
   s.groups = a.groups;
@@ -42,6 +45,15 @@ void Planner::conv(int i) {
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) s.bias = host(n.inputs[2], i);
   s.from = "conv2d";
   c.out = n.output;
+  if (c.squeeze) {
+    const Shape& w = s.weight_shape;
+    if (w.size() != 4 || w[2] != 1 || w[3] != 1 || s.padding != 0 || s.groups != 1)
+      throw Refused{where(i) + ": a convolution of a [n, C, 1, 1] value other than 1x1, "
+                    "ungrouped and unpadded"};
+    s.kind = PlanStep::Kind::Linear;
+    s.weight_shape = {w[0], w[1]};
+    s.stride = 1, s.dilation_h = 1, s.dilation_w = 1;
+  }
   int next = sole_consumer(c.out);
   std::vector<float> scale, shift;
   if (next >= 0 && bn_affine(next, c.out, scale, shift)) {
@@ -53,7 +65,7 @@ void Planner::conv(int i) {
     absorb(c, next, "batch_norm");
     next = sole_consumer(c.out);
   }
-  if (next >= 0 && node(next).op == Op::Add && node(next).inputs.size() == 2) {
+  if (!c.squeeze && next >= 0 && node(next).op == Op::Add && node(next).inputs.size() == 2) {
     const Node& add = node(next);
     const int other = add.inputs[0] == c.out ? add.inputs[1] : add.inputs[0];
     if (other != c.out && !g_.is_constant(other) && shape(other) == shape(c.out)) {
@@ -65,6 +77,13 @@ void Planner::conv(int i) {
   if (next >= 0 && node(next).op == Op::Relu) {
     s.relu = true;
     absorb(c, next, "relu");
+  } else if (!c.squeeze && next >= 0 && node(next).op == Op::Clamp && node(next).attrs.lo == 0.f &&
+             node(next).attrs.hi > 0.f) {
+    // ReLU6 (a clamp to [0, hi]): the ReLU epilogue with an upper bound. Its gradient
+    // passes where 0 < y < hi, which is where 0 < x < hi, as the clamp's does.
+    s.relu = true;
+    s.relu_max = node(next).attrs.hi;
+    absorb(c, next, "clamp");
   }
   finish(std::move(c), i);
 }
@@ -157,18 +176,19 @@ void Planner::reshape(int i) {
   const Shape& in = shape(x);
   const Shape& out = shape(n.output);
   // [n, k] -> [n, k, 1, 1] -> [n, k], as an imported graph's GlobalAveragePool (keeping
-  // dims) and Flatten trace: the round trip is the [n, k] value itself. The 4-D view gets
-  // no plan value, so any other reader of it is refused (it runs unfused, never wrongly).
-  if (in.size() == 2 && out == Shape{in[0], in[1], 1, 1}) {
-    unsqueezed_[size_t(n.output)] = x;
+  // dims) and Flatten trace: the 4-D view is the [n, k] value itself, marked squeezed so
+  // that only the steps that take it as such read it (lowered() refuses it to the others:
+  // they run unfused, never wrongly), and the round trip back is that value again.
+  if (in.size() == 2 && out == Shape{in[0], in[1], 1, 1} && !squeezed(x)) {
+    pv_[size_t(n.output)] = lowered(x, i);
+    squeezed_[size_t(n.output)] = true;
     done_[size_t(i)] = true;
     return;
   }
-  if (unsqueezed_[size_t(x)] >= 0) {
-    const int src = unsqueezed_[size_t(x)];
-    if (out != shape(src))
-      throw Refused{where(i) + ": reshapes an unsqueezed [n, k] value other than back to [n, k]"};
-    pv_[size_t(n.output)] = lowered(src, i);
+  if (squeezed(x)) {
+    if (out != Shape{in[0], in[1]})
+      throw Refused{where(i) + ": reshapes a [n, k, 1, 1] value other than to [n, k]"};
+    pv_[size_t(n.output)] = lowered_squeezed(x, i);
     done_[size_t(i)] = true;
     return;
   }

@@ -47,6 +47,10 @@ const char* op_name(Op op) {
     case Op::ZeroPad2d: return "zero_pad2d";
     case Op::Reshape: return "reshape";
     case Op::Linear: return "linear";
+    case Op::Unary: return "unary";
+    case Op::Clamp: return "clamp";
+    case Op::HardSigmoid: return "hard_sigmoid";
+    case Op::ScalarAffine: return "affine";
   }
   return "?";
 }

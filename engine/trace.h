@@ -35,6 +35,10 @@ enum class Op {
   ZeroPad2d,      // input x; pad (top, bottom, left, right)
   Reshape,        // input x; the output's shape
   Linear,         // inputs x, weight [out, in], bias (-1: none)
+  Unary,          // input x; unary (a kernels::UnaryOp other than ReLU: sigmoid, ...)
+  Clamp,          // input x; lo, hi (ReLU6: 0, 6)
+  HardSigmoid,    // input x; a, b: clamp(a x + b, 0, 1)
+  ScalarAffine,   // input x; a, b: a x + b
 };
 const char* op_name(Op op);
 
@@ -47,6 +51,10 @@ struct Attrs {
   int stride_w = 1;
   int dilation[2] = {1, 1};
   int groups = 1;
+  // Unary: the kernels::UnaryOp, as an int; Clamp: the bounds; HardSigmoid, ScalarAffine:
+  // the coefficients.
+  int unary = -1;
+  float lo = 0, hi = 0, a = 1, b = 0;
   float eps = 0;
   bool training = false;
   Tensor running_mean, running_var;

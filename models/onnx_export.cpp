@@ -151,6 +151,9 @@ class Writer {
         integer(node("Gemm", t, i, ins, out), "transB", 1);
         return;
       }
+      // Known to the planner, not written here (our architectures use none of them).
+      case trace::Op::Unary: case trace::Op::Clamp: case trace::Op::HardSigmoid:
+      case trace::Op::ScalarAffine:
       case trace::Op::Opaque: break;
     }
     throw std::invalid_argument("op '" + t.name + "' (node " + std::to_string(i) +

@@ -3,6 +3,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/trace.h"
 #include "kernels/cpu/clamp.h"
 #if IPG_HAS_CUDA
 #include "kernels/cuda/clamp.h"
@@ -27,6 +28,11 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
                     kernels::cpu::clamp_backward(x.data(), gout.data(), dx, lo, hi, n),
                     kernels::cuda::clamp_backward(x.data(), gout.data(), dx, lo, hi, n, stream));
     });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.lo = lo, a.hi = hi;
+      trace::describe(y, trace::Op::Clamp, a);
+    }
   }
   return y;
 }
@@ -49,6 +55,11 @@ Tensor hard_sigmoid(const Tensor& x, float alpha, float beta) {
                                      kernels::cuda::hard_sigmoid_backward(
                                          x.data(), gout.data(), dx, alpha, beta, n, stream));
                      });
+    if (trace::active()) {
+      trace::Attrs a;
+      a.a = alpha, a.b = beta;
+      trace::describe(y, trace::Op::HardSigmoid, a);
+    }
   }
   return y;
 }

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/trace.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/reduce.h"
 #if IPG_HAS_CUDA
@@ -160,6 +161,12 @@ Tensor unary(const char* name, UnaryOp op, const Tensor& x) {
               kernels::cuda::unary_backward(op, x.data(), y.data(), gout.data(), dx, n, acc,
                                             stream));
         });
+    // ReLU is known to the trace by name; the others carry their op.
+    if (trace::active() && op != UnaryOp::Relu) {
+      trace::Attrs a;
+      a.unary = int(op);
+      trace::describe(y, trace::Op::Unary, a);
+    }
   }
   return y;
 }
@@ -195,6 +202,11 @@ Tensor affine(const Tensor& x, float a, float b) {
   if (autograd::needs_graph({x})) {
     autograd::attach(y, "affine", {x},
                      [a](const Tensor& gout, GradSink& sink) { axpy_(sink.at(0), gout, a); });
+    if (trace::active()) {
+      trace::Attrs t;
+      t.a = a, t.b = b;
+      trace::describe(y, trace::Op::ScalarAffine, t);
+    }
   }
   return y;
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/pool.h"
 
 namespace ipg::kernels::cpu {
@@ -22,7 +23,8 @@ int64_t blocks(const ActShape& s) { return s.c / s.block; }
 
 int64_t channel_block(int64_t channels) { return channels % 16 == 0 ? 16 : 1; }
 
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n) {
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float mask_max,
+                   float* out, int64_t n) {
   const float* g0 = grads[0];
   const float* g1 = count > 1 ? grads[1] : nullptr;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
@@ -42,7 +44,7 @@ void sum_relu_mask(const float* const* grads, int count, const float* mask, floa
     }
     if (mask) {
 #pragma omp simd
-      for (int64_t i = lo; i < hi; ++i) out[i] = mask[i] > 0.f ? out[i] : 0.f;
+      for (int64_t i = lo; i < hi; ++i) out[i] = mask[i] > 0.f && mask[i] < mask_max ? out[i] : 0.f;
     }
   }
 }
@@ -279,6 +281,73 @@ void relayout(const ActShape& s, const float* x, float* y, bool to_plain) {
 
 void unblock(const ActShape& s, const float* x, float* y) { relayout(s, x, y, true); }
 void reblock(const ActShape& s, const float* x, float* y) { relayout(s, x, y, false); }
+
+namespace {
+
+// y[i] = op(i) over n elements, the kind's formula fixed outside the loop so it vectorizes.
+template <typename Op>
+void each(int64_t n, Op op) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) op(i);
+}
+
+}  // namespace
+
+void activation(const Activation& f, const float* x, float* y, int64_t n) {
+  const float a = f.a, b = f.b, lo = f.lo, hi = f.hi;
+  switch (f.kind) {
+    case Activation::Kind::Unary: return unary_forward(f.op, x, y, n);
+    case Activation::Kind::ClampAffine:
+      return each(n, [=](int64_t i) { y[i] = clamp_affine_value(x[i], a, b, lo, hi); });
+    case Activation::Kind::Silu: return each(n, [=](int64_t i) { y[i] = silu_value(x[i]); });
+  }
+}
+
+void activation_backward(const Activation& f, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t n) {
+  const float a = f.a, b = f.b, lo = f.lo, hi = f.hi;
+  switch (f.kind) {
+    case Activation::Kind::Unary: return unary_backward(f.op, x, y, dy, dx, n, false);
+    case Activation::Kind::ClampAffine:
+      return each(n, [=](int64_t i) { dx[i] = clamp_affine_grad(x[i], dy[i], a, b, lo, hi); });
+    case Activation::Kind::Silu:
+      return each(n, [=](int64_t i) { dx[i] = silu_grad(x[i], dy[i]); });
+  }
+}
+
+void channel_scale(const ActShape& s, const float* x, const float* gate, float* y) {
+  const int64_t cb = blocks(s), b = s.block, len = s.plane() * b;
+#pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
+  for (int64_t q = 0; q < s.n * cb; ++q) {
+    const float* g = gate + (q / cb) * s.c + (q % cb) * b;
+    const float* xp = x + q * len;
+    float* yp = y + q * len;
+    for (int64_t i = 0; i < len; i += b)
+#pragma omp simd
+      for (int64_t l = 0; l < b; ++l) yp[i + l] = xp[i + l] * g[l];
+  }
+}
+
+void channel_scale_backward(const ActShape& s, const float* x, const float* gate, const float* dy,
+                            float* dx, float* dgate) {
+  const int64_t cb = blocks(s), b = s.block, len = s.plane() * b;
+#pragma omp parallel for schedule(static) if (s.numel() >= kParallelMin)
+  for (int64_t q = 0; q < s.n * cb; ++q) {
+    const int64_t off = (q / cb) * s.c + (q % cb) * b;
+    const float* g = gate + off;
+    const float* xp = x + q * len;
+    const float* gp = dy + q * len;
+    float* dp = dx + q * len;
+    double acc[16] = {};  // per lane, pixels in order: the same sum at any thread count
+    for (int64_t i = 0; i < len; i += b)
+#pragma omp simd
+      for (int64_t l = 0; l < b; ++l) {
+        dp[i + l] = gp[i + l] * g[l];
+        acc[l] += double(gp[i + l] * xp[i + l]);
+      }
+    for (int64_t l = 0; l < b; ++l) dgate[off + l] = float(acc[l]);
+  }
+}
 
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu) {
 #pragma omp parallel for schedule(static) if (rows * cols >= kParallelMin)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kernels/common/act_shape.h"
+#include "kernels/common/activation_math.h"
 #include "kernels/common/pool_math.h"
 
 namespace ipg::kernels::cpu {
@@ -20,10 +21,12 @@ int64_t channel_block(int64_t channels);
 // An activation: n maps of c channels, h x w, in channel blocks of `block`.
 using kernels::ActShape;
 
-// out = (grads[0] + ... + grads[count-1]) * (mask[i] > 0 when mask is not null), for
-// n elements of one shared layout: the gradient reaching a ReLU output from all its
-// consumers, through the ReLU. count >= 1.
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n);
+// out = (grads[0] + ... + grads[count-1]) * (0 < mask[i] < mask_max when mask is not
+// null), for n elements of one shared layout: the gradient reaching a ReLU output (mask:
+// that output) from all its consumers, through the ReLU; mask_max bounds a ReLU6 (6;
+// infinity for a ReLU). count >= 1.
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float mask_max,
+                   float* out, int64_t n);
 
 // y = x * scale[c] + shift[c], then max(0, .) when relu: eval-mode batch norm (and the
 // input normalization) on its own. x == y allowed.
@@ -59,6 +62,19 @@ void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pa
 // Between the two layouts of s: blocked [n, c/b, h, w, b] -> plain [n, c, h, w] and back.
 void unblock(const ActShape& s, const float* x, float* y);
 void reblock(const ActShape& s, const float* x, float* y);
+
+// y = f(x) element-wise, n elements of any layout (f(0) need not be 0: a block divides
+// the channels, so no lane is padding). A Unary f runs elementwise.h's own kernel.
+void activation(const Activation& f, const float* x, float* y, int64_t n);
+// dx = dy * f'(x) (written, not added to); y = f(x), the forward output.
+void activation_backward(const Activation& f, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t n);
+
+// Squeeze-and-excitation's rescaling: y = x * gate[n, c] (gate plain [n, c]) over each map.
+void channel_scale(const ActShape& s, const float* x, const float* gate, float* y);
+// dx = dy * gate[n, c]; dgate[n, c] = the sum over the map of dy * x (both written).
+void channel_scale_backward(const ActShape& s, const float* x, const float* gate, const float* dy,
+                            float* dx, float* dgate);
 
 // Rows of a linear layer's output: y[i, j] += bias[j] (bias may be null), then ReLU.
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu);

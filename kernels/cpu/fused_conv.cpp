@@ -5,6 +5,7 @@
 #include "kernels/cpu/fused_conv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
@@ -54,7 +55,7 @@ struct FusedConv::Impl {
 };
 
 FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bias, bool residual,
-                     bool relu)
+                     bool relu, float relu_max)
     : impl_(std::make_unique<Impl>()) {
   // The planner lowers only convolutions with one stride and one padding for both axes
   // (engine/plan_layers.cpp refuses the others).
@@ -104,7 +105,10 @@ FusedConv::FusedConv(const Conv2dShape& s, const float* weight, const float* bia
   try {
     dnnl::post_ops ops;
     if (residual) ops.append_sum(1.f);
-    if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    if (relu && std::isfinite(relu_max))
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, relu_max);
+    else if (relu)
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     dnnl::primitive_attr attr = dnnl_plan::user_scratchpad();
     attr.set_post_ops(ops);
     auto forward_pd = [&](const memory::desc& x, const memory::desc& y) {

@@ -5,8 +5,10 @@
 #include <string>
 
 #include "kernels/cuda/blocked.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool.h"
+#include "kernels/cuda/warp_rows.cuh"
 
 namespace ipg::kernels::cuda {
 
@@ -27,8 +29,8 @@ void check_plain(const ActShape& s, const char* op) {
 
 }  // namespace
 
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n,
-                   cudaStream_t stream) {
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float mask_max,
+                   float* out, int64_t n, cudaStream_t stream) {
   if (count < 1) throw std::invalid_argument("sum_relu_mask: no gradient parts");
   // Beyond kMaxGradParts parts, each further launch starts from the running sum in out;
   // the mask is applied by the last one.
@@ -41,7 +43,7 @@ void sum_relu_mask(const float* const* grads, int count, const float* mask, floa
     launch(n, stream, [=] __device__(int64_t i) {
       float v = parts.p[0][i];
       for (int k = 1; k < m; ++k) v += parts.p[k][i];
-      if (last_mask) v = last_mask[i] > 0.f ? v : 0.f;
+      if (last_mask) v = last_mask[i] > 0.f && last_mask[i] < mask_max ? v : 0.f;
       out[i] = v;
     });
   }
@@ -108,6 +110,59 @@ void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pa
   check_plain(s, "avg_pool_backward");
   IPG_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * static_cast<size_t>(s.numel()), stream));
   avg_pool2d_backward(dy, dx, s.n * s.c, g, include_pad, stream);
+}
+
+void activation(const Activation& f, const float* x, float* y, int64_t n, cudaStream_t stream) {
+  if (f.kind == Activation::Kind::Unary) return unary_forward(f.op, x, y, n, stream);
+  launch(n, stream, [=] __device__(int64_t i) { y[i] = activation_value(f, x[i]); });
+}
+
+void activation_backward(const Activation& f, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t n, cudaStream_t stream) {
+  if (f.kind == Activation::Kind::Unary)
+    return unary_backward(f.op, x, y, dy, dx, n, false, stream);
+  launch(n, stream,
+         [=] __device__(int64_t i) { dx[i] = activation_grad(f, x[i], y[i], dy[i]); });
+}
+
+void channel_scale(const ActShape& s, const float* x, const float* gate, float* y,
+                   cudaStream_t stream) {
+  const int64_t per_sample = s.c * s.plane();
+  launch(s.numel(), stream, [=] __device__(int64_t i) {
+    y[i] = x[i] * gate[(i / per_sample) * s.c + act_channel(s, i)];
+  });
+}
+
+namespace {
+
+// One warp per map (n, c): dx over the map, and dgate[n, c] as a double sum of the
+// rounded products (mul_rn: no FMA, the CPU twin's products).
+__global__ void channel_scale_backward_kernel(int64_t maps, int64_t plane, const float* x,
+                                              const float* gate, const float* dy, float* dx,
+                                              float* dgate) {
+  for_each_warp_row(maps, [&](int64_t m, int lane) {
+    const float g = gate[m];
+    const int64_t off = m * plane;
+    double acc = 0.0;
+    for (int64_t p = lane; p < plane; p += kWarp) {
+      dx[off + p] = dy[off + p] * g;
+      acc += double(mul_rn(dy[off + p], x[off + p]));
+    }
+    for (int o = kWarp / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFullMask, acc, o);
+    if (lane == 0) dgate[m] = float(acc);
+  });
+}
+
+}  // namespace
+
+void channel_scale_backward(const ActShape& s, const float* x, const float* gate, const float* dy,
+                            float* dx, float* dgate, cudaStream_t stream) {
+  check_plain(s, "channel_scale_backward");
+  const int64_t maps = s.n * s.c;
+  if (maps <= 0) return;
+  channel_scale_backward_kernel<<<warp_blocks(maps), kThreads, 0, stream>>>(maps, s.plane(), x,
+                                                                           gate, dy, dx, dgate);
+  IPG_CUDA_CHECK_LAUNCH();
 }
 
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu,

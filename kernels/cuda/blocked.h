@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kernels/common/act_shape.h"
+#include "kernels/common/activation_math.h"
 #include "kernels/common/pool_math.h"
 
 namespace ipg::kernels::cuda {
@@ -19,11 +20,12 @@ namespace ipg::kernels::cuda {
 // (in the same order, so the bits do not change).
 constexpr int kMaxGradParts = 8;
 
-// out = (grads[0] + ... + grads[count-1]) * (mask[i] > 0 when mask is not null), n
-// elements, added left to right as the CPU twin adds them. grads: a host array of count
-// >= 1 device pointers (passed by value to the kernel: the array may go after the call).
-void sum_relu_mask(const float* const* grads, int count, const float* mask, float* out, int64_t n,
-                   cudaStream_t stream);
+// out = (grads[0] + ... + grads[count-1]) * (0 < mask[i] < mask_max when mask is not
+// null), n elements, added left to right as the CPU twin adds them. grads: a host array
+// of count >= 1 device pointers (passed by value to the kernel: the array may go after
+// the call).
+void sum_relu_mask(const float* const* grads, int count, const float* mask, float mask_max,
+                   float* out, int64_t n, cudaStream_t stream);
 
 // y = x * scale[c] + shift[c], then max(0, .) when relu. x == y allowed.
 void channel_affine(const ActShape& s, const float* x, const float* scale, const float* shift,
@@ -54,6 +56,21 @@ void avg_pool(const ActShape& s, const PoolGeometry& g, bool include_pad, const 
 // then pool.h's gather, which sums the covering windows in the CPU twin's order).
 void avg_pool_backward(const ActShape& s, const PoolGeometry& g, bool include_pad, const float* dy,
                        float* dx, cudaStream_t stream);
+
+// y = f(x) element-wise, any layout; a Unary f runs elementwise.h's own kernel.
+void activation(const Activation& f, const float* x, float* y, int64_t n, cudaStream_t stream);
+// dx = dy * f'(x) (written, not added to); y = f(x), the forward output.
+void activation_backward(const Activation& f, const float* x, const float* y, const float* dy,
+                         float* dx, int64_t n, cudaStream_t stream);
+
+// Squeeze-and-excitation's rescaling: y = x * gate[n, c] (gate [n, c]) over each map.
+void channel_scale(const ActShape& s, const float* x, const float* gate, float* y,
+                   cudaStream_t stream);
+// dx = dy * gate[n, c]; dgate[n, c] = the sum over the map of dy * x, one warp per map,
+// in double (the CPU twin sums each map's products in order: equal up to the last bit).
+// Plain maps only.
+void channel_scale_backward(const ActShape& s, const float* x, const float* gate, const float* dy,
+                            float* dx, float* dgate, cudaStream_t stream);
 
 // Rows of a linear layer's output: y[i, j] += bias[j] (bias may be null), then ReLU.
 void bias_relu_rows(float* y, const float* bias, int64_t rows, int64_t cols, bool relu,

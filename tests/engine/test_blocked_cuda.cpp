@@ -2,11 +2,17 @@
 // (kernels/cpu/blocked.h) on the same inputs: gradient sums with 1 to 3 parts and more
 // than one launch takes, with and without the ReLU mask; the per-channel affine step both
 // ways, plain and channel-blocked; linear epilogues; max pooling with overlapping padded
-// windows and global average pooling, both ways. Sums, routing and epilogues add in the
+// windows and global average pooling, both ways; the activation steps' kinds and the
+// channel scale (squeeze-and-excitation), with their CPU gradients against finite
+// differences. Sums, routing and epilogues add in the
 // same order on both devices and must give the same bits; the affine step may round
 // differently (the GPU fuses its multiply-add). Skipped, visibly, where no GPU is present.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/random.h"
@@ -44,9 +50,12 @@ TEST(BlockedCuda, SumReluMaskMatchesTheCpu) {
 #if IPG_HAS_CUDA
   const int64_t n = 10007;
   const std::vector<float> mask = random_values(n, 99);  // half of it <= 0
+  // A ReLU's mask (no upper bound) and a ReLU6-like one, bounded inside the values' range.
+  for (float mask_max : {std::numeric_limits<float>::infinity(), 0.5f})
   for (int count : {1, 2, 3, kg::kMaxGradParts + 3})
     for (bool masked : {false, true}) {
-      SCOPED_TRACE("parts " + std::to_string(count) + (masked ? ", masked" : ""));
+      SCOPED_TRACE("parts " + std::to_string(count) + (masked ? ", masked" : "") + ", max " +
+                   std::to_string(mask_max));
       std::vector<std::vector<float>> parts;
       std::vector<Tensor> on_gpu;
       std::vector<const float*> cpu_ptrs, gpu_ptrs;
@@ -59,11 +68,12 @@ TEST(BlockedCuda, SumReluMaskMatchesTheCpu) {
         gpu_ptrs.push_back(on_gpu[k].data());
       }
       std::vector<float> want(n);
-      kc::sum_relu_mask(cpu_ptrs.data(), count, masked ? mask.data() : nullptr, want.data(), n);
+      kc::sum_relu_mask(cpu_ptrs.data(), count, masked ? mask.data() : nullptr, mask_max,
+                        want.data(), n);
       const Tensor gmask = device(mask);
       Tensor got = device(std::vector<float>(n, 7.f));  // overwritten, not added to
-      kg::sum_relu_mask(gpu_ptrs.data(), count, masked ? gmask.data() : nullptr, got.data(), n,
-                        stream());
+      kg::sum_relu_mask(gpu_ptrs.data(), count, masked ? gmask.data() : nullptr, mask_max,
+                        got.data(), n, stream());
       EXPECT_EQ(host(got), want);
     }
 #endif
@@ -122,6 +132,124 @@ TEST(BlockedCuda, ChannelAffineMatchesTheCpuBothWays) {
       EXPECT_TRUE(fwd.ok) << fwd.message;
       EXPECT_EQ(host(gdx), dx);  // one product each: the same bits
     }
+#endif
+}
+
+// The activation steps' kinds, each as a descriptor (kernels/common/activation_math.h).
+std::vector<std::pair<std::string, kernels::Activation>> activation_kinds() {
+  using kernels::Activation;
+  auto unary = [](kernels::UnaryOp op) {
+    Activation f;
+    f.kind = Activation::Kind::Unary;
+    f.op = op;
+    return f;
+  };
+  Activation relu6;
+  relu6.kind = Activation::Kind::ClampAffine;
+  relu6.lo = 0.f, relu6.hi = 6.f;
+  Activation hard_sigmoid = relu6;
+  hard_sigmoid.a = 1.f / 6, hard_sigmoid.b = 0.5f, hard_sigmoid.hi = 1.f;
+  Activation silu;
+  silu.kind = Activation::Kind::Silu;
+  return {{"sigmoid", unary(kernels::UnaryOp::Sigmoid)},
+          {"hard_swish", unary(kernels::UnaryOp::HardSwish)},
+          {"gelu", unary(kernels::UnaryOp::Gelu)},
+          {"relu6", relu6},
+          {"hard_sigmoid", hard_sigmoid},
+          {"silu", silu}};
+}
+
+// Each kind's gradient kernel against central differences of its forward kernel, at
+// points away from the kinks (where a difference quotient straddles two pieces).
+TEST(Blocked, ActivationGradientsMatchFiniteDifferences) {
+  std::vector<float> x;
+  for (float v = -8.f; v <= 8.f; v += 0.37f) {
+    const bool kink = std::fabs(v) < 0.02f || std::fabs(std::fabs(v) - 3.f) < 0.02f ||
+                      std::fabs(v - 6.f) < 0.02f;
+    if (!kink) x.push_back(v);
+  }
+  const int64_t n = int64_t(x.size());
+  const float h = 1e-2f;
+  std::vector<float> up(x), down(x), ones(n, 1.f);
+  for (int64_t i = 0; i < n; ++i) up[i] += h, down[i] -= h;
+  for (const auto& [name, f] : activation_kinds()) {
+    SCOPED_TRACE(name);
+    std::vector<float> y(n), yu(n), yd(n), dx(n);
+    kc::activation(f, x.data(), y.data(), n);
+    kc::activation(f, up.data(), yu.data(), n);
+    kc::activation(f, down.data(), yd.data(), n);
+    kc::activation_backward(f, x.data(), y.data(), ones.data(), dx.data(), n);
+    int moving = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double fd = (double(yu[i]) - yd[i]) / (double(up[i]) - down[i]);
+      EXPECT_NEAR(dx[i], fd, 2e-3 + 2e-3 * std::fabs(fd)) << "x = " << x[i];
+      moving += std::fabs(dx[i]) > 1e-3f;
+    }
+    EXPECT_GT(moving, n / 4);  // not a kind whose gradient is zero almost everywhere
+  }
+}
+
+// The channel scale on plain and blocked maps: y = x * gate[n, c], dx = dy * gate[n, c],
+// dgate[n, c] = the map's sum of dy * x (in double here; the kernel's own order differs).
+TEST(Blocked, ChannelScaleBothWays) {
+  for (int64_t block : {1, 16}) {
+    SCOPED_TRACE("block " + std::to_string(block));
+    const ActShape s{3, 32, 5, 7, block};
+    const std::vector<float> x = testing::random_values(s.numel(), 5),
+                             dy = testing::random_values(s.numel(), 6),
+                             gate = testing::random_values(s.n * s.c, 7, 0.f, 1.f);
+    std::vector<float> y(s.numel()), dx(s.numel()), dgate(s.n * s.c);
+    kc::channel_scale(s, x.data(), gate.data(), y.data());
+    kc::channel_scale_backward(s, x.data(), gate.data(), dy.data(), dx.data(), dgate.data());
+    const int64_t plane = s.h * s.w;
+    std::vector<double> want_dgate(size_t(s.n * s.c), 0.0);
+    for (int64_t e = 0; e < s.numel(); ++e) {
+      const int64_t c = (e / (plane * block)) % (s.c / block) * block + e % block;
+      const int64_t g = e / (s.c * plane) * s.c + c;
+      ASSERT_EQ(y[e], x[e] * gate[g]);
+      ASSERT_EQ(dx[e], dy[e] * gate[g]);
+      want_dgate[size_t(g)] += double(dy[e] * x[e]);
+    }
+    for (int64_t g = 0; g < s.n * s.c; ++g) EXPECT_NEAR(dgate[g], want_dgate[size_t(g)], 1e-5);
+  }
+}
+
+TEST(BlockedCuda, ActivationsAndChannelScaleMatchTheCpu) {
+  IPG_REQUIRE_CUDA();
+#if IPG_HAS_CUDA
+  const int64_t n = 20011;
+  const std::vector<float> x = random_values(n, 8, -8.f, 8.f), dy = random_values(n, 9);
+  for (const auto& [name, f] : activation_kinds()) {
+    SCOPED_TRACE(name);
+    std::vector<float> y(n), dx(n);
+    kc::activation(f, x.data(), y.data(), n);
+    kc::activation_backward(f, x.data(), y.data(), dy.data(), dx.data(), n);
+    const Tensor gx = device(x), gdy = device(dy), cpu_y = device(y);
+    Tensor gy = device(std::vector<float>(n, 7.f)), gdx = device(std::vector<float>(n, 7.f));
+    kg::activation(f, gx.data(), gy.data(), n, stream());
+    kg::activation_backward(f, gx.data(), cpu_y.data(), gdy.data(), gdx.data(), n, stream());
+    const auto fwd = testing::compare_values(y, host(gy), 1e-6, 1e-5);
+    EXPECT_TRUE(fwd.ok) << fwd.message;
+    const auto bwd = testing::compare_values(dx, host(gdx), 1e-6, 1e-5);
+    EXPECT_TRUE(bwd.ok) << bwd.message;
+  }
+  const ActShape s{3, 48, 9, 11, 1};
+  const std::vector<float> mx = random_values(s.numel(), 10), mdy = random_values(s.numel(), 11),
+                           gate = random_values(s.n * s.c, 12, 0.f, 1.f);
+  std::vector<float> y(s.numel()), dx(s.numel()), dgate(s.n * s.c);
+  kc::channel_scale(s, mx.data(), gate.data(), y.data());
+  kc::channel_scale_backward(s, mx.data(), gate.data(), mdy.data(), dx.data(), dgate.data());
+  const Tensor gx = device(mx), gdy = device(mdy), ggate = device(gate);
+  Tensor gy = device(std::vector<float>(s.numel(), 7.f)),
+         gdx = device(std::vector<float>(s.numel(), 7.f)),
+         gdgate = device(std::vector<float>(s.n * s.c, 7.f));
+  kg::channel_scale(s, gx.data(), ggate.data(), gy.data(), stream());
+  kg::channel_scale_backward(s, gx.data(), ggate.data(), gdy.data(), gdx.data(), gdgate.data(),
+                             stream());
+  EXPECT_EQ(host(gy), y);  // one product each: the same bits
+  EXPECT_EQ(host(gdx), dx);
+  const auto sums = testing::compare_values(dgate, host(gdgate), 1e-6, 1e-6);
+  EXPECT_TRUE(sums.ok) << sums.message;
 #endif
 }
 

@@ -9,9 +9,11 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops/elementwise.h"
 #include "engine/random.h"
 #include "models/frozen_network.h"
 #include "tests/support/arch_cases.h"
+#include "tests/support/mobile_blocks.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
@@ -77,6 +79,47 @@ TEST(FrozenNetworkCuda, MatchesTheCpuFusedGraph) {
     EXPECT_PARITY(ref_logits, on_gpu.logits(x.to(Device::cuda())), 1e-4, 1e-3);
     EXPECT_PARITY(ref_grad, on_gpu.input_grad(dz.to(Device::cuda())), 1e-5, 2e-3);
   }
+}
+
+// The mobile families' blocks (tests/support/mobile_blocks.h) plan fully: ReLU6 as the
+// stem conv's capped epilogue, hard swish, SiLU, GELU and both hard sigmoids as activation
+// steps, the squeeze-and-excitation convolutions as linear layers of [n, C] values and
+// their products as channel scales; and the fused graph gives autodiff's logits and input
+// gradient.
+TEST(FrozenNetwork, MobileBlocksFuseAndMatchAutodiff) {
+  testing::MobileBlocks net;
+  const Shape in{3, 3, 16, 16};
+  FrozenNetwork fused(net, in);
+  FrozenNetwork reference(net, in, FrozenNetwork::Mode::Autodiff);
+  ASSERT_TRUE(fused.fused()) << fused.why_unfused();
+  const std::string& plan = fused.plan_text();
+  for (const char* part : {"relu max 6", "<- conv2d+batch_norm+clamp", "<- hard_swish",
+                           "<- sigmoid+mul", "<- gelu", "<- hard_sigmoid", "<- affine+clamp",
+                           "channel_scale(", "linear(", "groups 16"})
+    EXPECT_NE(plan.find(part), std::string::npos) << part << " not in\n" << plan;
+
+  Generator gen(23);
+  const Tensor x = Tensor::uniform(in, 0.f, 1.f, gen);
+  const Tensor dz = Tensor::uniform({3, 10}, -1.f, 1.f, gen);
+  // The cap matters: some of the stem's outputs lie above 6 (and some below 0).
+  {
+    NoGradGuard no_grad;
+    const Tensor normalized = ops::div(ops::sub(x, Tensor::from_vector({0.4f, 0.5f, 0.6f}, {1, 3, 1, 1})),
+                                       Tensor::from_vector({0.2f, 0.25f, 0.3f}, {1, 3, 1, 1}));
+    int above = 0, below = 0;
+    for (float v : net.stem(normalized).to_vector()) above += v > 6.f, below += v < 0.f;
+    EXPECT_GT(above, 20);
+    EXPECT_GT(below, 20);
+  }
+  const Tensor ref_logits = reference.logits(x);
+  const Tensor ref_grad = reference.input_grad(dz);
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_PARITY(ref_logits, fused.logits(x).clone(), 1e-4, 1e-3);
+    EXPECT_PARITY(ref_grad, fused.input_grad(dz).clone(), 1e-5, 2e-3);
+  }
+  double norm = 0;
+  for (float v : ref_grad.to_vector()) norm += double(v) * v;
+  EXPECT_GT(norm, 1e-12);
 }
 
 TEST(FrozenNetwork, RefusesOtherShapes) {

@@ -16,6 +16,7 @@
 #include "engine/random.h"
 #include "models/frozen_network.h"
 #include "tests/support/arch_cases.h"
+#include "tests/support/mobile_blocks.h"
 #include "tests/support/parity.h"
 
 namespace ipg {
@@ -94,6 +95,28 @@ TEST(FrozenNetworkCuda, SteadyStateAllocatesNothing) {
   for (int i = 0; i < 3; ++i) iteration();
   EXPECT_EQ(gpu.stats().requests, gpu_before);
   EXPECT_EQ(host.stats().requests, host_before);
+}
+
+// The mobile families' blocks (tests/support/mobile_blocks.h): activation steps, channel
+// scales, squeezed linear layers, a depthwise conv, and ReLU6, which the CUDA lowering
+// runs as the conv with cuDNN's identity epilogue and then a clamp step; against the CPU's
+// fused graph.
+TEST(FrozenNetworkCuda, MobileBlocksMatchTheCpuFusedGraph) {
+  IPG_REQUIRE_CUDA();
+  testing::MobileBlocks cpu, gpu;
+  gpu.to(Device::cuda());
+  const Shape in{4, 3, 16, 16};
+  FrozenNetwork on_cpu(cpu, in), on_gpu(gpu, in);
+  ASSERT_TRUE(on_cpu.fused()) << on_cpu.why_unfused();
+  ASSERT_TRUE(on_gpu.fused()) << on_gpu.why_unfused();
+  Generator gen(37);
+  const Tensor x = Tensor::uniform(in, 0.f, 1.f, gen);
+  const Tensor dz = Tensor::uniform({4, 10}, -1.f, 1.f, gen);
+  const Tensor ref_logits = on_cpu.logits(x).clone(), ref_grad = on_cpu.input_grad(dz).clone();
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_PARITY(ref_logits, on_gpu.logits(x.to(Device::cuda())), 1e-4, 1e-3);
+    EXPECT_PARITY(ref_grad, on_gpu.input_grad(dz.to(Device::cuda())), 1e-5, 2e-3);
+  }
 }
 
 // A forward that reads the input through the host: the trace takes that value for a
