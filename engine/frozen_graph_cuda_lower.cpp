@@ -1,7 +1,8 @@
 // FrozenGraphCuda, lowering a plan: the step types (affine, fused conv, max and global
-// average pool, linear, activation, channel scale) with their forward and backward kernels, State::lower, which
-// checks each planned step and builds its step, and State::finish, which places the
-// gradient slots by liveness and wires each step's gradient parts.
+// average pool, linear, activation, channel scale) with their forward and backward
+// kernels, State::lower, which checks each planned step and builds its step, and
+// State::finish, which places the gradient slots by liveness and wires each step's
+// gradient parts.
 #include <stdlib.h>
 
 #include <algorithm>

@@ -58,9 +58,10 @@ void Planner::activation(int i) {
   const int next = sole_consumer(c.out);
   if (next >= 0) {
     const Node& m = node(next);
-    if (n.op == Op::Unary && f.op == UnaryOp::Sigmoid && m.op == Op::Mul &&
-        m.inputs.size() == 2 &&
-        ((m.inputs[0] == x && m.inputs[1] == c.out) || (m.inputs[0] == c.out && m.inputs[1] == x))) {
+    const bool x_times_it = m.op == Op::Mul && m.inputs.size() == 2 &&
+                            ((m.inputs[0] == x && m.inputs[1] == c.out) ||
+                             (m.inputs[0] == c.out && m.inputs[1] == x));
+    if (n.op == Op::Unary && f.op == UnaryOp::Sigmoid && x_times_it) {
       f.kind = Activation::Kind::Silu;
       absorb(c, next, "mul");
     } else if (n.op == Op::ScalarAffine && m.op == Op::Clamp && m.inputs[0] == c.out) {

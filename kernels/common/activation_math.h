@@ -25,14 +25,8 @@ struct Activation {
 };
 
 // The kinds one by one (the CPU loops call these with the kind fixed outside the loop, so
-// each vectorizes), then any kind.
-IPG_HD float clamp_affine_value(float x, float a, float b, float lo, float hi) {
-  return clamp_value(mul_rn(a, x) + b, lo, hi);
-}
-// The flat side at the bounds, as clamp and hard_sigmoid take it.
-IPG_HD float clamp_affine_grad(float x, float dy, float a, float b, float lo, float hi) {
-  return clamp_passes_grad(mul_rn(a, x) + b, lo, hi) ? a * dy : 0.f;
-}
+// each vectorizes; ClampAffine's are clamp_math.h's clamp_affine_value and _grad), then
+// any kind.
 IPG_HD float silu_value(float x) { return x * unary_apply(UnaryOp::Sigmoid, x); }
 // The two paths autodiff sums: through the product's x, and through the sigmoid.
 IPG_HD float silu_grad(float x, float dy) {

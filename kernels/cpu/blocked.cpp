@@ -44,7 +44,8 @@ void sum_relu_mask(const float* const* grads, int count, const float* mask, floa
     }
     if (mask) {
 #pragma omp simd
-      for (int64_t i = lo; i < hi; ++i) out[i] = mask[i] > 0.f && mask[i] < mask_max ? out[i] : 0.f;
+      for (int64_t i = lo; i < hi; ++i)
+        out[i] = mask[i] > 0.f && mask[i] < mask_max ? out[i] : 0.f;
     }
   }
 }

@@ -148,7 +148,7 @@ __global__ void channel_scale_backward_kernel(int64_t maps, int64_t plane, const
       dx[off + p] = dy[off + p] * g;
       acc += double(mul_rn(dy[off + p], x[off + p]));
     }
-    for (int o = kWarp / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(kFullMask, acc, o);
+    acc = warp_sum(acc);
     if (lane == 0) dgate[m] = float(acc);
   });
 }

@@ -13,8 +13,9 @@ namespace ipg::kernels::cuda {
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// The sum of v over the calling warp, on every lane.
-__device__ __forceinline__ float warp_sum(float v) {
+// The sum of v (float or double) over the calling warp, on every lane.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
   return v;
 }

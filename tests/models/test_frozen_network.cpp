@@ -104,8 +104,10 @@ TEST(FrozenNetwork, MobileBlocksFuseAndMatchAutodiff) {
   // The cap matters: some of the stem's outputs lie above 6 (and some below 0).
   {
     NoGradGuard no_grad;
-    const Tensor normalized = ops::div(ops::sub(x, Tensor::from_vector({0.4f, 0.5f, 0.6f}, {1, 3, 1, 1})),
-                                       Tensor::from_vector({0.2f, 0.25f, 0.3f}, {1, 3, 1, 1}));
+    const Shape per_channel{1, 3, 1, 1};
+    const Tensor normalized =
+        ops::div(ops::sub(x, Tensor::from_vector(net.config().mean, per_channel)),
+                 Tensor::from_vector(net.config().std, per_channel));
     int above = 0, below = 0;
     for (float v : net.stem(normalized).to_vector()) above += v > 6.f, below += v < 0.f;
     EXPECT_GT(above, 20);

@@ -26,7 +26,7 @@ namespace ipg::testing {
 
 class MobileBlocks : public Network {
  public:
-  explicit MobileBlocks(uint64_t seed = 11) : Network(config()), gen_(seed) {
+  explicit MobileBlocks(uint64_t seed = 11) : Network(default_config()), gen_(seed) {
     auto w = [&](const std::string& name, const Shape& s, float r) -> Tensor& {
       return add_parameter(name, Tensor::uniform(s, -r, r, gen_));
     };
@@ -84,7 +84,7 @@ class MobileBlocks : public Network {
   }
 
  private:
-  static ModelConfig config() {
+  static ModelConfig default_config() {
     ModelConfig c;
     c.arch = "mobile-blocks";
     c.in_channels = 3;
